@@ -1,0 +1,66 @@
+/**
+ * @module crypto
+ * Fortress's cryptographic core: AEADs behind one interface, the self-describing envelope, key
+ * derivation, blind indexes, Shamir sharing, signatures and guarded key memory. Everything here is
+ * a composition of vetted libraries (libsodium, OpenSSL, argon2, noble); nothing implements a
+ * primitive. This layer does no I/O.
+ *
+ * @example
+ * ```ts
+ * import { DataKey, EncryptionContext, encrypt, decrypt } from 'fortress/crypto';
+ * using key = DataKey.generate({ id: 1, version: 1 });
+ * const ctx = EncryptionContext.of({ table: 'patients', column: 'ssn', row: '42' });
+ * const envelope = encrypt(key, new TextEncoder().encode('123-45-6789'), ctx);
+ * decrypt(key, envelope, ctx); // the plaintext bytes
+ * ```
+ */
+export type { Aead, AeadName } from './aead/aead.js';
+export { DEFAULT_AEAD, getAead, isAeadName, listAeads } from './aead/registry.js';
+export { aeadDecrypt, aeadEncrypt } from './aead/raw-aead.js';
+export { SecretKey, MAX_SECRET_KEY_BYTES } from './memory/secret-key.js';
+export { constantTimeEqual } from './memory/constant-time.js';
+export { randomBytes } from './random.js';
+export { DataKey, type DataKeyOptions } from './envelope/data-key.js';
+export { EncryptionContext, MAX_CONTEXT_FIELD_BYTES, type ContextFields } from './envelope/encryption-context.js';
+export {
+  ENVELOPE_FORMAT_VERSION,
+  ENVELOPE_HEADER_LENGTH,
+  MAX_PLAINTEXT_BYTES,
+  readEnvelopeHeader,
+  type EnvelopeHeader,
+} from './envelope/envelope-format.js';
+export { decrypt, decryptMany, encrypt, encryptMany, type KeyResolver } from './envelope/envelope.js';
+export { deriveSubkey, hkdfSha256, HKDF_SHA256_MAX_LENGTH, type HkdfOptions } from './kdf/hkdf.js';
+export {
+  ARGON2ID_DEFAULTS,
+  SCRYPT_DEFAULTS,
+  decodeKdfParams,
+  deriveKeyFromPassphrase,
+  encodeKdfParams,
+  hashPassphrase,
+  passphraseParams,
+  verifyPassphrase,
+  type Argon2idParams,
+  type PassphraseKdfName,
+  type PassphraseKdfParams,
+  type ScryptParams,
+} from './kdf/passphrase.js';
+export { BlindIndex, type BlindIndexOptions } from './blind-index/blind-index.js';
+export { composeNormalizers, type NormalizerName } from './blind-index/normalizers.js';
+export {
+  planBlindIndexBits,
+  type BlindIndexPlan,
+  type BlindIndexPlanInput,
+  type ExistingIndex,
+} from './blind-index/planner.js';
+export { combineShares, inspectShare, splitSecret, type ShareInfo } from './shamir/shamir.js';
+export {
+  createSigner,
+  createVerifier,
+  generateSigner,
+  signatureSizes,
+  SIGNATURE_SEED_BYTES,
+  type SignatureAlgorithm,
+  type Signer,
+  type Verifier,
+} from './signature/signature.js';

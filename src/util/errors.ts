@@ -1,0 +1,62 @@
+/**
+ * @module util/errors
+ * Fortress's error classes. Every error a caller can act on carries a stable `FX_…` code: the code
+ * is the contract (documented in docs/architecture.md), the message is for humans and may change.
+ * Messages never contain key bytes, plaintext values or secrets.
+ */
+
+/** Every stable error code Fortress raises, with what it means. */
+export const ERROR_CODES = {
+  FX_INVALID_ARGUMENT: 'An argument has the wrong type, length or range; the message names it.',
+  FX_INTEGRITY:
+    'Authenticated decryption failed: wrong key, tampered bytes, or a value moved to another context.',
+  FX_CRYPTO_MALFORMED_ENVELOPE: 'Bytes are not a well-formed Fortress envelope (truncated, extended, bad fields).',
+  FX_CRYPTO_UNSUPPORTED_VERSION: 'The envelope or encoding has a format version this build does not read.',
+  FX_CRYPTO_UNKNOWN_ALGORITHM: 'An algorithm name or id that this build does not provide.',
+  FX_CRYPTO_KEY_MISMATCH: 'The key given does not match the key id, version or algorithm in the envelope.',
+  FX_CRYPTO_KEY_DISPOSED: 'A key was used after it was disposed (zeroed).',
+  FX_CRYPTO_KEY_USAGE_EXCEEDED: "A key version reached its algorithm's safe encryption limit; rotate it.",
+  FX_CRYPTO_VALUE_TOO_LARGE: 'A value is larger than Fortress encrypts in one envelope.',
+  FX_CRYPTO_INVALID_KDF_PARAMS: 'Key-derivation parameters are malformed or outside safe bounds.',
+  FX_CRYPTO_INVALID_SHARE: 'A secret share is malformed or its checksum does not match (mistyped?).',
+  FX_CRYPTO_SHARES_MISMATCH: 'Shares come from different splits, repeat an index, or do not reconstruct the secret.',
+  FX_CRYPTO_NOT_ENOUGH_SHARES: 'Fewer shares than the threshold were given.',
+  FX_CRYPTO_NO_SAFE_INDEX_SIZE: 'No blind-index size is safe for the given row count and existing indexes.',
+  FX_CRYPTO_INVALID_SIGNATURE_KEY: 'A signing or verification key is malformed.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Base class of every Fortress error. `code` is stable; match on it, not on the message. */
+export class FortressError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A caller passed a value of the wrong type, length or range. `argument` names it. */
+export class InvalidArgumentError extends FortressError {
+  readonly argument: string;
+
+  constructor(argument: string, message: string) {
+    super('FX_INVALID_ARGUMENT', `${argument}: ${message}`);
+    this.argument = argument;
+  }
+}
+
+/** A cryptographic operation was refused or input bytes were malformed. */
+export class CryptoError extends FortressError {}
+
+/**
+ * Authentication failed. Deliberately says nothing about *why* (wrong key, flipped bit, moved
+ * value): telling them apart would give an attacker an oracle.
+ */
+export class IntegrityError extends FortressError {
+  constructor(message = 'authentication failed: wrong key, tampered data or wrong encryption context') {
+    super('FX_INTEGRITY', message);
+  }
+}
