@@ -45,6 +45,7 @@ export {
   type PassphraseKdfParams,
   type ScryptParams,
 } from './kdf/passphrase.js';
+export { hmacSha256, verifyHmacSha256, HMAC_MIN_TAG_BYTES } from './mac/hmac.js';
 export { BlindIndex, type BlindIndexOptions } from './blind-index/blind-index.js';
 export { composeNormalizers, type NormalizerName } from './blind-index/normalizers.js';
 export {
@@ -61,6 +62,7 @@ export {
   signatureSizes,
   SIGNATURE_SEED_BYTES,
   type SignatureAlgorithm,
+  type SignatureOptions,
   type Signer,
   type Verifier,
 } from './signature/signature.js';

@@ -6,7 +6,7 @@
 import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { assertBytes, isBytes } from '../../util/bytes.js';
-import { CryptoError } from '../../util/errors.js';
+import { CryptoError, InvalidArgumentError } from '../../util/errors.js';
 import { assertSecretKey, keyMaterial, SecretKey, wipe } from '../memory/secret-key.js';
 
 export type SignatureAlgorithm = 'ed25519' | 'ml-dsa-65';
@@ -27,6 +27,25 @@ export interface Signer extends Disposable {
   verifier(): Verifier;
   /** Zeroes the private key material that Fortress holds. */
   dispose(): void;
+}
+
+/** Options for ML-DSA: a FIPS 204 context string (0–255 bytes) that separates signing domains. */
+export interface SignatureOptions {
+  /**
+   * ML-DSA only: signatures made under one context verify only under the same context (e.g.
+   * `fortress/checkpoint` vs `fortress/backup`). Ed25519 (pure, RFC 8032) has no context.
+   * @default empty
+   */
+  readonly context?: Uint8Array;
+}
+
+function contextOf(algorithm: SignatureAlgorithm, options: SignatureOptions): Uint8Array {
+  const context = options.context ?? new Uint8Array(0);
+  assertBytes(context, 'context', { max: 255 });
+  if (algorithm === 'ed25519' && context.length > 0) {
+    throw new InvalidArgumentError('context', 'Ed25519 signatures take no context; use ml-dsa-65 or sign the label into the message');
+  }
+  return new Uint8Array(context);
 }
 
 /** Seed sizes: an Ed25519 private key and an ML-DSA key-generation seed are both 32 bytes. */
@@ -56,8 +75,9 @@ function ed25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
 }
 
 /** A verifier for `publicKey`. Throws `FX_CRYPTO_INVALID_SIGNATURE_KEY` for a key of the wrong size or encoding. */
-export function createVerifier(algorithm: SignatureAlgorithm, publicKey: Uint8Array): Verifier {
+export function createVerifier(algorithm: SignatureAlgorithm, publicKey: Uint8Array, options: SignatureOptions = {}): Verifier {
   checkAlgorithm(algorithm);
+  const context = contextOf(algorithm, options);
   assertBytes(publicKey, 'publicKey');
   const sizes = SIZES[algorithm];
   if (publicKey.length !== sizes.publicKey) {
@@ -88,7 +108,7 @@ export function createVerifier(algorithm: SignatureAlgorithm, publicKey: Uint8Ar
     verify(message: Uint8Array, signature: Uint8Array): boolean {
       if (!isBytes(message) || !isBytes(signature) || signature.length !== sizes.signature) return false;
       try {
-        return ml_dsa65.verify(signature, message, pk);
+        return ml_dsa65.verify(signature, message, pk, { context });
       } catch {
         return false;
       }
@@ -97,7 +117,8 @@ export function createVerifier(algorithm: SignatureAlgorithm, publicKey: Uint8Ar
 }
 
 /**
- * A signer from a 32-byte seed held in guarded memory: the Ed25519 private key, or the ML-DSA-65
+ * A signer from a 32-byte seed held in guarded memory (the signer takes ownership of `seed` and
+ * disposes it with itself): the Ed25519 private key, or the ML-DSA-65
  * key-generation seed (FIPS 204 ML-DSA.KeyGen_internal). The same seed always gives the same keys,
  * so only the seed needs to be stored (wrapped).
  *
@@ -108,8 +129,9 @@ export function createVerifier(algorithm: SignatureAlgorithm, publicKey: Uint8Ar
  * signer.verifier().verify(checkpoint, signature); // true
  * ```
  */
-export function createSigner(algorithm: SignatureAlgorithm, seed: SecretKey): Signer {
+export function createSigner(algorithm: SignatureAlgorithm, seed: SecretKey, options: SignatureOptions = {}): Signer {
   checkAlgorithm(algorithm);
+  const context = contextOf(algorithm, options);
   assertSecretKey(seed, 'seed', SIGNATURE_SEED_BYTES);
   const material = keyMaterial(seed);
   if (algorithm === 'ed25519') {
@@ -147,13 +169,13 @@ export function createSigner(algorithm: SignatureAlgorithm, seed: SecretKey): Si
   // Keep the expanded secret key in guarded memory; noble's temporaries are on the JS heap.
   const secretKey = SecretKey.fromBytes(keys.secretKey, { wipeSource: true });
   const publicKey = new Uint8Array(keys.publicKey);
-  const verifier = createVerifier('ml-dsa-65', publicKey);
+  const verifier = createVerifier('ml-dsa-65', publicKey, { context });
   return {
     algorithm,
     publicKey,
     sign(message: Uint8Array): Uint8Array {
       assertBytes(message, 'message');
-      return ml_dsa65.sign(message, keyMaterial(secretKey));
+      return ml_dsa65.sign(message, keyMaterial(secretKey), { context });
     },
     verifier: () => verifier,
     dispose(): void {
@@ -167,9 +189,9 @@ export function createSigner(algorithm: SignatureAlgorithm, seed: SecretKey): Si
 }
 
 /** A signer with a fresh random seed. */
-export function generateSigner(algorithm: SignatureAlgorithm): Signer {
+export function generateSigner(algorithm: SignatureAlgorithm, options: SignatureOptions = {}): Signer {
   checkAlgorithm(algorithm);
-  return createSigner(algorithm, SecretKey.generate(SIGNATURE_SEED_BYTES));
+  return createSigner(algorithm, SecretKey.generate(SIGNATURE_SEED_BYTES), options);
 }
 
 /** The expected sizes for an algorithm's public keys and signatures. */
