@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   FX_CRYPTO_NOT_ENOUGH_SHARES: 'Fewer shares than the threshold were given.',
   FX_CRYPTO_NO_SAFE_INDEX_SIZE: 'No blind-index size is safe for the given row count and existing indexes.',
   FX_CRYPTO_INVALID_SIGNATURE_KEY: 'A signing or verification key is malformed.',
+  FX_CLI_USAGE: 'The command line names an unknown command, flag or value.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

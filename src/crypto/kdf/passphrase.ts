@@ -115,24 +115,49 @@ function passphraseBytes(passphrase: string | Uint8Array): Uint8Array {
   return bytes;
 }
 
+/**
+ * @internal Raw Argon2id (version 0x13) with RFC 9106's optional secret and associated data, for
+ * the known-answer self-test. Applications use `deriveKeyFromPassphrase`.
+ */
+export async function argon2idRaw(
+  password: Uint8Array,
+  params: Omit<Argon2idParams, 'algorithm'>,
+  length: number,
+  extra: { secret?: Uint8Array; associatedData?: Uint8Array } = {},
+): Promise<Uint8Array> {
+  const out = await argon2.hash(Buffer.from(password), {
+    type: argon2.argon2id,
+    raw: true,
+    salt: Buffer.from(params.salt),
+    memoryCost: params.memoryKiB,
+    timeCost: params.iterations,
+    parallelism: params.parallelism,
+    hashLength: length,
+    version: 0x13,
+    ...(extra.secret === undefined ? {} : { secret: Buffer.from(extra.secret) }),
+    ...(extra.associatedData === undefined ? {} : { associatedData: Buffer.from(extra.associatedData) }),
+  });
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
 async function rawDerive(passphrase: Uint8Array, params: PassphraseKdfParams, length: number): Promise<Uint8Array> {
-  if (params.algorithm === 'argon2id') {
-    const out = await argon2.hash(Buffer.from(passphrase), {
-      type: argon2.argon2id,
-      raw: true,
-      salt: Buffer.from(params.salt),
-      memoryCost: params.memoryKiB,
-      timeCost: params.iterations,
-      parallelism: params.parallelism,
-      hashLength: length,
-      version: 0x13,
-    });
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  }
+  if (params.algorithm === 'argon2id') return argon2idRaw(passphrase, params, length);
+  return scryptRaw(passphrase, params, length);
+}
+
+/**
+ * @internal Raw scrypt (RFC 7914) without Fortress's parameter policy, for the known-answer
+ * self-test (whose salt is shorter than the policy allows). Applications use `deriveKeyFromPassphrase`.
+ */
+export function scryptRaw(
+  password: Uint8Array,
+  params: Omit<ScryptParams, 'algorithm'>,
+  length: number,
+): Promise<Uint8Array> {
   const N = 2 ** params.logN;
   return new Promise((resolve, reject) => {
     scryptCallback(
-      passphrase,
+      password,
       params.salt,
       length,
       { N, r: params.blockSize, p: params.parallelism, maxmem: 256 * N * params.blockSize + 1024 * 1024 },

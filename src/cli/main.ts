@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+/**
+ * @module cli/main
+ * The `fortress` command. Today: `selftest` (known-answer tests on this machine) and `bench`
+ * (benchmarks that print JSON). Exit codes: 0 success, 1 a check failed, 2 usage error.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { FortressError } from '../util/errors.js';
+import { lockedMemoryLimit, runSelftest } from '../selftest/selftest.js';
+
+const USAGE = `Usage: fortress <command> [options]
+
+Commands:
+  selftest [--json]          Run every algorithm's known-answer vectors on this machine
+  bench <suite> [--quick]    Run a benchmark suite and print JSON (suites: crypto)
+  version                    Print the version
+  help                       Show this help
+`;
+
+const BENCH_SUITES = ['crypto'] as const;
+
+function usageError(message: string): FortressError {
+  return new FortressError('FX_CLI_USAGE', message);
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function selftest(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
+  const results = await runSelftest();
+  const failed = results.filter((r) => !r.ok).length;
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ passed: results.length - failed, failed, results }, null, 2)}\n`);
+    return failed === 0 ? 0 : 1;
+  }
+  const rows = results.map((r) => [r.ok ? 'PASS' : 'FAIL', r.algorithm, r.check, `${r.ms.toFixed(1)} ms`, r.source]);
+  const header = ['result', 'algorithm', 'check', 'time', 'source'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const out: string[] = [`Fortress ${packageVersion()} self-test — Node ${process.version}, OpenSSL ${process.versions.openssl}`, ''];
+  out.push(line(header), line(widths.map((w) => '-'.repeat(w))));
+  for (const [i, row] of rows.entries()) {
+    out.push(line(row));
+    const error = results[i]!.error;
+    if (error !== undefined) out.push(`      ↳ ${error}`);
+  }
+  const memlock = lockedMemoryLimit();
+  out.push('', `${results.length - failed} passed, ${failed} failed`);
+  if (memlock !== undefined) out.push(`locked-memory limit for key storage (ulimit -l): ${memlock}`);
+  out.push(failed === 0 ? 'SELFTEST PASSED' : 'SELFTEST FAILED — do not use this build for data');
+  process.stdout.write(`${out.join('\n')}\n`);
+  return failed === 0 ? 0 : 1;
+}
+
+async function bench(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args,
+    options: { quick: { type: 'boolean', default: false } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const suite = positionals[0] ?? 'crypto';
+  if (positionals.length > 1 || !(BENCH_SUITES as readonly string[]).includes(suite)) {
+    throw usageError(`unknown benchmark suite ${JSON.stringify(positionals.join(' '))}; suites: ${BENCH_SUITES.join(', ')}`);
+  }
+  const module = (await import(new URL(`../../bench/${suite}.bench.js`, import.meta.url).href)) as {
+    run: (options: { quick: boolean }) => Promise<unknown>;
+  };
+  const report = await module.run({ quick: values.quick });
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'selftest':
+      return selftest(rest);
+    case 'bench':
+      return bench(rest);
+    case 'version':
+    case '--version':
+      process.stdout.write(`${packageVersion()}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      throw usageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof FortressError) {
+      process.stderr.write(`fortress: ${error.message} [${error.code}]\n`);
+      if (error.code === 'FX_CLI_USAGE') process.stderr.write(`\n${USAGE}`);
+      process.exitCode = 2;
+    } else if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`fortress: ${error.message} [FX_CLI_USAGE]\n\n${USAGE}`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`fortress: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);
