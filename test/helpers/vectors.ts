@@ -14,7 +14,9 @@ export const REPO_ROOT: string = path.resolve(path.dirname(fileURLToPath(import.
 /** The shared vectors directory (not checked for existence; `loadWycheproof` does that). */
 export function vectorsDir(): string {
   const fromEnv = process.env['FORTRESS_VECTORS_DIR'];
-  return fromEnv !== undefined && fromEnv !== '' ? path.resolve(fromEnv) : path.resolve(REPO_ROOT, '../shared/vectors');
+  return fromEnv !== undefined && fromEnv !== ''
+    ? path.resolve(fromEnv)
+    : path.resolve(REPO_ROOT, '../shared/vectors');
 }
 
 /** Wycheproof's verdict for a test case. */
@@ -113,6 +115,7 @@ const cache = new Map<string, unknown>();
  * the cases it holds. The type parameter is trusted (beyond those structural checks) — use the
  * `*File` types above.
  */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the file's schema type
 export function loadWycheproof<T extends WycheproofFile<WycheproofGroup<WycheproofTest>>>(name: string): T {
   const cached = cache.get(name);
   if (cached !== undefined) return cached as T;
@@ -131,17 +134,27 @@ export function loadWycheproof<T extends WycheproofFile<WycheproofGroup<Wychepro
     throw new Error(`Wycheproof vector file ${file} is not valid JSON`, { cause });
   }
   const data = parsed as Partial<WycheproofFile<WycheproofGroup<WycheproofTest>>> | null;
-  if (data === null || typeof data !== 'object' || !Array.isArray(data.testGroups) || data.testGroups.length === 0) {
+  if (
+    data === null ||
+    typeof data !== 'object' ||
+    !Array.isArray(data.testGroups) ||
+    data.testGroups.length === 0
+  ) {
     throw new Error(`${file}: expected a Wycheproof file with a non-empty testGroups array`);
   }
+  const groups: readonly unknown[] = data.testGroups;
   let total = 0;
-  for (const [i, group] of data.testGroups.entries()) {
-    if (!Array.isArray(group.tests)) throw new Error(`${file}: testGroups[${i}].tests is not an array`);
-    total += group.tests.length;
+  for (const [i, group] of groups.entries()) {
+    const tests =
+      typeof group === 'object' && group !== null ? (group as { tests?: unknown }).tests : undefined;
+    if (!Array.isArray(tests)) throw new Error(`${file}: testGroups[${i}].tests is not an array`);
+    total += tests.length;
   }
   if (total === 0) throw new Error(`${file}: holds no test cases`);
   if (data.numberOfTests !== total) {
-    throw new Error(`${file}: numberOfTests is ${String(data.numberOfTests)} but the groups hold ${total} cases`);
+    throw new Error(
+      `${file}: numberOfTests is ${String(data.numberOfTests)} but the groups hold ${total} cases`,
+    );
   }
   cache.set(name, data);
   return data as T;
@@ -158,9 +171,7 @@ const HEX_RE = /^(?:[0-9a-fA-F]{2})*$/;
 
 /** Strict hex decoding (even length, hex digits only) into a plain Uint8Array; throws otherwise. */
 export function hex(s: string): Uint8Array {
-  if (typeof s !== 'string' || !HEX_RE.test(s)) {
-    throw new Error(`not an even-length hex string: ${String(s).slice(0, 40)}`);
-  }
+  if (!HEX_RE.test(s)) throw new Error(`not an even-length hex string: ${s.slice(0, 40)}`);
   return new Uint8Array(Buffer.from(s, 'hex'));
 }
 
