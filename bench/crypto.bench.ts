@@ -31,7 +31,10 @@ const CONTEXT = EncryptionContext.of({
 // Raw baselines get associated data of the same length as the envelope's (header + context).
 const AAD_LENGTH = 10 + CONTEXT.encode().length;
 
-type RawPair = { encrypt: (pt: Uint8Array) => void; decrypt: () => void };
+interface RawPair {
+  encrypt: (pt: Uint8Array) => void;
+  decrypt: () => void;
+}
 
 /** The cheapest correct call of each primitive: output and nonce preallocated, no envelope. */
 function rawPrimitive(algorithm: AeadName, size: number): RawPair {
@@ -45,8 +48,10 @@ function rawPrimitive(algorithm: AeadName, size: number): RawPair {
       const out = new Uint8Array(size);
       sodiumNative.crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, plaintext, aad, null, nonce, key);
       return {
-        encrypt: (pt) => sodiumNative.crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, pt, aad, null, nonce, key),
-        decrypt: () => sodiumNative.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, sealed, aad, nonce, key),
+        encrypt: (pt) =>
+          sodiumNative.crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, pt, aad, null, nonce, key),
+        decrypt: () =>
+          sodiumNative.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, sealed, aad, nonce, key),
       };
     }
     case 'aegis-256': {
@@ -99,7 +104,14 @@ function smallValues(rounds: number, ms: number): SmallValueResult[] {
     const raw = rawPrimitive(aead.name, 64);
     const result = {
       algorithm: aead.name,
-      encrypt: compare(() => encrypt(key, plaintext, CONTEXT), () => { raw.encrypt(plaintext); }, rounds, ms),
+      encrypt: compare(
+        () => encrypt(key, plaintext, CONTEXT),
+        () => {
+          raw.encrypt(plaintext);
+        },
+        rounds,
+        ms,
+      ),
       decrypt: compare(() => decrypt(key, envelope, CONTEXT), raw.decrypt, rounds, ms),
     };
     key.dispose();
@@ -111,13 +123,19 @@ function batchDecrypt(rounds: number, ms: number): Comparison & { values: number
   progress('decryptMany(4) vs 4 × decrypt');
   const key = DataKey.generate({ id: 1, version: 1 });
   const contexts = ['email', 'ssn', 'name', 'notes'].map((column) =>
-    EncryptionContext.of({ tenant: 'acme', database: 'main', table: 'people', column, row: '0190f5c2-7c1a-7def-8a3b-2f6d0c9e4b11' }),
+    EncryptionContext.of({
+      tenant: 'acme',
+      database: 'main',
+      table: 'people',
+      column,
+      row: '0190f5c2-7c1a-7def-8a3b-2f6d0c9e4b11',
+    }),
   );
   const envelopes = contexts.map((context) => encrypt(key, randomBytes(48), context));
   const comparison = compare(
     () => decryptMany(key, envelopes, contexts),
     () => {
-      for (let i = 0; i < 4; i++) decrypt(key, envelopes[i]!, contexts[i]!);
+      for (let i = 0; i < 4; i++) decrypt(key, envelopes[i]!, contexts[i]);
     },
     rounds,
     ms,
@@ -128,10 +146,14 @@ function batchDecrypt(rounds: number, ms: number): Comparison & { values: number
 
 function opensslSpeed(cipher: string, bytes: number, seconds: number): number | undefined {
   try {
-    const out = execFileSync('openssl', ['speed', '-evp', cipher, '-bytes', String(bytes), '-seconds', String(seconds), '-mr'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const out = execFileSync(
+      'openssl',
+      ['speed', '-evp', cipher, '-bytes', String(bytes), '-seconds', String(seconds), '-mr'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
     const line = out.split('\n').find((l) => l.startsWith('+F:'));
     const value = line?.split(':').at(-1);
     return value === undefined ? undefined : Number(value);
@@ -158,8 +180,17 @@ function throughput(rounds: number, ms: number, opensslSeconds: number): Through
       const plaintext = randomBytes(size);
       const envelope = encrypt(key, plaintext, CONTEXT);
       const raw = rawPrimitive(aead.name, size);
-      const enc = compare(() => encrypt(key, plaintext, CONTEXT), () => { raw.encrypt(plaintext); }, rounds, ms);
-      const dec = median(Array.from({ length: rounds }, () => rate(() => decrypt(key, envelope, CONTEXT), ms)));
+      const enc = compare(
+        () => encrypt(key, plaintext, CONTEXT),
+        () => {
+          raw.encrypt(plaintext);
+        },
+        rounds,
+        ms,
+      );
+      const dec = median(
+        Array.from({ length: rounds }, () => rate(() => decrypt(key, envelope, CONTEXT), ms)),
+      );
       const gb = (opsPerSec: number): number => round((opsPerSec * size) / 1e9, 3);
       const result: ThroughputResult = {
         algorithm: aead.name,
@@ -184,7 +215,9 @@ function throughput(rounds: number, ms: number, opensslSeconds: number): Through
   return results;
 }
 
-async function argon2idDefaults(samples: number): Promise<{ params: typeof ARGON2ID_DEFAULTS; msPerDerivation: number; samples: number[] }> {
+async function argon2idDefaults(
+  samples: number,
+): Promise<{ params: typeof ARGON2ID_DEFAULTS; msPerDerivation: number; samples: number[] }> {
   progress('Argon2id at the default parameters');
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
@@ -193,7 +226,11 @@ async function argon2idDefaults(samples: number): Promise<{ params: typeof ARGON
     times.push(performance.now() - start);
     key.dispose();
   }
-  return { params: ARGON2ID_DEFAULTS, msPerDerivation: round(median(times), 1), samples: times.map((t) => round(t, 1)) };
+  return {
+    params: ARGON2ID_DEFAULTS,
+    msPerDerivation: round(median(times), 1),
+    samples: times.map((t) => round(t, 1)),
+  };
 }
 
 /** Runs the suite. `quick` shortens every measurement (a smoke run; its figures are not to be quoted). */
@@ -207,17 +244,34 @@ export async function run(options: { quick: boolean }): Promise<object> {
 
   const xchacha = small.find((s) => s.algorithm === 'xchacha20-poly1305')!;
   const targets = {
-    'xchacha envelope encrypt ≥ 400,000/s': { value: xchacha.encrypt.subject.opsPerSec, met: xchacha.encrypt.subject.opsPerSec >= 400_000 },
-    'xchacha envelope decrypt ≥ 500,000/s': { value: xchacha.decrypt.subject.opsPerSec, met: xchacha.decrypt.subject.opsPerSec >= 500_000 },
-    'xchacha envelope encrypt ≥ 0.8 × raw call': { value: xchacha.encrypt.ratio, met: xchacha.encrypt.ratio >= 0.8 },
-    'xchacha envelope decrypt ≥ 0.8 × raw call': { value: xchacha.decrypt.ratio, met: xchacha.decrypt.ratio >= 0.8 },
+    'xchacha envelope encrypt ≥ 400,000/s': {
+      value: xchacha.encrypt.subject.opsPerSec,
+      met: xchacha.encrypt.subject.opsPerSec >= 400_000,
+    },
+    'xchacha envelope decrypt ≥ 500,000/s': {
+      value: xchacha.decrypt.subject.opsPerSec,
+      met: xchacha.decrypt.subject.opsPerSec >= 500_000,
+    },
+    'xchacha envelope encrypt ≥ 0.8 × raw call': {
+      value: xchacha.encrypt.ratio,
+      met: xchacha.encrypt.ratio >= 0.8,
+    },
+    'xchacha envelope decrypt ≥ 0.8 × raw call': {
+      value: xchacha.decrypt.ratio,
+      met: xchacha.decrypt.ratio >= 0.8,
+    },
     'decryptMany(4) faster than 4 × decrypt': { value: batch.ratio, met: batch.ratio > 1 },
   };
   return {
     suite: 'crypto',
     quick: options.quick,
     date: new Date().toISOString(),
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, openssl: process.versions.openssl },
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      node: process.version,
+      openssl: process.versions.openssl,
+    },
     method:
       'ops/s are medians of interleaved rounds; ratio = median of per-round subject/baseline. Raw baselines: the bare library call with preallocated output and a fixed nonce (sodium-native, node:crypto createCipheriv, libsodium-wrappers); the envelope adds a fresh random nonce, header, context binding, validation and an output allocation.',
     smallValues64B: small,

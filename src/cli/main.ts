@@ -25,23 +25,44 @@ function usageError(message: string): FortressError {
 }
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
 async function selftest(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
+  const { values } = parseArgs({
+    args,
+    options: { json: { type: 'boolean', default: false } },
+    strict: true,
+  });
   const results = await runSelftest();
   const failed = results.filter((r) => !r.ok).length;
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ passed: results.length - failed, failed, results }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ passed: results.length - failed, failed, results }, null, 2)}\n`,
+    );
     return failed === 0 ? 0 : 1;
   }
-  const rows = results.map((r) => [r.ok ? 'PASS' : 'FAIL', r.algorithm, r.check, `${r.ms.toFixed(1)} ms`, r.source]);
+  const rows = results.map((r) => [
+    r.ok ? 'PASS' : 'FAIL',
+    r.algorithm,
+    r.check,
+    `${r.ms.toFixed(1)} ms`,
+    r.source,
+  ]);
   const header = ['result', 'algorithm', 'check', 'time', 'source'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  const out: string[] = [`Fortress ${packageVersion()} self-test — Node ${process.version}, OpenSSL ${process.versions.openssl}`, ''];
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  const out: string[] = [
+    `Fortress ${packageVersion()} self-test — Node ${process.version}, OpenSSL ${process.versions.openssl}`,
+    '',
+  ];
   out.push(line(header), line(widths.map((w) => '-'.repeat(w))));
   for (const [i, row] of rows.entries()) {
     out.push(line(row));
@@ -65,7 +86,9 @@ async function bench(args: string[]): Promise<number> {
   });
   const suite = positionals[0] ?? 'crypto';
   if (positionals.length > 1 || !(BENCH_SUITES as readonly string[]).includes(suite)) {
-    throw usageError(`unknown benchmark suite ${JSON.stringify(positionals.join(' '))}; suites: ${BENCH_SUITES.join(', ')}`);
+    throw usageError(
+      `unknown benchmark suite ${JSON.stringify(positionals.join(' '))}; suites: ${BENCH_SUITES.join(', ')}`,
+    );
   }
   const module = (await import(new URL(`../../bench/${suite}.bench.js`, import.meta.url).href)) as {
     run: (options: { quick: boolean }) => Promise<unknown>;
@@ -110,7 +133,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`fortress: ${error.message} [FX_CLI_USAGE]\n\n${USAGE}`);
       process.exitCode = 2;
     } else {
-      process.stderr.write(`fortress: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(
+        `fortress: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
       process.exitCode = 1;
     }
   },

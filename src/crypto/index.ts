@@ -21,7 +21,11 @@ export { SecretKey, MAX_SECRET_KEY_BYTES } from './memory/secret-key.js';
 export { constantTimeEqual } from './memory/constant-time.js';
 export { randomBytes } from './random.js';
 export { DataKey, type DataKeyOptions } from './envelope/data-key.js';
-export { EncryptionContext, MAX_CONTEXT_FIELD_BYTES, type ContextFields } from './envelope/encryption-context.js';
+export {
+  EncryptionContext,
+  MAX_CONTEXT_FIELD_BYTES,
+  type ContextFields,
+} from './envelope/encryption-context.js';
 export {
   ENVELOPE_FORMAT_VERSION,
   ENVELOPE_HEADER_LENGTH,

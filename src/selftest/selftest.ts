@@ -43,7 +43,12 @@ export interface SelftestCheck {
   readonly error?: string;
 }
 
-type Check = { algorithm: string; check: string; source: string; run: () => void | Promise<void> };
+interface Check {
+  algorithm: string;
+  check: string;
+  source: string;
+  run: () => void | Promise<void>;
+}
 
 class SelftestFailure extends Error {}
 
@@ -55,7 +60,10 @@ function expectThrows(fn: () => unknown, code: string, what: string): void {
   try {
     fn();
   } catch (error) {
-    expect(error instanceof FortressError && error.code === code, `${what}: threw ${String(error)} instead of ${code}`);
+    expect(
+      error instanceof FortressError && error.code === code,
+      `${what}: threw ${String(error)} instead of ${code}`,
+    );
     return;
   }
   throw new SelftestFailure(`${what}: did not throw`);
@@ -70,7 +78,8 @@ function aeadChecks(): Check[] {
     for (const vector of vectors) {
       checks.push({
         algorithm,
-        check: vector.mustFail === true ? 'known answer: forgery rejected' : 'known answer: encrypt + decrypt',
+        check:
+          vector.mustFail === true ? 'known answer: forgery rejected' : 'known answer: encrypt + decrypt',
         source: vector.source,
         run: () => {
           using key = SecretKey.fromBytes(fromHex(vector.key));
@@ -78,15 +87,29 @@ function aeadChecks(): Check[] {
           const aad = fromHex(vector.aad);
           const sealed = fromHex(vector.ciphertext + vector.tag);
           if (vector.mustFail === true) {
-            expectThrows(() => aeadDecrypt(algorithm, key, nonce, sealed, aad), 'FX_INTEGRITY', 'forged ciphertext');
+            expectThrows(
+              () => aeadDecrypt(algorithm, key, nonce, sealed, aad),
+              'FX_INTEGRITY',
+              'forged ciphertext',
+            );
             return;
           }
           const plaintext = fromHex(vector.plaintext);
-          expect(equalHex(aeadEncrypt(algorithm, key, nonce, plaintext, aad), vector.ciphertext + vector.tag), 'ciphertext‖tag differs from the standard');
-          expect(equalHex(aeadDecrypt(algorithm, key, nonce, sealed, aad), vector.plaintext), 'decryption differs from the standard');
+          expect(
+            equalHex(aeadEncrypt(algorithm, key, nonce, plaintext, aad), vector.ciphertext + vector.tag),
+            'ciphertext‖tag differs from the standard',
+          );
+          expect(
+            equalHex(aeadDecrypt(algorithm, key, nonce, sealed, aad), vector.plaintext),
+            'decryption differs from the standard',
+          );
           const tampered = new Uint8Array(sealed);
           tampered[tampered.length - 1]! ^= 1;
-          expectThrows(() => aeadDecrypt(algorithm, key, nonce, tampered, aad), 'FX_INTEGRITY', 'flipped tag bit');
+          expectThrows(
+            () => aeadDecrypt(algorithm, key, nonce, tampered, aad),
+            'FX_INTEGRITY',
+            'flipped tag bit',
+          );
         },
       });
     }
@@ -101,12 +124,25 @@ function envelopeChecks(): Check[] {
     source: 'Fortress envelope v1 (docs/formats.md)',
     run: () => {
       using key = DataKey.generate({ id: 1, version: 1, algorithm: aead.name });
-      const context = EncryptionContext.of({ tenant: 't', database: 'd', table: 'people', column: 'ssn', row: '1' });
+      const context = EncryptionContext.of({
+        tenant: 't',
+        database: 'd',
+        table: 'people',
+        column: 'ssn',
+        row: '1',
+      });
       const plaintext = utf8Encoder.encode('selftest value');
       const envelope = encrypt(key, plaintext, context);
       expect(constantTimeEqual(decrypt(key, envelope, context), plaintext), 'round trip');
-      expect(!constantTimeEqual(encrypt(key, plaintext, context), envelope), 'two encryptions are identical (nonce reuse)');
-      expectThrows(() => decrypt(key, envelope, context.withRow('2')), 'FX_INTEGRITY', 'value moved to another row');
+      expect(
+        !constantTimeEqual(encrypt(key, plaintext, context), envelope),
+        'two encryptions are identical (nonce reuse)',
+      );
+      expectThrows(
+        () => decrypt(key, envelope, context.withRow('2')),
+        'FX_INTEGRITY',
+        'value moved to another row',
+      );
       const many = encryptMany(key, [plaintext, new Uint8Array(0)], context);
       const back = decryptMany(key, many, context);
       expect(constantTimeEqual(back[0]!, plaintext) && back[1]!.length === 0, 'batch round trip');
@@ -135,7 +171,10 @@ function kdfChecks(): Check[] {
       check: 'known answer (and blind index over it)',
       source: HMAC_VECTOR.source,
       run: () => {
-        expect(equalHex(hmacSha256(fromHex(HMAC_VECTOR.key), fromHex(HMAC_VECTOR.message)), HMAC_VECTOR.tag), 'tag differs');
+        expect(
+          equalHex(hmacSha256(fromHex(HMAC_VECTOR.key), fromHex(HMAC_VECTOR.message)), HMAC_VECTOR.tag),
+          'tag differs',
+        );
         // A 256-bit blind index with no normalisation is exactly HMAC-SHA256 under the index key.
         using key = SecretKey.fromBytes(fromHex('0b'.repeat(32)));
         const index = new BlindIndex(key, { bits: 256 });
@@ -160,7 +199,10 @@ function kdfChecks(): Check[] {
             parallelism: ARGON2ID_VECTOR.parallelism,
           },
           32,
-          { secret: fromHex(ARGON2ID_VECTOR.secret), associatedData: fromHex(ARGON2ID_VECTOR.associatedData) },
+          {
+            secret: fromHex(ARGON2ID_VECTOR.secret),
+            associatedData: fromHex(ARGON2ID_VECTOR.associatedData),
+          },
         );
         expect(equalHex(tag, ARGON2ID_VECTOR.tag), 'tag differs from the standard');
       },
@@ -199,7 +241,10 @@ function signatureChecks(): Check[] {
         expect(equalHex(signer.sign(message), ED25519_VECTOR.signature), 'signature differs');
         const verifier = createVerifier('ed25519', fromHex(ED25519_VECTOR.publicKey));
         expect(verifier.verify(message, fromHex(ED25519_VECTOR.signature)), 'valid signature rejected');
-        expect(!verifier.verify(utf8Encoder.encode('x'), fromHex(ED25519_VECTOR.signature)), 'wrong message accepted');
+        expect(
+          !verifier.verify(utf8Encoder.encode('x'), fromHex(ED25519_VECTOR.signature)),
+          'wrong message accepted',
+        );
       },
     },
     {
@@ -209,11 +254,17 @@ function signatureChecks(): Check[] {
       run: () => {
         using signer = createSigner('ml-dsa-65', SecretKey.fromBytes(fromHex(ML_DSA_65_KEYGEN_PIN.seed)));
         const digest = createHash('sha256').update(signer.publicKey).digest('hex');
-        expect(digest === ML_DSA_65_KEYGEN_PIN.publicKeySha256, 'key generation differs from the pinned result');
+        expect(
+          digest === ML_DSA_65_KEYGEN_PIN.publicKeySha256,
+          'key generation differs from the pinned result',
+        );
         const message = utf8Encoder.encode('fortress selftest');
         const signature = signer.sign(message);
         expect(signer.verifier().verify(message, signature), 'own signature rejected');
-        expect(!signer.verifier().verify(utf8Encoder.encode('fortress selftesT'), signature), 'modified message accepted');
+        expect(
+          !signer.verifier().verify(utf8Encoder.encode('fortress selftesT'), signature),
+          'modified message accepted',
+        );
       },
     },
   ];
@@ -229,7 +280,10 @@ function otherChecks(): Check[] {
         const plan = planBlindIndexBits({ rows: 50_000 });
         expect(plan.min === 8 && plan.max === 15, `got ${plan.min}–${plan.max}`);
         const withExisting = planBlindIndexBits({ rows: 50_000, existing: [{ bits: 4, domainBits: 16 }] });
-        expect(withExisting.min === 4 && withExisting.max === 11, `with existing index got ${withExisting.min}–${withExisting.max}`);
+        expect(
+          withExisting.min === 4 && withExisting.max === 11,
+          `with existing index got ${withExisting.min}–${withExisting.max}`,
+        );
       },
     },
     {
@@ -258,9 +312,15 @@ function otherChecks(): Check[] {
       run: () => {
         const key = SecretKey.generate(32);
         const bytes = keyMaterial(key);
-        expect((bytes as Buffer & { secure?: boolean }).secure === true, 'key bytes are not in sodium_malloc memory');
+        expect(
+          (bytes as Buffer & { secure?: boolean }).secure === true,
+          'key bytes are not in sodium_malloc memory',
+        );
         key.dispose();
-        expect(bytes.every((b) => b === 0), 'dispose did not zero the key');
+        expect(
+          bytes.every((b) => b === 0),
+          'dispose did not zero the key',
+        );
         expectThrows(() => keyMaterial(key), 'FX_CRYPTO_KEY_DISPOSED', 'use after dispose');
       },
     },
@@ -279,7 +339,13 @@ export async function runSelftest(): Promise<SelftestCheck[]> {
     const start = performance.now();
     try {
       await check.run();
-      results.push({ algorithm: check.algorithm, check: check.check, source: check.source, ok: true, ms: performance.now() - start });
+      results.push({
+        algorithm: check.algorithm,
+        check: check.check,
+        source: check.source,
+        ok: true,
+        ms: performance.now() - start,
+      });
     } catch (error) {
       results.push({
         algorithm: check.algorithm,

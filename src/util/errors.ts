@@ -10,7 +10,8 @@ export const ERROR_CODES = {
   FX_INVALID_ARGUMENT: 'An argument has the wrong type, length or range; the message names it.',
   FX_INTEGRITY:
     'Authenticated decryption failed: wrong key, tampered bytes, or a value moved to another context.',
-  FX_CRYPTO_MALFORMED_ENVELOPE: 'Bytes are not a well-formed Fortress envelope (truncated, extended, bad fields).',
+  FX_CRYPTO_MALFORMED_ENVELOPE:
+    'Bytes are not a well-formed Fortress envelope (truncated, extended, bad fields).',
   FX_CRYPTO_UNSUPPORTED_VERSION: 'The envelope or encoding has a format version this build does not read.',
   FX_CRYPTO_UNKNOWN_ALGORITHM: 'An algorithm name or id that this build does not provide.',
   FX_CRYPTO_KEY_MISMATCH: 'The key given does not match the key id, version or algorithm in the envelope.',
@@ -19,7 +20,8 @@ export const ERROR_CODES = {
   FX_CRYPTO_VALUE_TOO_LARGE: 'A value is larger than Fortress encrypts in one envelope.',
   FX_CRYPTO_INVALID_KDF_PARAMS: 'Key-derivation parameters are malformed or outside safe bounds.',
   FX_CRYPTO_INVALID_SHARE: 'A secret share is malformed or its checksum does not match (mistyped?).',
-  FX_CRYPTO_SHARES_MISMATCH: 'Shares come from different splits, repeat an index, or do not reconstruct the secret.',
+  FX_CRYPTO_SHARES_MISMATCH:
+    'Shares come from different splits, repeat an index, or do not reconstruct the secret.',
   FX_CRYPTO_NOT_ENOUGH_SHARES: 'Fewer shares than the threshold were given.',
   FX_CRYPTO_NO_SAFE_INDEX_SIZE: 'No blind-index size is safe for the given row count and existing indexes.',
   FX_CRYPTO_INVALID_SIGNATURE_KEY: 'A signing or verification key is malformed.',

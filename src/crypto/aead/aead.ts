@@ -28,10 +28,22 @@ export interface Aead {
    * Encrypts `plaintext` into `out`, which must be exactly `plaintext.length + tagLength` bytes:
    * ciphertext followed by the tag.
    */
-  encryptInto(out: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, nonce: Uint8Array, key: Uint8Array): void;
+  encryptInto(
+    out: Uint8Array,
+    plaintext: Uint8Array,
+    aad: Uint8Array,
+    nonce: Uint8Array,
+    key: Uint8Array,
+  ): void;
   /**
    * Decrypts `sealed` (ciphertext‖tag) into `out` (`sealed.length - tagLength` bytes). Returns false
    * when the tag does not verify; `out` then holds zeros, never unauthenticated plaintext.
    */
-  decryptInto(out: Uint8Array, sealed: Uint8Array, aad: Uint8Array, nonce: Uint8Array, key: Uint8Array): boolean;
+  decryptInto(
+    out: Uint8Array,
+    sealed: Uint8Array,
+    aad: Uint8Array,
+    nonce: Uint8Array,
+    key: Uint8Array,
+  ): boolean;
 }

@@ -18,10 +18,22 @@ export const aegis256: Aead = Object.freeze({
   tagLength: 32,
   maxEncryptionsPerKey: Infinity,
   provider: 'libsodium (libsodium-wrappers-sumo, WebAssembly)',
-  encryptInto(out: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, nonce: Uint8Array, key: Uint8Array): void {
+  encryptInto(
+    out: Uint8Array,
+    plaintext: Uint8Array,
+    aad: Uint8Array,
+    nonce: Uint8Array,
+    key: Uint8Array,
+  ): void {
     out.set(sodium.crypto_aead_aegis256_encrypt(plaintext, aad, null, nonce, key));
   },
-  decryptInto(out: Uint8Array, sealed: Uint8Array, aad: Uint8Array, nonce: Uint8Array, key: Uint8Array): boolean {
+  decryptInto(
+    out: Uint8Array,
+    sealed: Uint8Array,
+    aad: Uint8Array,
+    nonce: Uint8Array,
+    key: Uint8Array,
+  ): boolean {
     let plain: Uint8Array;
     try {
       plain = sodium.crypto_aead_aegis256_decrypt(null, sealed, aad, nonce, key);

@@ -17,7 +17,13 @@ function nodeAead(name: AeadName, id: number, cipher: NodeCipherName, maxEncrypt
     tagLength,
     maxEncryptionsPerKey,
     provider: `OpenSSL ${process.versions.openssl} (node:crypto)`,
-    encryptInto(out: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, nonce: Uint8Array, key: Uint8Array): void {
+    encryptInto(
+      out: Uint8Array,
+      plaintext: Uint8Array,
+      aad: Uint8Array,
+      nonce: Uint8Array,
+      key: Uint8Array,
+    ): void {
       // node's typings split GCM and ChaCha overloads; both accept authTagLength.
       const c = createCipheriv(cipher as CipherGCMTypes, key, nonce, { authTagLength: tagLength });
       c.setAAD(aad);
@@ -27,7 +33,13 @@ function nodeAead(name: AeadName, id: number, cipher: NodeCipherName, maxEncrypt
       if (tail.length > 0) out.set(tail, body.length);
       out.set(c.getAuthTag(), plaintext.length);
     },
-    decryptInto(out: Uint8Array, sealed: Uint8Array, aad: Uint8Array, nonce: Uint8Array, key: Uint8Array): boolean {
+    decryptInto(
+      out: Uint8Array,
+      sealed: Uint8Array,
+      aad: Uint8Array,
+      nonce: Uint8Array,
+      key: Uint8Array,
+    ): boolean {
       const bodyLength = sealed.length - tagLength;
       const d = createDecipheriv(cipher as CipherGCMTypes, key, nonce, { authTagLength: tagLength });
       d.setAAD(aad);

@@ -15,10 +15,22 @@ export const xchacha20Poly1305: Aead = Object.freeze({
   tagLength: 16,
   maxEncryptionsPerKey: Infinity,
   provider: 'libsodium (sodium-native)',
-  encryptInto(out: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, nonce: Uint8Array, key: Uint8Array): void {
+  encryptInto(
+    out: Uint8Array,
+    plaintext: Uint8Array,
+    aad: Uint8Array,
+    nonce: Uint8Array,
+    key: Uint8Array,
+  ): void {
     sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, aad, null, nonce, key);
   },
-  decryptInto(out: Uint8Array, sealed: Uint8Array, aad: Uint8Array, nonce: Uint8Array, key: Uint8Array): boolean {
+  decryptInto(
+    out: Uint8Array,
+    sealed: Uint8Array,
+    aad: Uint8Array,
+    nonce: Uint8Array,
+    key: Uint8Array,
+  ): boolean {
     try {
       sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, sealed, aad, nonce, key);
       return true;

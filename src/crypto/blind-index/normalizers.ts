@@ -28,9 +28,15 @@ export function composeNormalizers(names: readonly NormalizerName[]): (value: st
     throw new InvalidArgumentError('normalizers', 'expected a non-empty array of normaliser names');
   }
   const steps = names.map((name, i) => {
-    const step = typeof name === 'string' ? (NORMALIZERS as Record<string, ((v: string) => string) | undefined>)[name] : undefined;
+    const step =
+      typeof name === 'string'
+        ? (NORMALIZERS as Record<string, ((v: string) => string) | undefined>)[name]
+        : undefined;
     if (step === undefined) {
-      throw new InvalidArgumentError(`normalizers[${i}]`, `expected one of ${Object.keys(NORMALIZERS).join(', ')}`);
+      throw new InvalidArgumentError(
+        `normalizers[${i}]`,
+        `expected one of ${Object.keys(NORMALIZERS).join(', ')}`,
+      );
     }
     return step;
   });

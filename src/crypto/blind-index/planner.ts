@@ -56,7 +56,8 @@ export interface BlindIndexPlan {
  * ```
  */
 export function planBlindIndexBits(input: BlindIndexPlanInput): BlindIndexPlan {
-  if (typeof input !== 'object' || (input as unknown) === null) throw new InvalidArgumentError('input', 'expected an object');
+  if (typeof input !== 'object' || (input as unknown) === null)
+    throw new InvalidArgumentError('input', 'expected an object');
   assertInteger(input.rows, 'rows', 1, Number.MAX_SAFE_INTEGER);
   const domainBits = input.domainBits ?? 256;
   assertInteger(domainBits, 'domainBits', 1, 256);

@@ -44,7 +44,10 @@ function encodeField(value: unknown, argument: string): Uint8Array {
     }
     return value;
   }
-  throw new InvalidArgumentError(argument, `expected a string${argument === 'context.row' ? ' or bytes' : ''}, got ${describe(value)}`);
+  throw new InvalidArgumentError(
+    argument,
+    `expected a string${argument === 'context.row' ? ' or bytes' : ''}, got ${describe(value)}`,
+  );
 }
 
 function writeField(target: Uint8Array, offset: number, field: Uint8Array): number {
@@ -108,7 +111,10 @@ export class EncryptionContext {
     let offset = 0;
     for (const field of encoded) offset = writeField(prefix, offset, field);
     const row = encodeField(fields.row, 'context.row');
-    const copy: ContextFields = { ...fields, ...(isBytes(fields.row) ? { row: new Uint8Array(fields.row) } : {}) };
+    const copy: ContextFields = {
+      ...fields,
+      ...(isBytes(fields.row) ? { row: new Uint8Array(fields.row) } : {}),
+    };
     return new EncryptionContext(Object.freeze(copy), prefix, row);
   }
 
@@ -128,7 +134,8 @@ export class EncryptionContext {
   }
 
   /** @internal The associated-data buffer whose first bytes are header scratch. */
-  static aadBuffer(context: EncryptionContext): Buffer {
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- `this: void` lets callers hoist the method
+  static aadBuffer(this: void, context: EncryptionContext): Buffer {
     return context.#aad;
   }
 }

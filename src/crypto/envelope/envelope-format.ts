@@ -33,7 +33,13 @@ export interface EnvelopeHeader {
 }
 
 /** Writes the 10-byte header into `target` at `offset`. */
-export function writeHeader(target: Uint8Array, offset: number, aead: Aead, keyId: number, keyVersion: number): void {
+export function writeHeader(
+  target: Uint8Array,
+  offset: number,
+  aead: Aead,
+  keyId: number,
+  keyVersion: number,
+): void {
   target[offset] = ENVELOPE_FORMAT_VERSION;
   target[offset + 1] = aead.id;
   target[offset + 2] = keyId >>> 24;
@@ -47,7 +53,21 @@ export function writeHeader(target: Uint8Array, offset: number, aead: Aead, keyI
 }
 
 /** Validates the structure of `envelope` and returns its AEAD; throws a typed error otherwise. */
-export function parseEnvelope(envelope: unknown, argument = 'envelope'): Aead {
+export function parseEnvelope(envelope: unknown, index = -1): Aead {
+  if (
+    isBytes(envelope) &&
+    envelope.length >= ENVELOPE_HEADER_LENGTH &&
+    envelope[0] === ENVELOPE_FORMAT_VERSION
+  ) {
+    const aead = aeadById(envelope[1]!);
+    if (aead !== undefined && envelope.length >= ENVELOPE_HEADER_LENGTH + aead.nonceLength + aead.tagLength)
+      return aead;
+  }
+  return rejectEnvelope(envelope, index < 0 ? 'envelope' : `envelopes[${index}]`);
+}
+
+/** Slow path of parseEnvelope: says exactly what is wrong. */
+function rejectEnvelope(envelope: unknown, argument: string): never {
   if (!isBytes(envelope)) throw new InvalidArgumentError(argument, 'expected a Uint8Array envelope');
   if (envelope.length < ENVELOPE_HEADER_LENGTH) {
     throw new CryptoError(
@@ -65,17 +85,17 @@ export function parseEnvelope(envelope: unknown, argument = 'envelope'): Aead {
   if (aead === undefined) {
     throw new CryptoError('FX_CRYPTO_UNKNOWN_ALGORITHM', `${argument}: unknown algorithm id ${envelope[1]}`);
   }
-  if (envelope.length < ENVELOPE_HEADER_LENGTH + aead.nonceLength + aead.tagLength) {
-    throw new CryptoError(
-      'FX_CRYPTO_MALFORMED_ENVELOPE',
-      `${argument}: ${envelope.length} bytes is too short for a ${aead.name} envelope (at least ${ENVELOPE_HEADER_LENGTH + aead.nonceLength + aead.tagLength})`,
-    );
-  }
-  return aead;
+  throw new CryptoError(
+    'FX_CRYPTO_MALFORMED_ENVELOPE',
+    `${argument}: ${envelope.length} bytes is too short for a ${aead.name} envelope (at least ${ENVELOPE_HEADER_LENGTH + aead.nonceLength + aead.tagLength})`,
+  );
 }
 
 export function readU32(bytes: Uint8Array, offset: number): number {
-  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+  return (
+    ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>>
+    0
+  );
 }
 
 /**

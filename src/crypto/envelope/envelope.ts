@@ -5,13 +5,15 @@
  * header byte, moving the envelope to another context, or decrypting under another key all fail
  * with a typed error. Nonces are random for every encryption.
  *
- * Hot path notes: one output allocation per value (one per batch in the `…Many` forms), the header
- * is precomputed per key version, and the associated data is written into scratch space that the
- * context reserved, so no per-call concatenation happens.
+ * Hot path: one output allocation per value (one per batch in the `…Many` forms); the header is
+ * precomputed per key version; the associated data is written into scratch space that the context
+ * reserved; the nonce goes through a persistent scratch array instead of a fresh view. On this
+ * path the typed-array allocations, not the byte copies, are what costs (see docs/benchmarks.md).
  */
 import { describe, isBytes } from '../../util/bytes.js';
 import { CryptoError, IntegrityError, InvalidArgumentError } from '../../util/errors.js';
 import type { Aead, AeadName } from '../aead/aead.js';
+import { aeadById } from '../aead/registry.js';
 import { nonces } from '../random.js';
 import { DataKey, dataKeyAead, dataKeyHeader, dataKeyMaterial, reserveEncryptions } from './data-key.js';
 import { EncryptionContext } from './encryption-context.js';
@@ -22,36 +24,50 @@ export type KeyResolver = (keyId: number, keyVersion: number, algorithm: AeadNam
 
 const aadOf = EncryptionContext.aadBuffer;
 
-/**
- * A plain Uint8Array view of bytes [start, end) of `bytes`. Cheaper than Buffer#subarray, which
- * goes through Buffer's species constructor; this is on the per-value hot path.
- */
+// One nonce scratch array per nonce length. The AEAD calls are synchronous, so a scratch array is
+// never shared by two calls in flight.
+const nonceScratch: Uint8Array[] = [];
+function scratchNonce(length: number): Uint8Array {
+  return (nonceScratch[length] ??= new Uint8Array(length));
+}
+
+/** A plain Uint8Array view of bytes [start, end) — cheaper than Buffer#subarray's species path. */
 function view(bytes: Uint8Array, start: number, end: number): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start);
 }
 
 function checkKey(key: unknown): asserts key is DataKey {
-  if (!(key instanceof DataKey)) throw new InvalidArgumentError('key', `expected a DataKey, got ${describe(key)}`);
+  if (!(key instanceof DataKey))
+    throw new InvalidArgumentError('key', `expected a DataKey, got ${describe(key)}`);
 }
 
 function checkContext(context: unknown, argument: string): asserts context is EncryptionContext {
   if (!(context instanceof EncryptionContext)) {
-    throw new InvalidArgumentError(argument, `expected an EncryptionContext (EncryptionContext.of({...})), got ${describe(context)}`);
-  }
-}
-
-function checkPlaintext(plaintext: unknown, argument: string): asserts plaintext is Uint8Array {
-  if (!isBytes(plaintext)) throw new InvalidArgumentError(argument, `expected a Uint8Array, got ${describe(plaintext)}`);
-  if (plaintext.length > MAX_PLAINTEXT_BYTES) {
-    throw new CryptoError(
-      'FX_CRYPTO_VALUE_TOO_LARGE',
-      `${argument}: ${plaintext.length} bytes is over the ${MAX_PLAINTEXT_BYTES}-byte limit of one envelope`,
+    throw new InvalidArgumentError(
+      argument,
+      `expected an EncryptionContext (EncryptionContext.of({...})), got ${describe(context)}`,
     );
   }
 }
 
+function checkPlaintext(plaintext: unknown, index: number): asserts plaintext is Uint8Array {
+  if (isBytes(plaintext) && plaintext.length <= MAX_PLAINTEXT_BYTES) return;
+  const argument = index < 0 ? 'plaintext' : `plaintexts[${index}]`;
+  if (!isBytes(plaintext))
+    throw new InvalidArgumentError(argument, `expected a Uint8Array, got ${describe(plaintext)}`);
+  throw new CryptoError(
+    'FX_CRYPTO_VALUE_TOO_LARGE',
+    `${argument}: ${plaintext.length} bytes is over the ${MAX_PLAINTEXT_BYTES}-byte limit of one envelope`,
+  );
+}
+
+function overheadOf(aead: Aead): number {
+  return ENVELOPE_HEADER_LENGTH + aead.nonceLength + aead.tagLength;
+}
+
+/** Seals `plaintext` into `out` at `offset`; returns the end offset. */
 function sealInto(
-  out: Buffer,
+  out: Uint8Array,
   offset: number,
   aead: Aead,
   header: Uint8Array,
@@ -59,15 +75,40 @@ function sealInto(
   plaintext: Uint8Array,
   context: EncryptionContext,
 ): number {
-  const nonceStart = offset + ENVELOPE_HEADER_LENGTH;
-  const bodyStart = nonceStart + aead.nonceLength;
+  const nonceLength = aead.nonceLength;
+  const bodyStart = offset + ENVELOPE_HEADER_LENGTH + nonceLength;
   const end = bodyStart + plaintext.length + aead.tagLength;
-  out.set(header, offset);
-  nonces.fill(out, nonceStart, aead.nonceLength);
+  const nonce = scratchNonce(nonceLength);
+  nonces.fill(nonce, 0, nonceLength);
+  for (let i = 0; i < ENVELOPE_HEADER_LENGTH; i++) out[offset + i] = header[i]!;
+  for (let i = 0; i < nonceLength; i++) out[offset + ENVELOPE_HEADER_LENGTH + i] = nonce[i]!;
   const aad = aadOf(context);
-  aad.set(header, 0);
-  aead.encryptInto(view(out, bodyStart, end), plaintext, aad, view(out, nonceStart, bodyStart), material);
+  for (let i = 0; i < ENVELOPE_HEADER_LENGTH; i++) aad[i] = header[i]!;
+  aead.encryptInto(view(out, bodyStart, end), plaintext, aad, nonce, material);
   return end;
+}
+
+/** Opens the envelope into `out`; false when authentication fails (then `out` is zeroed). */
+function openInto(
+  out: Uint8Array,
+  aead: Aead,
+  key: DataKey,
+  envelope: Uint8Array,
+  context: EncryptionContext,
+): boolean {
+  const nonceLength = aead.nonceLength;
+  const nonce = scratchNonce(nonceLength);
+  for (let i = 0; i < nonceLength; i++) nonce[i] = envelope[ENVELOPE_HEADER_LENGTH + i]!;
+  const header = dataKeyHeader(key);
+  const aad = aadOf(context);
+  for (let i = 0; i < ENVELOPE_HEADER_LENGTH; i++) aad[i] = header[i]!;
+  return aead.decryptInto(
+    out,
+    view(envelope, ENVELOPE_HEADER_LENGTH + nonceLength, envelope.length),
+    aad,
+    nonce,
+    dataKeyMaterial(key),
+  );
 }
 
 /**
@@ -79,54 +120,51 @@ function sealInto(
  * const envelope = encrypt(key, new TextEncoder().encode('123-45-6789'), ctx);
  * ```
  */
-export function encrypt(key: DataKey, plaintext: Uint8Array, context: EncryptionContext = EncryptionContext.EMPTY): Buffer {
+export function encrypt(
+  key: DataKey,
+  plaintext: Uint8Array,
+  context: EncryptionContext = EncryptionContext.EMPTY,
+): Buffer {
   checkKey(key);
-  checkPlaintext(plaintext, 'plaintext');
+  checkPlaintext(plaintext, -1);
   checkContext(context, 'context');
   const aead = dataKeyAead(key);
   const material = dataKeyMaterial(key);
   reserveEncryptions(key, 1);
-  const out = Buffer.allocUnsafe(ENVELOPE_HEADER_LENGTH + aead.nonceLength + plaintext.length + aead.tagLength);
+  const out = Buffer.allocUnsafe(overheadOf(aead) + plaintext.length);
   sealInto(out, 0, aead, dataKeyHeader(key), material, plaintext, context);
   return out;
 }
 
-function resolveKey(key: DataKey | KeyResolver, envelope: Uint8Array, aead: Aead, argument: string): DataKey {
+/** True when `envelope`'s algorithm, key id and version (header bytes 1..9) are `key`'s. */
+function sameKey(key: DataKey, envelope: Uint8Array): boolean {
+  const header = dataKeyHeader(key);
+  for (let i = 1; i < ENVELOPE_HEADER_LENGTH; i++) if (envelope[i] !== header[i]) return false;
+  return true;
+}
+
+function resolveKey(key: DataKey | KeyResolver, envelope: Uint8Array, aead: Aead, index: number): DataKey {
+  const argument = index < 0 ? 'envelope' : `envelopes[${index}]`;
   if (typeof key !== 'function') {
     checkKey(key);
-    const header = dataKeyHeader(key);
-    // Bytes 1..9: algorithm id, key id, key version. A mismatch is a caller error, reported as such
-    // rather than as an integrity failure. These fields are public, so comparing them early leaks nothing.
-    for (let i = 1; i < ENVELOPE_HEADER_LENGTH; i++) {
-      if (envelope[i] !== header[i]) {
-        throw new CryptoError(
-          'FX_CRYPTO_KEY_MISMATCH',
-          `${argument} was sealed with ${aead.name} key ${readU32(envelope, 2)} version ${readU32(envelope, 6)}, not ${key.algorithm} key ${key.id} version ${key.version}`,
-        );
-      }
-    }
-    return key;
+    // A mismatch is a caller error, reported as such rather than as an integrity failure. These
+    // header fields are public, so comparing them early leaks nothing.
+    if (sameKey(key, envelope)) return key;
+    throw new CryptoError(
+      'FX_CRYPTO_KEY_MISMATCH',
+      `${argument} was sealed with ${aead.name} key ${readU32(envelope, 2)} version ${readU32(envelope, 6)}, not ${key.algorithm} key ${key.id} version ${key.version}`,
+    );
   }
   const keyId = readU32(envelope, 2);
   const keyVersion = readU32(envelope, 6);
   const found = key(keyId, keyVersion, aead.name);
   if (found === undefined) {
-    throw new CryptoError('FX_CRYPTO_KEY_MISMATCH', `${argument}: no key for key ${keyId} version ${keyVersion}`);
+    throw new CryptoError(
+      'FX_CRYPTO_KEY_MISMATCH',
+      `${argument}: no key for key ${keyId} version ${keyVersion}`,
+    );
   }
-  return resolveKey(found, envelope, aead, argument);
-}
-
-function openInto(out: Buffer, aead: Aead, key: DataKey, envelope: Uint8Array, context: EncryptionContext): boolean {
-  const nonceEnd = ENVELOPE_HEADER_LENGTH + aead.nonceLength;
-  const aad = aadOf(context);
-  aad.set(dataKeyHeader(key), 0);
-  return aead.decryptInto(
-    out,
-    view(envelope, nonceEnd, envelope.length),
-    aad,
-    view(envelope, ENVELOPE_HEADER_LENGTH, nonceEnd),
-    dataKeyMaterial(key),
-  );
+  return resolveKey(found, envelope, aead, index);
 }
 
 /**
@@ -143,28 +181,38 @@ export function decrypt(
 ): Buffer {
   const aead = parseEnvelope(envelope);
   checkContext(context, 'context');
-  const dataKey = resolveKey(key, envelope, aead, 'envelope');
-  const out = Buffer.allocUnsafe(envelope.length - ENVELOPE_HEADER_LENGTH - aead.nonceLength - aead.tagLength);
+  const dataKey =
+    key instanceof DataKey && sameKey(key, envelope) ? key : resolveKey(key, envelope, aead, -1);
+  const out = Buffer.allocUnsafe(envelope.length - overheadOf(aead));
   if (!openInto(out, aead, dataKey, envelope, context)) throw new IntegrityError();
   return out;
 }
 
-function contextAt(contexts: EncryptionContext | readonly EncryptionContext[], index: number): EncryptionContext {
-  if (contexts instanceof EncryptionContext) return contexts;
-  const context = contexts[index];
-  checkContext(context, `contexts[${index}]`);
-  return context;
-}
-
-function checkBatch(values: unknown, argument: string, contexts: unknown): asserts values is readonly unknown[] {
-  if (!Array.isArray(values)) throw new InvalidArgumentError(argument, `expected an array, got ${describe(values)}`);
+function checkBatch(
+  values: unknown,
+  argument: string,
+  contexts: unknown,
+): asserts values is readonly unknown[] {
+  if (!Array.isArray(values))
+    throw new InvalidArgumentError(argument, `expected an array, got ${describe(values)}`);
   if (Array.isArray(contexts)) {
     if (contexts.length !== values.length) {
-      throw new InvalidArgumentError('contexts', `has ${contexts.length} entries for ${values.length} values`);
+      throw new InvalidArgumentError(
+        'contexts',
+        `has ${contexts.length} entries for ${values.length} values`,
+      );
     }
+    for (let i = 0; i < contexts.length; i++) checkContext(contexts[i], `contexts[${i}]`);
   } else {
     checkContext(contexts, 'contexts');
   }
+}
+
+function contextAt(
+  contexts: EncryptionContext | readonly EncryptionContext[],
+  index: number,
+): EncryptionContext {
+  return contexts instanceof EncryptionContext ? contexts : contexts[index]!;
 }
 
 /**
@@ -176,27 +224,26 @@ export function encryptMany(
   key: DataKey,
   plaintexts: readonly Uint8Array[],
   contexts: EncryptionContext | readonly EncryptionContext[] = EncryptionContext.EMPTY,
-): Buffer[] {
+): Uint8Array[] {
   checkKey(key);
   checkBatch(plaintexts, 'plaintexts', contexts);
   const aead = dataKeyAead(key);
   const material = dataKeyMaterial(key);
   const header = dataKeyHeader(key);
-  const overhead = ENVELOPE_HEADER_LENGTH + aead.nonceLength + aead.tagLength;
+  const overhead = overheadOf(aead);
   let total = 0;
   for (let i = 0; i < plaintexts.length; i++) {
     const plaintext = plaintexts[i];
-    checkPlaintext(plaintext, `plaintexts[${i}]`);
+    checkPlaintext(plaintext, i);
     total += overhead + plaintext.length;
-    contextAt(contexts, i);
   }
   reserveEncryptions(key, plaintexts.length);
   const out = Buffer.allocUnsafe(total);
-  const result = new Array<Buffer>(plaintexts.length);
+  const result = new Array<Uint8Array>(plaintexts.length);
   let offset = 0;
   for (let i = 0; i < plaintexts.length; i++) {
     const end = sealInto(out, offset, aead, header, material, plaintexts[i]!, contextAt(contexts, i));
-    result[i] = out.subarray(offset, end);
+    result[i] = view(out, offset, end);
     offset = end;
   }
   return result;
@@ -211,44 +258,34 @@ export function decryptMany(
   key: DataKey | KeyResolver,
   envelopes: readonly Uint8Array[],
   contexts: EncryptionContext | readonly EncryptionContext[] = EncryptionContext.EMPTY,
-): Buffer[] {
+): Uint8Array[] {
   checkBatch(envelopes, 'envelopes', contexts);
   const count = envelopes.length;
-  const aeads = new Array<Aead>(count);
-  const keys = new Array<DataKey>(count);
   let total = 0;
-  let lastKey: DataKey | undefined;
   for (let i = 0; i < count; i++) {
-    const envelope = envelopes[i]!;
-    const argument = `envelopes[${i}]`;
-    const aead = parseEnvelope(envelope, argument);
-    contextAt(contexts, i);
-    aeads[i] = aead;
-    // Consecutive envelopes usually share a key version: reuse the last match before resolving again.
-    keys[i] = lastKey !== undefined && sameKey(lastKey, envelope) ? lastKey : resolveKey(key, envelope, aead, argument);
-    lastKey = keys[i];
-    total += envelope.length - ENVELOPE_HEADER_LENGTH - aead.nonceLength - aead.tagLength;
+    const aead = parseEnvelope(envelopes[i], i);
+    total += envelopes[i]!.length - overheadOf(aead);
   }
   const out = Buffer.allocUnsafe(total);
-  const result = new Array<Buffer>(count);
+  const result = new Array<Uint8Array>(count);
   let offset = 0;
+  // Consecutive envelopes usually share a key version: reuse the last match before resolving again.
+  let last: DataKey | undefined = key instanceof DataKey ? key : undefined;
   for (let i = 0; i < count; i++) {
     const envelope = envelopes[i]!;
-    const aead = aeads[i]!;
-    const end = offset + envelope.length - ENVELOPE_HEADER_LENGTH - aead.nonceLength - aead.tagLength;
-    const view = out.subarray(offset, end);
-    if (!openInto(view, aead, keys[i]!, envelope, contextAt(contexts, i))) {
+    const aead = aeadById(envelope[1]!)!;
+    const dataKey = last !== undefined && sameKey(last, envelope) ? last : resolveKey(key, envelope, aead, i);
+    last = dataKey;
+    const end = offset + envelope.length - overheadOf(aead);
+    const slot = view(out, offset, end);
+    if (!openInto(slot, aead, dataKey, envelope, contextAt(contexts, i))) {
       out.fill(0, 0, end);
-      throw new IntegrityError(`envelopes[${i}]: authentication failed: wrong key, tampered data or wrong encryption context`);
+      throw new IntegrityError(
+        `envelopes[${i}]: authentication failed: wrong key, tampered data or wrong encryption context`,
+      );
     }
-    result[i] = view;
+    result[i] = slot;
     offset = end;
   }
   return result;
-}
-
-function sameKey(key: DataKey, envelope: Uint8Array): boolean {
-  const header = dataKeyHeader(key);
-  for (let i = 1; i < ENVELOPE_HEADER_LENGTH; i++) if (envelope[i] !== header[i]) return false;
-  return true;
 }

@@ -61,7 +61,12 @@ export function purposeInfo(purpose: string, context: Uint8Array | string = ''):
  * using indexKey = deriveSubkey(columnKey, 'blind-index', 'patients.email');
  * ```
  */
-export function deriveSubkey(parent: SecretKey, purpose: string, context: Uint8Array | string = '', length = 32): SecretKey {
+export function deriveSubkey(
+  parent: SecretKey,
+  purpose: string,
+  context: Uint8Array | string = '',
+  length = 32,
+): SecretKey {
   assertSecretKey(parent, 'parent');
   assertInteger(length, 'length', 16, 64);
   const info = purposeInfo(purpose, context);

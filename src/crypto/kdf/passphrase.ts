@@ -99,10 +99,10 @@ export function validateParams(params: PassphraseKdfParams): void {
     // RFC 9106: m ≥ 8·p KiB. Upper bound 4 GiB keeps a forged parameter string from exhausting memory.
     checkRange('memoryKiB', params.memoryKiB, Math.max(8 * params.parallelism, 1024), 4 * 1024 * 1024);
   } else if ((params as { algorithm: unknown }).algorithm === 'scrypt') {
-    const p = params as ScryptParams;
-    checkRange('logN', p.logN, 10, 22);
-    checkRange('blockSize', p.blockSize, 1, 32);
-    checkRange('parallelism', p.parallelism, 1, 16);
+    // Reached only by well-typed scrypt parameters; the cast above guards untyped JavaScript callers.
+    checkRange('logN', params.logN, 10, 22);
+    checkRange('blockSize', params.blockSize, 1, 32);
+    checkRange('parallelism', params.parallelism, 1, 16);
   } else {
     throw bad('algorithm must be "argon2id" or "scrypt"');
   }
@@ -140,7 +140,11 @@ export async function argon2idRaw(
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-async function rawDerive(passphrase: Uint8Array, params: PassphraseKdfParams, length: number): Promise<Uint8Array> {
+async function rawDerive(
+  passphrase: Uint8Array,
+  params: PassphraseKdfParams,
+  length: number,
+): Promise<Uint8Array> {
   if (params.algorithm === 'argon2id') return argon2idRaw(passphrase, params, length);
   return scryptRaw(passphrase, params, length);
 }
@@ -186,7 +190,7 @@ export async function deriveKeyFromPassphrase(
   length = 32,
 ): Promise<{ key: SecretKey; params: PassphraseKdfParams }> {
   const bytes = passphraseBytes(passphrase);
-  const full = 'salt' in params && params.salt !== undefined && isComplete(params) ? params : passphraseParams(params);
+  const full = isComplete(params) ? params : passphraseParams(params);
   validateParams(full);
   const raw = await rawDerive(bytes, full, length);
   try {
@@ -197,9 +201,13 @@ export async function deriveKeyFromPassphrase(
 }
 
 function isComplete(params: PassphraseKdfParams | ParamOverrides): params is PassphraseKdfParams {
+  if (!isBytes(params.salt)) return false;
   return params.algorithm === 'scrypt'
     ? 'logN' in params && 'blockSize' in params && 'parallelism' in params
-    : params.algorithm === 'argon2id' && 'memoryKiB' in params && 'iterations' in params && 'parallelism' in params;
+    : params.algorithm === 'argon2id' &&
+        'memoryKiB' in params &&
+        'iterations' in params &&
+        'parallelism' in params;
 }
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64').replace(/=+$/, '');
@@ -225,7 +233,8 @@ const SCRYPT_RE = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,3}),p=(\d{1,3})\$([^$]+)(?:\$
 
 /** Parses a PHC string produced by `encodeKdfParams`/`hashPassphrase`; throws `FX_CRYPTO_INVALID_KDF_PARAMS`. */
 export function decodeKdfParams(encoded: string): { params: PassphraseKdfParams; hash?: Uint8Array } {
-  if (typeof encoded !== 'string' || encoded.length > 512) throw bad('expected a PHC string of at most 512 characters');
+  if (typeof encoded !== 'string' || encoded.length > 512)
+    throw bad('expected a PHC string of at most 512 characters');
   let params: PassphraseKdfParams;
   let hashText: string | undefined;
   const argon = ARGON_RE.exec(encoded);

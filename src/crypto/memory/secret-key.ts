@@ -36,7 +36,8 @@ export class SecretKey implements Disposable {
   static {
     readMaterial = (key: SecretKey): Buffer => {
       const bytes = key.#bytes;
-      if (bytes === null) throw new CryptoError('FX_CRYPTO_KEY_DISPOSED', 'the key was disposed and its bytes zeroed');
+      if (bytes === null)
+        throw new CryptoError('FX_CRYPTO_KEY_DISPOSED', 'the key was disposed and its bytes zeroed');
       return bytes;
     };
   }
@@ -127,11 +128,17 @@ export function keyMaterial(key: SecretKey): Buffer {
 }
 
 /** Asserts `value` is a live SecretKey of `length` bytes. */
-export function assertSecretKey(value: unknown, argument: string, length?: number): asserts value is SecretKey {
+export function assertSecretKey(
+  value: unknown,
+  argument: string,
+  length?: number,
+): asserts value is SecretKey {
   if (!(value instanceof SecretKey)) {
     throw new InvalidArgumentError(
       argument,
-      isBytes(value) ? 'expected a SecretKey, got raw bytes (use SecretKey.fromBytes)' : 'expected a SecretKey',
+      isBytes(value)
+        ? 'expected a SecretKey, got raw bytes (use SecretKey.fromBytes)'
+        : 'expected a SecretKey',
     );
   }
   if (value.disposed) throw new CryptoError('FX_CRYPTO_KEY_DISPOSED', `${argument}: the key was disposed`);

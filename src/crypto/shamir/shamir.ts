@@ -52,7 +52,9 @@ function checksum(bytes: Uint8Array): Uint8Array {
 
 function verifierOf(secret: Uint8Array, splitId: Uint8Array): Uint8Array {
   const label = utf8Encoder.encode('fortress/shamir/v1/verifier');
-  return new Uint8Array(createHmac('sha256', secret).update(label).update(splitId).digest().subarray(0, VERIFIER_BYTES));
+  return new Uint8Array(
+    createHmac('sha256', secret).update(label).update(splitId).digest().subarray(0, VERIFIER_BYTES),
+  );
 }
 
 function invalidShare(argument: string, why: string): CryptoError {
@@ -72,7 +74,10 @@ function invalidShare(argument: string, why: string): CryptoError {
 export async function splitSecret(secret: SecretKey, shares: number, threshold: number): Promise<string[]> {
   assertSecretKey(secret, 'secret');
   if (secret.length < MIN_SECRET_BYTES || secret.length > MAX_SECRET_BYTES) {
-    throw new InvalidArgumentError('secret', `expected ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} bytes of key material`);
+    throw new InvalidArgumentError(
+      'secret',
+      `expected ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} bytes of key material`,
+    );
   }
   assertInteger(shares, 'shares', 1, 255);
   assertInteger(threshold, 'threshold', 1, 255);
@@ -106,15 +111,22 @@ export async function splitSecret(secret: SecretKey, shares: number, threshold: 
 function decodeShare(text: unknown, argument: string): DecodedShare {
   if (typeof text !== 'string') throw new InvalidArgumentError(argument, 'expected a share string');
   const trimmed = text.trim().toLowerCase();
-  if (!trimmed.startsWith(SHARE_PREFIX)) throw invalidShare(argument, `does not start with "${SHARE_PREFIX}"`);
+  if (!trimmed.startsWith(SHARE_PREFIX))
+    throw invalidShare(argument, `does not start with "${SHARE_PREFIX}"`);
   const hex = trimmed.slice(SHARE_PREFIX.length);
   if (!/^[0-9a-f]*$/.test(hex) || hex.length % 2 !== 0) {
     throw invalidShare(argument, 'contains characters other than hex digits (mistyped?)');
   }
   const bytes = fromHex(hex);
   const minLength = HEAD_BYTES + MIN_SECRET_BYTES + 1 + VERIFIER_BYTES + CHECKSUM_BYTES;
-  if (bytes.length < minLength || bytes.length > HEAD_BYTES + MAX_SECRET_BYTES + 1 + VERIFIER_BYTES + CHECKSUM_BYTES) {
-    throw invalidShare(argument, `has the wrong length (${bytes.length} bytes); part of it is missing or extra`);
+  if (
+    bytes.length < minLength ||
+    bytes.length > HEAD_BYTES + MAX_SECRET_BYTES + 1 + VERIFIER_BYTES + CHECKSUM_BYTES
+  ) {
+    throw invalidShare(
+      argument,
+      `has the wrong length (${bytes.length} bytes); part of it is missing or extra`,
+    );
   }
   const body = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
   if (!constantTimeEqual(checksum(body), bytes.subarray(bytes.length - CHECKSUM_BYTES))) {
@@ -160,8 +172,15 @@ export async function combineShares(shares: readonly string[]): Promise<SecretKe
   const first = decoded[0]!;
   const seen = new Set<number>();
   for (const [i, share] of decoded.entries()) {
-    if (share.splitId !== first.splitId || share.threshold !== first.threshold || share.payload.length !== first.payload.length) {
-      throw new CryptoError('FX_CRYPTO_SHARES_MISMATCH', `shares[${i}] belongs to another split than shares[0]`);
+    if (
+      share.splitId !== first.splitId ||
+      share.threshold !== first.threshold ||
+      share.payload.length !== first.payload.length
+    ) {
+      throw new CryptoError(
+        'FX_CRYPTO_SHARES_MISMATCH',
+        `shares[${i}] belongs to another split than shares[0]`,
+      );
     }
     if (seen.has(share.number)) {
       throw new CryptoError('FX_CRYPTO_SHARES_MISMATCH', `shares[${i}] repeats share number ${share.number}`);

@@ -3,7 +3,13 @@
  * One signing interface over Ed25519 (OpenSSL via node:crypto) and ML-DSA-65 (FIPS 204, from
  * @noble/post-quantum). Audit checkpoints and key backups sign with one or both.
  */
-import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { assertBytes, isBytes } from '../../util/bytes.js';
 import { CryptoError, InvalidArgumentError } from '../../util/errors.js';
@@ -43,7 +49,10 @@ function contextOf(algorithm: SignatureAlgorithm, options: SignatureOptions): Ui
   const context = options.context ?? new Uint8Array(0);
   assertBytes(context, 'context', { max: 255 });
   if (algorithm === 'ed25519' && context.length > 0) {
-    throw new InvalidArgumentError('context', 'Ed25519 signatures take no context; use ml-dsa-65 or sign the label into the message');
+    throw new InvalidArgumentError(
+      'context',
+      'Ed25519 signatures take no context; use ml-dsa-65 or sign the label into the message',
+    );
   }
   return new Uint8Array(context);
 }
@@ -62,20 +71,31 @@ const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 function checkAlgorithm(algorithm: unknown): asserts algorithm is SignatureAlgorithm {
   if (algorithm !== 'ed25519' && algorithm !== 'ml-dsa-65') {
-    throw new CryptoError('FX_CRYPTO_UNKNOWN_ALGORITHM', 'signature algorithm must be "ed25519" or "ml-dsa-65"');
+    throw new CryptoError(
+      'FX_CRYPTO_UNKNOWN_ALGORITHM',
+      'signature algorithm must be "ed25519" or "ml-dsa-65"',
+    );
   }
 }
 
 function ed25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
   try {
-    return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    return createPublicKey({
+      key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]),
+      format: 'der',
+      type: 'spki',
+    });
   } catch (cause) {
     throw new CryptoError('FX_CRYPTO_INVALID_SIGNATURE_KEY', 'not a valid Ed25519 public key', { cause });
   }
 }
 
 /** A verifier for `publicKey`. Throws `FX_CRYPTO_INVALID_SIGNATURE_KEY` for a key of the wrong size or encoding. */
-export function createVerifier(algorithm: SignatureAlgorithm, publicKey: Uint8Array, options: SignatureOptions = {}): Verifier {
+export function createVerifier(
+  algorithm: SignatureAlgorithm,
+  publicKey: Uint8Array,
+  options: SignatureOptions = {},
+): Verifier {
   checkAlgorithm(algorithm);
   const context = contextOf(algorithm, options);
   assertBytes(publicKey, 'publicKey');
@@ -129,7 +149,11 @@ export function createVerifier(algorithm: SignatureAlgorithm, publicKey: Uint8Ar
  * signer.verifier().verify(checkpoint, signature); // true
  * ```
  */
-export function createSigner(algorithm: SignatureAlgorithm, seed: SecretKey, options: SignatureOptions = {}): Signer {
+export function createSigner(
+  algorithm: SignatureAlgorithm,
+  seed: SecretKey,
+  options: SignatureOptions = {},
+): Signer {
   checkAlgorithm(algorithm);
   const context = contextOf(algorithm, options);
   assertSecretKey(seed, 'seed', SIGNATURE_SEED_BYTES);
@@ -199,4 +223,3 @@ export function signatureSizes(algorithm: SignatureAlgorithm): { publicKey: numb
   checkAlgorithm(algorithm);
   return { ...SIZES[algorithm] };
 }
-
