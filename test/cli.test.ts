@@ -1,0 +1,76 @@
+/**
+ * The `fortress` command as a user runs it: a real child process of the built CLI.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/src/cli/main.js');
+
+function fortress(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('fortress CLI', () => {
+  it('selftest passes every check and says so', () => {
+    const { status, stdout } = fortress('selftest');
+    expect(stdout).toContain('SELFTEST PASSED');
+    expect(stdout).not.toContain('FAIL ');
+    expect(status).toBe(0);
+  });
+
+  it('selftest --json reports every algorithm', () => {
+    const { status, stdout } = fortress('selftest', '--json');
+    const report = JSON.parse(stdout) as {
+      passed: number;
+      failed: number;
+      results: { algorithm: string; ok: boolean }[];
+    };
+    expect(status).toBe(0);
+    expect(report.failed).toBe(0);
+    const algorithms = new Set(report.results.map((r) => r.algorithm));
+    for (const name of [
+      'xchacha20-poly1305',
+      'aes-256-gcm',
+      'chacha20-poly1305',
+      'aegis-256',
+      'hkdf-sha256',
+      'hmac-sha256',
+      'argon2id',
+      'scrypt',
+      'ed25519',
+      'ml-dsa-65',
+      'shamir',
+    ]) {
+      expect(algorithms, name).toContain(name);
+    }
+  });
+
+  it('unknown commands, flags and suites are usage errors with a stable code and exit 2', () => {
+    for (const args of [['frobnicate'], ['selftest', '--nope'], ['bench', 'nosuch']]) {
+      const { status, stderr } = fortress(...args);
+      expect(status, args.join(' ')).toBe(2);
+      expect(stderr).toContain('FX_CLI_USAGE');
+    }
+  });
+
+  it('bench crypto --quick prints a JSON report with targets', () => {
+    const { status, stdout } = fortress('bench', 'crypto', '--quick');
+    expect(status).toBe(0);
+    const report = JSON.parse(stdout) as {
+      suite: string;
+      targets: Record<string, { met: boolean }>;
+      throughput: unknown[];
+    };
+    expect(report.suite).toBe('crypto');
+    expect(Object.keys(report.targets).length).toBeGreaterThan(0);
+    expect(report.throughput.length).toBe(8);
+  });
+
+  it('version and help', () => {
+    expect(fortress('version').stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(fortress('help').stdout).toContain('Usage: fortress');
+  });
+});
