@@ -49,6 +49,13 @@ export function assertInteger(
   }
 }
 
+/** Throws `FX_INVALID_ARGUMENT` unless `value` is a plain options object (not null, not an array). */
+export function assertOptions(value: unknown, argument: string): asserts value is object {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || isBytes(value)) {
+    throw new InvalidArgumentError(argument, `expected an options object, got ${describe(value)}`);
+  }
+}
+
 /** Throws `FX_INVALID_ARGUMENT` unless `value` is a string. */
 export function assertString(value: unknown, argument: string): asserts value is string {
   if (typeof value !== 'string') {

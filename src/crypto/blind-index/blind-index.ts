@@ -6,7 +6,7 @@
  * callers must decrypt candidates and compare to get exact results.
  */
 import { createHmac, type KeyObject, createSecretKey } from 'node:crypto';
-import { assertInteger, describe, isBytes, utf8Encoder } from '../../util/bytes.js';
+import { assertInteger, assertOptions, describe, isBytes, utf8Encoder } from '../../util/bytes.js';
 import { InvalidArgumentError } from '../../util/errors.js';
 import { assertSecretKey, keyMaterial, type SecretKey } from '../memory/secret-key.js';
 import { composeNormalizers, type NormalizerName } from './normalizers.js';
@@ -41,12 +41,17 @@ export class BlindIndex {
   constructor(key: SecretKey, options: BlindIndexOptions) {
     assertSecretKey(key, 'key');
     if (key.length < 32) throw new InvalidArgumentError('key', 'an index key must be at least 32 bytes');
-    if (typeof options !== 'object' || (options as unknown) === null) {
-      throw new InvalidArgumentError('options', 'expected an object with bits');
-    }
+    assertOptions(options, 'options');
     assertInteger(options.bits, 'bits', 1, 256);
+    const normalizers: unknown = options.normalizers ?? ['exact'];
+    if (!Array.isArray(normalizers)) {
+      throw new InvalidArgumentError(
+        'normalizers',
+        `expected an array of normaliser names, got ${describe(normalizers)}`,
+      );
+    }
     this.bits = options.bits;
-    this.normalizers = Object.freeze([...(options.normalizers ?? ['exact'])]);
+    this.normalizers = Object.freeze([...(normalizers as NormalizerName[])]);
     this.#normalize = composeNormalizers(this.normalizers);
     this.byteLength = Math.ceil(this.bits / 8);
     const spare = this.byteLength * 8 - this.bits;

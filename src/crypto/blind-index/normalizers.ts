@@ -19,7 +19,11 @@ const NORMALIZERS: Readonly<Record<NormalizerName, (value: string) => string>> =
   exact: (value: string) => value,
   nfc: (value: string) => value.normalize('NFC'),
   trim: (value: string) => value.trim(),
-  casefold: (value: string) => value.toUpperCase().toLowerCase(),
+  casefold: (value: string) => {
+    const folded = value.toUpperCase().toLowerCase();
+    // U+1E9E ẞ lower-cases to ß, which needs a second pass to become "ss"; the only such code point.
+    return folded.includes('ß') ? folded.toUpperCase().toLowerCase() : folded;
+  },
 });
 
 /** Composes the named normalisers (applied in the given order) into one function. */

@@ -65,14 +65,21 @@ export function planBlindIndexBits(input: BlindIndexPlanInput): BlindIndexPlan {
   if (!Array.isArray(existing)) throw new InvalidArgumentError('existing', 'expected an array');
   let used = 0;
   existing.forEach((index: ExistingIndex, i) => {
+    if (typeof index !== 'object' || (index as unknown) === null) {
+      throw new InvalidArgumentError(`existing[${i}]`, 'expected an object with bits');
+    }
     assertInteger(index.bits, `existing[${i}].bits`, 1, 256);
     const leaked = index.domainBits === undefined ? index.bits : Math.min(index.bits, index.domainBits);
     if (index.domainBits !== undefined) assertInteger(index.domainBits, `existing[${i}].domainBits`, 1, 256);
     used += leaked;
   });
-  const log2Rows = Math.log2(input.rows);
-  const max = Math.min(Math.floor(log2Rows) - used, domainBits - 1, 256);
-  const min = Math.max(Math.ceil(log2Rows / 2) - used, 1);
+  // Exact integer arithmetic: Math.log2 rounds wrongly near powers of two above 2^49.
+  const rows = BigInt(input.rows);
+  const floorLog2Rows = rows.toString(2).length - 1;
+  let ceilLog2SqrtRows = 0; // smallest m with 4^m ≥ rows, i.e. 2^m ≥ √rows
+  while (4n ** BigInt(ceilLog2SqrtRows) < rows) ceilLog2SqrtRows++;
+  const max = Math.min(floorLog2Rows - used, domainBits - 1, 256);
+  const min = Math.max(ceilLog2SqrtRows - used, 1);
   if (max < 1 || min > max) {
     throw new CryptoError(
       'FX_CRYPTO_NO_SAFE_INDEX_SIZE',

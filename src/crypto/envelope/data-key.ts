@@ -3,8 +3,8 @@
  * A data key: one version of a key, with the algorithm it encrypts under and a usage counter.
  * The keys layer issues these; the envelope encrypts and decrypts with them.
  */
-import { assertInteger } from '../../util/bytes.js';
-import { CryptoError, InvalidArgumentError } from '../../util/errors.js';
+import { assertInteger, assertOptions } from '../../util/bytes.js';
+import { CryptoError } from '../../util/errors.js';
 import type { Aead, AeadName } from '../aead/aead.js';
 import { DEFAULT_AEAD, getAead } from '../aead/registry.js';
 import { assertSecretKey, keyMaterial, SecretKey } from '../memory/secret-key.js';
@@ -50,9 +50,7 @@ export class DataKey implements Disposable {
   #encryptions: number;
 
   constructor(options: DataKeyOptions) {
-    if (typeof options !== 'object' || (options as unknown) === null) {
-      throw new InvalidArgumentError('options', 'expected an object');
-    }
+    assertOptions(options, 'options');
     assertInteger(options.id, 'id', 0, 0xffff_ffff);
     assertInteger(options.version, 'version', 0, 0xffff_ffff);
     const aead = getAead(options.algorithm ?? DEFAULT_AEAD);
@@ -80,6 +78,7 @@ export class DataKey implements Disposable {
 
   /** A data key with fresh random bytes. */
   static generate(options: Omit<DataKeyOptions, 'key'>): DataKey {
+    assertOptions(options, 'options');
     const aead = getAead(options.algorithm ?? DEFAULT_AEAD);
     return new DataKey({ ...options, key: SecretKey.generate(aead.keyLength) });
   }

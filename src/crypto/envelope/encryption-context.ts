@@ -120,6 +120,10 @@ export class EncryptionContext {
 
   /** The same tenant/database/table/column with another row key. */
   withRow(row: string | Uint8Array): EncryptionContext {
+    // An undefined row id would silently bind every such row to one context: refuse it.
+    if (typeof row !== 'string' && !isBytes(row)) {
+      throw new InvalidArgumentError('row', `expected a string or bytes row key, got ${describe(row)}`);
+    }
     const encoded = encodeField(row, 'context.row');
     return new EncryptionContext(
       Object.freeze({ ...this.fields, row: isBytes(row) ? new Uint8Array(row) : row }),

@@ -145,26 +145,32 @@ function sameKey(key: DataKey, envelope: Uint8Array): boolean {
 
 function resolveKey(key: DataKey | KeyResolver, envelope: Uint8Array, aead: Aead, index: number): DataKey {
   const argument = index < 0 ? 'envelope' : `envelopes[${index}]`;
-  if (typeof key !== 'function') {
-    checkKey(key);
-    // A mismatch is a caller error, reported as such rather than as an integrity failure. These
-    // header fields are public, so comparing them early leaks nothing.
-    if (sameKey(key, envelope)) return key;
-    throw new CryptoError(
-      'FX_CRYPTO_KEY_MISMATCH',
-      `${argument} was sealed with ${aead.name} key ${readU32(envelope, 2)} version ${readU32(envelope, 6)}, not ${key.algorithm} key ${key.id} version ${key.version}`,
-    );
+  let found: unknown = key;
+  if (typeof key === 'function') {
+    const keyId = readU32(envelope, 2);
+    const keyVersion = readU32(envelope, 6);
+    found = key(keyId, keyVersion, aead.name);
+    if (found === undefined) {
+      throw new CryptoError(
+        'FX_CRYPTO_KEY_MISMATCH',
+        `${argument}: no key for key ${keyId} version ${keyVersion}`,
+      );
+    }
+    if (!(found instanceof DataKey)) {
+      throw new InvalidArgumentError(
+        'key',
+        `the key resolver returned ${describe(found)}, not a DataKey or undefined`,
+      );
+    }
   }
-  const keyId = readU32(envelope, 2);
-  const keyVersion = readU32(envelope, 6);
-  const found = key(keyId, keyVersion, aead.name);
-  if (found === undefined) {
-    throw new CryptoError(
-      'FX_CRYPTO_KEY_MISMATCH',
-      `${argument}: no key for key ${keyId} version ${keyVersion}`,
-    );
-  }
-  return resolveKey(found, envelope, aead, index);
+  checkKey(found);
+  // A mismatch is a caller error, reported as such rather than as an integrity failure. These
+  // header fields are public, so comparing them early leaks nothing.
+  if (sameKey(found, envelope)) return found;
+  throw new CryptoError(
+    'FX_CRYPTO_KEY_MISMATCH',
+    `${argument} was sealed with ${aead.name} key ${readU32(envelope, 2)} version ${readU32(envelope, 6)}, not ${found.algorithm} key ${found.id} version ${found.version}`,
+  );
 }
 
 /**
@@ -271,21 +277,27 @@ export function decryptMany(
   let offset = 0;
   // Consecutive envelopes usually share a key version: reuse the last match before resolving again.
   let last: DataKey | undefined = key instanceof DataKey ? key : undefined;
-  for (let i = 0; i < count; i++) {
-    const envelope = envelopes[i]!;
-    const aead = aeadById(envelope[1]!)!;
-    const dataKey = last !== undefined && sameKey(last, envelope) ? last : resolveKey(key, envelope, aead, i);
-    last = dataKey;
-    const end = offset + envelope.length - overheadOf(aead);
-    const slot = view(out, offset, end);
-    if (!openInto(slot, aead, dataKey, envelope, contextAt(contexts, i))) {
-      out.fill(0, 0, end);
-      throw new IntegrityError(
-        `envelopes[${i}]: authentication failed: wrong key, tampered data or wrong encryption context`,
-      );
+  try {
+    for (let i = 0; i < count; i++) {
+      const envelope = envelopes[i]!;
+      const aead = aeadById(envelope[1]!)!;
+      const dataKey =
+        last !== undefined && sameKey(last, envelope) ? last : resolveKey(key, envelope, aead, i);
+      last = dataKey;
+      const end = offset + envelope.length - overheadOf(aead);
+      const slot = view(out, offset, end);
+      if (!openInto(slot, aead, dataKey, envelope, contextAt(contexts, i))) {
+        throw new IntegrityError(
+          `envelopes[${i}]: authentication failed: wrong key, tampered data or wrong encryption context`,
+        );
+      }
+      result[i] = slot;
+      offset = end;
     }
-    result[i] = slot;
-    offset = end;
+  } catch (error) {
+    // Whatever failed (tag, key lookup, disposed key), no plaintext of this batch may survive.
+    out.fill(0);
+    throw error;
   }
   return result;
 }

@@ -3,7 +3,7 @@
  * HKDF-SHA256 (RFC 5869) from OpenSSL via node:crypto, and purpose-labelled subkey derivation.
  */
 import { hkdfSync } from 'node:crypto';
-import { assertBytes, assertInteger, assertString, utf8Encoder } from '../../util/bytes.js';
+import { assertBytes, assertInteger, assertOptions, assertString, utf8Encoder } from '../../util/bytes.js';
 import { InvalidArgumentError } from '../../util/errors.js';
 import { assertSecretKey, keyMaterial, SecretKey, wipe } from '../memory/secret-key.js';
 
@@ -24,6 +24,7 @@ export interface HkdfOptions {
  * `deriveSubkey` to get a SecretKey in guarded memory).
  */
 export function hkdfSha256(ikm: SecretKey | Uint8Array, options: HkdfOptions): Uint8Array {
+  assertOptions(options, 'options');
   const material = ikm instanceof SecretKey ? keyMaterial(ikm) : ikm;
   assertBytes(material, 'ikm');
   const salt = options.salt ?? new Uint8Array(0);

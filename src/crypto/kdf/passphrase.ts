@@ -11,7 +11,7 @@
  */
 import { scrypt as scryptCallback } from 'node:crypto';
 import argon2 from 'argon2';
-import { assertBytes, isBytes, utf8Encoder } from '../../util/bytes.js';
+import { assertBytes, assertInteger, isBytes, utf8Encoder } from '../../util/bytes.js';
 import { CryptoError, InvalidArgumentError } from '../../util/errors.js';
 import { constantTimeEqual } from '../memory/constant-time.js';
 import { SecretKey, wipe } from '../memory/secret-key.js';
@@ -68,6 +68,13 @@ type ParamOverrides =
 
 /** Fills in defaults and a fresh salt, then validates. */
 export function passphraseParams(overrides: ParamOverrides = {}): PassphraseKdfParams {
+  if (typeof overrides !== 'object' || (overrides as unknown) === null || Array.isArray(overrides)) {
+    throw bad('parameters must be an object');
+  }
+  const algorithm: unknown = overrides.algorithm;
+  if (algorithm !== undefined && algorithm !== 'argon2id' && algorithm !== 'scrypt') {
+    throw bad('algorithm must be "argon2id" or "scrypt"');
+  }
   const salt = overrides.salt ?? randomBytes(SALT_BYTES);
   const params: PassphraseKdfParams =
     overrides.algorithm === 'scrypt'
@@ -175,13 +182,14 @@ export function scryptRaw(
 
 /**
  * Derives a key from a passphrase. Pass the stored `params` to re-derive the same key; omit them
- * (or pass overrides) to get fresh parameters with a new salt, which you must store.
+ * (or pass overrides) to get fresh parameters with a new salt, which you must store. `length` is
+ * the key size in bytes, 16 to 64.
  *
  * @example
  * ```ts
  * const { key, params } = await deriveKeyFromPassphrase('correct horse battery staple');
  * store(encodeKdfParams(params));
- * const again = await deriveKeyFromPassphrase('correct horse battery staple', decodeKdfParams(stored));
+ * const again = await deriveKeyFromPassphrase('correct horse battery staple', decodeKdfParams(stored).params);
  * ```
  */
 export async function deriveKeyFromPassphrase(
@@ -190,6 +198,7 @@ export async function deriveKeyFromPassphrase(
   length = 32,
 ): Promise<{ key: SecretKey; params: PassphraseKdfParams }> {
   const bytes = passphraseBytes(passphrase);
+  assertInteger(length, 'length', 16, 64);
   const full = isComplete(params) ? params : passphraseParams(params);
   validateParams(full);
   const raw = await rawDerive(bytes, full, length);
@@ -201,7 +210,7 @@ export async function deriveKeyFromPassphrase(
 }
 
 function isComplete(params: PassphraseKdfParams | ParamOverrides): params is PassphraseKdfParams {
-  if (!isBytes(params.salt)) return false;
+  if (typeof params !== 'object' || (params as unknown) === null || !isBytes(params.salt)) return false;
   return params.algorithm === 'scrypt'
     ? 'logN' in params && 'blockSize' in params && 'parallelism' in params
     : params.algorithm === 'argon2id' &&
@@ -221,6 +230,9 @@ function fromB64(text: string, what: string): Uint8Array {
 /** Encodes parameters (and optionally a hash) as a PHC string. */
 export function encodeKdfParams(params: PassphraseKdfParams, hash?: Uint8Array): string {
   validateParams(params);
+  if (hash !== undefined && (!isBytes(hash) || hash.length < 16 || hash.length > 64)) {
+    throw bad('hash must be 16 to 64 bytes');
+  }
   const head =
     params.algorithm === 'argon2id'
       ? `$argon2id$v=19$m=${params.memoryKiB},t=${params.iterations},p=${params.parallelism}`

@@ -7,7 +7,7 @@
  */
 import sodium from 'sodium-native';
 import { CryptoError, InvalidArgumentError } from '../../util/errors.js';
-import { assertBytes, assertInteger, isBytes } from '../../util/bytes.js';
+import { assertBytes, assertInteger, assertOptions, isBytes } from '../../util/bytes.js';
 
 /** Largest key Fortress keeps in guarded memory (ML-DSA-65's expanded secret key is 4,032 bytes). */
 export const MAX_SECRET_KEY_BYTES = 8192;
@@ -56,6 +56,7 @@ export class SecretKey implements Disposable {
    */
   static fromBytes(bytes: Uint8Array, options: { wipeSource?: boolean } = {}): SecretKey {
     assertBytes(bytes, 'bytes', { min: 1, max: MAX_SECRET_KEY_BYTES });
+    assertOptions(options, 'options');
     const guarded = sodium.sodium_malloc(bytes.length);
     guarded.set(bytes);
     if (options.wipeSource === true) sodium.sodium_memzero(bytes);

@@ -151,6 +151,28 @@ function decodeShare(text: unknown, argument: string): DecodedShare {
   };
 }
 
+/** Interpolates the payloads; a damaged coordinate (checksum recomputed) is reported as a mismatch. */
+async function combinePayloads(shares: readonly DecodedShare[]): Promise<Uint8Array> {
+  const xs = new Set(shares.map((share) => share.payload[share.payload.length - 1]));
+  if (xs.size !== shares.length || xs.has(0)) {
+    throw new CryptoError(
+      'FX_CRYPTO_SHARES_MISMATCH',
+      'two shares have the same coordinate: a share is corrupted',
+    );
+  }
+  try {
+    return await combine(shares.map((share) => new Uint8Array(share.payload)));
+  } catch (cause) {
+    throw new CryptoError(
+      'FX_CRYPTO_SHARES_MISMATCH',
+      'the shares cannot be combined: a share is corrupted',
+      {
+        cause,
+      },
+    );
+  }
+}
+
 /** Checks one share's encoding and checksum and says which split and number it is. */
 export function inspectShare(share: string): ShareInfo {
   const { splitId, number, threshold, shares } = decodeShare(share, 'share');
@@ -196,7 +218,7 @@ export async function combineShares(shares: readonly string[]): Promise<SecretKe
   const secret =
     first.threshold === 1
       ? new Uint8Array(first.payload.subarray(0, first.payload.length - 1))
-      : await combine(decoded.slice(0, first.threshold).map((share) => new Uint8Array(share.payload)));
+      : await combinePayloads(decoded.slice(0, first.threshold));
   try {
     if (!constantTimeEqual(verifierOf(secret, first.splitIdBytes), first.verifier)) {
       throw new CryptoError(

@@ -11,7 +11,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
-import { assertBytes, isBytes } from '../../util/bytes.js';
+import { assertBytes, assertOptions, isBytes } from '../../util/bytes.js';
 import { CryptoError, InvalidArgumentError } from '../../util/errors.js';
 import { assertSecretKey, keyMaterial, SecretKey, wipe } from '../memory/secret-key.js';
 
@@ -46,6 +46,7 @@ export interface SignatureOptions {
 }
 
 function contextOf(algorithm: SignatureAlgorithm, options: SignatureOptions): Uint8Array {
+  assertOptions(options, 'options');
   const context = options.context ?? new Uint8Array(0);
   assertBytes(context, 'context', { max: 255 });
   if (algorithm === 'ed25519' && context.length > 0) {
