@@ -138,13 +138,16 @@ export function encrypt(
 
 /** True when `envelope`'s algorithm, key id and version (header bytes 1..9) are `key`'s. */
 function sameKey(key: DataKey, envelope: Uint8Array): boolean {
-  const header = dataKeyHeader(key);
+  return sameHeader(dataKeyHeader(key), envelope);
+}
+
+function sameHeader(header: Uint8Array, envelope: Uint8Array): boolean {
   for (let i = 1; i < ENVELOPE_HEADER_LENGTH; i++) if (envelope[i] !== header[i]) return false;
   return true;
 }
 
 function resolveKey(key: DataKey | KeyResolver, envelope: Uint8Array, aead: Aead, index: number): DataKey {
-  const argument = index < 0 ? 'envelope' : `envelopes[${index}]`;
+  const argument = (): string => (index < 0 ? 'envelope' : `envelopes[${index}]`);
   let found: unknown = key;
   if (typeof key === 'function') {
     const keyId = readU32(envelope, 2);
@@ -153,7 +156,7 @@ function resolveKey(key: DataKey | KeyResolver, envelope: Uint8Array, aead: Aead
     if (found === undefined) {
       throw new CryptoError(
         'FX_CRYPTO_KEY_MISMATCH',
-        `${argument}: no key for key ${keyId} version ${keyVersion}`,
+        `${argument()}: no key for key ${keyId} version ${keyVersion}`,
       );
     }
     if (!(found instanceof DataKey)) {
@@ -169,7 +172,7 @@ function resolveKey(key: DataKey | KeyResolver, envelope: Uint8Array, aead: Aead
   if (sameKey(found, envelope)) return found;
   throw new CryptoError(
     'FX_CRYPTO_KEY_MISMATCH',
-    `${argument} was sealed with ${aead.name} key ${readU32(envelope, 2)} version ${readU32(envelope, 6)}, not ${found.algorithm} key ${found.id} version ${found.version}`,
+    `${argument()} was sealed with ${aead.name} key ${readU32(envelope, 2)} version ${readU32(envelope, 6)}, not ${found.algorithm} key ${found.id} version ${found.version}`,
   );
 }
 
@@ -275,18 +278,31 @@ export function decryptMany(
   const out = Buffer.allocUnsafe(total);
   const result = new Array<Uint8Array>(count);
   let offset = 0;
-  // Consecutive envelopes usually share a key version: reuse the last match before resolving again.
-  let last: DataKey | undefined = key instanceof DataKey ? key : undefined;
+  // Consecutive envelopes usually share a key version: keep the last key's header and bytes at hand
+  // and resolve again only when the header differs.
+  let last: DataKey | undefined;
+  let header: Uint8Array | undefined;
+  let material: Buffer | undefined;
   try {
     for (let i = 0; i < count; i++) {
       const envelope = envelopes[i]!;
       const aead = aeadById(envelope[1]!)!;
-      const dataKey =
-        last !== undefined && sameKey(last, envelope) ? last : resolveKey(key, envelope, aead, i);
-      last = dataKey;
+      if (header === undefined || !sameHeader(header, envelope)) {
+        last = resolveKey(key, envelope, aead, i);
+        header = dataKeyHeader(last);
+        material = dataKeyMaterial(last);
+      } else if (last!.disposed) {
+        material = dataKeyMaterial(last!); // throws FX_CRYPTO_KEY_DISPOSED
+      }
+      const nonceLength = aead.nonceLength;
+      const nonce = scratchNonce(nonceLength);
+      for (let j = 0; j < nonceLength; j++) nonce[j] = envelope[ENVELOPE_HEADER_LENGTH + j]!;
+      const aad = aadOf(contextAt(contexts, i));
+      for (let j = 0; j < ENVELOPE_HEADER_LENGTH; j++) aad[j] = header[j]!;
       const end = offset + envelope.length - overheadOf(aead);
       const slot = view(out, offset, end);
-      if (!openInto(slot, aead, dataKey, envelope, contextAt(contexts, i))) {
+      const sealed = view(envelope, ENVELOPE_HEADER_LENGTH + nonceLength, envelope.length);
+      if (!aead.decryptInto(slot, sealed, aad, nonce, material!)) {
         throw new IntegrityError(
           `envelopes[${i}]: authentication failed: wrong key, tampered data or wrong encryption context`,
         );
