@@ -18,6 +18,8 @@ export default tseslint.config(
       ],
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/consistent-type-imports': 'error',
+      // isolatedDeclarations needs explicit types on exported constants.
+      '@typescript-eslint/no-inferrable-types': 'off',
       'no-console': 'off',
     },
   },

@@ -1,0 +1,959 @@
+/**
+ * @module keys/key-manager
+ * The keys layer: seal state, the root key, and the keyring under it.
+ *
+ *   seal provider ──protects──▶ root key (guarded memory, only while unsealed)
+ *                                 └─ key-encryption keys (per tenant / database), versioned
+ *                                      └─ data keys (per table / column / index / transit key), versioned
+ *
+ * Every key version is stored only wrapped (an envelope under its parent's version, bound to the
+ * key id and version), through the `KeyStore` interface. Unwrapped versions live in a bounded cache
+ * of guarded memory; `seal()` zeroes the root key and the whole cache at once.
+ *
+ * States: uninitialised → (init) → unsealed ⇄ sealed. While sealed every key operation fails with
+ * `FX_SEALED`.
+ */
+import type { AeadName } from '../crypto/aead/aead.js';
+import { DEFAULT_AEAD, getAead } from '../crypto/aead/registry.js';
+import { DataKey, dataKeyMaterial } from '../crypto/envelope/data-key.js';
+import { EncryptionContext } from '../crypto/envelope/encryption-context.js';
+import { readEnvelopeHeader } from '../crypto/envelope/envelope-format.js';
+import { decrypt, encrypt } from '../crypto/envelope/envelope.js';
+import { keyMaterial, SecretKey } from '../crypto/memory/secret-key.js';
+import { assertInteger, assertOptions, assertString, utf8Decoder, utf8Encoder } from '../util/bytes.js';
+import { CryptoError, FortressError, InvalidArgumentError } from '../util/errors.js';
+import { formatRotationPeriod, parseRotationPeriod } from './keyring/rotation-period.js';
+import type { SealConfig, SealKind, SealProvider, UnsealProgress } from './seal/seal-provider.js';
+import type {
+  KeyPurpose,
+  KeyRecord,
+  KeyStore,
+  KeyVersionRecord,
+  KeyVersionState,
+} from './store/key-store.js';
+import { KEY_NAME_RE } from './store/records.js';
+
+export type KeyManagerState = 'uninitialized' | 'sealed' | 'unsealed';
+
+export interface KeyManagerOptions {
+  readonly store: KeyStore;
+  /** Most unwrapped key versions kept in guarded memory; least recently used are zeroed. @default 1024 */
+  readonly cacheSize?: number;
+  /** Clock, for rotation schedules. @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+export interface CreateKeyOptions {
+  readonly name: string;
+  readonly purpose: KeyPurpose;
+  /** @default 'xchacha20-poly1305' */
+  readonly algorithm?: AeadName;
+  /** Name of the key-encryption key that wraps this key; omitted = the root key (KEKs only). */
+  readonly parent?: string;
+  /** Automatic rotation period, e.g. `30d`. */
+  readonly rotationPeriod?: string;
+}
+
+/** A key's metadata as reported to callers. */
+export interface KeyInfo extends KeyRecord {
+  readonly rotationPeriod: string | null;
+}
+
+/** What `destroyVersion` did. */
+export interface DestroyResult {
+  readonly keyId: number;
+  readonly version: number;
+  /** Encryptions made under the destroyed version (an upper bound on the values it made unreadable). */
+  readonly encryptions: number;
+}
+
+const SEAL_META = 'seal';
+const ROOT_KEY_ID = 0;
+/** Encryptions leased (persisted ahead) at a time, so a crash never lets a counter go backwards. */
+const USAGE_LEASE = 1 << 20;
+/** Rotate an AES-GCM/ChaCha key version when fewer than this many encryptions remain. */
+const FORCED_ROTATION_MARGIN = 2 ** 28;
+
+interface StoredSeal {
+  readonly config: SealConfig;
+  readonly rootVersion: number;
+  /** During root rotation: older root keys wrapped under the current root, until every KEK is rewrapped. */
+  readonly previousRoots: readonly { readonly version: number; readonly wrapped: string }[];
+}
+
+function wrapContext(keyId: number, version: number): EncryptionContext {
+  return EncryptionContext.of({ table: 'fortress/keyring', column: String(keyId), row: String(version) });
+}
+
+function nowIso(now: () => Date): string {
+  return now().toISOString();
+}
+
+/** A tiny FIFO mutex: keyring mutations run one at a time. */
+class Mutex {
+  #tail: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(fn);
+    this.#tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
+
+interface ActiveLease {
+  leasedUpTo: number;
+}
+
+/**
+ * @example
+ * ```ts
+ * const keys = await KeyManager.open({ store: await FileKeyStore.open('./data/keys') });
+ * const { shares } = await keys.init(new ShamirSealProvider({ shares: 5, threshold: 3 }));
+ * await keys.createKey({ name: 'kek/acme/main', purpose: 'kek' });
+ * await keys.createKey({ name: 'acme/main/patients/ssn', purpose: 'data', parent: 'kek/acme/main' });
+ * const envelope = await keys.encrypt('acme/main/patients/ssn', plaintext, context);
+ * keys.seal(); // every unwrapped key zeroed
+ * ```
+ */
+export class KeyManager {
+  readonly #store: KeyStore;
+  readonly #cacheSize: number;
+  readonly #now: () => Date;
+  readonly #mutex = new Mutex();
+  #state: KeyManagerState;
+  #seal: StoredSeal | undefined;
+  /** Root key versions while unsealed (current and, during a root rotation, previous ones). */
+  #roots = new Map<number, DataKey>();
+  #keysById = new Map<number, KeyRecord>();
+  #keysByName = new Map<string, KeyRecord>();
+  /** LRU of unwrapped versions: Map iteration order is insertion order. */
+  #cache = new Map<string, DataKey>();
+  #leases = new Map<string, ActiveLease>();
+  /** Bumped by every seal(), so async work that started before it cannot finish after it. */
+  #generation = 0;
+
+  private constructor(store: KeyStore, seal: StoredSeal | undefined, options: KeyManagerOptions) {
+    this.#store = store;
+    this.#seal = seal;
+    this.#state = seal === undefined ? 'uninitialized' : 'sealed';
+    this.#cacheSize = options.cacheSize ?? 1024;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** Opens the keys layer over `store`: uninitialised if the store holds no seal, otherwise sealed. */
+  static async open(options: KeyManagerOptions): Promise<KeyManager> {
+    assertOptions(options, 'options');
+    if (typeof options.store !== 'object' || (options.store as unknown) === null) {
+      throw new InvalidArgumentError('store', 'expected a KeyStore');
+    }
+    if (options.cacheSize !== undefined) assertInteger(options.cacheSize, 'cacheSize', 1, 1_000_000);
+    const raw = await options.store.getMeta(SEAL_META);
+    return new KeyManager(options.store, raw === undefined ? undefined : parseSeal(raw), options);
+  }
+
+  get state(): KeyManagerState {
+    return this.#state;
+  }
+
+  /** The seal provider kind in use, once initialised. */
+  get sealKind(): SealKind | undefined {
+    return this.#seal?.config.kind;
+  }
+
+  /** The persisted seal configuration (non-secret), e.g. for `fortress status`. */
+  get sealConfig(): SealConfig | undefined {
+    return this.#seal?.config;
+  }
+
+  #requireUnsealed(): void {
+    if (this.#state === 'uninitialized')
+      throw new FortressError('FX_NOT_INITIALIZED', 'Fortress is not initialised');
+    if (this.#state === 'sealed') throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
+  }
+
+  /** Throws FX_SEALED if a seal() happened since `generation` was read (checked after every await). */
+  #stillUnsealed(generation: number): void {
+    if (generation !== this.#generation || this.#state !== 'unsealed') {
+      throw new FortressError('FX_SEALED', 'Fortress was sealed during the operation');
+    }
+  }
+
+  // ── init, unseal, seal ────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Creates the root key and seals it with `provider`. Leaves Fortress unsealed. For Shamir,
+   * returns the shares: show them once and store them apart; they are never stored.
+   */
+  async init(provider: SealProvider): Promise<{ shares?: readonly string[] }> {
+    return this.#mutex.run(async () => {
+      if (this.#state !== 'uninitialized' || (await this.#store.getMeta(SEAL_META)) !== undefined) {
+        throw new FortressError('FX_ALREADY_INITIALIZED', 'Fortress is already initialised here');
+      }
+      const root = SecretKey.generate(32);
+      let result;
+      try {
+        result = await provider.seal(root);
+      } catch (error) {
+        root.dispose();
+        throw error;
+      }
+      const seal: StoredSeal = { config: result.config, rootVersion: 1, previousRoots: [] };
+      await this.#store.putMeta(SEAL_META, encodeSeal(seal));
+      this.#seal = seal;
+      this.#roots.set(1, new DataKey({ id: ROOT_KEY_ID, version: 1, key: root }));
+      await this.#loadKeys();
+      this.#state = 'unsealed';
+      return result.shares === undefined ? {} : { shares: result.shares };
+    });
+  }
+
+  /**
+   * Starts unsealing with `provider` (the same kind that sealed). Submit inputs one at a time; the
+   * call that completes the threshold unseals Fortress.
+   */
+  beginUnseal(provider: SealProvider): {
+    readonly required: number;
+    readonly received: number;
+    submit(input: string): Promise<UnsealProgress | { done: true }>;
+    reset(): void;
+  } {
+    const seal = this.#requireSealed(provider);
+    const attempt = provider.beginUnseal(seal.config);
+    return {
+      get required() {
+        return attempt.required;
+      },
+      get received() {
+        return attempt.received;
+      },
+      submit: async (input: string) => {
+        const progress = await attempt.submit(input);
+        if (!progress.done) return progress;
+        await this.#completeUnseal(seal, progress.rootKey);
+        return { done: true };
+      },
+      reset: () => {
+        attempt.reset();
+      },
+    };
+  }
+
+  /** Unseals with an automatic provider (HSM, dev key file), or with all inputs at once. */
+  async unseal(provider: SealProvider, inputs: readonly string[] = []): Promise<void> {
+    const seal = this.#requireSealed(provider);
+    const attempt = provider.beginUnseal(seal.config);
+    if (attempt.required === 0) {
+      await this.#completeUnseal(seal, await attempt.auto());
+      return;
+    }
+    let progress: UnsealProgress | undefined;
+    for (const input of inputs) {
+      progress = await attempt.submit(input);
+      if (progress.done) break;
+    }
+    if (progress?.done !== true) {
+      attempt.reset();
+      throw new FortressError(
+        'FX_UNSEAL_FAILED',
+        `${attempt.required} inputs are needed to unseal, ${inputs.length} were given`,
+      );
+    }
+    await this.#completeUnseal(seal, progress.rootKey);
+  }
+
+  #requireSealed(provider: SealProvider): StoredSeal {
+    if (this.#state === 'uninitialized' || this.#seal === undefined) {
+      throw new FortressError('FX_NOT_INITIALIZED', 'Fortress is not initialised');
+    }
+    if (this.#state === 'unsealed')
+      throw new FortressError('FX_ALREADY_UNSEALED', 'Fortress is already unsealed');
+    if (provider.kind !== this.#seal.config.kind) {
+      throw new FortressError(
+        'FX_SEAL_PROVIDER',
+        `Fortress is sealed with ${this.#seal.config.kind}, not ${provider.kind}`,
+      );
+    }
+    return this.#seal;
+  }
+
+  async #completeUnseal(seal: StoredSeal, root: SecretKey): Promise<void> {
+    if (this.#state === 'unsealed') {
+      root.dispose();
+      throw new FortressError('FX_ALREADY_UNSEALED', 'Fortress is already unsealed');
+    }
+    const roots = new Map<number, DataKey>();
+    const current = new DataKey({ id: ROOT_KEY_ID, version: seal.rootVersion, key: root });
+    roots.set(seal.rootVersion, current);
+    try {
+      for (const previous of seal.previousRoots) {
+        const bytes = decrypt(
+          current,
+          Buffer.from(previous.wrapped, 'base64'),
+          wrapContext(ROOT_KEY_ID, previous.version),
+        );
+        roots.set(
+          previous.version,
+          new DataKey({
+            id: ROOT_KEY_ID,
+            version: previous.version,
+            key: SecretKey.fromBytes(bytes, { wipeSource: true }),
+          }),
+        );
+      }
+      this.#roots = roots;
+      await this.#loadKeys();
+    } catch (error) {
+      for (const key of roots.values()) key.dispose();
+      this.#roots = new Map();
+      throw error;
+    }
+    this.#state = 'unsealed';
+  }
+
+  /**
+   * Zeroes the root key and every cached unwrapped key, synchronously. Afterwards every key
+   * operation fails with `FX_SEALED` until the next unseal. Idempotent.
+   */
+  seal(): void {
+    if (this.#state === 'uninitialized')
+      throw new FortressError('FX_NOT_INITIALIZED', 'Fortress is not initialised');
+    this.#generation++;
+    for (const key of this.#roots.values()) key.dispose();
+    for (const key of this.#cache.values()) key.dispose();
+    this.#roots = new Map();
+    this.#cache = new Map();
+    this.#leases = new Map();
+    this.#state = 'sealed';
+  }
+
+  /** Seals (if unsealed) and closes the store. */
+  async close(): Promise<void> {
+    if (this.#state === 'unsealed') this.seal();
+    await this.#store.close();
+  }
+
+  /**
+   * Re-protects the current root key with another provider or new parameters (new shares, a new
+   * threshold, another passphrase, a move to an HSM). Requires the current unseal material; data
+   * and the keyring are not touched. Returns the new shares for Shamir.
+   */
+  async rekey(
+    current: { provider: SealProvider; inputs?: readonly string[] },
+    next: SealProvider,
+  ): Promise<{ shares?: readonly string[] }> {
+    return this.#mutex.run(async () => {
+      const seal = this.#seal;
+      if (seal === undefined) throw new FortressError('FX_NOT_INITIALIZED', 'Fortress is not initialised');
+      using root = await this.#openRootWith(seal, current.provider, current.inputs ?? []);
+      const result = await next.seal(root);
+      const updated: StoredSeal = { ...seal, config: result.config };
+      await this.#store.putMeta(SEAL_META, encodeSeal(updated));
+      this.#seal = updated;
+      return result.shares === undefined ? {} : { shares: result.shares };
+    });
+  }
+
+  /**
+   * Rotates the root key: a new root key, every key-encryption key version rewrapped under it, the
+   * seal re-made with `next` (or the current provider's kind with the same options). Data keys and
+   * data are not touched. Requires the current unseal material. Crash-safe: until every KEK is
+   * rewrapped the old root is kept, wrapped under the new one.
+   */
+  async rotateRootKey(
+    current: { provider: SealProvider; inputs?: readonly string[] },
+    next: SealProvider = current.provider,
+  ): Promise<{ shares?: readonly string[]; rootVersion: number }> {
+    return this.#mutex.run(async () => {
+      this.#requireUnsealed();
+      const generation = this.#generation;
+      const seal = this.#seal!;
+      // Proves the caller holds the unseal material; the root itself is already in memory.
+      (await this.#openRootWith(seal, current.provider, current.inputs ?? [])).dispose();
+      this.#stillUnsealed(generation);
+      const oldVersion = seal.rootVersion;
+      const newVersion = oldVersion + 1;
+      const newRoot = SecretKey.generate(32);
+      const newRootKey = new DataKey({ id: ROOT_KEY_ID, version: newVersion, key: newRoot });
+      const previousRoots = [...this.#roots.entries()].map(([version, key]) => ({
+        version,
+        wrapped: encrypt(newRootKey, dataKeyMaterial(key), wrapContext(ROOT_KEY_ID, version)).toString(
+          'base64',
+        ),
+      }));
+      let result;
+      try {
+        result = await next.seal(newRoot);
+      } catch (error) {
+        newRootKey.dispose();
+        throw error;
+      }
+      const staged: StoredSeal = { config: result.config, rootVersion: newVersion, previousRoots };
+      await this.#store.putMeta(SEAL_META, encodeSeal(staged));
+      this.#seal = staged;
+      this.#roots.set(newVersion, newRootKey);
+      // Rewrap every KEK version under the new root, one atomic record at a time.
+      for (const record of this.#keysById.values()) {
+        if (record.parentId !== null) continue;
+        for (const version of await this.#store.listVersions(record.id)) {
+          this.#stillUnsealed(generation);
+          if (version.wrapped === null) continue;
+          const header = readEnvelopeHeader(version.wrapped);
+          if (header.keyVersion === newVersion) continue;
+          const plain = decrypt(
+            this.#rootVersion(header.keyVersion),
+            version.wrapped,
+            wrapContext(record.id, version.version),
+          );
+          try {
+            const wrapped = encrypt(newRootKey, plain, wrapContext(record.id, version.version));
+            await this.#store.putVersion({ ...version, wrapped });
+          } finally {
+            plain.fill(0);
+          }
+        }
+      }
+      const done: StoredSeal = { config: result.config, rootVersion: newVersion, previousRoots: [] };
+      await this.#store.putMeta(SEAL_META, encodeSeal(done));
+      this.#seal = done;
+      for (const [version, key] of this.#roots) {
+        if (version !== newVersion) key.dispose();
+      }
+      this.#roots = new Map([[newVersion, newRootKey]]);
+      return { ...(result.shares === undefined ? {} : { shares: result.shares }), rootVersion: newVersion };
+    });
+  }
+
+  async #openRootWith(
+    seal: StoredSeal,
+    provider: SealProvider,
+    inputs: readonly string[],
+  ): Promise<SecretKey> {
+    if (provider.kind !== seal.config.kind) {
+      throw new FortressError(
+        'FX_SEAL_PROVIDER',
+        `Fortress is sealed with ${seal.config.kind}, not ${provider.kind}`,
+      );
+    }
+    const attempt = provider.beginUnseal(seal.config);
+    if (attempt.required === 0) return attempt.auto();
+    for (const input of inputs) {
+      const progress = await attempt.submit(input);
+      if (progress.done) return progress.rootKey;
+    }
+    attempt.reset();
+    throw new FortressError(
+      'FX_UNSEAL_FAILED',
+      `${attempt.required} unseal inputs are needed, ${inputs.length} were given`,
+    );
+  }
+
+  #rootVersion(version: number): DataKey {
+    const root = this.#roots.get(version);
+    if (root === undefined) {
+      throw new FortressError(
+        'FX_KEYSTORE_CORRUPT',
+        `a key is wrapped under root key version ${version}, which is not available`,
+      );
+    }
+    return root;
+  }
+
+  // ── keyring ───────────────────────────────────────────────────────────────────────────────────
+
+  async #loadKeys(): Promise<void> {
+    const records = await this.#store.listKeys();
+    this.#keysById = new Map(records.map((r) => [r.id, r]));
+    this.#keysByName = new Map(records.map((r) => [r.name, r]));
+  }
+
+  #record(nameOrId: string | number): KeyRecord {
+    const record =
+      typeof nameOrId === 'number' ? this.#keysById.get(nameOrId) : this.#keysByName.get(nameOrId);
+    if (record === undefined) {
+      throw new FortressError(
+        'FX_KEY_NOT_FOUND',
+        `no key ${typeof nameOrId === 'number' ? nameOrId : JSON.stringify(nameOrId)}`,
+      );
+    }
+    return record;
+  }
+
+  #info(record: KeyRecord): KeyInfo {
+    return Object.freeze({
+      ...record,
+      rotationPeriod: record.rotationPeriodMs === null ? null : formatRotationPeriod(record.rotationPeriodMs),
+    });
+  }
+
+  /** Every key's metadata. */
+  listKeys(): KeyInfo[] {
+    this.#requireUnsealed();
+    return [...this.#keysById.values()].sort((a, b) => a.id - b.id).map((r) => this.#info(r));
+  }
+
+  /** One key's metadata. */
+  getKey(nameOrId: string | number): KeyInfo {
+    this.#requireUnsealed();
+    return this.#info(this.#record(nameOrId));
+  }
+
+  /** Versions of a key (a page of them for keys with very many). */
+  async listVersions(
+    nameOrId: string | number,
+    page?: { fromVersion?: number; limit?: number },
+  ): Promise<Omit<KeyVersionRecord, 'wrapped'>[]> {
+    this.#requireUnsealed();
+    const record = this.#record(nameOrId);
+    const versions = await this.#store.listVersions(record.id, page);
+    return versions.map((v) => ({
+      keyId: v.keyId,
+      version: v.version,
+      state: v.state,
+      createdAt: v.createdAt,
+      encryptions: v.encryptions,
+    }));
+  }
+
+  /** Creates a key with version 1 active. KEKs are wrapped by the root key; other keys need a KEK parent. */
+  async createKey(options: CreateKeyOptions): Promise<KeyInfo> {
+    assertOptions(options, 'options');
+    assertString(options.name, 'name');
+    if (!KEY_NAME_RE.test(options.name)) {
+      throw new InvalidArgumentError(
+        'name',
+        'expected 1-256 characters of letters, digits, ".", "_", ":", "/" or "-"',
+      );
+    }
+    if (!(['kek', 'data', 'index', 'transit'] as const).includes(options.purpose)) {
+      throw new InvalidArgumentError('purpose', 'expected kek, data, index or transit');
+    }
+    const algorithm = getAead(options.algorithm ?? DEFAULT_AEAD).name;
+    const rotationPeriodMs =
+      options.rotationPeriod === undefined ? null : parseRotationPeriod(options.rotationPeriod);
+    return this.#mutex.run(async () => {
+      this.#requireUnsealed();
+      const generation = this.#generation;
+      if (this.#keysByName.has(options.name)) {
+        throw new FortressError('FX_KEY_STATE', `a key named ${JSON.stringify(options.name)} already exists`);
+      }
+      let parentId: number | null = null;
+      if (options.purpose === 'kek') {
+        if (options.parent !== undefined)
+          throw new InvalidArgumentError('parent', 'key-encryption keys are wrapped by the root key');
+      } else {
+        if (options.parent === undefined)
+          throw new InvalidArgumentError(
+            'parent',
+            `a ${options.purpose} key needs a key-encryption key parent`,
+          );
+        const parent = this.#record(options.parent);
+        if (parent.purpose !== 'kek')
+          throw new InvalidArgumentError('parent', `${options.parent} is not a key-encryption key`);
+        parentId = parent.id;
+      }
+      const id = this.#nextId();
+      const at = nowIso(this.#now);
+      const record: KeyRecord = {
+        id,
+        name: options.name,
+        purpose: options.purpose,
+        algorithm,
+        parentId,
+        activeVersion: 1,
+        latestVersion: 1,
+        minDecryptionVersion: 1,
+        rotationPeriodMs,
+        createdAt: at,
+        rotatedAt: at,
+      };
+      await this.#writeNewVersion(record, 1, generation);
+      await this.#store.putKey(record);
+      this.#stillUnsealed(generation);
+      this.#keysById.set(id, record);
+      this.#keysByName.set(record.name, record);
+      return this.#info(record);
+    });
+  }
+
+  #nextId(): number {
+    let max = ROOT_KEY_ID;
+    for (const id of this.#keysById.keys()) if (id > max) max = id;
+    if (max >= 0xffff_ffff) throw new FortressError('FX_KEY_STATE', 'key ids are exhausted');
+    return max + 1;
+  }
+
+  /** Generates, wraps and stores a new version (state active). */
+  async #writeNewVersion(record: KeyRecord, version: number, generation: number): Promise<void> {
+    const parent =
+      record.parentId === null
+        ? this.#rootVersion(this.#seal!.rootVersion)
+        : await this.#activeKey(record.parentId, generation);
+    this.#stillUnsealed(generation);
+    const fresh = SecretKey.generate(getAead(record.algorithm).keyLength);
+    try {
+      const wrapped = encrypt(parent, keyMaterial(fresh), wrapContext(record.id, version));
+      await this.#store.putVersion({
+        keyId: record.id,
+        version,
+        state: 'active',
+        createdAt: nowIso(this.#now),
+        encryptions: 0,
+        wrapped,
+      });
+    } finally {
+      fresh.dispose();
+    }
+  }
+
+  /** The active version of a key, unwrapped (cached). */
+  async #activeKey(keyId: number, generation: number): Promise<DataKey> {
+    const record = this.#record(keyId);
+    return this.#versionKey(record, record.activeVersion, generation);
+  }
+
+  /** Unwraps (or returns from the cache) one version of a key, enforcing its state. */
+  async #versionKey(record: KeyRecord, version: number, generation: number): Promise<DataKey> {
+    const cacheKey = `${record.id}:${version}`;
+    const cached = this.#cache.get(cacheKey);
+    if (cached !== undefined && !cached.disposed) {
+      this.#cache.delete(cacheKey);
+      this.#cache.set(cacheKey, cached);
+      return cached;
+    }
+    const stored = await this.#store.getVersion(record.id, version);
+    this.#stillUnsealed(generation);
+    if (stored === undefined)
+      throw new FortressError('FX_KEY_NOT_FOUND', `key ${record.name} has no version ${version}`);
+    if (stored.state === 'destroyed' || stored.wrapped === null) {
+      throw new FortressError(
+        'FX_KEY_VERSION_DESTROYED',
+        `key ${record.name} version ${version} was destroyed`,
+      );
+    }
+    const header = readEnvelopeHeader(stored.wrapped);
+    if (header.keyId !== (record.parentId ?? ROOT_KEY_ID)) {
+      throw new FortressError(
+        'FX_KEYSTORE_CORRUPT',
+        `key ${record.name} version ${version} is wrapped by the wrong key`,
+      );
+    }
+    const parent =
+      record.parentId === null
+        ? this.#rootVersion(header.keyVersion)
+        : await this.#versionKey(this.#record(record.parentId), header.keyVersion, generation);
+    this.#stillUnsealed(generation);
+    let bytes: Buffer;
+    try {
+      bytes = decrypt(parent, stored.wrapped, wrapContext(record.id, version));
+    } catch (cause) {
+      throw new FortressError(
+        'FX_KEYSTORE_CORRUPT',
+        `key ${record.name} version ${version} does not unwrap`,
+        { cause },
+      );
+    }
+    const key = new DataKey({
+      id: record.id,
+      version,
+      algorithm: record.algorithm,
+      key: SecretKey.fromBytes(bytes, { wipeSource: true }),
+      encryptions: stored.encryptions,
+    });
+    // A racing call may have unwrapped the same version meanwhile: keep one, zero the other.
+    const raced = this.#cache.get(cacheKey);
+    if (raced !== undefined && !raced.disposed) {
+      key.dispose();
+      return raced;
+    }
+    this.#cache.set(cacheKey, key);
+    this.#evict();
+    return key;
+  }
+
+  #evict(): void {
+    while (this.#cache.size > this.#cacheSize) {
+      const [oldest, key] = this.#cache.entries().next().value!;
+      // Safe for active versions too: their usage was leased ahead in the store, so a reload
+      // resumes from a count at least as high as the true one.
+      this.#cache.delete(oldest);
+      key.dispose();
+      this.#leases.delete(oldest);
+    }
+  }
+
+  /** Rotates a key: a new active version; older versions become decrypt-only. */
+  async rotate(nameOrId: string | number): Promise<KeyInfo> {
+    return this.#mutex.run(async () => this.#rotateLocked(this.#record(nameOrId).id));
+  }
+
+  async #rotateLocked(keyId: number): Promise<KeyInfo> {
+    this.#requireUnsealed();
+    const generation = this.#generation;
+    const record = this.#record(keyId);
+    await this.#persistUsage(record.id, record.activeVersion);
+    const version = record.latestVersion + 1;
+    if (version > 0xffff_ffff)
+      throw new FortressError('FX_KEY_STATE', `key ${record.name} has no versions left`);
+    await this.#writeNewVersion(record, version, generation);
+    const previous = await this.#store.getVersion(record.id, record.activeVersion);
+    if (previous?.state === 'active') {
+      await this.#store.putVersion({ ...previous, state: 'decrypt-only' });
+    }
+    const updated: KeyRecord = {
+      ...record,
+      activeVersion: version,
+      latestVersion: version,
+      rotatedAt: nowIso(this.#now),
+    };
+    await this.#store.putKey(updated);
+    this.#stillUnsealed(generation);
+    this.#keysById.set(updated.id, updated);
+    this.#keysByName.set(updated.name, updated);
+    return this.#info(updated);
+  }
+
+  /** Versions below `version` refuse to decrypt (`FX_KEY_VERSION_RETIRED`); reversible until destroyed. */
+  async setMinDecryptionVersion(nameOrId: string | number, version: number): Promise<KeyInfo> {
+    return this.#mutex.run(async () => {
+      this.#requireUnsealed();
+      const record = this.#record(nameOrId);
+      assertInteger(version, 'version', 1, record.activeVersion);
+      const updated: KeyRecord = { ...record, minDecryptionVersion: version };
+      await this.#store.putKey(updated);
+      this.#keysById.set(updated.id, updated);
+      this.#keysByName.set(updated.name, updated);
+      return this.#info(updated);
+    });
+  }
+
+  /**
+   * Crypto-shredding: overwrites and removes one version's wrapped bytes. Data under it becomes
+   * permanently unreadable. The active version cannot be destroyed (rotate first).
+   */
+  async destroyVersion(nameOrId: string | number, version: number): Promise<DestroyResult> {
+    return this.#mutex.run(async () => {
+      this.#requireUnsealed();
+      const record = this.#record(nameOrId);
+      assertInteger(version, 'version', 1, record.latestVersion);
+      if (version === record.activeVersion) {
+        throw new FortressError(
+          'FX_KEY_STATE',
+          `version ${version} of ${record.name} is active; rotate the key before destroying it`,
+        );
+      }
+      return this.#shred(record, version);
+    });
+  }
+
+  async #shred(record: KeyRecord, version: number): Promise<DestroyResult> {
+    const stored = await this.#store.getVersion(record.id, version);
+    if (stored === undefined)
+      throw new FortressError('FX_KEY_NOT_FOUND', `key ${record.name} has no version ${version}`);
+    const cacheKey = `${record.id}:${version}`;
+    this.#cache.get(cacheKey)?.dispose();
+    this.#cache.delete(cacheKey);
+    this.#leases.delete(cacheKey);
+    if (stored.state !== 'destroyed') await this.#store.shredVersion(record.id, version);
+    return { keyId: record.id, version, encryptions: stored.encryptions };
+  }
+
+  /**
+   * Shreds a whole key: every version destroyed, including the active one. For a tenant's KEK this
+   * shreds the tenant: every data key under it can no longer be unwrapped.
+   */
+  async destroyKey(nameOrId: string | number): Promise<DestroyResult[]> {
+    return this.#mutex.run(async () => {
+      this.#requireUnsealed();
+      const record = this.#record(nameOrId);
+      const results: DestroyResult[] = [];
+      for (const version of await this.#store.listVersions(record.id)) {
+        results.push(await this.#shred(record, version.version));
+      }
+      // Cached children unwrapped under this key must go too.
+      for (const child of this.#keysById.values()) {
+        if (child.parentId !== record.id) continue;
+        for (const [cacheKey, key] of this.#cache) {
+          if (cacheKey.startsWith(`${child.id}:`)) {
+            key.dispose();
+            this.#cache.delete(cacheKey);
+          }
+        }
+      }
+      return results;
+    });
+  }
+
+  /** Rotates every key whose rotation period has elapsed. Returns the rotated keys. */
+  async rotateDue(): Promise<KeyInfo[]> {
+    this.#requireUnsealed();
+    const now = this.#now().getTime();
+    const due = [...this.#keysById.values()].filter(
+      (r) => r.rotationPeriodMs !== null && Date.parse(r.rotatedAt) + r.rotationPeriodMs <= now,
+    );
+    const rotated: KeyInfo[] = [];
+    for (const record of due) rotated.push(await this.rotate(record.id));
+    return rotated;
+  }
+
+  // ── using keys ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Encrypts under the active version of a data key. Rotates first when the key's schedule is due
+   * or its algorithm's usage limit is near; leases usage ahead in the store so a crash never lets
+   * a counter go backwards.
+   */
+  async encrypt(
+    nameOrId: string | number,
+    plaintext: Uint8Array,
+    context?: EncryptionContext,
+  ): Promise<Buffer> {
+    this.#requireUnsealed();
+    const generation = this.#generation;
+    let record = this.#record(nameOrId);
+    if (record.purpose === 'kek')
+      throw new FortressError('FX_KEY_STATE', `${record.name} is a key-encryption key, not a data key`);
+    const limit = getAead(record.algorithm).maxEncryptionsPerKey;
+    const due =
+      record.rotationPeriodMs !== null &&
+      Date.parse(record.rotatedAt) + record.rotationPeriodMs <= this.#now().getTime();
+    let key = await this.#versionKey(record, record.activeVersion, generation);
+    if (due || key.remainingEncryptions < Math.min(FORCED_ROTATION_MARGIN, limit / 16)) {
+      await this.#mutex.run(async () => {
+        const latest = this.#record(record.id);
+        if (latest.activeVersion === record.activeVersion) await this.#rotateLocked(record.id);
+      });
+      record = this.#record(record.id);
+      key = await this.#versionKey(record, record.activeVersion, generation);
+    }
+    await this.#leaseUsage(record, key, generation);
+    // A rotation may have completed while this call awaited: never encrypt under a version that is
+    // no longer the active one.
+    for (let attempt = 0; this.#record(record.id).activeVersion !== key.version; attempt++) {
+      if (attempt === 3)
+        throw new FortressError('FX_KEY_STATE', `key ${record.name} is rotating too fast to encrypt under`);
+      record = this.#record(record.id);
+      key = await this.#versionKey(record, record.activeVersion, generation);
+      await this.#leaseUsage(record, key, generation);
+    }
+    this.#stillUnsealed(generation);
+    return encrypt(key, plaintext, context);
+  }
+
+  async #leaseUsage(record: KeyRecord, key: DataKey, generation: number): Promise<void> {
+    if (!Number.isFinite(getAead(record.algorithm).maxEncryptionsPerKey)) return;
+    const cacheKey = `${record.id}:${key.version}`;
+    let lease = this.#leases.get(cacheKey);
+    if (lease !== undefined && key.encryptions < lease.leasedUpTo) return;
+    const stored = await this.#store.getVersion(record.id, key.version);
+    this.#stillUnsealed(generation);
+    if (stored === undefined)
+      throw new FortressError('FX_KEY_NOT_FOUND', `key ${record.name} has no version ${key.version}`);
+    const leasedUpTo = Math.max(stored.encryptions, key.encryptions) + USAGE_LEASE;
+    await this.#store.putVersion({ ...stored, encryptions: leasedUpTo });
+    lease = { leasedUpTo };
+    this.#leases.set(cacheKey, lease);
+  }
+
+  async #persistUsage(keyId: number, version: number): Promise<void> {
+    const key = this.#cache.get(`${keyId}:${version}`);
+    if (key === undefined || key.disposed) return;
+    const stored = await this.#store.getVersion(keyId, version);
+    if (stored !== undefined && stored.wrapped !== null && key.encryptions > stored.encryptions) {
+      await this.#store.putVersion({ ...stored, encryptions: key.encryptions });
+    }
+  }
+
+  /** Decrypts an envelope with whichever version of whichever key its header names. */
+  async decrypt(envelope: Uint8Array, context?: EncryptionContext): Promise<Buffer> {
+    this.#requireUnsealed();
+    const generation = this.#generation;
+    const key = await this.keyForEnvelope(envelope);
+    this.#stillUnsealed(generation);
+    return decrypt(key, envelope, context);
+  }
+
+  /**
+   * The key version an envelope was sealed with, unwrapped and checked against the key's state:
+   * `FX_KEY_VERSION_RETIRED` below the minimum decryption version, `FX_KEY_VERSION_DESTROYED`
+   * after shredding. The returned key is only valid until the next await (a seal may zero it).
+   */
+  async keyForEnvelope(envelope: Uint8Array): Promise<DataKey> {
+    this.#requireUnsealed();
+    const generation = this.#generation;
+    const header = readEnvelopeHeader(envelope);
+    if (header.keyId === ROOT_KEY_ID)
+      throw new FortressError('FX_KEY_STATE', 'envelopes under the root key are not decrypted here');
+    const record = this.#record(header.keyId);
+    if (header.keyVersion < record.minDecryptionVersion) {
+      throw new FortressError(
+        'FX_KEY_VERSION_RETIRED',
+        `key ${record.name} version ${header.keyVersion} is below the minimum decryption version ${record.minDecryptionVersion}`,
+      );
+    }
+    if (header.keyVersion > record.latestVersion || header.keyVersion < 1) {
+      throw new FortressError('FX_KEY_NOT_FOUND', `key ${record.name} has no version ${header.keyVersion}`);
+    }
+    if (header.algorithm !== record.algorithm) {
+      throw new CryptoError(
+        'FX_CRYPTO_KEY_MISMATCH',
+        `the envelope uses ${header.algorithm}; key ${record.name} is ${record.algorithm}`,
+      );
+    }
+    return this.#versionKey(record, header.keyVersion, generation);
+  }
+
+  /** The state of one version, for reports. */
+  async versionState(nameOrId: string | number, version: number): Promise<KeyVersionState> {
+    this.#requireUnsealed();
+    const stored = await this.#store.getVersion(this.#record(nameOrId).id, version);
+    if (stored === undefined) throw new FortressError('FX_KEY_NOT_FOUND', `no version ${version}`);
+    return stored.state;
+  }
+
+  /** Persists usage counters of cached versions (also done at rotation). */
+  async flushUsage(): Promise<void> {
+    this.#requireUnsealed();
+    for (const cacheKey of [...this.#cache.keys()]) {
+      const [id, version] = cacheKey.split(':').map(Number) as [number, number];
+      await this.#persistUsage(id, version);
+    }
+  }
+
+  /** Number of unwrapped versions in guarded memory (for status and tests). */
+  get cachedKeyCount(): number {
+    return this.#cache.size;
+  }
+}
+
+function encodeSeal(seal: StoredSeal): Uint8Array {
+  return utf8Encoder.encode(JSON.stringify(seal));
+}
+
+function parseSeal(bytes: Uint8Array): StoredSeal {
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8Decoder.decode(bytes));
+  } catch (cause) {
+    throw new FortressError('FX_KEYSTORE_CORRUPT', 'the stored seal configuration is not valid JSON', {
+      cause,
+    });
+  }
+  const seal = value as Partial<StoredSeal> | null;
+  if (
+    typeof seal !== 'object' ||
+    seal === null ||
+    typeof seal.config !== 'object' ||
+    (seal.config as unknown) === null ||
+    typeof seal.config.kind !== 'string' ||
+    typeof seal.config.wrappedRoot !== 'string' ||
+    typeof seal.rootVersion !== 'number' ||
+    !Number.isInteger(seal.rootVersion) ||
+    seal.rootVersion < 1 ||
+    !Array.isArray(seal.previousRoots)
+  ) {
+    throw new FortressError('FX_KEYSTORE_CORRUPT', 'the stored seal configuration is malformed');
+  }
+  return seal as StoredSeal;
+}
