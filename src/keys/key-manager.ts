@@ -325,6 +325,9 @@ export class KeyManager {
     this.#roots = new Map();
     this.#cache = new Map();
     this.#leases = new Map();
+    // Key metadata is reloaded at unseal; sealed, Fortress answers nothing about its keys.
+    this.#keysById = new Map();
+    this.#keysByName = new Map();
     this.#state = 'sealed';
   }
 
@@ -469,6 +472,8 @@ export class KeyManager {
   }
 
   #record(nameOrId: string | number): KeyRecord {
+    // Async work that resumes after a seal() lands here first: report the seal, not a missing key.
+    this.#requireUnsealed();
     const record =
       typeof nameOrId === 'number' ? this.#keysById.get(nameOrId) : this.#keysByName.get(nameOrId);
     if (record === undefined) {
@@ -685,6 +690,7 @@ export class KeyManager {
 
   /** Rotates a key: a new active version; older versions become decrypt-only. */
   async rotate(nameOrId: string | number): Promise<KeyInfo> {
+    this.#requireUnsealed();
     return this.#mutex.run(async () => this.#rotateLocked(this.#record(nameOrId).id));
   }
 
