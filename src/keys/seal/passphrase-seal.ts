@@ -35,7 +35,10 @@ export class PassphraseSealProvider implements SealProvider {
 
   constructor(options: PassphraseSealOptions) {
     assertOptions(options, 'options');
-    if (typeof options.passphrase !== 'string' || Array.from(options.passphrase.normalize('NFC')).length < MIN_PASSPHRASE_LENGTH) {
+    if (
+      typeof options.passphrase !== 'string' ||
+      Array.from(options.passphrase.normalize('NFC')).length < MIN_PASSPHRASE_LENGTH
+    ) {
       throw new InvalidArgumentError(
         'passphrase',
         `must be a string of at least ${MIN_PASSPHRASE_LENGTH} characters`,
@@ -46,7 +49,7 @@ export class PassphraseSealProvider implements SealProvider {
   }
 
   async seal(rootKey: SecretKey): Promise<SealResult> {
-    const params = passphraseParams((this.#kdf ?? {}));
+    const params = passphraseParams(this.#kdf ?? {});
     const { key } = await deriveKeyFromPassphrase(this.#passphrase, params);
     using unsealKey = key;
     return {
