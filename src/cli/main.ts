@@ -8,14 +8,30 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FortressError } from '../util/errors.js';
 import { lockedMemoryLimit, runSelftest } from '../selftest/selftest.js';
+import { init, keysCommand, seal, status, unseal } from './commands/keys-commands.js';
 
 const USAGE = `Usage: fortress <command> [options]
 
 Commands:
-  selftest [--json]          Run every algorithm's known-answer vectors on this machine
-  bench <suite> [--quick]    Run a benchmark suite and print JSON (suites: crypto)
-  version                    Print the version
-  help                       Show this help
+  selftest [--json]               Run every algorithm's known-answer vectors on this machine
+  init [--seal KIND] [--shares N] [--threshold T]
+                                  Create the root key and seal it (shamir (default 5/3), passphrase,
+                                  pkcs11 --pkcs11-module LIB --pkcs11-token LABEL, dev-key-file)
+  status [--json]                 Initialised? Which seal? (no unseal needed)
+  unseal                          Check the unseal material (shares one at a time, or a passphrase)
+  seal                            Seal (embedded mode holds no keys between commands)
+  keys list|versions NAME         Show keys / a key's versions
+  keys create NAME --purpose kek|data|index|transit [--parent KEK] [--algorithm A] [--rotation 30d]
+  keys rotate NAME                New active version; older ones decrypt only
+  keys min-version NAME --version V
+                                  Versions below V refuse to decrypt (reversible)
+  keys destroy NAME --version V | --all
+                                  Crypto-shred a version (or every version of a key)
+  bench <suite> [--quick]         Run a benchmark suite and print JSON (suites: crypto)
+  version | help
+
+Every command takes --data DIR (default $FORTRESS_DATA or ./fortress-data). Commands that need keys
+ask for the unseal material: hidden prompts on a terminal, or one share/passphrase per line on stdin.
 `;
 
 const BENCH_SUITES = ['crypto'] as const;
@@ -105,6 +121,16 @@ async function main(argv: string[]): Promise<number> {
       return selftest(rest);
     case 'bench':
       return bench(rest);
+    case 'init':
+      return init(rest);
+    case 'status':
+      return status(rest);
+    case 'unseal':
+      return unseal(rest);
+    case 'seal':
+      return seal(rest);
+    case 'keys':
+      return keysCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`${packageVersion()}\n`);
@@ -127,10 +153,10 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     if (error instanceof FortressError) {
       process.stderr.write(`fortress: ${error.message} [${error.code}]\n`);
-      if (error.code === 'FX_CLI_USAGE') process.stderr.write(`\n${USAGE}`);
+      if (error.code === 'FX_CLI_USAGE') process.stderr.write('Run `fortress help` for usage.\n');
       process.exitCode = 2;
     } else if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`fortress: ${error.message} [FX_CLI_USAGE]\n\n${USAGE}`);
+      process.stderr.write(`fortress: ${error.message} [FX_CLI_USAGE]\nRun \`fortress help\` for usage.\n`);
       process.exitCode = 2;
     } else {
       process.stderr.write(

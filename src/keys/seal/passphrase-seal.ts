@@ -17,8 +17,11 @@ import type { SealConfig, SealProvider, SealResult, UnsealAttempt, UnsealProgres
 import { unwrapRoot, wrapRoot } from './wrap-root.js';
 
 export interface PassphraseSealOptions {
-  /** The passphrase that will unseal (at least 12 characters). */
-  readonly passphrase: string;
+  /**
+   * The passphrase to seal with (at least 12 characters). Not needed to unseal: there the
+   * passphrase is submitted to the unseal attempt.
+   */
+  readonly passphrase?: string;
   /** KDF parameters; default Argon2id per RFC 9106 (see docs/formats.md). */
   readonly kdf?: Partial<Omit<PassphraseKdfParams, 'salt' | 'algorithm'>> & {
     algorithm?: 'argon2id' | 'scrypt';
@@ -30,14 +33,15 @@ const MIN_PASSPHRASE_LENGTH = 12;
 export class PassphraseSealProvider implements SealProvider {
   readonly kind = 'passphrase' as const;
   readonly insecure = false;
-  readonly #passphrase: string;
+  readonly #passphrase: string | undefined;
   readonly #kdf: PassphraseSealOptions['kdf'];
 
-  constructor(options: PassphraseSealOptions) {
+  constructor(options: PassphraseSealOptions = {}) {
     assertOptions(options, 'options');
     if (
-      typeof options.passphrase !== 'string' ||
-      Array.from(options.passphrase.normalize('NFC')).length < MIN_PASSPHRASE_LENGTH
+      options.passphrase !== undefined &&
+      (typeof options.passphrase !== 'string' ||
+        Array.from(options.passphrase.normalize('NFC')).length < MIN_PASSPHRASE_LENGTH)
     ) {
       throw new InvalidArgumentError(
         'passphrase',
@@ -49,6 +53,9 @@ export class PassphraseSealProvider implements SealProvider {
   }
 
   async seal(rootKey: SecretKey): Promise<SealResult> {
+    if (this.#passphrase === undefined) {
+      throw new InvalidArgumentError('passphrase', 'a passphrase is needed to seal');
+    }
     const params = passphraseParams(this.#kdf ?? {});
     const { key } = await deriveKeyFromPassphrase(this.#passphrase, params);
     using unsealKey = key;

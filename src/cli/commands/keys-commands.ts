@@ -1,0 +1,312 @@
+/**
+ * @module cli/commands/keys-commands
+ * `fortress init | status | unseal | seal | keys …` on an embedded data directory.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { AeadName } from '../../crypto/aead/aead.js';
+import type { KeyManager } from '../../keys/key-manager.js';
+import { DevKeyFileSealProvider } from '../../keys/seal/dev-key-file-seal.js';
+import { PassphraseSealProvider } from '../../keys/seal/passphrase-seal.js';
+import type { SealProvider } from '../../keys/seal/seal-provider.js';
+import { ShamirSealProvider } from '../../keys/seal/shamir-seal.js';
+import type { KeyPurpose } from '../../keys/store/key-store.js';
+import { FortressError } from '../../util/errors.js';
+import { dataDirOf, DEV_WARNING, openKeys, unsealForCommand } from '../data-dir.js';
+import { readSecret } from '../input.js';
+
+const DATA = { data: { type: 'string' } } as const;
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function integerFlag(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d{1,3}$/.test(value)) throw new FortressError('FX_CLI_USAGE', `--${name} expects a whole number`);
+  return Number(value);
+}
+
+/** `fortress init [--seal shamir|passphrase|dev-key-file|pkcs11] [--shares N] [--threshold T]` */
+export async function init(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...DATA,
+      seal: { type: 'string', default: 'shamir' },
+      shares: { type: 'string' },
+      threshold: { type: 'string' },
+      'pkcs11-module': { type: 'string' },
+      'pkcs11-token': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const dataDir = dataDirOf(values.data);
+  let provider: SealProvider;
+  switch (values.seal) {
+    case 'shamir':
+      provider = new ShamirSealProvider({
+        shares: integerFlag(values.shares, 'shares', 5),
+        threshold: integerFlag(values.threshold, 'threshold', 3),
+      });
+      break;
+    case 'passphrase': {
+      const passphrase = await readSecret('New passphrase (at least 12 characters): ');
+      const again = await readSecret('Repeat the passphrase: ');
+      if (passphrase !== again) throw new FortressError('FX_CLI_USAGE', 'the two passphrases differ');
+      provider = new PassphraseSealProvider({ passphrase });
+      break;
+    }
+    case 'dev-key-file':
+      provider = new DevKeyFileSealProvider({ path: path.join(dataDir, 'dev-unseal.key') });
+      break;
+    case 'pkcs11': {
+      const { Pkcs11SealProvider } = await import('../../keys/seal/pkcs11-seal.js');
+      if (values['pkcs11-module'] === undefined || values['pkcs11-token'] === undefined) {
+        throw new FortressError('FX_CLI_USAGE', '--seal pkcs11 needs --pkcs11-module and --pkcs11-token');
+      }
+      const pin = process.env['FORTRESS_PKCS11_PIN'] ?? (await readSecret('HSM user PIN: '));
+      provider = new Pkcs11SealProvider({
+        module: values['pkcs11-module'],
+        tokenLabel: values['pkcs11-token'],
+        pin,
+      });
+      break;
+    }
+    default:
+      throw new FortressError('FX_CLI_USAGE', `--seal must be shamir, passphrase, dev-key-file or pkcs11`);
+  }
+  const keys = await openKeys(dataDir);
+  try {
+    const { shares } = await keys.init(provider);
+    if (values.json) {
+      out(JSON.stringify({ dataDir, seal: provider.kind, shares: shares ?? [] }, null, 2));
+      return 0;
+    }
+    out(`Initialised Fortress in ${dataDir} (seal: ${provider.kind}).`);
+    if (shares !== undefined) {
+      const threshold = (keys.sealConfig?.['threshold'] as number | undefined) ?? shares.length;
+      out('');
+      out(`Unseal key shares — any ${threshold} of these ${shares.length} unseal Fortress:`);
+      out('');
+      shares.forEach((share, i) => {
+        out(`  Share ${i + 1}: ${share}`);
+      });
+      out('');
+      out('!!! These shares are shown ONCE and are never stored. Give each to a different person and');
+      out('!!! keep them apart. Fewer than the threshold reveal nothing; losing too many loses all data.');
+    }
+    if (provider.insecure) out(`\n${DEV_WARNING}`);
+    return 0;
+  } finally {
+    await keys.close();
+  }
+}
+
+/** `fortress status` — what can be said without unsealing. */
+export async function status(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { ...DATA, json: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const dataDir = dataDirOf(values.data);
+  const keys = await openKeys(dataDir);
+  try {
+    const config = keys.sealConfig;
+    const report = {
+      dataDir,
+      initialized: keys.state !== 'uninitialized',
+      state: keys.state === 'uninitialized' ? 'uninitialized' : 'sealed',
+      mode: 'embedded (unsealed only while a command runs)',
+      seal: config === undefined ? null : config.kind,
+      threshold: config?.kind === 'shamir' ? config['threshold'] : undefined,
+      shares: config?.kind === 'shamir' ? config['shares'] : undefined,
+      insecure: config?.kind === 'dev-key-file',
+    };
+    if (values.json) {
+      out(JSON.stringify(report, null, 2));
+      return 0;
+    }
+    out(`Data directory: ${dataDir}`);
+    out(`Initialised:    ${report.initialized ? 'yes' : 'no (run `fortress init`)'}`);
+    if (config !== undefined) {
+      out(
+        `Seal:           ${config.kind}${config.kind === 'shamir' ? ` (${String(config['threshold'])} of ${String(config['shares'])} shares)` : ''}`,
+      );
+      out(`State:          sealed (embedded mode: unsealed only while a command runs)`);
+    }
+    if (report.insecure) out(`\n${DEV_WARNING}`);
+    return 0;
+  } finally {
+    await keys.close();
+  }
+}
+
+/** `fortress unseal` — checks the unseal material (share by share, with progress). */
+export async function unseal(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: DATA, strict: true });
+  const keys = await openKeys(dataDirOf(values.data));
+  try {
+    await unsealForCommand(keys);
+    out('Unsealed: the unseal material is correct.');
+    out('Embedded mode keeps nothing unsealed between commands; Fortress is sealed again now.');
+    return 0;
+  } finally {
+    await keys.close();
+  }
+}
+
+/** `fortress seal` */
+export async function seal(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: DATA, strict: true });
+  const keys = await openKeys(dataDirOf(values.data));
+  try {
+    if (keys.state === 'uninitialized')
+      throw new FortressError('FX_NOT_INITIALIZED', 'this data directory is not initialised');
+    out('Sealed. (Embedded mode: no process holds keys between commands.)');
+    return 0;
+  } finally {
+    await keys.close();
+  }
+}
+
+async function withUnsealed<T>(
+  dataFlag: string | undefined,
+  fn: (keys: KeyManager) => Promise<T>,
+): Promise<T> {
+  const keys = await openKeys(dataDirOf(dataFlag));
+  try {
+    await unsealForCommand(keys);
+    return await fn(keys);
+  } finally {
+    await keys.close();
+  }
+}
+
+function printKeys(keys: KeyManager, json: boolean): void {
+  const list = keys.listKeys();
+  if (json) {
+    out(JSON.stringify(list, null, 2));
+    return;
+  }
+  if (list.length === 0) {
+    out('No keys yet. Create one with `fortress keys create <name> --purpose kek`.');
+    return;
+  }
+  const rows = list.map((k) => [
+    String(k.id),
+    k.name,
+    k.purpose,
+    k.algorithm,
+    String(k.activeVersion),
+    String(k.minDecryptionVersion),
+    k.rotationPeriod ?? '-',
+  ]);
+  const header = ['id', 'name', 'purpose', 'algorithm', 'active', 'min-decrypt', 'rotation'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  out(line(header));
+  for (const row of rows) out(line(row));
+}
+
+/** `fortress keys <list|create|rotate|destroy|min-version|versions> …` */
+export async function keysCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: {
+      ...DATA,
+      json: { type: 'boolean', default: false },
+      purpose: { type: 'string' },
+      parent: { type: 'string' },
+      algorithm: { type: 'string' },
+      rotation: { type: 'string' },
+      version: { type: 'string' },
+      all: { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const name = positionals[0];
+  const needName = (): string => {
+    if (name === undefined)
+      throw new FortressError('FX_CLI_USAGE', `fortress keys ${sub ?? ''} needs a key name`);
+    return name;
+  };
+  const version = (): number => {
+    if (values.version === undefined || !/^\d{1,10}$/.test(values.version)) {
+      throw new FortressError('FX_CLI_USAGE', '--version expects a version number');
+    }
+    return Number(values.version);
+  };
+  switch (sub) {
+    case 'list':
+      return withUnsealed(values.data, async (keys) => {
+        printKeys(keys, values.json);
+        return Promise.resolve(0);
+      });
+    case 'create':
+      return withUnsealed(values.data, async (keys) => {
+        const info = await keys.createKey({
+          name: needName(),
+          purpose: (values.purpose ?? 'data') as KeyPurpose,
+          ...(values.parent === undefined ? {} : { parent: values.parent }),
+          ...(values.algorithm === undefined ? {} : { algorithm: values.algorithm as AeadName }),
+          ...(values.rotation === undefined ? {} : { rotationPeriod: values.rotation }),
+        });
+        out(`Created ${info.purpose} key ${info.name} (id ${info.id}, ${info.algorithm}, version 1 active).`);
+        return 0;
+      });
+    case 'rotate':
+      return withUnsealed(values.data, async (keys) => {
+        const info = await keys.rotate(needName());
+        out(`Rotated ${info.name}: version ${info.activeVersion} is active; older versions decrypt only.`);
+        return 0;
+      });
+    case 'min-version':
+      return withUnsealed(values.data, async (keys) => {
+        const info = await keys.setMinDecryptionVersion(needName(), version());
+        out(
+          `${info.name}: versions below ${info.minDecryptionVersion} no longer decrypt (reversible until destroyed).`,
+        );
+        return 0;
+      });
+    case 'destroy':
+      return withUnsealed(values.data, async (keys) => {
+        if (values.all) {
+          const results = await keys.destroyKey(needName());
+          out(
+            `Destroyed all ${results.length} versions of ${needName()}; data under it (and under any key it wraps) is unreadable.`,
+          );
+          return 0;
+        }
+        const result = await keys.destroyVersion(needName(), version());
+        out(
+          `Destroyed ${needName()} version ${result.version}: ${result.encryptions} encryptions were made under it; that data is now permanently unreadable.`,
+        );
+        return 0;
+      });
+    case 'versions':
+      return withUnsealed(values.data, async (keys) => {
+        const versions = await keys.listVersions(needName());
+        if (values.json) out(JSON.stringify(versions, null, 2));
+        else
+          for (const v of versions)
+            out(
+              `${String(v.version).padStart(6)}  ${v.state.padEnd(12)}  ${v.createdAt}  ${v.encryptions} encryptions`,
+            );
+        return 0;
+      });
+    default:
+      throw new FortressError(
+        'FX_CLI_USAGE',
+        `unknown keys command ${JSON.stringify(sub ?? '')}; expected list, create, rotate, min-version, destroy, versions, export or import`,
+      );
+  }
+}

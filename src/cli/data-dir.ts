@@ -1,0 +1,78 @@
+/**
+ * @module cli/data-dir
+ * The embedded data directory the CLI works on (`--data`, `$FORTRESS_DATA`, or `./fortress-data`),
+ * and unsealing it for the length of one command. In embedded mode nothing stays unsealed between
+ * commands: each command that needs keys asks for the unseal material (hidden prompt, or lines on
+ * stdin) and seals again when it ends.
+ */
+import path from 'node:path';
+import { KeyManager } from '../keys/key-manager.js';
+import { DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
+import { PassphraseSealProvider } from '../keys/seal/passphrase-seal.js';
+import type { SealConfig, SealProvider } from '../keys/seal/seal-provider.js';
+import { ShamirSealProvider } from '../keys/seal/shamir-seal.js';
+import { FileKeyStore } from '../keys/store/file-key-store.js';
+import { FortressError } from '../util/errors.js';
+import { readSecret } from './input.js';
+
+export function dataDirOf(flag: string | undefined): string {
+  return path.resolve(flag ?? process.env['FORTRESS_DATA'] ?? 'fortress-data');
+}
+
+export async function openKeys(dataDir: string): Promise<KeyManager> {
+  return KeyManager.open({ store: await FileKeyStore.open(path.join(dataDir, 'keys')) });
+}
+
+/** The provider that unseals a stored config. */
+export async function unsealProviderFor(config: SealConfig): Promise<SealProvider> {
+  switch (config.kind) {
+    case 'shamir':
+      return new ShamirSealProvider();
+    case 'passphrase':
+      return new PassphraseSealProvider();
+    case 'dev-key-file':
+      return new DevKeyFileSealProvider({ path: String(config['path']) });
+    case 'pkcs11': {
+      const { Pkcs11SealProvider } = await import('../keys/seal/pkcs11-seal.js');
+      const pin = process.env['FORTRESS_PKCS11_PIN'] ?? (await readSecret('HSM user PIN: '));
+      return new Pkcs11SealProvider({
+        module: String(config['module']),
+        tokenLabel: String(config['tokenLabel']),
+        keyLabel: String(config['keyLabel']),
+        pin,
+      });
+    }
+    default:
+      throw new FortressError('FX_KEYSTORE_CORRUPT', `unknown seal kind ${JSON.stringify(config.kind)}`);
+  }
+}
+
+/** Unseals `keys` for this command, reporting progress on stderr. */
+export async function unsealForCommand(keys: KeyManager): Promise<void> {
+  const config = keys.sealConfig;
+  if (keys.state === 'uninitialized' || config === undefined) {
+    throw new FortressError(
+      'FX_NOT_INITIALIZED',
+      'this data directory is not initialised; run `fortress init` first',
+    );
+  }
+  const provider = await unsealProviderFor(config);
+  if (provider.insecure) process.stderr.write(`\n${DEV_WARNING}\n\n`);
+  const attempt = keys.beginUnseal(provider);
+  if (attempt.required === 0) {
+    await keys.unseal(provider);
+    return;
+  }
+  while (keys.state !== 'unsealed') {
+    const label =
+      config.kind === 'shamir'
+        ? `Unseal share (${attempt.received + 1} of ${attempt.required}): `
+        : 'Passphrase: ';
+    const progress = await attempt.submit(await readSecret(label));
+    if (progress.done === false)
+      process.stderr.write(`share accepted: ${progress.received} of ${progress.required}\n`);
+  }
+}
+
+export const DEV_WARNING =
+  '!!! WARNING: this Fortress unseals itself from a development key file. Anyone who can read that file can decrypt everything. Never use it in production. !!!';
