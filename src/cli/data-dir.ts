@@ -9,6 +9,7 @@ import path from 'node:path';
 import { KeyManager } from '../keys/key-manager.js';
 import { DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
 import { PassphraseSealProvider } from '../keys/seal/passphrase-seal.js';
+import type { Pkcs11SealProvider } from '../keys/seal/pkcs11-seal.js';
 import type { SealConfig, SealProvider } from '../keys/seal/seal-provider.js';
 import { ShamirSealProvider } from '../keys/seal/shamir-seal.js';
 import { FileKeyStore } from '../keys/store/file-key-store.js';
@@ -33,7 +34,7 @@ export async function unsealProviderFor(config: SealConfig): Promise<SealProvide
     case 'dev-key-file':
       return new DevKeyFileSealProvider({ path: String(config['path']) });
     case 'pkcs11': {
-      const { Pkcs11SealProvider } = await import('../keys/seal/pkcs11-seal.js');
+      const Pkcs11SealProvider = await loadPkcs11Provider();
       const pin = process.env['FORTRESS_PKCS11_PIN'] ?? (await readSecret('HSM user PIN: '));
       return new Pkcs11SealProvider({
         module: String(config['module']),
@@ -44,6 +45,22 @@ export async function unsealProviderFor(config: SealConfig): Promise<SealProvide
     }
     default:
       throw new FortressError('FX_KEYSTORE_CORRUPT', `unknown seal kind ${JSON.stringify(config.kind)}`);
+  }
+}
+
+/**
+ * The PKCS#11 provider, loaded on demand: its binding (pkcs11js) is an optional dependency built
+ * from source, so a machine without a compiler still installs and runs everything else.
+ */
+export async function loadPkcs11Provider(): Promise<typeof Pkcs11SealProvider> {
+  try {
+    return (await import('../keys/seal/pkcs11-seal.js')).Pkcs11SealProvider;
+  } catch (cause) {
+    throw new FortressError(
+      'FX_SEAL_PROVIDER',
+      'PKCS#11 support needs the optional package pkcs11js, which is not installed (it builds from source: install a C++ compiler and run npm install again)',
+      { cause },
+    );
   }
 }
 
@@ -69,7 +86,7 @@ export async function unsealForCommand(keys: KeyManager): Promise<void> {
         ? `Unseal share (${attempt.received + 1} of ${attempt.required}): `
         : 'Passphrase: ';
     const progress = await attempt.submit(await readSecret(label));
-    if (progress.done === false)
+    if (!progress.done)
       process.stderr.write(`share accepted: ${progress.received} of ${progress.required}\n`);
   }
 }

@@ -50,8 +50,14 @@ function promptHidden(prompt: string): Promise<string> {
     };
     const onData = (data: Buffer): void => {
       for (const char of data.toString('utf8')) {
-        if (char === '\r' || char === '\n') return done();
-        if (char === '\u0003') return done(new FortressError('FX_CLI_USAGE', 'cancelled'));
+        if (char === '\r' || char === '\n') {
+          done();
+          return;
+        }
+        if (char === '\u0003') {
+          done(new FortressError('FX_CLI_USAGE', 'cancelled'));
+          return;
+        }
         if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
         else value += char;
       }

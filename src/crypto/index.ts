@@ -46,6 +46,7 @@ export {
   verifyPassphrase,
   type Argon2idParams,
   type PassphraseKdfName,
+  type PassphraseKdfOverrides,
   type PassphraseKdfParams,
   type ScryptParams,
 } from './kdf/passphrase.js';
@@ -70,3 +71,28 @@ export {
   type Signer,
   type Verifier,
 } from './signature/signature.js';
+export {
+  decapsulate as hybridDecapsulate,
+  deriveRecipientPublicKey,
+  encapsulate as hybridEncapsulate,
+  generateRecipientKeys,
+  HYBRID_ENCAPSULATION_BYTES,
+  HYBRID_KEM_VERSION,
+  HYBRID_PUBLIC_KEY_BYTES,
+  HYBRID_SECRET_KEY_BYTES,
+  HYBRID_SHARED_KEY_BYTES,
+} from './hybrid/hybrid-kem.js';
+export {
+  KEY_BACKUP_FORMAT_VERSION,
+  KEY_BACKUP_MLDSA_CONTEXT,
+  MAX_BACKUP_LABEL_BYTES,
+  MAX_BACKUP_PAYLOAD_BYTES,
+  keyBackupSignerOptions,
+  openBackup,
+  sealBackup,
+  type BackupSigners,
+  type OpenBackupOptions,
+  type OpenedBackup,
+  type SealBackupOptions,
+  type TrustedBackupSigners,
+} from './backup/key-backup.js';

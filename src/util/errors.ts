@@ -30,12 +30,14 @@ export const ERROR_CODES = {
   FX_ALREADY_INITIALIZED: 'Fortress is already initialised here; refusing to overwrite its keys.',
   FX_SEALED: 'Fortress is sealed: no key (and so no data) operation works until it is unsealed.',
   FX_ALREADY_UNSEALED: 'Fortress is already unsealed.',
-  FX_UNSEAL_FAILED: 'The unseal material is wrong (wrong share, share combination or passphrase); the attempt was reset.',
+  FX_UNSEAL_FAILED:
+    'The unseal material is wrong (wrong share, share combination or passphrase); the attempt was reset.',
   FX_SEAL_PROVIDER: 'The seal provider (HSM, key file, …) failed or is misconfigured.',
   FX_KEY_NOT_FOUND: 'No key with that id or name.',
   FX_KEY_VERSION_RETIRED: 'That key version is below the minimum decryption version and refuses to decrypt.',
   FX_KEY_VERSION_DESTROYED: 'That key version was destroyed (crypto-shredded); data under it is unreadable.',
-  FX_KEY_STATE: 'The operation is not allowed in the key or version state (e.g. destroying the active version).',
+  FX_KEY_STATE:
+    'The operation is not allowed in the key or version state (e.g. destroying the active version).',
   FX_KEYSTORE_CORRUPT: 'The key store holds malformed or inconsistent records.',
   FX_BACKUP_INVALID: 'A key backup is malformed, tampered with, or not addressed to this recipient.',
 } as const;

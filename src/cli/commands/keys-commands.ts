@@ -12,7 +12,7 @@ import type { SealProvider } from '../../keys/seal/seal-provider.js';
 import { ShamirSealProvider } from '../../keys/seal/shamir-seal.js';
 import type { KeyPurpose } from '../../keys/store/key-store.js';
 import { FortressError } from '../../util/errors.js';
-import { dataDirOf, DEV_WARNING, openKeys, unsealForCommand } from '../data-dir.js';
+import { dataDirOf, DEV_WARNING, loadPkcs11Provider, openKeys, unsealForCommand } from '../data-dir.js';
 import { readSecret } from '../input.js';
 
 const DATA = { data: { type: 'string' } } as const;
@@ -62,7 +62,7 @@ export async function init(args: string[]): Promise<number> {
       provider = new DevKeyFileSealProvider({ path: path.join(dataDir, 'dev-unseal.key') });
       break;
     case 'pkcs11': {
-      const { Pkcs11SealProvider } = await import('../../keys/seal/pkcs11-seal.js');
+      const Pkcs11SealProvider = await loadPkcs11Provider();
       if (values['pkcs11-module'] === undefined || values['pkcs11-token'] === undefined) {
         throw new FortressError('FX_CLI_USAGE', '--seal pkcs11 needs --pkcs11-module and --pkcs11-token');
       }

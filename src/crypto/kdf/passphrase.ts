@@ -62,12 +62,13 @@ const SALT_BYTES = 16;
 const HASH_BYTES = 32;
 const MAX_PASSPHRASE_BYTES = 4096;
 
-type ParamOverrides =
+/** Overrides of the default passphrase KDF parameters (a fresh salt is drawn when none is given). */
+export type PassphraseKdfOverrides =
   | (Partial<Omit<Argon2idParams, 'algorithm'>> & { algorithm?: 'argon2id' })
   | (Partial<Omit<ScryptParams, 'algorithm'>> & { algorithm: 'scrypt' });
 
 /** Fills in defaults and a fresh salt, then validates. */
-export function passphraseParams(overrides: ParamOverrides = {}): PassphraseKdfParams {
+export function passphraseParams(overrides: PassphraseKdfOverrides = {}): PassphraseKdfParams {
   if (typeof overrides !== 'object' || (overrides as unknown) === null || Array.isArray(overrides)) {
     throw bad('parameters must be an object');
   }
@@ -194,7 +195,7 @@ export function scryptRaw(
  */
 export async function deriveKeyFromPassphrase(
   passphrase: string | Uint8Array,
-  params: PassphraseKdfParams | ParamOverrides = {},
+  params: PassphraseKdfParams | PassphraseKdfOverrides = {},
   length = 32,
 ): Promise<{ key: SecretKey; params: PassphraseKdfParams }> {
   const bytes = passphraseBytes(passphrase);
@@ -209,7 +210,7 @@ export async function deriveKeyFromPassphrase(
   }
 }
 
-function isComplete(params: PassphraseKdfParams | ParamOverrides): params is PassphraseKdfParams {
+function isComplete(params: PassphraseKdfParams | PassphraseKdfOverrides): params is PassphraseKdfParams {
   if (typeof params !== 'object' || (params as unknown) === null || !isBytes(params.salt)) return false;
   return params.algorithm === 'scrypt'
     ? 'logN' in params && 'blockSize' in params && 'parallelism' in params
@@ -282,7 +283,7 @@ export function decodeKdfParams(encoded: string): { params: PassphraseKdfParams;
 /** Hashes a passphrase for storage (e.g. an operator password): returns a PHC string with parameters, salt and hash. */
 export async function hashPassphrase(
   passphrase: string | Uint8Array,
-  overrides: ParamOverrides = {},
+  overrides: PassphraseKdfOverrides = {},
 ): Promise<string> {
   const bytes = passphraseBytes(passphrase);
   const params = passphraseParams(overrides);

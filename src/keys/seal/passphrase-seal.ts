@@ -9,6 +9,7 @@ import {
   deriveKeyFromPassphrase,
   encodeKdfParams,
   passphraseParams,
+  type PassphraseKdfOverrides,
   type PassphraseKdfParams,
 } from '../../crypto/kdf/passphrase.js';
 import { assertOptions } from '../../util/bytes.js';
@@ -22,10 +23,8 @@ export interface PassphraseSealOptions {
    * passphrase is submitted to the unseal attempt.
    */
   readonly passphrase?: string;
-  /** KDF parameters; default Argon2id per RFC 9106 (see docs/formats.md). */
-  readonly kdf?: Partial<Omit<PassphraseKdfParams, 'salt' | 'algorithm'>> & {
-    algorithm?: 'argon2id' | 'scrypt';
-  };
+  /** KDF parameters; default Argon2id per RFC 9106 (see docs/formats.md). A fresh salt is drawn. */
+  readonly kdf?: PassphraseKdfOverrides;
 }
 
 const MIN_PASSPHRASE_LENGTH = 12;
@@ -77,7 +76,16 @@ export class PassphraseSealProvider implements SealProvider {
     ) {
       throw new FortressError('FX_KEYSTORE_CORRUPT', 'the stored passphrase seal configuration is malformed');
     }
-    const params = decodeKdfParams(config['kdf']).params;
+    let params: PassphraseKdfParams;
+    try {
+      params = decodeKdfParams(config['kdf']).params;
+    } catch (cause) {
+      throw new FortressError(
+        'FX_KEYSTORE_CORRUPT',
+        'the stored passphrase seal has malformed KDF parameters',
+        { cause },
+      );
+    }
     const wrappedRoot = config.wrappedRoot;
     return {
       required: 1,

@@ -17,7 +17,7 @@ import { randomBytes } from '../../crypto/random.js';
 import { assertString } from '../../util/bytes.js';
 import { FortressError, InvalidArgumentError } from '../../util/errors.js';
 import type { KeyRecord, KeyStore, KeyVersionRecord } from './key-store.js';
-import { checkKeyRecord, checkMetaName, checkVersionRecord } from './records.js';
+import { checkKeyRecord, checkMetaName, checkPage, checkVersionRecord } from './records.js';
 
 interface StoredVersion extends Omit<KeyVersionRecord, 'wrapped'> {
   readonly wrapped: string | null;
@@ -77,6 +77,8 @@ export class FileKeyStore implements KeyStore {
   readonly description: string;
   readonly #dir: string;
   #closed = false;
+  // putKey checks name uniqueness then writes: serialise those pairs within this process.
+  #keyWrites: Promise<unknown> = Promise.resolve();
 
   private constructor(dir: string) {
     this.#dir = dir;
@@ -142,7 +144,13 @@ export class FileKeyStore implements KeyStore {
     return record;
   }
 
-  async putKey(record: KeyRecord): Promise<void> {
+  putKey(record: KeyRecord): Promise<void> {
+    const write = this.#keyWrites.then(() => this.#putKeyNow(record));
+    this.#keyWrites = write.catch(() => undefined);
+    return write;
+  }
+
+  async #putKeyNow(record: KeyRecord): Promise<void> {
     this.#check();
     const checked = checkKeyRecord(record);
     // Names are unique; scanning is fine at key-count scale (versions are the large dimension).
@@ -197,6 +205,7 @@ export class FileKeyStore implements KeyStore {
     page: { fromVersion?: number; limit?: number } = {},
   ): Promise<KeyVersionRecord[]> {
     this.#check();
+    const { from, limit } = checkPage(page);
     let files: string[];
     try {
       files = await readdir(path.join(this.#dir, 'versions', String(keyId)));
@@ -204,14 +213,13 @@ export class FileKeyStore implements KeyStore {
       if (isMissing(error)) return [];
       throw error;
     }
-    const from = page.fromVersion ?? 1;
     const versions = files
       .map((f) => /^(\d+)\.json$/.exec(f)?.[1])
       .filter((v): v is string => v !== undefined)
       .map(Number)
       .filter((v) => v >= from)
       .sort((a, b) => a - b)
-      .slice(0, page.limit ?? Number.MAX_SAFE_INTEGER);
+      .slice(0, limit);
     return Promise.all(
       versions.map(async (v) => this.#decodeVersion(await readFile(this.#versionFile(keyId, v)), keyId, v)),
     );

@@ -6,7 +6,16 @@
 import { wipe } from '../../crypto/memory/secret-key.js';
 import { FortressError } from '../../util/errors.js';
 import type { KeyRecord, KeyStore, KeyVersionRecord } from './key-store.js';
-import { checkKeyRecord, checkMetaName, checkVersionRecord } from './records.js';
+import { checkKeyRecord, checkMetaName, checkPage, checkVersionRecord } from './records.js';
+
+/** Runs `fn`, turning a synchronous throw into a rejected promise (the KeyStore contract). */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+}
 
 export class MemoryKeyStore implements KeyStore {
   readonly description = 'memory';
@@ -20,91 +29,103 @@ export class MemoryKeyStore implements KeyStore {
   }
 
   getMeta(name: string): Promise<Uint8Array | undefined> {
-    this.#open();
-    const value = this.#meta.get(checkMetaName(name));
-    return Promise.resolve(value === undefined ? undefined : new Uint8Array(value));
+    return settle(() => {
+      this.#open();
+      const value = this.#meta.get(checkMetaName(name));
+      return value === undefined ? undefined : new Uint8Array(value);
+    });
   }
 
   putMeta(name: string, value: Uint8Array): Promise<void> {
-    this.#open();
-    this.#meta.set(checkMetaName(name), new Uint8Array(value));
-    return Promise.resolve();
+    return settle(() => {
+      this.#open();
+      this.#meta.set(checkMetaName(name), new Uint8Array(value));
+    });
   }
 
   deleteMeta(name: string): Promise<void> {
-    this.#open();
-    const old = this.#meta.get(checkMetaName(name));
-    if (old !== undefined) wipe(old);
-    this.#meta.delete(name);
-    return Promise.resolve();
+    return settle(() => {
+      this.#open();
+      const old = this.#meta.get(checkMetaName(name));
+      if (old !== undefined) wipe(old);
+      this.#meta.delete(name);
+    });
   }
 
   listKeys(): Promise<KeyRecord[]> {
-    this.#open();
-    return Promise.resolve([...this.#keys.values()].sort((a, b) => a.id - b.id));
+    return settle(() => {
+      this.#open();
+      return [...this.#keys.values()].sort((a, b) => a.id - b.id);
+    });
   }
 
   getKey(id: number): Promise<KeyRecord | undefined> {
-    this.#open();
-    return Promise.resolve(this.#keys.get(id));
+    return settle(() => {
+      this.#open();
+      return this.#keys.get(id);
+    });
   }
 
   putKey(record: KeyRecord): Promise<void> {
-    this.#open();
-    const checked = checkKeyRecord(record);
-    for (const other of this.#keys.values()) {
-      if (other.name === checked.name && other.id !== checked.id) {
-        return Promise.reject(
-          new FortressError('FX_KEYSTORE_CORRUPT', `another key is already named ${checked.name}`),
-        );
+    return settle(() => {
+      this.#open();
+      const checked = checkKeyRecord(record);
+      for (const other of this.#keys.values()) {
+        if (other.name === checked.name && other.id !== checked.id) {
+          throw new FortressError('FX_KEYSTORE_CORRUPT', `another key is already named ${checked.name}`);
+        }
       }
-    }
-    this.#keys.set(checked.id, checked);
-    return Promise.resolve();
+      this.#keys.set(checked.id, checked);
+    });
   }
 
   getVersion(keyId: number, version: number): Promise<KeyVersionRecord | undefined> {
-    this.#open();
-    const record = this.#versions.get(keyId)?.get(version);
-    return Promise.resolve(record === undefined ? undefined : checkVersionRecord(record));
+    return settle(() => {
+      this.#open();
+      const record = this.#versions.get(keyId)?.get(version);
+      return record === undefined ? undefined : checkVersionRecord(record);
+    });
   }
 
   putVersion(record: KeyVersionRecord): Promise<void> {
-    this.#open();
-    const checked = checkVersionRecord(record);
-    let versions = this.#versions.get(checked.keyId);
-    if (versions === undefined) {
-      versions = new Map<number, KeyVersionRecord>();
-      this.#versions.set(checked.keyId, versions);
-    }
-    versions.set(checked.version, checked);
-    return Promise.resolve();
+    return settle(() => {
+      this.#open();
+      const checked = checkVersionRecord(record);
+      let versions = this.#versions.get(checked.keyId);
+      if (versions === undefined) {
+        versions = new Map<number, KeyVersionRecord>();
+        this.#versions.set(checked.keyId, versions);
+      }
+      versions.set(checked.version, checked);
+    });
   }
 
   listVersions(
     keyId: number,
     page: { fromVersion?: number; limit?: number } = {},
   ): Promise<KeyVersionRecord[]> {
-    this.#open();
-    const from = page.fromVersion ?? 1;
-    const limit = page.limit ?? Number.MAX_SAFE_INTEGER;
-    const all = [...(this.#versions.get(keyId)?.values() ?? [])]
-      .filter((r) => r.version >= from)
-      .sort((a, b) => a.version - b.version)
-      .slice(0, limit);
-    return Promise.resolve(all.map((r) => checkVersionRecord(r)));
+    return settle(() => {
+      this.#open();
+      const { from, limit } = checkPage(page);
+      const all = [...(this.#versions.get(keyId)?.values() ?? [])]
+        .filter((r) => r.version >= from)
+        .sort((a, b) => a.version - b.version)
+        .slice(0, limit);
+      return all.map((r) => checkVersionRecord(r));
+    });
   }
 
   shredVersion(keyId: number, version: number): Promise<void> {
-    this.#open();
-    const versions = this.#versions.get(keyId);
-    const record = versions?.get(version);
-    if (versions === undefined || record === undefined) {
-      return Promise.reject(new FortressError('FX_KEY_NOT_FOUND', `no version ${version} of key ${keyId}`));
-    }
-    if (record.wrapped !== null) wipe(record.wrapped);
-    versions.set(version, Object.freeze({ ...record, state: 'destroyed', wrapped: null }));
-    return Promise.resolve();
+    return settle(() => {
+      this.#open();
+      const versions = this.#versions.get(keyId);
+      const record = versions?.get(version);
+      if (versions === undefined || record === undefined) {
+        throw new FortressError('FX_KEY_NOT_FOUND', `no version ${version} of key ${keyId}`);
+      }
+      if (record.wrapped !== null) wipe(record.wrapped);
+      versions.set(version, Object.freeze({ ...record, state: 'destroyed', wrapped: null }));
+    });
   }
 
   close(): Promise<void> {

@@ -74,7 +74,7 @@ export function checkVersionRecord(value: unknown): KeyVersionRecord {
     typeof r.encryptions !== 'number' ||
     !Number.isSafeInteger(r.encryptions) ||
     r.encryptions < 0 ||
-    !(r.wrapped === null || isBytes(r.wrapped)) ||
+    !(r.wrapped === null || (isBytes(r.wrapped) && r.wrapped.length > 0)) ||
     (r.state === 'destroyed') !== (r.wrapped === null)
   ) {
     throw corrupt('key version record');
@@ -89,7 +89,23 @@ export function checkVersionRecord(value: unknown): KeyVersionRecord {
   });
 }
 
-/** Throws `FX_INVALID_ARGUMENT`-style corruption error for a bad metadata name. */
+/** Validates a listVersions page: fromVersion ≥ 1, limit ≥ 0 (both optional). */
+export function checkPage(page: { fromVersion?: number; limit?: number } | undefined): {
+  from: number;
+  limit: number;
+} {
+  const from = page?.fromVersion ?? 1;
+  const limit = page?.limit ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(from) || from < 1 || !Number.isSafeInteger(limit) || limit < 0) {
+    throw new FortressError(
+      'FX_INVALID_ARGUMENT',
+      'page: fromVersion must be a whole number ≥ 1 and limit ≥ 0',
+    );
+  }
+  return { from, limit };
+}
+
+/** Throws `FX_INVALID_ARGUMENT` for a bad metadata name. */
 export function checkMetaName(name: unknown): string {
   if (typeof name !== 'string' || !META_NAME_RE.test(name)) {
     throw new FortressError(

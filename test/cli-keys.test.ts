@@ -1,0 +1,142 @@
+/**
+ * The keys commands as an operator runs them: a real `fortress` process on a real data directory,
+ * shares fed on stdin (the CLI reads one per line when stdin is not a terminal).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/src/cli/main.js');
+
+function fortress(args: string[], input = ''): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('fortress init / unseal / keys', () => {
+  let dir: string;
+  let shares: string[];
+  const data = (): string[] => ['--data', dir];
+  const three = (): string => `${shares[4]}\n${shares[0]}\n${shares[2]}\n`;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-cli-'));
+    const result = fortress(['init', '--shares', '5', '--threshold', '3', '--json', ...data()]);
+    expect(result.status).toBe(0);
+    shares = (JSON.parse(result.stdout) as { shares: string[] }).shares;
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('init made five shares, and refuses to run twice', () => {
+    expect(shares).toHaveLength(5);
+    const again = fortress(['init', ...data()]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain('FX_ALREADY_INITIALIZED');
+  });
+
+  it('prints shares with a warning when run for a person', async () => {
+    const other = await mkdtemp(path.join(os.tmpdir(), 'fortress-cli-'));
+    try {
+      const result = fortress(['init', '--data', other]);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toMatch(/Share 5: fxs1-/);
+      expect(result.stdout).toMatch(/shown ONCE/);
+      expect((await stat(path.join(other, 'keys'))).mode & 0o077).toBe(0);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
+  it('status reports the seal without unsealing', () => {
+    const result = fortress(['status', '--json', ...data()]);
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      initialized: true,
+      seal: 'shamir',
+      threshold: 3,
+      shares: 5,
+    });
+  });
+
+  it('unseal reports progress, accepts any three shares, rejects too few or wrong ones', () => {
+    const ok = fortress(['unseal', ...data()], three());
+    expect(ok.status).toBe(0);
+    expect(ok.stderr).toContain('share accepted: 2 of 3');
+    expect(ok.stdout).toContain('Unsealed');
+    const few = fortress(['unseal', ...data()], `${shares[1]}\n${shares[3]}\n`);
+    expect(few.status).toBe(2);
+    const typo = shares[1]!.replace(/.$/, (c) => (c === 'a' ? 'b' : 'a'));
+    const wrong = fortress(['unseal', ...data()], `${shares[0]}\n${typo}\n${shares[2]}\n`);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toContain('FX_UNSEAL_FAILED');
+    expect(wrong.stderr).not.toContain(typo);
+  });
+
+  it('creates, rotates, retires and destroys keys', () => {
+    expect(fortress(['keys', 'create', 'kek/acme/main', '--purpose', 'kek', ...data()], three()).status).toBe(
+      0,
+    );
+    const created = fortress(
+      [
+        'keys',
+        'create',
+        'acme/main/people/ssn',
+        '--purpose',
+        'data',
+        '--parent',
+        'kek/acme/main',
+        '--rotation',
+        '30d',
+        ...data(),
+      ],
+      three(),
+    );
+    expect(created.stdout).toContain('version 1 active');
+    expect(fortress(['keys', 'rotate', 'acme/main/people/ssn', ...data()], three()).stdout).toContain(
+      'version 2 is active',
+    );
+    const list = fortress(['keys', 'list', '--json', ...data()], three());
+    const keys = JSON.parse(list.stdout) as {
+      name: string;
+      activeVersion: number;
+      rotationPeriod: string | null;
+    }[];
+    expect(keys.find((k) => k.name === 'acme/main/people/ssn')).toMatchObject({
+      activeVersion: 2,
+      rotationPeriod: '30d',
+    });
+    const active = fortress(
+      ['keys', 'destroy', 'acme/main/people/ssn', '--version', '2', ...data()],
+      three(),
+    );
+    expect(active.status).toBe(2);
+    expect(active.stderr).toContain('FX_KEY_STATE');
+    expect(
+      fortress(['keys', 'destroy', 'acme/main/people/ssn', '--version', '1', ...data()], three()).status,
+    ).toBe(0);
+    const versions = fortress(['keys', 'versions', 'acme/main/people/ssn', '--json', ...data()], three());
+    expect((JSON.parse(versions.stdout) as { state: string }[]).map((v) => v.state)).toEqual([
+      'destroyed',
+      'active',
+    ]);
+  });
+
+  it('bad flags and names fail with stable codes', () => {
+    expect(fortress(['keys', 'rotate', 'no/such/key', ...data()], three()).stderr).toContain(
+      'FX_KEY_NOT_FOUND',
+    );
+    expect(
+      fortress(['keys', 'create', 'x', '--purpose', 'kek', '--rotation', 'often', ...data()], three()).stderr,
+    ).toContain('FX_INVALID_ARGUMENT');
+    expect(fortress(['init', '--seal', 'magic', ...data()]).stderr).toContain('FX_CLI_USAGE');
+    expect(fortress(['init', '--shares', 'x', ...data()]).stderr).toContain('FX_CLI_USAGE');
+    expect(fortress(['keys', 'list', '--data', path.join(dir, 'nope')]).stderr).toContain(
+      'FX_NOT_INITIALIZED',
+    );
+  });
+});
