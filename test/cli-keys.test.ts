@@ -126,6 +126,47 @@ describe('fortress init / unseal / keys', () => {
     ]);
   });
 
+  it('exports an encrypted, signed key backup and restores it into a fresh data directory', async () => {
+    const fresh = await mkdtemp(path.join(os.tmpdir(), 'fortress-cli-restore-'));
+    try {
+      expect(fortress(['keys', 'recipient', '--out', path.join(fresh, 'recipient.key')]).status).toBe(0);
+      expect((await stat(path.join(fresh, 'recipient.key'))).mode & 0o777).toBe(0o600);
+      const backup = path.join(fresh, 'keys.fxbk');
+      const exported = fortress(
+        ['keys', 'export', '--to', path.join(fresh, 'recipient.key.pub'), '--out', backup, ...data()],
+        three(),
+      );
+      expect(exported.status).toBe(0);
+      expect(exported.stdout).toMatch(/Ed25519 fingerprint: +[0-9a-f]{4}:/);
+      const target = path.join(fresh, 'data');
+      const init = fortress(['init', '--shares', '1', '--threshold', '1', '--json', '--data', target]);
+      const share = (JSON.parse(init.stdout) as { shares: string[] }).shares[0]!;
+      const args = [
+        'keys',
+        'import',
+        backup,
+        '--recipient-key',
+        path.join(fresh, 'recipient.key'),
+        '--trust',
+        `${backup}.signers.json`,
+      ];
+      const restored = fortress([...args, '--data', target], `${share}\n`);
+      expect(restored.status).toBe(0);
+      expect(restored.stdout).toContain('Restored');
+      const list = JSON.parse(
+        fortress(['keys', 'list', '--json', '--data', target], `${share}\n`).stdout,
+      ) as { name: string }[];
+      expect(list.map((k) => k.name)).toContain('acme/main/people/ssn');
+      const wrongTrust = fortress(
+        [...args.slice(0, -1), path.join(fresh, 'recipient.key.pub'), '--data', target],
+        `${share}\n`,
+      );
+      expect(wrongTrust.status).toBe(2);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  });
+
   it('bad flags and names fail with stable codes', () => {
     expect(fortress(['keys', 'rotate', 'no/such/key', ...data()], three()).stderr).toContain(
       'FX_KEY_NOT_FOUND',

@@ -27,6 +27,11 @@ Commands:
                                   Versions below V refuse to decrypt (reversible)
   keys destroy NAME --version V | --all
                                   Crypto-shred a version (or every version of a key)
+  keys recipient --out FILE       Make a backup recipient key pair (FILE secret, FILE.pub public)
+  keys export --to FILE.pub --out BACKUP [--label L]
+                                  Encrypted, signed backup of every key (+ BACKUP.signers.json)
+  keys import BACKUP --recipient-key FILE --trust SIGNERS.json
+                                  Restore a backup into a freshly initialised data directory
   bench <suite> [--quick]         Run a benchmark suite and print JSON (suites: crypto)
   version | help
 

@@ -19,7 +19,9 @@ import { DataKey, dataKeyMaterial } from '../crypto/envelope/data-key.js';
 import { EncryptionContext } from '../crypto/envelope/encryption-context.js';
 import { readEnvelopeHeader } from '../crypto/envelope/envelope-format.js';
 import { decrypt, encrypt } from '../crypto/envelope/envelope.js';
-import { keyMaterial, SecretKey } from '../crypto/memory/secret-key.js';
+import { keyMaterial, SecretKey, wipe } from '../crypto/memory/secret-key.js';
+import { keyBackupSignerOptions, openBackup, sealBackup } from '../crypto/backup/key-backup.js';
+import { createSigner, type Signer } from '../crypto/signature/signature.js';
 import { assertInteger, assertOptions, assertString, utf8Decoder, utf8Encoder } from '../util/bytes.js';
 import { CryptoError, FortressError, InvalidArgumentError } from '../util/errors.js';
 import { formatRotationPeriod, parseRotationPeriod } from './keyring/rotation-period.js';
@@ -31,7 +33,7 @@ import type {
   KeyVersionRecord,
   KeyVersionState,
 } from './store/key-store.js';
-import { KEY_NAME_RE } from './store/records.js';
+import { checkKeyRecord, KEY_NAME_RE } from './store/records.js';
 
 export type KeyManagerState = 'uninitialized' | 'sealed' | 'unsealed';
 
@@ -73,6 +75,62 @@ const ROOT_KEY_ID = 0;
 const USAGE_LEASE = 1 << 20;
 /** Rotate an AES-GCM/ChaCha key version when fewer than this many encryptions remain. */
 const FORCED_ROTATION_MARGIN = 2 ** 28;
+
+const SYSTEM_KEK = 'fortress/system';
+const SIGNING_ED25519 = 'fortress/system/backup-signing/ed25519';
+const SIGNING_MLDSA = 'fortress/system/backup-signing/ml-dsa-65';
+
+interface BackupVersionEntry {
+  readonly keyId: number;
+  readonly version: number;
+  readonly state: KeyVersionState;
+  readonly createdAt: string;
+  readonly encryptions: number;
+  /** Where this version's key bytes sit in the payload's key region (destroyed: 0, 0). */
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Splits a backup payload: u32 header length, JSON header (no secrets), then the key bytes. */
+function parseBackupPayload(payload: Uint8Array): { keys: KeyRecord[]; versions: BackupVersionEntry[] } {
+  const bad = (why: string): FortressError =>
+    new FortressError('FX_BACKUP_INVALID', `the backup's key list is malformed: ${why}`);
+  if (payload.length < 4) throw bad('too short');
+  const headerLength = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0);
+  if (4 + headerLength > payload.length) throw bad('header length');
+  let header: { format?: unknown; keys?: unknown; versions?: unknown };
+  try {
+    header = JSON.parse(utf8Decoder.decode(payload.subarray(4, 4 + headerLength))) as typeof header;
+  } catch (cause) {
+    throw new FortressError('FX_BACKUP_INVALID', "the backup's key list is not valid JSON", { cause });
+  }
+  if (header.format !== 1 || !Array.isArray(header.keys) || !Array.isArray(header.versions))
+    throw bad('fields');
+  let keys: KeyRecord[];
+  try {
+    keys = header.keys.map((k) => checkKeyRecord(k));
+  } catch (cause) {
+    throw new FortressError('FX_BACKUP_INVALID', "the backup's key list holds a malformed key", { cause });
+  }
+  const region = 4 + headerLength;
+  const versions = (header.versions as Partial<BackupVersionEntry>[]).map((v) => {
+    if (
+      typeof v !== 'object' ||
+      !keys.some((k) => k.id === v.keyId) ||
+      typeof v.version !== 'number' ||
+      typeof v.offset !== 'number' ||
+      typeof v.length !== 'number' ||
+      typeof v.encryptions !== 'number' ||
+      typeof v.createdAt !== 'string' ||
+      !['active', 'decrypt-only', 'retired', 'destroyed'].includes(v.state as string) ||
+      (v.state !== 'destroyed' && (v.length < 16 || region + v.offset + v.length > payload.length))
+    ) {
+      throw bad('a version entry');
+    }
+    return { ...(v as BackupVersionEntry), offset: region + v.offset };
+  });
+  return { keys, versions };
+}
 
 interface StoredSeal {
   readonly config: SealConfig;
@@ -531,8 +589,14 @@ export class KeyManager {
         'expected 1-256 characters of letters, digits, ".", "_", ":", "/" or "-"',
       );
     }
-    if (!(['kek', 'data', 'index', 'transit'] as const).includes(options.purpose)) {
-      throw new InvalidArgumentError('purpose', 'expected kek, data, index or transit');
+    if (!(['kek', 'data', 'index', 'transit', 'signing'] as const).includes(options.purpose)) {
+      throw new InvalidArgumentError('purpose', 'expected kek, data, index, transit or signing');
+    }
+    if (options.purpose === 'signing' && (options.algorithm ?? DEFAULT_AEAD) !== 'xchacha20-poly1305') {
+      throw new InvalidArgumentError(
+        'algorithm',
+        'signing keys are 32-byte seeds; leave the algorithm at its default',
+      );
     }
     const algorithm = getAead(options.algorithm ?? DEFAULT_AEAD).name;
     const rotationPeriodMs =
@@ -925,6 +989,212 @@ export class KeyManager {
       const [id, version] = cacheKey.split(':').map(Number) as [number, number];
       await this.#persistUsage(id, version);
     }
+  }
+
+  // ── key backups ───────────────────────────────────────────────────────────────────────────────
+
+  /** The Ed25519 and ML-DSA-65 signers of this Fortress's key backups (created on first use). */
+  async #backupSigners(): Promise<{ ed25519: Signer; mlDsa65: Signer }> {
+    for (const [name, purpose, parent] of [
+      [SYSTEM_KEK, 'kek', undefined],
+      [SIGNING_ED25519, 'signing', SYSTEM_KEK],
+      [SIGNING_MLDSA, 'signing', SYSTEM_KEK],
+    ] as const) {
+      if (!this.#keysByName.has(name)) {
+        await this.createKey({ name, purpose, ...(parent === undefined ? {} : { parent }) });
+      }
+    }
+    const generation = this.#generation;
+    const seed = async (name: string): Promise<SecretKey> => {
+      const key = await this.#activeKey(this.#record(name).id, generation);
+      return SecretKey.fromBytes(dataKeyMaterial(key));
+    };
+    return {
+      ed25519: createSigner('ed25519', await seed(SIGNING_ED25519)),
+      mlDsa65: createSigner('ml-dsa-65', await seed(SIGNING_MLDSA), keyBackupSignerOptions()),
+    };
+  }
+
+  /**
+   * The public keys that sign this Fortress's key backups. Record them somewhere safe: whoever
+   * restores a backup must be told which signers to trust.
+   */
+  async backupSigningKeys(): Promise<{ ed25519: Uint8Array; mlDsa65: Uint8Array }> {
+    this.#requireUnsealed();
+    const signers = await this.#backupSigners();
+    try {
+      return { ed25519: signers.ed25519.publicKey, mlDsa65: signers.mlDsa65.publicKey };
+    } finally {
+      signers.ed25519.dispose();
+      signers.mlDsa65.dispose();
+    }
+  }
+
+  /**
+   * A disaster-recovery backup of the whole keyring: every key and every version that is not
+   * destroyed, unwrapped and re-encrypted to `recipient`'s hybrid X25519 + ML-KEM-768 public key,
+   * signed with Ed25519 and ML-DSA-65 (see docs/formats.md § Key backup).
+   */
+  async exportKeys(options: { recipient: Uint8Array; label?: string }): Promise<{
+    backup: Uint8Array;
+    signers: { ed25519: Uint8Array; mlDsa65: Uint8Array };
+    keys: number;
+    versions: number;
+  }> {
+    assertOptions(options, 'options');
+    this.#requireUnsealed();
+    const signers = await this.#backupSigners();
+    const generation = this.#generation;
+    const entries: BackupVersionEntry[] = [];
+    const chunks: Uint8Array[] = [];
+    let offset = 0;
+    try {
+      const records = [...this.#keysById.values()].sort((a, b) => a.id - b.id);
+      for (const record of records) {
+        for (const version of await this.#store.listVersions(record.id)) {
+          this.#stillUnsealed(generation);
+          if (version.state === 'destroyed' || version.wrapped === null) {
+            entries.push({
+              keyId: record.id,
+              version: version.version,
+              state: 'destroyed',
+              createdAt: version.createdAt,
+              encryptions: version.encryptions,
+              offset: 0,
+              length: 0,
+            });
+            continue;
+          }
+          let key: DataKey;
+          try {
+            key = await this.#versionKey(record, version.version, generation);
+          } catch (error) {
+            // A version whose parent key was shredded is itself unreadable: back it up as destroyed.
+            if (!(error instanceof FortressError && error.code === 'FX_KEY_VERSION_DESTROYED')) throw error;
+            entries.push({
+              keyId: record.id,
+              version: version.version,
+              state: 'destroyed',
+              createdAt: version.createdAt,
+              encryptions: version.encryptions,
+              offset: 0,
+              length: 0,
+            });
+            continue;
+          }
+          const bytes = new Uint8Array(dataKeyMaterial(key));
+          chunks.push(bytes);
+          entries.push({
+            keyId: record.id,
+            version: version.version,
+            state: version.state,
+            createdAt: version.createdAt,
+            encryptions: Math.max(version.encryptions, key.encryptions),
+            offset,
+            length: bytes.length,
+          });
+          offset += bytes.length;
+        }
+      }
+      const header = utf8Encoder.encode(JSON.stringify({ format: 1, keys: records, versions: entries }));
+      const payload = new Uint8Array(4 + header.length + offset);
+      new DataView(payload.buffer).setUint32(0, header.length);
+      payload.set(header, 4);
+      let at = 4 + header.length;
+      for (const chunk of chunks) {
+        payload.set(chunk, at);
+        at += chunk.length;
+      }
+      try {
+        const backup = sealBackup({
+          payload,
+          recipient: options.recipient,
+          signers,
+          ...(options.label === undefined ? {} : { label: options.label }),
+        });
+        return {
+          backup,
+          signers: { ed25519: signers.ed25519.publicKey, mlDsa65: signers.mlDsa65.publicKey },
+          keys: records.length,
+          versions: entries.length,
+        };
+      } finally {
+        wipe(payload);
+      }
+    } finally {
+      for (const chunk of chunks) wipe(chunk);
+      signers.ed25519.dispose();
+      signers.mlDsa65.dispose();
+    }
+  }
+
+  /**
+   * Restores a key backup into this Fortress, which must be initialised and hold no keys yet (a
+   * fresh data directory). Verifies both signatures against `trusted` before reading anything;
+   * every version is re-wrapped under this Fortress's own root key.
+   */
+  async importKeys(
+    backup: Uint8Array,
+    options: { recipientSecretKey: SecretKey; trusted: { ed25519: Uint8Array; mlDsa65: Uint8Array } },
+  ): Promise<{ keys: number; versions: number; label: string; createdAt: string }> {
+    assertOptions(options, 'options');
+    return this.#mutex.run(async () => {
+      this.#requireUnsealed();
+      const generation = this.#generation;
+      if (this.#keysById.size > 0) {
+        throw new FortressError(
+          'FX_KEY_STATE',
+          'keys can only be imported into a Fortress that has none yet (a fresh data directory)',
+        );
+      }
+      const opened = openBackup(backup, options);
+      const payload = opened.payload;
+      try {
+        const { keys, versions } = parseBackupPayload(payload);
+        for (const record of keys) {
+          const own = versions.filter((v) => v.keyId === record.id).sort((a, b) => a.version - b.version);
+          for (const entry of own) {
+            if (entry.state === 'destroyed') {
+              await this.#store.putVersion({
+                keyId: record.id,
+                version: entry.version,
+                state: 'destroyed',
+                createdAt: entry.createdAt,
+                encryptions: entry.encryptions,
+                wrapped: null,
+              });
+              continue;
+            }
+            const parent =
+              record.parentId === null
+                ? this.#rootVersion(this.#seal!.rootVersion)
+                : await this.#activeKey(record.parentId, generation);
+            const bytes = payload.subarray(entry.offset, entry.offset + entry.length);
+            const wrapped = encrypt(parent, bytes, wrapContext(record.id, entry.version));
+            await this.#store.putVersion({
+              keyId: record.id,
+              version: entry.version,
+              state: entry.state,
+              createdAt: entry.createdAt,
+              encryptions: entry.encryptions,
+              wrapped,
+            });
+          }
+          await this.#store.putKey(record);
+          this.#stillUnsealed(generation);
+          this.#keysById.set(record.id, record);
+          this.#keysByName.set(record.name, record);
+        }
+        return {
+          keys: keys.length,
+          versions: versions.length,
+          label: opened.label,
+          createdAt: opened.createdAt,
+        };
+      } finally {
+        wipe(payload);
+      }
+    });
   }
 
   /** Number of unwrapped versions in guarded memory (for status and tests). */

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EncryptionContext } from '../../src/crypto/envelope/encryption-context.js';
+import { generateRecipientKeys } from '../../src/crypto/hybrid/hybrid-kem.js';
 import { readEnvelopeHeader } from '../../src/crypto/envelope/envelope-format.js';
 import { KeyManager } from '../../src/keys/key-manager.js';
 import { DevKeyFileSealProvider } from '../../src/keys/seal/dev-key-file-seal.js';
@@ -401,5 +402,67 @@ describe('scale and concurrency', () => {
     expect(ok).toBeGreaterThan(0);
     expect(keys.state).toBe('sealed');
     expect(keys.cachedKeyCount).toBe(0);
+  });
+});
+
+describe('key backup export and import', () => {
+  it('restores every key on a fresh Fortress, which then reads the old data', async () => {
+    const { keys } = await unsealedWithKeys();
+    const name = 'acme/main/people/ssn';
+    const v1 = await keys.encrypt(name, utf8('before rotation'), ctx);
+    await keys.rotate(name);
+    const v2 = await keys.encrypt(name, utf8('after rotation'), ctx);
+    await keys.createKey({ name: 'kek/gone', purpose: 'kek' });
+    await keys.createKey({ name: 'gone/col', purpose: 'data', parent: 'kek/gone' });
+    await keys.destroyKey('kek/gone');
+    const recipient = generateRecipientKeys();
+    const exported = await keys.exportKeys({ recipient: recipient.publicKey, label: 'nightly' });
+    expect(exported.keys).toBe(7);
+
+    const fresh = await KeyManager.open({ store: new MemoryKeyStore() });
+    await fresh.init(new ShamirSealProvider({ shares: 1, threshold: 1 }));
+    const restored = await fresh.importKeys(exported.backup, {
+      recipientSecretKey: recipient.secretKey,
+      trusted: exported.signers,
+    });
+    expect(restored.label).toBe('nightly');
+    expect(text(await fresh.decrypt(v1, ctx))).toBe('before rotation');
+    expect(text(await fresh.decrypt(v2, ctx))).toBe('after rotation');
+    expect(fresh.getKey(name).activeVersion).toBe(2);
+    expect(await fresh.versionState('gone/col', 1)).toBe('destroyed');
+    expect(readEnvelopeHeader(await fresh.encrypt(name, utf8('new'), ctx)).keyVersion).toBe(2);
+    await rejectsWith(
+      fresh.importKeys(exported.backup, {
+        recipientSecretKey: recipient.secretKey,
+        trusted: exported.signers,
+      }),
+      'FX_KEY_STATE',
+    );
+  });
+
+  it('refuses tampered, foreign and untrusted backups without importing anything', async () => {
+    const { keys } = await unsealedWithKeys();
+    const recipient = generateRecipientKeys();
+    const other = generateRecipientKeys();
+    const { backup, signers } = await keys.exportKeys({ recipient: recipient.publicKey });
+    const target = await KeyManager.open({ store: new MemoryKeyStore() });
+    await target.init(new ShamirSealProvider({ shares: 1, threshold: 1 }));
+    const tampered = new Uint8Array(backup);
+    tampered[tampered.length >> 1]! ^= 1;
+    await rejectsWith(
+      target.importKeys(tampered, { recipientSecretKey: recipient.secretKey, trusted: signers }),
+      'FX_BACKUP_INVALID',
+    );
+    await rejectsWith(
+      target.importKeys(backup, { recipientSecretKey: other.secretKey, trusted: signers }),
+      'FX_BACKUP_INVALID',
+    );
+    const impostor = await unsealedWithKeys();
+    const impostorSigners = await impostor.keys.backupSigningKeys();
+    await rejectsWith(
+      target.importKeys(backup, { recipientSecretKey: recipient.secretKey, trusted: impostorSigners }),
+      'FX_BACKUP_INVALID',
+    );
+    expect(target.listKeys()).toHaveLength(0);
   });
 });

@@ -2,9 +2,14 @@
  * @module cli/commands/keys-commands
  * `fortress init | status | unseal | seal | keys …` on an embedded data directory.
  */
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AeadName } from '../../crypto/aead/aead.js';
+import { generateRecipientKeys } from '../../crypto/hybrid/hybrid-kem.js';
+import { SecretKey } from '../../crypto/memory/secret-key.js';
+import { fromHex } from '../../util/bytes.js';
 import type { KeyManager } from '../../keys/key-manager.js';
 import { DevKeyFileSealProvider } from '../../keys/seal/dev-key-file-seal.js';
 import { PassphraseSealProvider } from '../../keys/seal/passphrase-seal.js';
@@ -218,6 +223,7 @@ function printKeys(keys: KeyManager, json: boolean): void {
 /** `fortress keys <list|create|rotate|destroy|min-version|versions> …` */
 export async function keysCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'recipient' || sub === 'export' || sub === 'import') return backupCommand(sub, rest);
   const { values, positionals } = parseArgs({
     args: rest,
     options: {
@@ -306,7 +312,140 @@ export async function keysCommand(args: string[]): Promise<number> {
     default:
       throw new FortressError(
         'FX_CLI_USAGE',
-        `unknown keys command ${JSON.stringify(sub ?? '')}; expected list, create, rotate, min-version, destroy, versions, export or import`,
+        `unknown keys command ${JSON.stringify(sub ?? '')}; expected list, versions, create, rotate, min-version, destroy, recipient, export or import`,
       );
+  }
+}
+
+/** `fortress keys recipient|export|import …` — disaster-recovery key backups. */
+export async function backupCommand(sub: string, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      ...DATA,
+      out: { type: 'string' },
+      to: { type: 'string' },
+      label: { type: 'string' },
+      'recipient-key': { type: 'string' },
+      trust: { type: 'string' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const need = (value: string | undefined, flag: string): string => {
+    if (value === undefined) throw new FortressError('FX_CLI_USAGE', `fortress keys ${sub} needs ${flag}`);
+    return value;
+  };
+  if (sub === 'recipient') {
+    const outPath = path.resolve(need(values.out, '--out FILE'));
+    const { publicKey, secretKey } = generateRecipientKeys();
+    try {
+      await writeNew(
+        outPath,
+        `fortress-backup-recipient-secret-v1:${Buffer.from(secretKey.exportRaw()).toString('hex')}\n`,
+        0o600,
+      );
+    } finally {
+      secretKey.dispose();
+    }
+    await writeNew(
+      `${outPath}.pub`,
+      `fortress-backup-recipient-v1:${Buffer.from(publicKey).toString('hex')}\n`,
+      0o644,
+    );
+    out(`Recipient secret key: ${outPath} (mode 0600 — keep it offline; it opens every backup made for it)`);
+    out(`Recipient public key: ${outPath}.pub (give this to \`fortress keys export --to\`)`);
+    return 0;
+  }
+  if (sub === 'export') {
+    const recipient = readTagged(
+      await readFile(path.resolve(need(values.to, '--to RECIPIENT.pub')), 'utf8'),
+      'fortress-backup-recipient-v1',
+      '--to',
+    );
+    const outPath = path.resolve(need(values.out, '--out FILE'));
+    return withUnsealed(values.data, async (keys) => {
+      const result = await keys.exportKeys({
+        recipient,
+        ...(values.label === undefined ? {} : { label: values.label }),
+      });
+      await writeNew(outPath, result.backup, 0o600);
+      const signers = {
+        ed25519: Buffer.from(result.signers.ed25519).toString('hex'),
+        mlDsa65: Buffer.from(result.signers.mlDsa65).toString('hex'),
+      };
+      await writeNew(`${outPath}.signers.json`, `${JSON.stringify(signers, null, 2)}\n`, 0o644);
+      out(
+        `Wrote ${outPath}: ${result.keys} keys, ${result.versions} versions, encrypted to the recipient and signed.`,
+      );
+      out(`Signer public keys: ${outPath}.signers.json`);
+      out(`  Ed25519 fingerprint:   ${fingerprint(result.signers.ed25519)}`);
+      out(`  ML-DSA-65 fingerprint: ${fingerprint(result.signers.mlDsa65)}`);
+      out('Whoever restores must check these fingerprints through a channel other than the backup file.');
+      return 0;
+    });
+  }
+  // import
+  const backupPath = path.resolve(need(positionals[0], 'the backup file'));
+  const secretText = await readFile(
+    path.resolve(need(values['recipient-key'], '--recipient-key FILE')),
+    'utf8',
+  );
+  let trustedJson: { ed25519?: unknown; mlDsa65?: unknown };
+  try {
+    trustedJson = JSON.parse(
+      await readFile(path.resolve(need(values.trust, '--trust SIGNERS.json')), 'utf8'),
+    ) as {
+      ed25519?: unknown;
+      mlDsa65?: unknown;
+    };
+  } catch (cause) {
+    if (cause instanceof FortressError) throw cause;
+    throw new FortressError('FX_CLI_USAGE', '--trust must name a readable JSON signers file', { cause });
+  }
+  if (typeof trustedJson.ed25519 !== 'string' || typeof trustedJson.mlDsa65 !== 'string') {
+    throw new FortressError(
+      'FX_CLI_USAGE',
+      '--trust must be a JSON file with hex "ed25519" and "mlDsa65" public keys',
+    );
+  }
+  const trusted = {
+    ed25519: fromHex(trustedJson.ed25519, 'ed25519'),
+    mlDsa65: fromHex(trustedJson.mlDsa65, 'mlDsa65'),
+  };
+  const secretBytes = readTagged(secretText, 'fortress-backup-recipient-secret-v1', '--recipient-key');
+  using recipientSecretKey = SecretKey.fromBytes(secretBytes, { wipeSource: true });
+  const backup = new Uint8Array(await readFile(backupPath));
+  // `return await`: the recipient key must outlive the unsealed work, not just this frame.
+  return await withUnsealed(values.data, async (keys) => {
+    const result = await keys.importKeys(backup, { recipientSecretKey, trusted });
+    out(
+      `Restored ${result.keys} keys (${result.versions} versions) from a backup made ${result.createdAt}${result.label === '' ? '' : ` (${result.label})`}.`,
+    );
+    out(`  Ed25519 fingerprint:   ${fingerprint(trusted.ed25519)}`);
+    out(`  ML-DSA-65 fingerprint: ${fingerprint(trusted.mlDsa65)}`);
+    return 0;
+  });
+}
+
+function fingerprint(publicKey: Uint8Array): string {
+  return createHash('sha256')
+    .update(publicKey)
+    .digest('hex')
+    .slice(0, 32)
+    .replace(/(.{4})(?!$)/g, '$1:');
+}
+
+function readTagged(text: string, tag: string, flag: string): Uint8Array {
+  const match = new RegExp(`^${tag}:([0-9a-f]+)\\s*$`).exec(text);
+  if (match === null) throw new FortressError('FX_CLI_USAGE', `${flag} is not a ${tag} file`);
+  return fromHex(match[1]!, flag);
+}
+
+async function writeNew(file: string, data: string | Uint8Array, mode: number): Promise<void> {
+  try {
+    await writeFile(file, data, { flag: 'wx', mode });
+  } catch (cause) {
+    throw new FortressError('FX_CLI_USAGE', `cannot create ${file} (does it already exist?)`, { cause });
   }
 }

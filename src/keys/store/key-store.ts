@@ -11,7 +11,8 @@
 import type { AeadName } from '../../crypto/aead/aead.js';
 
 /** What a key is for. Encryption and index keys are always distinct keys, never the same bytes. */
-export type KeyPurpose = 'kek' | 'data' | 'index' | 'transit';
+/** `signing`: a 32-byte seed for an Ed25519 or ML-DSA-65 signer (e.g. the key-backup signing identity). */
+export type KeyPurpose = 'kek' | 'data' | 'index' | 'transit' | 'signing';
 
 /** Lifecycle of one key version. Exactly one version of a key is `active`. */
 export type KeyVersionState = 'active' | 'decrypt-only' | 'retired' | 'destroyed';

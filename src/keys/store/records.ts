@@ -8,7 +8,7 @@ import { isBytes } from '../../util/bytes.js';
 import { FortressError } from '../../util/errors.js';
 import type { KeyPurpose, KeyRecord, KeyVersionRecord, KeyVersionState } from './key-store.js';
 
-const PURPOSES: readonly KeyPurpose[] = ['kek', 'data', 'index', 'transit'];
+const PURPOSES: readonly KeyPurpose[] = ['kek', 'data', 'index', 'transit', 'signing'];
 const STATES: readonly KeyVersionState[] = ['active', 'decrypt-only', 'retired', 'destroyed'];
 export const KEY_NAME_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}$/;
 export const META_NAME_RE: RegExp = /^[a-z0-9][a-z0-9._-]{0,63}$/;
