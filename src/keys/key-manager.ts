@@ -18,7 +18,7 @@ import { DEFAULT_AEAD, getAead } from '../crypto/aead/registry.js';
 import { DataKey, dataKeyMaterial } from '../crypto/envelope/data-key.js';
 import { EncryptionContext } from '../crypto/envelope/encryption-context.js';
 import { readEnvelopeHeader } from '../crypto/envelope/envelope-format.js';
-import { decrypt, encrypt } from '../crypto/envelope/envelope.js';
+import { decrypt, encrypt, type KeyResolver } from '../crypto/envelope/envelope.js';
 import { keyMaterial, SecretKey, wipe } from '../crypto/memory/secret-key.js';
 import { keyBackupSignerOptions, openBackup, sealBackup } from '../crypto/backup/key-backup.js';
 import { createSigner, type Signer } from '../crypto/signature/signature.js';
@@ -972,6 +972,40 @@ export class KeyManager {
       );
     }
     return this.#versionKey(record, header.keyVersion, generation);
+  }
+
+  /**
+   * A synchronous `KeyResolver` over the cache of unwrapped keys, for hot paths that decrypt
+   * inside synchronous code: it returns the cached version an envelope names, or undefined on a
+   * miss (then `await keyForEnvelope(envelope)` once, which fills the cache). It enforces the same
+   * rules as `keyForEnvelope`: `FX_SEALED`, `FX_KEY_VERSION_RETIRED`.
+   *
+   * @example
+   * ```ts
+   * const resolve = keys.resolver();
+   * const plain = decrypt((id, v, alg) => resolve(id, v, alg) ?? missing(id, v), envelope, context);
+   * ```
+   */
+  resolver(): KeyResolver {
+    return (keyId: number, version: number): DataKey | undefined => {
+      if (this.#state !== 'unsealed')
+        throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
+      const record = this.#keysById.get(keyId);
+      if (record === undefined) return undefined;
+      if (version < record.minDecryptionVersion) {
+        throw new FortressError(
+          'FX_KEY_VERSION_RETIRED',
+          `key ${record.name} version ${version} is below the minimum decryption version ${record.minDecryptionVersion}`,
+        );
+      }
+      const cacheKey = `${keyId}:${version}`;
+      const key = this.#cache.get(cacheKey);
+      if (key === undefined || key.disposed) return undefined;
+      // Keep the LRU order honest: a hit moves the key to the young end.
+      this.#cache.delete(cacheKey);
+      this.#cache.set(cacheKey, key);
+      return key;
+    };
   }
 
   /** The state of one version, for reports. */

@@ -466,3 +466,21 @@ describe('key backup export and import', () => {
     expect(target.listKeys()).toHaveLength(0);
   });
 });
+
+describe('synchronous resolver', () => {
+  it('answers from the cache, misses cleanly, and enforces seal and retirement', async () => {
+    const { keys } = await unsealedWithKeys();
+    const name = 'acme/main/people/ssn';
+    const envelope = await keys.encrypt(name, utf8('hot'), ctx);
+    const resolve = keys.resolver();
+    const header = readEnvelopeHeader(envelope);
+    const hit = resolve(header.keyId, header.keyVersion, header.algorithm);
+    expect(hit?.version).toBe(1);
+    expect(resolve(999, 1, header.algorithm)).toBeUndefined();
+    await keys.rotate(name);
+    await keys.setMinDecryptionVersion(name, 2);
+    expect(() => resolve(header.keyId, 1, header.algorithm)).toThrow(/minimum decryption version/);
+    keys.seal();
+    expect(() => resolve(header.keyId, 2, header.algorithm)).toThrow(/sealed/);
+  });
+});
