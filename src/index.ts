@@ -1,10 +1,11 @@
 /**
  * @module fortress
- * The package root. Today it exposes the cryptographic core and the error classes; the database
- * facade (`Fortress.open`) arrives with the storage engine. Subpath `fortress/crypto` holds the
- * same crypto API on its own.
+ * The package root: the cryptographic core, the keys layer and the error classes; the database
+ * facade (`Fortress.open`) arrives with the storage engine. Subpaths: `fortress/crypto`,
+ * `fortress/keys`, and `fortress/keys/pkcs11` (optional native binding).
  */
 export * from './crypto/index.js';
+export * from './keys/index.js';
 export {
   CryptoError,
   ERROR_CODES,

@@ -25,6 +25,14 @@ describe('package exports', () => {
       'hkdfSha256',
       'FortressError',
       'ERROR_CODES',
+      'KeyManager',
+      'ShamirSealProvider',
+      'PassphraseSealProvider',
+      'FileKeyStore',
+      'MemoryKeyStore',
+      'sealBackup',
+      'openBackup',
+      'generateRecipientKeys',
     ]) {
       expect(root[name], name).toBeDefined();
     }
@@ -38,6 +46,13 @@ describe('package exports', () => {
       expect(crypto[internal], internal).toBeUndefined();
       expect(root[internal], internal).toBeUndefined();
     }
+  });
+
+  it('fortress/keys/pkcs11 exposes the HSM provider on its own subpath', async () => {
+    const pkcs11 = (await import('fortress/keys/pkcs11')) as Record<string, unknown>;
+    expect(pkcs11['Pkcs11SealProvider']).toBeDefined();
+    const root = (await import('fortress')) as Record<string, unknown>;
+    expect(root['Pkcs11SealProvider']).toBeUndefined();
   });
 
   it('a round trip through the built package works', async () => {
