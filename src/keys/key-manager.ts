@@ -139,6 +139,19 @@ interface StoredSeal {
   readonly previousRoots: readonly { readonly version: number; readonly wrapped: string }[];
 }
 
+/**
+ * A version's state as reported: versions below the key's minimum decryption version are
+ * `retired` (derived from the key record, so moving the minimum needs no write per version and
+ * is reversible until a version is destroyed).
+ */
+function effectiveState(
+  record: KeyRecord,
+  version: { version: number; state: KeyVersionState },
+): KeyVersionState {
+  if (version.state === 'decrypt-only' && version.version < record.minDecryptionVersion) return 'retired';
+  return version.state;
+}
+
 function wrapContext(keyId: number, version: number): EncryptionContext {
   return EncryptionContext.of({ table: 'fortress/keyring', column: String(keyId), row: String(version) });
 }
@@ -573,7 +586,7 @@ export class KeyManager {
     return versions.map((v) => ({
       keyId: v.keyId,
       version: v.version,
-      state: v.state,
+      state: effectiveState(record, v),
       createdAt: v.createdAt,
       encryptions: v.encryptions,
     }));
@@ -1011,9 +1024,10 @@ export class KeyManager {
   /** The state of one version, for reports. */
   async versionState(nameOrId: string | number, version: number): Promise<KeyVersionState> {
     this.#requireUnsealed();
-    const stored = await this.#store.getVersion(this.#record(nameOrId).id, version);
+    const record = this.#record(nameOrId);
+    const stored = await this.#store.getVersion(record.id, version);
     if (stored === undefined) throw new FortressError('FX_KEY_NOT_FOUND', `no version ${version}`);
-    return stored.state;
+    return effectiveState(record, stored);
   }
 
   /** Persists usage counters of cached versions (also done at rotation). */

@@ -216,8 +216,11 @@ describe('keyring', () => {
     await keys.rotate(name);
     await keys.setMinDecryptionVersion(name, 2);
     await rejectsWith(keys.decrypt(v1, ctx), 'FX_KEY_VERSION_RETIRED');
+    expect(await keys.versionState(name, 1)).toBe('retired');
+    expect((await keys.listVersions(name)).map((v) => v.state)).toEqual(['retired', 'active']);
     await rejectsWith(keys.setMinDecryptionVersion(name, 3), 'FX_INVALID_ARGUMENT');
     await keys.setMinDecryptionVersion(name, 1);
+    expect(await keys.versionState(name, 1)).toBe('decrypt-only');
     expect(text(await keys.decrypt(v1, ctx))).toBe('one');
   });
 
