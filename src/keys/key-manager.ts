@@ -556,6 +556,15 @@ export class KeyManager {
     return record;
   }
 
+  /** Persists a key record and updates the in-memory indexes (after checking no seal intervened). */
+  async #saveKey(record: KeyRecord, generation: number): Promise<KeyInfo> {
+    await this.#store.putKey(record);
+    this.#stillUnsealed(generation);
+    this.#keysById.set(record.id, record);
+    this.#keysByName.set(record.name, record);
+    return this.#info(record);
+  }
+
   #info(record: KeyRecord): KeyInfo {
     return Object.freeze({
       ...record,
@@ -651,11 +660,7 @@ export class KeyManager {
         rotatedAt: at,
       };
       await this.#writeNewVersion(record, 1, generation);
-      await this.#store.putKey(record);
-      this.#stillUnsealed(generation);
-      this.#keysById.set(id, record);
-      this.#keysByName.set(record.name, record);
-      return this.#info(record);
+      return this.#saveKey(record, generation);
     });
   }
 
@@ -790,11 +795,7 @@ export class KeyManager {
       latestVersion: version,
       rotatedAt: nowIso(this.#now),
     };
-    await this.#store.putKey(updated);
-    this.#stillUnsealed(generation);
-    this.#keysById.set(updated.id, updated);
-    this.#keysByName.set(updated.name, updated);
-    return this.#info(updated);
+    return this.#saveKey(updated, generation);
   }
 
   /** Versions below `version` refuse to decrypt (`FX_KEY_VERSION_RETIRED`); reversible until destroyed. */
@@ -803,11 +804,7 @@ export class KeyManager {
       this.#requireUnsealed();
       const record = this.#record(nameOrId);
       assertInteger(version, 'version', 1, record.activeVersion);
-      const updated: KeyRecord = { ...record, minDecryptionVersion: version };
-      await this.#store.putKey(updated);
-      this.#keysById.set(updated.id, updated);
-      this.#keysByName.set(updated.name, updated);
-      return this.#info(updated);
+      return this.#saveKey({ ...record, minDecryptionVersion: version }, this.#generation);
     });
   }
 
@@ -1228,10 +1225,7 @@ export class KeyManager {
               wrapped,
             });
           }
-          await this.#store.putKey(record);
-          this.#stillUnsealed(generation);
-          this.#keysById.set(record.id, record);
-          this.#keysByName.set(record.name, record);
+          await this.#saveKey(record, generation);
         }
         return {
           keys: keys.length,
