@@ -277,7 +277,7 @@ export function runKeyStoreConformance(name: string, make: () => Promise<KeyStor
         const cases: [string, unknown][] = [
           ['null', null],
           ['a string', 'key'],
-          ['bad purpose', { ...keyRecord(9), purpose: 'signing' }],
+          ['bad purpose', { ...keyRecord(9), purpose: 'encryption' }],
           ['missing purpose', { ...keyRecord(9), purpose: undefined }],
           ['unknown algorithm', { ...keyRecord(9), algorithm: 'rot13' }],
           ['negative id', { ...keyRecord(9), id: -1 }],
