@@ -3,6 +3,7 @@
  * shares fed on stdin (the CLI reads one per line when stdin is not a terminal).
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';

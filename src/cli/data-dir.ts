@@ -5,6 +5,7 @@
  * commands: each command that needs keys asks for the unseal material (hidden prompt, or lines on
  * stdin) and seals again when it ends.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { KeyManager } from '../keys/key-manager.js';
 import { DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
@@ -20,8 +21,19 @@ export function dataDirOf(flag: string | undefined): string {
   return path.resolve(flag ?? process.env['FORTRESS_DATA'] ?? 'fortress-data');
 }
 
-export async function openKeys(dataDir: string): Promise<KeyManager> {
-  return KeyManager.open({ store: await FileKeyStore.open(path.join(dataDir, 'keys')) });
+/**
+ * Opens the keys of a data directory. Only `init` creates the directory; every other command on a
+ * directory that does not exist reports `FX_NOT_INITIALIZED` and leaves the file system alone.
+ */
+export async function openKeys(dataDir: string, options: { create?: boolean } = {}): Promise<KeyManager> {
+  const keysDir = path.join(dataDir, 'keys');
+  if (options.create !== true && !existsSync(keysDir)) {
+    throw new FortressError(
+      'FX_NOT_INITIALIZED',
+      `${dataDir} is not an initialised Fortress data directory; run \`fortress init\``,
+    );
+  }
+  return KeyManager.open({ store: await FileKeyStore.open(keysDir) });
 }
 
 /** The provider that unseals a stored config. */

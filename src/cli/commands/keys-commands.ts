@@ -3,6 +3,7 @@
  * `fortress init | status | unseal | seal | keys …` on an embedded data directory.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -82,7 +83,7 @@ export async function init(args: string[]): Promise<number> {
     default:
       throw new FortressError('FX_CLI_USAGE', `--seal must be shamir, passphrase, dev-key-file or pkcs11`);
   }
-  const keys = await openKeys(dataDir);
+  const keys = await openKeys(dataDir, { create: true });
   try {
     const { shares } = await keys.init(provider);
     if (values.json) {
@@ -117,6 +118,11 @@ export async function status(args: string[]): Promise<number> {
     strict: true,
   });
   const dataDir = dataDirOf(values.data);
+  if (!existsSync(path.join(dataDir, 'keys'))) {
+    if (values.json) out(JSON.stringify({ dataDir, initialized: false, state: 'uninitialized' }, null, 2));
+    else out(`Data directory: ${dataDir}\nInitialised:    no (run \`fortress init\`)`);
+    return 0;
+  }
   const keys = await openKeys(dataDir);
   try {
     const config = keys.sealConfig;
