@@ -180,5 +180,39 @@ describe('fortress init / unseal / keys', () => {
     expect(fortress(['keys', 'list', '--data', path.join(dir, 'nope')]).stderr).toContain(
       'FX_NOT_INITIALIZED',
     );
+    const status = JSON.parse(
+      fortress(['status', '--json', '--data', path.join(dir, 'nope')]).stdout,
+    ) as object;
+    expect(status).toMatchObject({ initialized: false });
+    expect(existsSync(path.join(dir, 'nope'))).toBe(false);
+  });
+
+  it('passphrase and dev-key-file seals work from the command line; the dev seal warns loudly', async () => {
+    const other = await mkdtemp(path.join(os.tmpdir(), 'fortress-cli-seals-'));
+    try {
+      const pass = path.join(other, 'pass');
+      const pp = 'a long enough passphrase';
+      expect(fortress(['init', '--seal', 'passphrase', '--data', pass], `${pp}\n${pp}\n`).status).toBe(0);
+      const mismatch = fortress(
+        ['init', '--seal', 'passphrase', '--data', path.join(other, 'p2')],
+        `${pp}\nother\n`,
+      );
+      expect(mismatch.stderr).toContain('differ');
+      expect(
+        fortress(['keys', 'create', 'kek/x', '--purpose', 'kek', '--data', pass], `${pp}\n`).status,
+      ).toBe(0);
+      const wrong = fortress(['keys', 'list', '--data', pass], 'not the passphrase\n');
+      expect(wrong.stderr).toContain('FX_UNSEAL_FAILED');
+      expect(wrong.stderr).not.toContain('not the passphrase');
+      const dev = path.join(other, 'dev');
+      expect(fortress(['init', '--seal', 'dev-key-file', '--data', dev]).stdout).toContain('WARNING');
+      const list = fortress(['keys', 'list', '--data', dev]);
+      expect(list.status).toBe(0);
+      expect(list.stderr).toContain('WARNING');
+      const status = JSON.parse(fortress(['status', '--json', '--data', dev]).stdout) as object;
+      expect(status).toMatchObject({ insecure: true, seal: 'dev-key-file' });
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
   });
 });
