@@ -39,6 +39,11 @@ export const ERROR_CODES = {
   FX_KEY_STATE:
     'The operation is not allowed in the key or version state (e.g. destroying the active version).',
   FX_KEYSTORE_CORRUPT: 'The key store holds malformed or inconsistent records.',
+  FX_STORAGE: 'The storage backend failed (I/O error, corrupt file, …); the message says how.',
+  FX_STORAGE_QUERY: 'A statement was malformed or referred to something that does not exist.',
+  FX_STORAGE_CONSTRAINT: 'A write broke a constraint (unique, not null, foreign key); nothing was written.',
+  FX_STORAGE_BUSY: 'The database is locked by another process; try again.',
+  FX_STORAGE_CLOSED: 'The database was closed.',
   FX_BACKUP_INVALID: 'A key backup is malformed, tampered with, or not addressed to this recipient.',
 } as const;
 

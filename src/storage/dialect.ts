@@ -1,0 +1,62 @@
+/**
+ * @module storage/dialect
+ * The storage layer's contract, in the style of Kysely's dialects: a small driver interface every
+ * backend implements (SQLite now, PostgreSQL next), capability flags for the differences that the
+ * layers above must know about, and nothing else. Storage only ever sees ciphertext, blind indexes
+ * and plaintext columns the schema declared plaintext: it imports neither `crypto/` nor `keys/`.
+ *
+ * Every backend passes the shared conformance suite (test/storage/storage.case.ts).
+ */
+
+/** A value bound to or read from SQL. Integers beyond 2^53 come back as bigint. */
+export type SqlValue = null | number | bigint | string | Uint8Array;
+
+export interface RunResult {
+  /** Rows inserted, updated or deleted. */
+  readonly changes: number;
+  /** Row id of the last insert (SQLite); 0 where the backend has none. */
+  readonly lastInsertRowid: number | bigint;
+}
+
+/** What differs between backends. Code above branches on these, never on a backend's name. */
+export interface StorageCapabilities {
+  /** `INSERT … RETURNING` works. */
+  readonly returning: boolean;
+  /** DDL can run inside a transaction and roll back. */
+  readonly transactionalDdl: boolean;
+  /** Several transactions can write at once (false: writes are serialised). */
+  readonly concurrentWriters: boolean;
+  /** Placeholder style: `?` (SQLite) or `$1` (PostgreSQL). */
+  readonly placeholders: 'question' | 'dollar';
+}
+
+/** Statements on a connection or inside a transaction. */
+export interface StorageSession {
+  run(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
+  get<T extends object>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  all<T extends object>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** Streams rows; the session is held until the iteration ends (or `break`s). */
+  iterate<T extends object>(sql: string, params?: readonly SqlValue[]): AsyncIterableIterator<T>;
+  /** Runs one or more statements without parameters (schema changes). */
+  exec(sql: string): Promise<void>;
+  /**
+   * Runs `fn` atomically: everything it does commits together, or — if it throws — nothing does.
+   * Nested calls become savepoints.
+   */
+  transaction<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T>;
+}
+
+/** An open database. */
+export interface StorageDriver extends StorageSession {
+  readonly dialect: string;
+  readonly capabilities: StorageCapabilities;
+  /** Closes the database; every later call fails with `FX_STORAGE_CLOSED`. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A backend: knows how to open a driver. */
+export interface Dialect {
+  readonly name: string;
+  readonly capabilities: StorageCapabilities;
+  createDriver(): Promise<StorageDriver>;
+}

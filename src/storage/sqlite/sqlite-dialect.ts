@@ -1,0 +1,370 @@
+/**
+ * @module storage/sqlite/sqlite-dialect
+ * The embedded backend: SQLite through better-sqlite3, in WAL mode. better-sqlite3 is synchronous,
+ * which makes single statements cheap (no thread hop) and atomic; transactions whose body awaits
+ * are serialised by a lock, so statements from other callers never land inside them.
+ *
+ * Durability: `synchronous: 'full'` (default) fsyncs the WAL at every commit, so an acknowledged
+ * write survives a process crash and a power loss; `'normal'` survives a process crash only.
+ */
+import { createRequire } from 'node:module';
+import { assertInteger, assertOptions, assertString } from '../../util/bytes.js';
+import { FortressError, InvalidArgumentError } from '../../util/errors.js';
+import type {
+  Dialect,
+  RunResult,
+  SqlValue,
+  StorageCapabilities,
+  StorageDriver,
+  StorageSession,
+} from '../dialect.js';
+
+/** The slice of better-sqlite3 this driver uses. */
+interface SqliteStatement {
+  readonly reader: boolean;
+  run(...params: readonly SqlValue[]): { changes: number; lastInsertRowid: number | bigint };
+  get(...params: readonly SqlValue[]): unknown;
+  all(...params: readonly SqlValue[]): unknown[];
+  iterate(...params: readonly SqlValue[]): IterableIterator<unknown>;
+  safeIntegers(toggle?: boolean): SqliteStatement;
+}
+interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  exec(sql: string): SqliteDatabase;
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  close(): SqliteDatabase;
+}
+type SqliteConstructor = new (
+  path: string,
+  options?: { fileMustExist?: boolean; timeout?: number },
+) => SqliteDatabase;
+
+const require = createRequire(import.meta.url);
+
+export interface SqliteDialectOptions {
+  /** Database file (created unless `mustExist`), or `:memory:`. */
+  readonly path: string;
+  /** @default 'full' */
+  readonly synchronous?: 'full' | 'normal';
+  /** How long to wait for another process's lock. @default 5000 */
+  readonly busyTimeoutMs?: number;
+  /** Prepared statements kept per connection. @default 256 */
+  readonly statementCacheSize?: number;
+  /** Refuse to create a new file. @default false */
+  readonly mustExist?: boolean;
+}
+
+const CAPABILITIES: StorageCapabilities = Object.freeze({
+  returning: true,
+  transactionalDdl: true,
+  concurrentWriters: false,
+  placeholders: 'question',
+});
+
+/** Maps SQLite's errors to stable codes; the message keeps SQLite's words (never bound values). */
+export function storageError(error: unknown): FortressError {
+  if (error instanceof FortressError) return error;
+  const raw = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  const code = typeof raw === 'string' ? raw : '';
+  const message = error instanceof Error ? error.message : String(error);
+  if (code.startsWith('SQLITE_CONSTRAINT'))
+    return new FortressError('FX_STORAGE_CONSTRAINT', message, { cause: error });
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new FortressError('FX_STORAGE_BUSY', message, { cause: error });
+  }
+  if (code === 'SQLITE_ERROR' || error instanceof RangeError || error instanceof TypeError) {
+    return new FortressError('FX_STORAGE_QUERY', message, { cause: error });
+  }
+  return new FortressError('FX_STORAGE', message, { cause: error });
+}
+
+/** Integers come back as bigint from SQLite; those that fit a double exactly become numbers. */
+function normalizeRow(row: unknown): Record<string, unknown> {
+  const record = row as Record<string, unknown>;
+  for (const key in record) {
+    const value = record[key];
+    if (typeof value === 'bigint' && value >= -9007199254740991n && value <= 9007199254740991n) {
+      record[key] = Number(value);
+    }
+  }
+  return record;
+}
+
+/**
+ * @example
+ * ```ts
+ * const db = await new SqliteDialect({ path: './data/fortress.db' }).createDriver();
+ * await db.exec('CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v BLOB)');
+ * await db.transaction(async (tx) => { await tx.run('INSERT INTO t (v) VALUES (?)', [bytes]); });
+ * ```
+ */
+export class SqliteDialect implements Dialect {
+  readonly name = 'sqlite';
+  readonly capabilities: StorageCapabilities = CAPABILITIES;
+  readonly #options: Required<SqliteDialectOptions>;
+
+  constructor(options: SqliteDialectOptions) {
+    assertOptions(options, 'options');
+    assertString(options.path, 'path');
+    if (options.path.length === 0) throw new InvalidArgumentError('path', 'must not be empty');
+    const synchronous: unknown = options.synchronous ?? 'full';
+    if (synchronous !== 'full' && synchronous !== 'normal') {
+      throw new InvalidArgumentError('synchronous', 'expected "full" or "normal"');
+    }
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    assertInteger(busyTimeoutMs, 'busyTimeoutMs', 0, 600_000);
+    const statementCacheSize = options.statementCacheSize ?? 256;
+    assertInteger(statementCacheSize, 'statementCacheSize', 1, 100_000);
+    this.#options = {
+      path: options.path,
+      synchronous,
+      busyTimeoutMs,
+      statementCacheSize,
+      mustExist: options.mustExist ?? false,
+    };
+  }
+
+  createDriver(): Promise<StorageDriver> {
+    try {
+      const Database = require('better-sqlite3') as SqliteConstructor;
+      const db = new Database(this.#options.path, {
+        fileMustExist: this.#options.mustExist,
+        timeout: this.#options.busyTimeoutMs,
+      });
+      try {
+        db.pragma('journal_mode = WAL');
+        db.pragma(`synchronous = ${this.#options.synchronous.toUpperCase()}`);
+        db.pragma('foreign_keys = ON');
+      } catch (error) {
+        db.close();
+        throw error;
+      }
+      return Promise.resolve(new SqliteDriver(db, this.#options.statementCacheSize));
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return Promise.reject(
+        new FortressError('FX_STORAGE', `cannot open the database ${this.#options.path}: ${message}`, {
+          cause: error,
+        }),
+      );
+    }
+  }
+}
+
+class SqliteDriver implements StorageDriver {
+  readonly dialect = 'sqlite';
+  readonly capabilities: StorageCapabilities = CAPABILITIES;
+  readonly #db: SqliteDatabase;
+  readonly #cacheSize: number;
+  readonly #statements = new Map<string, SqliteStatement>();
+  /** Resolves when the connection is free; a transaction or an iteration holds it. */
+  #lock: Promise<void> = Promise.resolve();
+  #held = false;
+  #closed = false;
+  #savepoints = 0;
+
+  constructor(db: SqliteDatabase, cacheSize: number) {
+    this.#db = db;
+    this.#cacheSize = cacheSize;
+  }
+
+  #statement(sql: string): SqliteStatement {
+    if (this.#closed) throw new FortressError('FX_STORAGE_CLOSED', 'the database is closed');
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql).safeIntegers(true);
+      this.#statements.set(sql, statement);
+      if (this.#statements.size > this.#cacheSize) {
+        const oldest = this.#statements.keys().next().value!;
+        this.#statements.delete(oldest);
+      }
+    }
+    return statement;
+  }
+
+  /** Holds the connection for the duration of `fn` (transactions, iterations). */
+  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.#lock;
+    let release!: () => void;
+    this.#lock = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await previous;
+    this.#held = true;
+    try {
+      return await fn();
+    } finally {
+      this.#held = false;
+      release();
+    }
+  }
+
+  /** Runs a synchronous statement now if the connection is free, otherwise after the holder. */
+  #whenFree<T>(fn: () => T): Promise<T> {
+    if (!this.#held) {
+      try {
+        return Promise.resolve(fn());
+      } catch (error) {
+        return Promise.reject(storageError(error));
+      }
+    }
+    return this.#exclusive(() => Promise.resolve(fn())).catch((error: unknown) => {
+      throw storageError(error);
+    });
+  }
+
+  // Direct (lock-free) operations, used by the driver when free and by transaction sessions.
+  #run(sql: string, params: readonly SqlValue[]): RunResult {
+    const result = this.#statement(sql).run(...params);
+    return { changes: result.changes, lastInsertRowid: result.lastInsertRowid };
+  }
+
+  #get(sql: string, params: readonly SqlValue[]): Record<string, unknown> | undefined {
+    const row = this.#statement(sql).get(...params);
+    return row === undefined ? undefined : normalizeRow(row);
+  }
+
+  #all(sql: string, params: readonly SqlValue[]): Record<string, unknown>[] {
+    return this.#statement(sql)
+      .all(...params)
+      .map((row) => normalizeRow(row));
+  }
+
+  #exec(sql: string): void {
+    if (this.#closed) throw new FortressError('FX_STORAGE_CLOSED', 'the database is closed');
+    this.#db.exec(sql);
+  }
+
+  run(sql: string, params: readonly SqlValue[] = []): Promise<RunResult> {
+    return this.#whenFree(() => this.#run(sql, params));
+  }
+
+  get<T extends object>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    return this.#whenFree<T | undefined>(() => this.#get(sql, params) as T | undefined);
+  }
+
+  all<T extends object>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    return this.#whenFree<T[]>(() => this.#all(sql, params) as T[]);
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.#whenFree(() => {
+      this.#exec(sql);
+    });
+  }
+
+  iterate<T extends object>(sql: string, params: readonly SqlValue[] = []): AsyncIterableIterator<T> {
+    return this.#iterateHeld<T>(sql, params);
+  }
+
+  async *#iterateHeld<T>(sql: string, params: readonly SqlValue[]): AsyncIterableIterator<T> {
+    const previous = this.#lock;
+    let release!: () => void;
+    this.#lock = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await previous;
+    this.#held = true;
+    try {
+      yield* this.#iterateDirect<T>(sql, params);
+    } finally {
+      this.#held = false;
+      release();
+    }
+  }
+
+  // Async so every session offers the same streaming API; better-sqlite3 itself reads synchronously.
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async *#iterateDirect<T>(sql: string, params: readonly SqlValue[]): AsyncIterableIterator<T> {
+    let iterator: IterableIterator<unknown>;
+    try {
+      iterator = this.#statement(sql).iterate(...params);
+    } catch (error) {
+      throw storageError(error);
+    }
+    try {
+      for (;;) {
+        let next: IteratorResult<unknown>;
+        try {
+          next = iterator.next();
+        } catch (error) {
+          throw storageError(error);
+        }
+        if (next.done === true) return;
+        yield normalizeRow(next.value) as T;
+      }
+    } finally {
+      iterator.return?.();
+    }
+  }
+
+  transaction<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T> {
+    return this.#exclusive(async () => {
+      try {
+        this.#exec('BEGIN IMMEDIATE');
+      } catch (error) {
+        throw storageError(error);
+      }
+      try {
+        const result = await fn(this.#session());
+        this.#exec('COMMIT');
+        return result;
+      } catch (error) {
+        try {
+          this.#exec('ROLLBACK');
+        } catch {
+          // The transaction may already have been rolled back by SQLite itself.
+        }
+        throw storageError(error);
+      }
+    });
+  }
+
+  /** The session handed to a transaction body: direct access, nested transactions as savepoints. */
+  #session(): StorageSession {
+    const wrap = <R>(fn: () => R): Promise<R> => {
+      try {
+        return Promise.resolve(fn());
+      } catch (error) {
+        return Promise.reject(storageError(error));
+      }
+    };
+    const session: StorageSession = {
+      run: (sql, params = []) => wrap(() => this.#run(sql, params)),
+      get: <R extends object>(sql: string, params: readonly SqlValue[] = []) =>
+        wrap<R | undefined>(() => this.#get(sql, params) as R | undefined),
+      all: <R extends object>(sql: string, params: readonly SqlValue[] = []) =>
+        wrap<R[]>(() => this.#all(sql, params) as R[]),
+      exec: (sql) =>
+        wrap(() => {
+          this.#exec(sql);
+        }),
+      iterate: <R extends object>(sql: string, params: readonly SqlValue[] = []) =>
+        this.#iterateDirect<R>(sql, params),
+      transaction: async <R>(inner: (tx: StorageSession) => Promise<R>): Promise<R> => {
+        const name = `fx_sp_${++this.#savepoints}`;
+        await wrap(() => {
+          this.#exec(`SAVEPOINT ${name}`);
+        });
+        try {
+          const result = await inner(session);
+          this.#exec(`RELEASE ${name}`);
+          return result;
+        } catch (error) {
+          this.#exec(`ROLLBACK TO ${name}`);
+          this.#exec(`RELEASE ${name}`);
+          throw storageError(error);
+        }
+      },
+    };
+    return session;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#lock;
+    this.#closed = true;
+    this.#statements.clear();
+    this.#db.close();
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The storage conformance suite: what every backend (SQLite now, PostgreSQL next) must do the same
+ * way — value round trips, transactions that commit whole or not at all, savepoints, serialised
+ * concurrent transactions, streaming, typed errors, and use after close.
+ */
+import { describe, expect, it } from 'vitest';
+import type { StorageDriver } from '../../src/storage/dialect.js';
+import { FortressError } from '../../src/util/errors.js';
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(FortressError);
+    expect((error as FortressError).code).toBe(code);
+    return;
+  }
+  throw new Error(`expected ${code}, but it succeeded`);
+}
+
+export function runStorageConformance(
+  name: string,
+  open: () => Promise<{
+    driver: StorageDriver;
+    reopen: () => Promise<StorageDriver>;
+    cleanup: () => Promise<void>;
+  }>,
+): void {
+  describe(`storage conformance: ${name}`, () => {
+    const withDb = async (
+      fn: (db: StorageDriver, reopen: () => Promise<StorageDriver>) => Promise<void>,
+    ): Promise<void> => {
+      const { driver, reopen, cleanup } = await open();
+      try {
+        await fn(driver, reopen);
+      } finally {
+        await driver.close();
+        await cleanup();
+      }
+    };
+
+    it('round-trips every value type exactly', () =>
+      withDb(async (db) => {
+        await db.exec(
+          'CREATE TABLE v (id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, n INTEGER)',
+        );
+        const blob = new Uint8Array([0, 1, 2, 255, 0]);
+        const big = 2n ** 62n + 1n;
+        await db.run('INSERT INTO v (id, i, r, t, b, n) VALUES (?, ?, ?, ?, ?, ?)', [
+          1,
+          42,
+          1.5,
+          'héllo ✓',
+          blob,
+          null,
+        ]);
+        await db.run('INSERT INTO v (id, i, t) VALUES (?, ?, ?)', [2, big, '']);
+        const row = await db.get<{ i: number; r: number; t: string; b: Uint8Array; n: null }>(
+          'SELECT * FROM v WHERE id = ?',
+          [1],
+        );
+        expect(row).toMatchObject({ i: 42, r: 1.5, t: 'héllo ✓', n: null });
+        expect(new Uint8Array(row!.b)).toEqual(blob);
+        const bigRow = await db.get<{ i: bigint; t: string }>('SELECT i, t FROM v WHERE id = 2');
+        expect(bigRow?.i).toBe(big);
+        expect(bigRow?.t).toBe('');
+        expect(await db.get('SELECT * FROM v WHERE id = 99')).toBeUndefined();
+      }));
+
+    it('commits a transaction whole, and rolls back everything when its body throws', () =>
+      withDb(async (db) => {
+        await db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+        await db.transaction(async (tx) => {
+          await tx.run('INSERT INTO t VALUES (1, ?)', ['a']);
+          await tx.run('INSERT INTO t VALUES (2, ?)', ['b']);
+        });
+        await expect(
+          db.transaction(async (tx) => {
+            await tx.run('INSERT INTO t VALUES (3, ?)', ['c']);
+            throw new Error('boom');
+          }),
+        ).rejects.toThrow('boom');
+        await expectCode(
+          db.transaction(async (tx) => {
+            await tx.run('INSERT INTO t VALUES (4, ?)', ['d']);
+            await tx.run('INSERT INTO t VALUES (1, ?)', ['duplicate id']);
+          }),
+          'FX_STORAGE_CONSTRAINT',
+        );
+        expect((await db.all<{ id: number }>('SELECT id FROM t ORDER BY id')).map((r) => r.id)).toEqual([
+          1, 2,
+        ]);
+      }));
+
+    it('nested transactions are savepoints: an inner failure rolls back only the inner part', () =>
+      withDb(async (db) => {
+        await db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+        await db.transaction(async (tx) => {
+          await tx.run('INSERT INTO t VALUES (1)');
+          await expect(
+            tx.transaction(async (inner) => {
+              await inner.run('INSERT INTO t VALUES (2)');
+              throw new Error('inner');
+            }),
+          ).rejects.toThrow('inner');
+          await tx.transaction(async (inner) => {
+            await inner.run('INSERT INTO t VALUES (3)');
+          });
+        });
+        expect((await db.all<{ id: number }>('SELECT id FROM t ORDER BY id')).map((r) => r.id)).toEqual([
+          1, 3,
+        ]);
+      }));
+
+    it('concurrent transactions do not interleave, and outside statements never land inside one', () =>
+      withDb(async (db) => {
+        await db.exec('CREATE TABLE c (n INTEGER NOT NULL)');
+        await db.run('INSERT INTO c VALUES (0)');
+        const increments = Array.from({ length: 20 }, () =>
+          db.transaction(async (tx) => {
+            const row = await tx.get<{ n: number }>('SELECT n FROM c');
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            await tx.run('UPDATE c SET n = ?', [row!.n + 1]);
+          }),
+        );
+        const failing = db.transaction(async (tx) => {
+          await tx.run('UPDATE c SET n = n + 1000');
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          throw new Error('abort');
+        });
+        const outside = db.run('UPDATE c SET n = n + 100');
+        await Promise.all(increments);
+        await expect(failing).rejects.toThrow('abort');
+        await outside;
+        expect((await db.get<{ n: number }>('SELECT n FROM c'))?.n).toBe(120);
+      }));
+
+    it('streams rows, and releases the connection when iteration stops early', () =>
+      withDb(async (db) => {
+        await db.exec('CREATE TABLE s (id INTEGER PRIMARY KEY)');
+        await db.transaction(async (tx) => {
+          for (let i = 1; i <= 1000; i++) await tx.run('INSERT INTO s VALUES (?)', [i]);
+        });
+        let sum = 0;
+        for await (const row of db.iterate<{ id: number }>('SELECT id FROM s ORDER BY id')) sum += row.id;
+        expect(sum).toBe(500_500);
+        let seen = 0;
+        for await (const row of db.iterate<{ id: number }>('SELECT id FROM s ORDER BY id')) {
+          seen = row.id;
+          if (seen === 10) break;
+        }
+        expect(seen).toBe(10);
+        expect((await db.get<{ c: number }>('SELECT count(*) AS c FROM s'))?.c).toBe(1000);
+      }));
+
+    it('reports malformed statements and wrong parameters with typed errors, storing nothing', () =>
+      withDb(async (db) => {
+        await db.exec('CREATE TABLE e (id INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+        await db.run('INSERT INTO e VALUES (1, ?)', ['kept']);
+        await expectCode(db.run('INSERT INTO nowhere VALUES (1)'), 'FX_STORAGE_QUERY');
+        await expectCode(db.all('SELEC * FROM e'), 'FX_STORAGE_QUERY');
+        await expectCode(db.run('INSERT INTO e VALUES (?, ?)', [2]), 'FX_STORAGE_QUERY');
+        await expectCode(db.run('INSERT INTO e VALUES (2, NULL)'), 'FX_STORAGE_CONSTRAINT');
+        await expectCode(db.exec('CREATE TABLE e (x)'), 'FX_STORAGE_QUERY');
+        expect(await db.all('SELECT * FROM e')).toEqual([{ id: 1, v: 'kept' }]);
+      }));
+
+    it('keeps committed data across close and reopen, and refuses use after close', () =>
+      withDb(async (db, reopen) => {
+        await db.exec('CREATE TABLE p (id INTEGER PRIMARY KEY, v BLOB)');
+        await db.run('INSERT INTO p VALUES (1, ?)', [new Uint8Array([9, 9])]);
+        await db.close();
+        await db.close();
+        await expectCode(db.get('SELECT 1 AS one'), 'FX_STORAGE_CLOSED');
+        const again = await reopen();
+        try {
+          const row = await again.get<{ v: Uint8Array }>('SELECT v FROM p WHERE id = 1');
+          expect(new Uint8Array(row!.v)).toEqual(new Uint8Array([9, 9]));
+        } finally {
+          await again.close();
+        }
+      }));
+  });
+}
