@@ -1,7 +1,7 @@
 /**
  * The standards' own vectors that `fortress selftest` embeds (src/selftest/known-answers.ts), run
  * through the public raw AEAD calls. For AEGIS-256 these are the only vectors with the 256-bit tag
- * that libsodium produces (Wycheproof's AEGIS file uses 128-bit tags; see wycheproof.test.ts).
+ * that libsodium produces (Wycheproof's AEGIS file uses 128-bit tags; see shared-vectors.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { aeadDecrypt, aeadEncrypt } from '../../src/crypto/aead/raw-aead.js';
