@@ -1098,16 +1098,17 @@ export class KeyManager {
       for (const record of records) {
         for (const version of await this.#store.listVersions(record.id)) {
           this.#stillUnsealed(generation);
+          const destroyed: BackupVersionEntry = {
+            keyId: record.id,
+            version: version.version,
+            state: 'destroyed',
+            createdAt: version.createdAt,
+            encryptions: version.encryptions,
+            offset: 0,
+            length: 0,
+          };
           if (version.state === 'destroyed' || version.wrapped === null) {
-            entries.push({
-              keyId: record.id,
-              version: version.version,
-              state: 'destroyed',
-              createdAt: version.createdAt,
-              encryptions: version.encryptions,
-              offset: 0,
-              length: 0,
-            });
+            entries.push(destroyed);
             continue;
           }
           let key: DataKey;
@@ -1116,15 +1117,7 @@ export class KeyManager {
           } catch (error) {
             // A version whose parent key was shredded is itself unreadable: back it up as destroyed.
             if (!(error instanceof FortressError && error.code === 'FX_KEY_VERSION_DESTROYED')) throw error;
-            entries.push({
-              keyId: record.id,
-              version: version.version,
-              state: 'destroyed',
-              createdAt: version.createdAt,
-              encryptions: version.encryptions,
-              offset: 0,
-              length: 0,
-            });
+            entries.push(destroyed);
             continue;
           }
           const bytes = new Uint8Array(dataKeyMaterial(key));
