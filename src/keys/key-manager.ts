@@ -34,6 +34,7 @@ import type {
   KeyVersionState,
 } from './store/key-store.js';
 import { checkKeyRecord, KEY_NAME_RE } from './store/records.js';
+import { ValidatingKeyStore } from './store/validating-key-store.js';
 
 export type KeyManagerState = 'uninitialized' | 'sealed' | 'unsealed';
 
@@ -220,8 +221,10 @@ export class KeyManager {
       throw new InvalidArgumentError('store', 'expected a KeyStore');
     }
     if (options.cacheSize !== undefined) assertInteger(options.cacheSize, 'cacheSize', 1, 1_000_000);
-    const raw = await options.store.getMeta(SEAL_META);
-    return new KeyManager(options.store, raw === undefined ? undefined : parseSeal(raw), options);
+    // Every store is read through the validating boundary, whoever implemented it.
+    const store = new ValidatingKeyStore(options.store);
+    const raw = await store.getMeta(SEAL_META);
+    return new KeyManager(store, raw === undefined ? undefined : parseSeal(raw), options);
   }
 
   get state(): KeyManagerState {

@@ -135,6 +135,9 @@ export class SqliteDialect implements Dialect {
         db.pragma('journal_mode = WAL');
         db.pragma(`synchronous = ${this.#options.synchronous.toUpperCase()}`);
         db.pragma('foreign_keys = ON');
+        // Deleted or overwritten content is zeroed in the file, not just unlinked (crypto-shredding
+        // of wrapped keys relies on it; free pages never keep old ciphertext around).
+        db.pragma('secure_delete = ON');
       } catch (error) {
         db.close();
         throw error;
