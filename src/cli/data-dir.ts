@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { KeyManager } from '../keys/key-manager.js';
-import { DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
+import { DEV_KEY_FILE_WARNING, DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
 import { PassphraseSealProvider } from '../keys/seal/passphrase-seal.js';
 import type { Pkcs11SealProvider } from '../keys/seal/pkcs11-seal.js';
 import type { SealConfig, SealProvider } from '../keys/seal/seal-provider.js';
@@ -103,5 +103,5 @@ export async function unsealForCommand(keys: KeyManager): Promise<void> {
   }
 }
 
-export const DEV_WARNING =
-  '!!! WARNING: this Fortress unseals itself from a development key file. Anyone who can read that file can decrypt everything. Never use it in production. !!!';
+/** The dev key file provider's own warning, framed so it stands out in a terminal. */
+export const DEV_WARNING: string = `!!! ${DEV_KEY_FILE_WARNING} !!!`;

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { combineShares, inspectShare, SecretKey, splitSecret } from '../../src/crypto/index.js';
 import { FortressError, type ErrorCode } from '../../src/util/errors.js';
+import { combinations } from '../helpers/expect-code.js';
 
 const PREFIX = 'fxs1-';
 // Binary share layout: version(1) splitId(8) threshold(1) shares(1) number(1) payload(L+1) verifier(8) checksum(4)
@@ -46,19 +47,6 @@ function expectFx(fn: () => unknown, code: ErrorCode): FortressError {
     return error;
   }
   return expect.fail(`expected ${code}, but the call returned`);
-}
-
-function combinations(n: number, k: number): number[][] {
-  const out: number[][] = [];
-  const pick = (start: number, chosen: number[]): void => {
-    if (chosen.length === k) {
-      out.push([...chosen]);
-      return;
-    }
-    for (let i = start; i < n; i++) pick(i + 1, [...chosen, i]);
-  };
-  pick(0, []);
-  return out;
 }
 
 /** A deterministic shuffle/sample helper (the subsets need not be random, just varied). */

@@ -18,24 +18,11 @@ import { FileKeyStore } from '../../src/keys/store/file-key-store.js';
 import { MemoryKeyStore } from '../../src/keys/store/memory-key-store.js';
 import type { KeyStore } from '../../src/keys/store/key-store.js';
 import { FortressError } from '../../src/util/errors.js';
+import { expectCode as rejectsWith } from '../helpers/expect-code.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 const FAST_KDF = { algorithm: 'argon2id' as const, memoryKiB: 1024, iterations: 1, parallelism: 1 };
-
-async function rejectsWith(
-  promise: Promise<unknown> | (() => unknown),
-  code: string,
-): Promise<FortressError> {
-  try {
-    await (typeof promise === 'function' ? promise() : promise);
-  } catch (error) {
-    expect(error).toBeInstanceOf(FortressError);
-    expect((error as FortressError).code).toBe(code);
-    return error as FortressError;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 async function unsealedWithKeys(
   store: KeyStore = new MemoryKeyStore(),

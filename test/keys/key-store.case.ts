@@ -12,7 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { KeyRecord, KeyStore, KeyVersionRecord } from '../../src/keys/store/key-store.js';
-import { FortressError, type ErrorCode } from '../../src/util/errors.js';
+import { FortressError } from '../../src/util/errors.js';
+import { expectCode } from '../helpers/expect-code.js';
 
 export interface KeyStoreFixture {
   readonly store: KeyStore;
@@ -66,23 +67,6 @@ export function versionRecord(
     wrapped: wrappedBytes(),
     ...overrides,
   };
-}
-
-/** Runs `fn`, counting a synchronous throw as a rejection, and checks the FX code. */
-export async function expectCode(fn: () => Promise<unknown>, code: ErrorCode): Promise<FortressError> {
-  let result: unknown;
-  try {
-    result = await fn();
-  } catch (error) {
-    if (!(error instanceof FortressError)) {
-      return expect.fail(
-        `expected ${code}, got ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
-      );
-    }
-    expect(error.code, error.message).toBe(code);
-    return error;
-  }
-  return expect.fail(`expected ${code}, but the call resolved to ${String(result)}`);
 }
 
 /** Checks that `fn` reports its failure as a rejected promise, not a synchronous throw. */
@@ -623,3 +607,5 @@ export function runKeyStoreConformance(name: string, make: () => Promise<KeyStor
     });
   });
 }
+
+export { expectCode };

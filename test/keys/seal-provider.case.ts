@@ -18,7 +18,8 @@ import type {
   SealResult,
   UnsealAttempt,
 } from '../../src/keys/seal/seal-provider.js';
-import { FortressError, type ErrorCode } from '../../src/util/errors.js';
+import { FortressError } from '../../src/util/errors.js';
+import { expectCode as expectCodeAsync } from '../helpers/expect-code.js';
 
 export interface SealProviderFixture {
   readonly provider: SealProvider;
@@ -36,21 +37,6 @@ const KINDS: readonly SealKind[] = ['shamir', 'passphrase', 'pkcs11', 'dev-key-f
 
 const describeError = (error: unknown): string =>
   error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-
-/** Awaits `fn` (a synchronous throw counts too) and checks that it fails with one of `codes`. */
-export async function expectCodeAsync(fn: () => unknown, ...codes: ErrorCode[]): Promise<FortressError> {
-  let result: unknown;
-  try {
-    result = await fn();
-  } catch (error) {
-    if (!(error instanceof FortressError)) {
-      return expect.fail(`expected ${codes.join(' or ')}, got ${describeError(error)}`);
-    }
-    expect(codes, `${error.code}: ${error.message}`).toContain(error.code);
-    return error;
-  }
-  return expect.fail(`expected ${codes.join(' or ')}, but the call returned ${String(result)}`);
-}
 
 /**
  * Unseals `config` with `inputs` through a fresh attempt (or `attempt`), checking the progress
@@ -288,3 +274,5 @@ export function runSealProviderConformance(name: string, make: () => Promise<Sea
     });
   });
 }
+
+export { expectCodeAsync };

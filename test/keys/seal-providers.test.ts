@@ -24,6 +24,7 @@ import {
   unsealWith,
   withoutField,
 } from './seal-provider.case.js';
+import { combinations } from '../helpers/expect-code.js';
 
 // The cast works around a typing bug in PassphraseSealOptions['kdf']: `Omit` over the
 // Argon2id | scrypt union keeps only their common keys, so `memoryKiB` and `iterations` are
@@ -40,19 +41,6 @@ const sharesOf = (result: SealResult): readonly string[] => {
   expect(result.shares).toBeDefined();
   return result.shares!;
 };
-
-function combinations(n: number, k: number): number[][] {
-  const out: number[][] = [];
-  const pick = (start: number, chosen: number[]): void => {
-    if (chosen.length === k) {
-      out.push([...chosen]);
-      return;
-    }
-    for (let i = start; i < n; i++) pick(i + 1, [...chosen, i]);
-  };
-  pick(0, []);
-  return out;
-}
 
 /** The share with one hex digit (after the prefix) changed to another hex digit. */
 function mistype(share: string, at: number): string {

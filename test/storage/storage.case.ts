@@ -5,18 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { StorageDriver } from '../../src/storage/dialect.js';
-import { FortressError } from '../../src/util/errors.js';
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(FortressError);
-    expect((error as FortressError).code).toBe(code);
-    return;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
+import { expectCode } from '../helpers/expect-code.js';
 
 export function runStorageConformance(
   name: string,

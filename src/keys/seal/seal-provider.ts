@@ -18,7 +18,10 @@ export interface SealConfig {
   readonly kind: SealKind;
   /** Config format version. */
   readonly format: 1;
-  /** The root key wrapped under the unseal key (base64 of a Fortress envelope). */
+  /**
+   * The root key wrapped under the unseal key, base64: a Fortress envelope, or the provider's own
+   * format where the wrapping happens elsewhere (PKCS#11: IV ‖ AES-GCM ciphertext ‖ tag from the HSM).
+   */
   readonly wrappedRoot: string;
   readonly [field: string]: unknown;
 }
