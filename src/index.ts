@@ -1,9 +1,26 @@
 /**
  * @module fortress
- * The package root: the cryptographic core, the keys layer and the error classes; the database
- * facade (`Fortress.open`) arrives with the storage engine. Subpaths: `fortress/crypto`,
- * `fortress/keys`, and `fortress/keys/pkcs11` (optional native binding).
+ * The package root: the database facade (`Fortress.open`), its table API, the cryptographic core,
+ * the keys layer and the error classes. Subpaths: `fortress/crypto`, `fortress/keys`, and
+ * `fortress/keys/pkcs11` (optional native binding).
  */
+export { Fortress, Transaction, type FortressOptions } from './fortress.js';
+export { Table, type FindOptions, type OrderBy, type Page } from './engine/table/table.js';
+export type { ColumnFilter, Where } from './engine/query/where.js';
+export type { KeyUsage } from './engine/engine.js';
+export type { Job, JobKind, JobOptions, JobProgress, JobState } from './engine/jobs/job.js';
+export type { ColumnType, ColumnValueTypes, JsonValue } from './engine/schema/column-types.js';
+export type {
+  AnyRow,
+  ColumnDefinition,
+  EncryptionLevel,
+  EncryptOptions,
+  InsertOf,
+  RowOf,
+  StoredColumn,
+  StoredTable,
+  TableDefinition,
+} from './engine/schema/table-schema.js';
 export * from './crypto/index.js';
 export * from './keys/index.js';
 export {

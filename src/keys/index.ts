@@ -17,6 +17,7 @@ export {
   type KeyInfo,
   type KeyManagerOptions,
   type KeyManagerState,
+  type EncryptionKeyOptions,
 } from './key-manager.js';
 export type {
   SealConfig,

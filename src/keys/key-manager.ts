@@ -46,6 +46,16 @@ export interface KeyManagerOptions {
   readonly now?: () => Date;
 }
 
+export interface EncryptionKeyOptions {
+  /** Encryptions the caller is about to make: the usage lease must cover them. @default 1 */
+  readonly headroom?: number;
+  /**
+   * Rotate first when the schedule or usage limit says so. Pass false inside a storage transaction
+   * that may roll back: a rotation must never be undone underneath cached keys. @default true
+   */
+  readonly rotate?: boolean;
+}
+
 export interface CreateKeyOptions {
   readonly name: string;
   readonly purpose: KeyPurpose;
@@ -892,17 +902,35 @@ export class KeyManager {
     plaintext: Uint8Array,
     context?: EncryptionContext,
   ): Promise<Buffer> {
+    const generation = this.#generation;
+    const key = await this.encryptionKey(nameOrId);
+    this.#stillUnsealed(generation);
+    return encrypt(key, plaintext, context);
+  }
+
+  /**
+   * The active version of a data key, ready to encrypt under: rotated first when its schedule is
+   * due or its algorithm's usage limit is near, with usage leased ahead in the store. Valid until
+   * the next await; hot paths pair it with `readyEncryptionKey`.
+   */
+  async encryptionKey(nameOrId: string | number, options: EncryptionKeyOptions = {}): Promise<DataKey> {
     this.#requireUnsealed();
+    const headroom = options.headroom ?? 1;
     const generation = this.#generation;
     let record = this.#record(nameOrId);
-    if (record.purpose === 'kek')
-      throw new FortressError('FX_KEY_STATE', `${record.name} is a key-encryption key, not a data key`);
+    if (record.purpose !== 'data' && record.purpose !== 'transit')
+      throw new FortressError('FX_KEY_STATE', `${record.name} is a ${record.purpose} key, not a data key`);
     const limit = getAead(record.algorithm).maxEncryptionsPerKey;
-    const due =
-      record.rotationPeriodMs !== null &&
-      Date.parse(record.rotatedAt) + record.rotationPeriodMs <= this.#now().getTime();
     let key = await this.#versionKey(record, record.activeVersion, generation);
-    if (due || key.remainingEncryptions < Math.min(FORCED_ROTATION_MARGIN, limit / 16)) {
+    if (options.rotate === false) {
+      await this.#leaseUsage(record, key, generation, headroom);
+      this.#stillUnsealed(generation);
+      return key;
+    }
+    if (
+      this.#rotationDue(record) ||
+      key.remainingEncryptions < Math.min(FORCED_ROTATION_MARGIN, limit / 16)
+    ) {
       await this.#mutex.run(async () => {
         const latest = this.#record(record.id);
         if (latest.activeVersion === record.activeVersion) await this.#rotateLocked(record.id);
@@ -910,7 +938,7 @@ export class KeyManager {
       record = this.#record(record.id);
       key = await this.#versionKey(record, record.activeVersion, generation);
     }
-    await this.#leaseUsage(record, key, generation);
+    await this.#leaseUsage(record, key, generation, headroom);
     // A rotation may have completed while this call awaited: never encrypt under a version that is
     // no longer the active one.
     for (let attempt = 0; this.#record(record.id).activeVersion !== key.version; attempt++) {
@@ -918,22 +946,72 @@ export class KeyManager {
         throw new FortressError('FX_KEY_STATE', `key ${record.name} is rotating too fast to encrypt under`);
       record = this.#record(record.id);
       key = await this.#versionKey(record, record.activeVersion, generation);
-      await this.#leaseUsage(record, key, generation);
+      await this.#leaseUsage(record, key, generation, headroom);
     }
     this.#stillUnsealed(generation);
-    return encrypt(key, plaintext, context);
+    return key;
   }
 
-  async #leaseUsage(record: KeyRecord, key: DataKey, generation: number): Promise<void> {
+  #rotationDue(record: KeyRecord): boolean {
+    return (
+      record.rotationPeriodMs !== null &&
+      Date.parse(record.rotatedAt) + record.rotationPeriodMs <= this.#now().getTime()
+    );
+  }
+
+  /**
+   * The synchronous fast path of `encryptionKey`: the cached active version of data key `keyId`
+   * when it needs nothing asynchronous first (not sealed, not due for rotation, near no usage
+   * limit, usage leased), otherwise undefined — then `await encryptionKey(keyId)` once.
+   */
+  readyEncryptionKey(keyId: number, headroom = 1): DataKey | undefined {
+    if (this.#state !== 'unsealed')
+      throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
+    const record = this.#keysById.get(keyId);
+    if (record === undefined || (record.purpose !== 'data' && record.purpose !== 'transit')) return undefined;
+    const cacheKey = `${keyId}:${record.activeVersion}`;
+    const key = this.#cache.get(cacheKey);
+    if (key === undefined || key.disposed || this.#rotationDue(record)) return undefined;
+    const limit = getAead(record.algorithm).maxEncryptionsPerKey;
+    if (Number.isFinite(limit)) {
+      if (key.remainingEncryptions < Math.min(FORCED_ROTATION_MARGIN, limit / 16)) return undefined;
+      const lease = this.#leases.get(cacheKey);
+      if (lease === undefined || key.encryptions + headroom > lease.leasedUpTo) return undefined;
+    }
+    return key;
+  }
+
+  /**
+   * One version (default: the active one) of an index key, for blind indexes. Index keys are never
+   * used to encrypt, so they have no usage counter. The key is valid until the next seal.
+   */
+  async indexKey(nameOrId: string | number, version?: number): Promise<DataKey> {
+    this.#requireUnsealed();
+    const generation = this.#generation;
+    const record = this.#record(nameOrId);
+    if (record.purpose !== 'index')
+      throw new FortressError('FX_KEY_STATE', `${record.name} is a ${record.purpose} key, not an index key`);
+    const wanted = version ?? record.activeVersion;
+    if (version !== undefined) assertInteger(version, 'version', 1, record.latestVersion);
+    if (wanted < record.minDecryptionVersion) {
+      throw new FortressError(
+        'FX_KEY_VERSION_RETIRED',
+        `key ${record.name} version ${wanted} is below the minimum decryption version ${record.minDecryptionVersion}`,
+      );
+    }
+    return this.#versionKey(record, wanted, generation);
+  }
+
+  async #leaseUsage(record: KeyRecord, key: DataKey, generation: number, headroom = 1): Promise<void> {
     if (!Number.isFinite(getAead(record.algorithm).maxEncryptionsPerKey)) return;
     const cacheKey = `${record.id}:${key.version}`;
     let lease = this.#leases.get(cacheKey);
-    if (lease !== undefined && key.encryptions < lease.leasedUpTo) return;
+    if (lease !== undefined && key.encryptions + headroom <= lease.leasedUpTo) return;
     const stored = await this.#store.getVersion(record.id, key.version);
     this.#stillUnsealed(generation);
     if (stored === undefined)
       throw new FortressError('FX_KEY_NOT_FOUND', `key ${record.name} has no version ${key.version}`);
-    const leasedUpTo = Math.max(stored.encryptions, key.encryptions) + USAGE_LEASE;
+    const leasedUpTo = Math.max(stored.encryptions, key.encryptions) + Math.max(USAGE_LEASE, headroom);
     await this.#store.putVersion({ ...stored, encryptions: leasedUpTo });
     lease = { leasedUpTo };
     this.#leases.set(cacheKey, lease);

@@ -50,6 +50,11 @@ export interface StorageSession {
 export interface StorageDriver extends StorageSession {
   readonly dialect: string;
   readonly capabilities: StorageCapabilities;
+  /**
+   * True when called from inside one of this driver's transaction bodies. Statements issued there
+   * through the driver itself join that transaction.
+   */
+  inTransaction(): boolean;
   /** Closes the database; every later call fails with `FX_STORAGE_CLOSED`. Idempotent. */
   close(): Promise<void>;
 }

@@ -45,6 +45,20 @@ export const ERROR_CODES = {
   FX_STORAGE_BUSY: 'The database is locked by another process; try again.',
   FX_STORAGE_CLOSED: 'The database was closed.',
   FX_BACKUP_INVALID: 'A key backup is malformed, tampered with, or not addressed to this recipient.',
+  FX_SCHEMA_INVALID: 'A table definition or schema change is malformed; the message names the part.',
+  FX_TABLE_NOT_FOUND: 'No table with that name.',
+  FX_TABLE_EXISTS: 'A table with that name already exists.',
+  FX_COLUMN_NOT_FOUND: 'The table has no column with that name.',
+  FX_TYPE_MISMATCH: "A value does not fit its column's type (or a required value is missing).",
+  FX_VALUE_TOO_LARGE: "A value is larger than the column's limit.",
+  FX_ROW_NOT_FOUND: 'No row with that primary key.',
+  FX_DUPLICATE_KEY: 'A row with that primary key already exists.',
+  FX_QUERY_INVALID: 'A query is malformed (unknown operator, bad cursor, bad limit, …).',
+  FX_QUERY_UNSUPPORTED:
+    "A column's encryption cannot answer this operator; the message names the column and the capability (pass `scan: true` for an explicit full scan).",
+  FX_JOB_CONFLICT: 'Another schema change or background job is already running on that table.',
+  FX_JOB_NOT_FOUND: 'No background job with that id.',
+  FX_CLOSED: 'The database was closed.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -8,6 +8,7 @@
 import { createHmac, type KeyObject, createSecretKey } from 'node:crypto';
 import { assertInteger, assertOptions, describe, isBytes, utf8Encoder } from '../../util/bytes.js';
 import { InvalidArgumentError } from '../../util/errors.js';
+import { DataKey, dataKeyMaterial } from '../envelope/data-key.js';
 import { assertSecretKey, keyMaterial, type SecretKey } from '../memory/secret-key.js';
 import { composeNormalizers, type NormalizerName } from './normalizers.js';
 
@@ -38,9 +39,16 @@ export class BlindIndex {
   // OpenSSL's heap, not in guarded memory; see docs/security.md § Key memory.
   readonly #hmacKey: KeyObject;
 
-  constructor(key: SecretKey, options: BlindIndexOptions) {
-    assertSecretKey(key, 'key');
-    if (key.length < 32) throw new InvalidArgumentError('key', 'an index key must be at least 32 bytes');
+  /** `key` is the column's index key: raw guarded bytes, or an index key version from the keyring. */
+  constructor(key: SecretKey | DataKey, options: BlindIndexOptions) {
+    let material: Buffer;
+    if (key instanceof DataKey) {
+      material = dataKeyMaterial(key);
+    } else {
+      assertSecretKey(key, 'key');
+      material = keyMaterial(key);
+    }
+    if (material.length < 32) throw new InvalidArgumentError('key', 'an index key must be at least 32 bytes');
     assertOptions(options, 'options');
     assertInteger(options.bits, 'bits', 1, 256);
     const normalizers: unknown = options.normalizers ?? ['exact'];
@@ -56,7 +64,7 @@ export class BlindIndex {
     this.byteLength = Math.ceil(this.bits / 8);
     const spare = this.byteLength * 8 - this.bits;
     this.#mask = (0xff << spare) & 0xff;
-    this.#hmacKey = createSecretKey(keyMaterial(key));
+    this.#hmacKey = createSecretKey(material);
   }
 
   /** The normalised form of `value` (what is actually hashed). */

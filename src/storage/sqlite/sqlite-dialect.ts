@@ -7,6 +7,7 @@
  * Durability: `synchronous: 'full'` (default) fsyncs the WAL at every commit, so an acknowledged
  * write survives a process crash and a power loss; `'normal'` survives a process crash only.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { assertInteger, assertOptions, assertString } from '../../util/bytes.js';
 import { FortressError, InvalidArgumentError } from '../../util/errors.js';
@@ -30,6 +31,8 @@ interface SqliteStatement {
 }
 interface SqliteDatabase {
   prepare(sql: string): SqliteStatement;
+  /** SQLite3MultipleCiphers only: sets the page key before the first read. */
+  key?(key: Buffer): number;
   exec(sql: string): SqliteDatabase;
   pragma(source: string, options?: { simple?: boolean }): unknown;
   close(): SqliteDatabase;
@@ -52,6 +55,12 @@ export interface SqliteDialectOptions {
   readonly statementCacheSize?: number;
   /** Refuse to create a new file. @default false */
   readonly mustExist?: boolean;
+  /**
+   * Page-level encryption: a 32-byte key. The database then opens through SQLite3MultipleCiphers
+   * (ChaCha20-Poly1305 per page), so tables, indexes, free pages and the write-ahead log are all
+   * ciphertext on disk. The bytes are copied into the driver and the copy zeroed at once.
+   */
+  readonly pageKey?: Uint8Array;
 }
 
 const CAPABILITIES: StorageCapabilities = Object.freeze({
@@ -101,7 +110,9 @@ function normalizeRow(row: unknown): Record<string, unknown> {
 export class SqliteDialect implements Dialect {
   readonly name = 'sqlite';
   readonly capabilities: StorageCapabilities = CAPABILITIES;
-  readonly #options: Required<SqliteDialectOptions>;
+  readonly #options: Required<Omit<SqliteDialectOptions, 'pageKey'>>;
+  readonly #pageKey: Buffer | null;
+  #pageKeyUsed = false;
 
   constructor(options: SqliteDialectOptions) {
     assertOptions(options, 'options');
@@ -115,6 +126,13 @@ export class SqliteDialect implements Dialect {
     assertInteger(busyTimeoutMs, 'busyTimeoutMs', 0, 600_000);
     const statementCacheSize = options.statementCacheSize ?? 256;
     assertInteger(statementCacheSize, 'statementCacheSize', 1, 100_000);
+    if (
+      options.pageKey !== undefined &&
+      (!(options.pageKey instanceof Uint8Array) || options.pageKey.length !== 32)
+    ) {
+      throw new InvalidArgumentError('pageKey', 'expected 32 bytes');
+    }
+    this.#pageKey = options.pageKey === undefined ? null : Buffer.from(options.pageKey);
     this.#options = {
       path: options.path,
       synchronous,
@@ -125,13 +143,39 @@ export class SqliteDialect implements Dialect {
   }
 
   createDriver(): Promise<StorageDriver> {
+    if (this.#pageKeyUsed) {
+      return Promise.reject(
+        new FortressError(
+          'FX_STORAGE',
+          'a page-keyed dialect opens one driver (its key copy is zeroed once used)',
+        ),
+      );
+    }
     try {
-      const Database = require('better-sqlite3') as SqliteConstructor;
+      const Database = require(
+        this.#pageKey === null ? 'better-sqlite3' : 'better-sqlite3-multiple-ciphers',
+      ) as SqliteConstructor;
       const db = new Database(this.#options.path, {
         fileMustExist: this.#options.mustExist,
         timeout: this.#options.busyTimeoutMs,
       });
       try {
+        if (this.#pageKey !== null) {
+          db.pragma("cipher = 'chacha20'");
+          // 'raw:' + 32 bytes: the key is used as is (no passphrase derivation); never a JS string.
+          const material = Buffer.alloc(36);
+          material.write('raw:', 0, 'latin1');
+          this.#pageKey.copy(material, 4);
+          try {
+            db.key!(material);
+          } finally {
+            // Neither copy outlives the open: the key lives on only inside SQLite's codec.
+            material.fill(0);
+            this.#pageKey.fill(0);
+            this.#pageKeyUsed = true;
+          }
+        }
+        // The first statement that reads the file: a wrong page key fails here (SQLITE_NOTADB).
         db.pragma('journal_mode = WAL');
         db.pragma(`synchronous = ${this.#options.synchronous.toUpperCase()}`);
         db.pragma('foreign_keys = ON');
@@ -145,6 +189,16 @@ export class SqliteDialect implements Dialect {
       return Promise.resolve(new SqliteDriver(db, this.#options.statementCacheSize));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      const code = (error as { code?: unknown } | null)?.code;
+      if (code === 'SQLITE_NOTADB' && this.#pageKey !== null) {
+        return Promise.reject(
+          new FortressError(
+            'FX_INTEGRITY',
+            `cannot open the database ${this.#options.path}: wrong page key, or not an encrypted Fortress database`,
+            { cause: error },
+          ),
+        );
+      }
       return Promise.reject(
         new FortressError('FX_STORAGE', `cannot open the database ${this.#options.path}: ${message}`, {
           cause: error,
@@ -165,6 +219,13 @@ class SqliteDriver implements StorageDriver {
   #held = false;
   #closed = false;
   #savepoints = 0;
+  /**
+   * The transaction whose body is running in the current async context. Statements issued from
+   * inside a transaction body — through the session or through the driver itself — run in that
+   * transaction, so code called from a transaction (the key store, a helper that was handed the
+   * driver) cannot deadlock waiting for the connection the transaction holds.
+   */
+  readonly #current = new AsyncLocalStorage<StorageSession>();
 
   constructor(db: SqliteDatabase, cacheSize: number) {
     this.#db = db;
@@ -239,24 +300,39 @@ class SqliteDriver implements StorageDriver {
   }
 
   run(sql: string, params: readonly SqlValue[] = []): Promise<RunResult> {
+    const current = this.#held ? this.#current.getStore() : undefined;
+    if (current !== undefined) return current.run(sql, params);
     return this.#whenFree(() => this.#run(sql, params));
   }
 
   get<T extends object>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    const current = this.#held ? this.#current.getStore() : undefined;
+    if (current !== undefined) return current.get<T>(sql, params);
     return this.#whenFree<T | undefined>(() => this.#get(sql, params) as T | undefined);
   }
 
   all<T extends object>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    const current = this.#held ? this.#current.getStore() : undefined;
+    if (current !== undefined) return current.all<T>(sql, params);
     return this.#whenFree<T[]>(() => this.#all(sql, params) as T[]);
   }
 
   exec(sql: string): Promise<void> {
+    const current = this.#held ? this.#current.getStore() : undefined;
+    if (current !== undefined) return current.exec(sql);
     return this.#whenFree(() => {
       this.#exec(sql);
     });
   }
 
+  /** True when called from inside a transaction body of this driver. */
+  inTransaction(): boolean {
+    return this.#held && this.#current.getStore() !== undefined;
+  }
+
   iterate<T extends object>(sql: string, params: readonly SqlValue[] = []): AsyncIterableIterator<T> {
+    const current = this.#held ? this.#current.getStore() : undefined;
+    if (current !== undefined) return current.iterate<T>(sql, params);
     return this.#iterateHeld<T>(sql, params);
   }
 
@@ -302,6 +378,8 @@ class SqliteDriver implements StorageDriver {
   }
 
   transaction<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T> {
+    const current = this.#held ? this.#current.getStore() : undefined;
+    if (current !== undefined) return current.transaction(fn);
     return this.#exclusive(async () => {
       try {
         this.#exec('BEGIN IMMEDIATE');
@@ -309,7 +387,8 @@ class SqliteDriver implements StorageDriver {
         throw storageError(error);
       }
       try {
-        const result = await fn(this.#session());
+        const session = this.#session();
+        const result = await this.#current.run(session, () => fn(session));
         this.#exec('COMMIT');
         return result;
       } catch (error) {

@@ -1,0 +1,179 @@
+/**
+ * @module engine/schema/column-types
+ * The column types a table can declare, the JavaScript value each one holds, and the checks a value
+ * passes before it is stored. Values keep their type through encryption: the typed encoding in
+ * `engine/codec` carries a type tag inside the plaintext, and plaintext columns map to the SQL type
+ * that orders and compares like the JavaScript value.
+ */
+import { FortressError } from '../../util/errors.js';
+import { describe, isBytes } from '../../util/bytes.js';
+
+export type ColumnType = 'text' | 'integer' | 'real' | 'boolean' | 'timestamp' | 'json' | 'bytes' | 'uuid';
+
+export const COLUMN_TYPES: readonly ColumnType[] = Object.freeze([
+  'text',
+  'integer',
+  'real',
+  'boolean',
+  'timestamp',
+  'json',
+  'bytes',
+  'uuid',
+]);
+
+/** A JSON value, as a `json` column holds it. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** The JavaScript value of each column type. */
+export interface ColumnValueTypes {
+  text: string;
+  /** Safe integers (|n| ≤ 2^53 − 1). */
+  integer: number;
+  /** Finite numbers. */
+  real: number;
+  boolean: boolean;
+  /** Millisecond precision; read back as a `Date`. */
+  timestamp: Date;
+  json: JsonValue;
+  bytes: Uint8Array;
+  /** Canonical lower-case form, e.g. `0190f5c2-8a4b-7c3d-9e2f-0123456789ab`. */
+  uuid: string;
+}
+
+/** Largest value (in encoded bytes) a column accepts unless its definition says otherwise: 1 MiB. */
+export const DEFAULT_MAX_VALUE_BYTES: number = 1 << 20;
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function mismatch(column: string, type: ColumnType, value: unknown): FortressError {
+  return new FortressError(
+    'FX_TYPE_MISMATCH',
+    `column ${column}: expected ${article(type)} value, got ${describe(value)}`,
+  );
+}
+
+function article(type: ColumnType): string {
+  return type === 'integer' ? 'an integer' : `a ${type}`;
+}
+
+/**
+ * Checks a non-null value against its column type and returns it in canonical form (a uuid in lower
+ * case, a timestamp as a Date copy, bytes as a copy, json as its serialised text). Throws
+ * `FX_TYPE_MISMATCH` or `FX_VALUE_TOO_LARGE`; the message names the column, never the value.
+ */
+export function checkValue(column: string, type: ColumnType, value: unknown, maxBytes: number): unknown {
+  switch (type) {
+    case 'text':
+      if (typeof value !== 'string') throw mismatch(column, type, value);
+      // A lone surrogate cannot be stored as UTF-8 without silently changing the value.
+      if (!value.isWellFormed()) {
+        throw new FortressError(
+          'FX_TYPE_MISMATCH',
+          `column ${column}: text contains a lone UTF-16 surrogate`,
+        );
+      }
+      if (value.length > maxBytes || Buffer.byteLength(value, 'utf8') > maxBytes)
+        throw tooLarge(column, maxBytes);
+      return value;
+    case 'integer':
+      if (typeof value === 'bigint' && value >= -9007199254740991n && value <= 9007199254740991n) {
+        return Number(value);
+      }
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw mismatch(column, type, value);
+      return value;
+    case 'real':
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw mismatch(column, type, value);
+      return value;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw mismatch(column, type, value);
+      return value;
+    case 'timestamp': {
+      let ms: number;
+      if (value instanceof Date) ms = value.getTime();
+      else if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value)) ms = Date.parse(value);
+      else throw mismatch(column, type, value);
+      if (!Number.isFinite(ms)) {
+        throw new FortressError('FX_TYPE_MISMATCH', `column ${column}: invalid date`);
+      }
+      return new Date(ms);
+    }
+    case 'json': {
+      let text: unknown;
+      try {
+        text = JSON.stringify(value);
+      } catch {
+        throw new FortressError('FX_TYPE_MISMATCH', `column ${column}: the value is not JSON-serialisable`);
+      }
+      if (typeof text !== 'string') throw mismatch(column, type, value);
+      if (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes)
+        throw tooLarge(column, maxBytes);
+      return text;
+    }
+    case 'bytes':
+      if (!isBytes(value)) throw mismatch(column, type, value);
+      if (value.length > maxBytes) throw tooLarge(column, maxBytes);
+      return Buffer.from(value);
+    case 'uuid':
+      if (typeof value !== 'string' || !UUID_RE.test(value)) throw mismatch(column, type, value);
+      return value.toLowerCase();
+  }
+}
+
+function tooLarge(column: string, maxBytes: number): FortressError {
+  return new FortressError(
+    'FX_VALUE_TOO_LARGE',
+    `column ${column}: the value is larger than ${maxBytes} bytes`,
+  );
+}
+
+/** SQL column type of a plaintext column. */
+export function sqlTypeOf(type: ColumnType): string {
+  switch (type) {
+    case 'integer':
+    case 'boolean':
+    case 'timestamp':
+      return 'INTEGER';
+    case 'real':
+      return 'REAL';
+    case 'bytes':
+      return 'BLOB';
+    default:
+      return 'TEXT';
+  }
+}
+
+/** A checked value (see `checkValue`) as bound to SQL. */
+export function toSql(type: ColumnType, checked: unknown): string | number | Uint8Array {
+  switch (type) {
+    case 'boolean':
+      return checked === true ? 1 : 0;
+    case 'timestamp':
+      return (checked as Date).getTime();
+    default:
+      return checked as string | number | Uint8Array;
+  }
+}
+
+/** A value read from SQL, as the column type's JavaScript value. */
+export function fromSql(type: ColumnType, raw: unknown): unknown {
+  if (raw === null || raw === undefined) return null;
+  switch (type) {
+    case 'boolean':
+      return raw === 1 || raw === 1n;
+    case 'timestamp':
+      return new Date(Number(raw));
+    case 'json':
+      return JSON.parse(raw as string) as unknown;
+    case 'bytes':
+      return Buffer.from(raw as Uint8Array);
+    case 'integer':
+      return typeof raw === 'bigint' ? Number(raw) : raw;
+    default:
+      return raw;
+  }
+}
+
+/** The JSON text of a checked json value back as a value (checked values of json are text). */
+export function checkedToValue(type: ColumnType, checked: unknown): unknown {
+  return type === 'json' ? (JSON.parse(checked as string) as unknown) : checked;
+}

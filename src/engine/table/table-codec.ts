@@ -1,0 +1,338 @@
+/**
+ * @module engine/table/table-codec
+ * Turns logical rows into physical rows and back for one version of a table's schema: typed
+ * encoding, envelopes bound to (tenant, database, table, column, primary key), blind indexes.
+ * Everything here is synchronous so a row costs no promise; the only asynchronous steps — loading a
+ * key version that is not yet unwrapped — happen outside, when a call reports `KeyMiss`.
+ */
+import { BlindIndex } from '../../crypto/blind-index/blind-index.js';
+import { composeNormalizers } from '../../crypto/blind-index/normalizers.js';
+import type { DataKey } from '../../crypto/envelope/data-key.js';
+import { decrypt, encrypt, type KeyResolver } from '../../crypto/envelope/envelope.js';
+import { EncryptionContext } from '../../crypto/envelope/encryption-context.js';
+import { ENVELOPE_HEADER_LENGTH } from '../../crypto/envelope/envelope-format.js';
+import type { KeyManager } from '../../keys/key-manager.js';
+import type { SqlValue } from '../../storage/dialect.js';
+import { FortressError } from '../../util/errors.js';
+import { checkValue, fromSql, toSql } from '../schema/column-types.js';
+import { decodeRow, decodeValue, encodeRow, encodeValue, type RowEntry } from '../codec/value-codec.js';
+import { ROW_ENVELOPE, type StoredColumn, type StoredTable } from '../schema/table-schema.js';
+
+/** Thrown inside synchronous decoding when an envelope's key version is not unwrapped yet. */
+export class KeyMiss extends Error {
+  constructor(readonly envelope: Uint8Array) {
+    super('key version not unwrapped yet');
+  }
+}
+
+/** Thrown inside synchronous encoding when a data key is not ready to encrypt under. */
+export class EncryptionKeyMiss extends Error {
+  constructor(readonly keyId: number) {
+    super('data key not ready to encrypt under');
+  }
+}
+
+/** Where the table lives, for encryption contexts. */
+export interface TableScope {
+  readonly tenant: string;
+  readonly database: string;
+}
+
+/** Columns of one blind-index slot ready to compute. */
+export interface SlotIndex {
+  readonly column: string;
+  readonly index: BlindIndex;
+}
+
+export const ROW_CONTEXT_COLUMN = '#row';
+
+function readU32(bytes: Uint8Array, offset: number): number {
+  return (
+    ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>>
+    0
+  );
+}
+
+/** Key id and version named by an envelope's header. */
+export function envelopeKey(envelope: Uint8Array): { keyId: number; version: number } {
+  return { keyId: readU32(envelope, 2), version: readU32(envelope, 6) };
+}
+
+export class TableCodec {
+  readonly schema: StoredTable;
+  readonly primaryKey: StoredColumn;
+  readonly columns: ReadonlyMap<string, StoredColumn>;
+  readonly encrypted: readonly StoredColumn[];
+  readonly plaintext: readonly StoredColumn[];
+  /** Physical columns of the table, in creation order. */
+  readonly physical: readonly string[];
+  readonly insertSql: string;
+  readonly physicalTable: string;
+  readonly #keys: KeyManager;
+  readonly #resolve: KeyResolver;
+  readonly #contexts = new Map<string, EncryptionContext>();
+  /** Data key id per encrypted column (field level) or of the row key. */
+  readonly #dataKeyIds = new Map<string, number>();
+  #rowKeyId = -1;
+  /** Blind indexes per searchable column: [active, pending]. */
+  readonly #indexes = new Map<
+    string,
+    { active: BlindIndex; pending: BlindIndex | null; normalize: (s: string) => string }
+  >();
+
+  private constructor(schema: StoredTable, keys: KeyManager, scope: TableScope) {
+    this.schema = schema;
+    this.#keys = keys;
+    this.#resolve = keys.resolver();
+    this.columns = new Map(schema.columns.map((c) => [c.name, c]));
+    this.primaryKey = schema.columns.find((c) => c.primaryKey)!;
+    this.encrypted = schema.columns.filter((c) => c.encryption !== null);
+    this.plaintext = schema.columns.filter((c) => c.encryption === null);
+    this.physicalTable = `fx_t_${schema.name}`;
+    const physical: string[] = [];
+    for (const column of schema.columns) {
+      if (column.encryption === null || column.legacyPlaintext) physical.push(`p_${column.name}`);
+      if (column.encryption !== null) {
+        if (schema.level === 'field') physical.push(`e_${column.name}`);
+        if (column.encryption.search !== null) physical.push(`b0_${column.name}`, `b1_${column.name}`);
+      }
+      const base = { tenant: scope.tenant, database: scope.database, table: schema.name };
+      if (column.encryption !== null && schema.level === 'field') {
+        this.#contexts.set(column.name, EncryptionContext.of({ ...base, column: column.name }));
+      }
+    }
+    if (schema.rowKey !== null) {
+      physical.push(ROW_ENVELOPE);
+      this.#contexts.set(
+        ROW_CONTEXT_COLUMN,
+        EncryptionContext.of({
+          tenant: scope.tenant,
+          database: scope.database,
+          table: schema.name,
+          column: ROW_CONTEXT_COLUMN,
+        }),
+      );
+    }
+    this.physical = physical;
+    this.insertSql = `INSERT INTO "${this.physicalTable}" (${physical.map((p) => `"${p}"`).join(', ')}) VALUES (${physical.map(() => '?').join(', ')})`;
+  }
+
+  /** Builds the codec, unwrapping the index keys its blind indexes need. */
+  static async create(schema: StoredTable, keys: KeyManager, scope: TableScope): Promise<TableCodec> {
+    const codec = new TableCodec(schema, keys, scope);
+    await codec.#load();
+    return codec;
+  }
+
+  async #load(): Promise<void> {
+    for (const column of this.encrypted) {
+      const encryption = column.encryption!;
+      if (this.schema.level === 'field')
+        this.#dataKeyIds.set(column.name, this.#keys.getKey(encryption.key).id);
+      const search = encryption.search;
+      if (search !== null) {
+        const options = { bits: search.bits, normalizers: search.normalize };
+        const active = new BlindIndex(
+          await this.#keys.indexKey(search.indexKey, search.active.keyVersion),
+          options,
+        );
+        const pending =
+          search.pending === null
+            ? null
+            : new BlindIndex(await this.#keys.indexKey(search.indexKey, search.pending.keyVersion), options);
+        this.#indexes.set(column.name, { active, pending, normalize: composeNormalizers(search.normalize) });
+      }
+    }
+    if (this.schema.rowKey !== null) this.#rowKeyId = this.#keys.getKey(this.schema.rowKey.key).id;
+  }
+
+  /** Data key ids this table encrypts new values under. */
+  get dataKeyIds(): number[] {
+    const ids = [...this.#dataKeyIds.values()];
+    if (this.#rowKeyId >= 0) ids.push(this.#rowKeyId);
+    return ids;
+  }
+
+  dataKeyIdOf(column: string | null): number {
+    return column === null ? this.#rowKeyId : this.#dataKeyIds.get(column)!;
+  }
+
+  column(name: string): StoredColumn {
+    const column = this.columns.get(name);
+    if (column === undefined) {
+      throw new FortressError(
+        'FX_COLUMN_NOT_FOUND',
+        `table ${this.schema.name} has no column ${JSON.stringify(name.slice(0, 80))}`,
+      );
+    }
+    return column;
+  }
+
+  /** The primary key's text form, which every envelope of the row is bound to. */
+  rowKeyText(checkedKey: unknown): string {
+    return typeof checkedKey === 'number' ? String(checkedKey) : (checkedKey as string);
+  }
+
+  #dataKey(keyId: number): DataKey {
+    const key = this.#keys.readyEncryptionKey(keyId);
+    if (key === undefined) throw new EncryptionKeyMiss(keyId);
+    return key;
+  }
+
+  /** Blind-index value(s) of a checked value for `column`: [active, pending?]. */
+  indexValues(column: StoredColumn, checked: unknown): [number, number | null] {
+    const index = this.#indexes.get(column.name)!;
+    const bytes = this.#indexInput(column, checked, index.normalize);
+    return [index.active.computeInt(bytes), index.pending === null ? null : index.pending.computeInt(bytes)];
+  }
+
+  #indexInput(column: StoredColumn, checked: unknown, normalize: (s: string) => string): Uint8Array {
+    if (checked !== null && column.type === 'text') return encodeValue('text', normalize(checked as string));
+    return encodeValue(column.type, checked);
+  }
+
+  /** The normalised comparison form of a text value for a searchable column. */
+  normalizeForSearch(column: StoredColumn, value: string): string {
+    return this.#indexes.get(column.name)!.normalize(value);
+  }
+
+  /**
+   * Physical values for `checked` (a map of column → checked value). With `full`, columns not in
+   * `checked` are written as null (inserts); otherwise only the given columns' physical columns are
+   * returned (field-level updates). Row-level tables always need every encrypted column.
+   */
+  encode(checked: ReadonlyMap<string, unknown>, rowKey: string, out: Map<string, SqlValue>): void {
+    const level = this.schema.level;
+    let entries: RowEntry[] | null = null;
+    for (const [name, value] of checked) {
+      const column = this.columns.get(name)!;
+      const encryption = column.encryption;
+      if (encryption === null) {
+        out.set(`p_${name}`, value === null ? null : toSql(column.type, value));
+        continue;
+      }
+      if (column.legacyPlaintext) out.set(`p_${name}`, null);
+      const typed = encodeValue(column.type, value);
+      if (level === 'field') {
+        const context = this.#contexts.get(name)!.withRow(rowKey);
+        out.set(`e_${name}`, encrypt(this.#dataKey(this.#dataKeyIds.get(name)!), typed, context));
+      } else {
+        (entries ??= []).push({ name, encoded: typed });
+      }
+      const search = encryption.search;
+      if (search !== null) {
+        const [active, pending] = this.indexValues(column, value);
+        out.set(`b${search.active.slot}_${name}`, active);
+        if (search.pending !== null) out.set(`b${search.pending.slot}_${name}`, pending);
+      }
+    }
+    if (entries !== null) {
+      const context = this.#contexts.get(ROW_CONTEXT_COLUMN)!.withRow(rowKey);
+      out.set(ROW_ENVELOPE, encrypt(this.#dataKey(this.#rowKeyId), encodeRow(entries), context));
+    }
+  }
+
+  /** Checks one value for a column; null is allowed unless the column is required. */
+  check(column: StoredColumn, value: unknown): unknown {
+    if (value === null || value === undefined) {
+      if (column.required) {
+        throw new FortressError('FX_TYPE_MISMATCH', `column ${column.name} is required and cannot be null`);
+      }
+      return null;
+    }
+    return checkValue(column.name, column.type, value, column.maxBytes);
+  }
+
+  #open(envelope: Uint8Array, context: EncryptionContext): Buffer {
+    const key = this.#resolve(readU32(envelope, 2), readU32(envelope, 6), 'xchacha20-poly1305');
+    if (key === undefined) throw new KeyMiss(envelope);
+    return decrypt(key, envelope, context);
+  }
+
+  /**
+   * A logical row from a physical one. `wanted` limits which columns are decoded (and decrypted);
+   * the primary key is always included.
+   */
+  decode(raw: Record<string, unknown>, wanted: readonly StoredColumn[]): Record<string, unknown> {
+    const row: Record<string, unknown> = {};
+    const rawKey = raw[`p_${this.primaryKey.name}`];
+    const rowKey = this.rowKeyText(typeof rawKey === 'bigint' ? Number(rawKey) : rawKey);
+    let rowValues: Map<string, Uint8Array> | null | undefined;
+    for (const column of wanted) {
+      const name = column.name;
+      if (column.encryption === null) {
+        row[name] = fromSql(column.type, raw[`p_${name}`]);
+        continue;
+      }
+      let value: unknown = null;
+      let found = false;
+      if (this.schema.level === 'field') {
+        const envelope = raw[`e_${name}`] as Uint8Array | null | undefined;
+        if (envelope !== null && envelope !== undefined) {
+          value = decodeValue(
+            column.type,
+            this.#open(envelope, this.#contexts.get(name)!.withRow(rowKey)),
+            name,
+          );
+          found = true;
+        }
+      } else {
+        if (rowValues === undefined) {
+          const envelope = raw[ROW_ENVELOPE] as Uint8Array | null | undefined;
+          rowValues =
+            envelope === null || envelope === undefined
+              ? null
+              : decodeRow(
+                  this.#open(envelope, this.#contexts.get(ROW_CONTEXT_COLUMN)!.withRow(rowKey)),
+                  this.schema.name,
+                );
+        }
+        const encoded = rowValues?.get(name);
+        if (encoded !== undefined) {
+          value = decodeValue(column.type, encoded, name);
+          found = true;
+        }
+      }
+      if (!found && column.legacyPlaintext) value = fromSql(column.type, raw[`p_${name}`]);
+      row[name] = value;
+    }
+    return row;
+  }
+
+  /** Physical columns a read of `wanted` needs. */
+  physicalFor(wanted: readonly StoredColumn[]): string[] {
+    const out = new Set<string>([`p_${this.primaryKey.name}`]);
+    for (const column of wanted) {
+      if (column.encryption === null || column.legacyPlaintext) out.add(`p_${column.name}`);
+      if (column.encryption !== null)
+        out.add(this.schema.level === 'field' ? `e_${column.name}` : ROW_ENVELOPE);
+    }
+    return [...out];
+  }
+
+  /**
+   * True when a stored row does not match the current write layout: an envelope under another key
+   * or an older version, a value still in plaintext, or a blind-index slot still to fill.
+   */
+  needsRewrite(raw: Record<string, unknown>, activeVersions: ReadonlyMap<number, number>): boolean {
+    const stale = (envelope: unknown, keyId: number): boolean => {
+      if (envelope === null || envelope === undefined) return false;
+      const bytes = envelope as Uint8Array;
+      if (bytes.length < ENVELOPE_HEADER_LENGTH) return true;
+      return readU32(bytes, 2) !== keyId || readU32(bytes, 6) !== activeVersions.get(keyId);
+    };
+    for (const column of this.encrypted) {
+      const name = column.name;
+      if (column.legacyPlaintext && raw[`p_${name}`] !== null && raw[`p_${name}`] !== undefined) return true;
+      if (this.schema.level === 'field' && stale(raw[`e_${name}`], this.#dataKeyIds.get(name)!)) return true;
+      const pending = column.encryption!.search?.pending;
+      // Rows indexed under the active slot but not yet the pending one (a row whose column predates
+      // the index has neither, and queries find it through the null rule instead).
+      if (pending != null && raw[`b${pending.slot}_${name}`] == null) {
+        const active = column.encryption!.search!.active;
+        if (raw[`b${active.slot}_${name}`] != null) return true;
+      }
+    }
+    return this.schema.rowKey !== null && stale(raw[ROW_ENVELOPE], this.#rowKeyId);
+  }
+}

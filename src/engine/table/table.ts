@@ -1,0 +1,606 @@
+/**
+ * @module engine/table/table
+ * A table handle: insert, get, find, page, iterate, count, update, delete. Every value of an
+ * encrypted column is encrypted before it reaches storage and decrypted after it leaves; filters on
+ * encrypted columns go through blind indexes and are re-checked on the decrypted candidates.
+ */
+import type { SqlValue, StorageSession } from '../../storage/dialect.js';
+import { describe } from '../../util/bytes.js';
+import { FortressError } from '../../util/errors.js';
+import { checkedToValue } from '../schema/column-types.js';
+import type { AnyRow, StoredColumn } from '../schema/table-schema.js';
+import { uuidV7 } from '../schema/uuid-v7.js';
+import { compileWhere, compareValues, queryInvalid, type CompiledWhere, type Where } from '../query/where.js';
+import { EncryptionKeyMiss, KeyMiss, type TableCodec } from './table-codec.js';
+
+/** What a table handle needs from the engine. */
+export interface TableHost {
+  codec(table: string): Promise<TableCodec>;
+  /** Makes sure every data key of `codec` can encrypt `count` more values without awaiting. */
+  prepareWrite(codec: TableCodec, count: number): Promise<void>;
+  /** Unwraps the key version an envelope names (after a `KeyMiss`). */
+  loadKey(envelope: Uint8Array): Promise<void>;
+  /** Loads the key a write found not ready (after an `EncryptionKeyMiss`). */
+  loadEncryptionKey(keyId: number): Promise<void>;
+  session(): StorageSession;
+}
+
+export type OrderBy<R> = { readonly [K in keyof R]?: 'asc' | 'desc' };
+
+export interface FindOptions<R> {
+  readonly where?: Where<R>;
+  /** Plaintext columns (encrypted ones only with `scan: true`, sorted in memory). Ties break on the primary key. */
+  readonly orderBy?: OrderBy<R> | readonly OrderBy<R>[];
+  /** At most this many rows. */
+  readonly limit?: number;
+  /** A cursor from `page()`: continue after that row. */
+  readonly after?: string;
+  /** Columns to return (and decrypt); default all. The primary key is always returned. */
+  readonly select?: readonly (keyof R & string)[];
+  /**
+   * Allow filters and orderings an encrypted column's capabilities cannot answer, by decrypting and
+   * checking every row: a full scan, whose cost grows with the table.
+   */
+  readonly scan?: boolean;
+}
+
+export interface Page<R> {
+  readonly rows: R[];
+  /** Cursor of the next page, or null after the last one. */
+  readonly next: string | null;
+}
+
+interface Order {
+  readonly column: StoredColumn;
+  readonly desc: boolean;
+}
+
+interface Plan {
+  readonly where: CompiledWhere;
+  readonly order: readonly Order[];
+  readonly sortInMemory: boolean;
+  readonly wanted: readonly StoredColumn[];
+  readonly limit: number;
+  readonly after: readonly SqlValue[] | null;
+}
+
+const MAX_LIMIT = 1_000_000_000;
+const BATCH = 512;
+const FIND_OPTIONS = ['where', 'orderBy', 'limit', 'after', 'select', 'scan'];
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Runs a synchronous codec step, loading keys it reports missing. */
+async function withKeys<T>(host: TableHost, step: () => T): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return step();
+    } catch (error) {
+      if (attempt > 64) throw error;
+      if (error instanceof KeyMiss) await host.loadKey(error.envelope);
+      else if (error instanceof EncryptionKeyMiss) await host.loadEncryptionKey(error.keyId);
+      else throw error;
+    }
+  }
+}
+
+/**
+ * @example
+ * ```ts
+ * const patients = db.table('patients');
+ * const { id } = await patients.insert({ email: 'ann@example.com', ssn: '123-45-6789', age: 41 });
+ * await patients.find({ where: { email: 'ann@example.com' } });
+ * await patients.update(id, { notes: 'follow-up' });
+ * ```
+ */
+export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
+  readonly name: string;
+  readonly #host: TableHost;
+
+  /** @internal Tables come from `Fortress.table()` / `createTable()`. */
+  constructor(host: TableHost, name: string) {
+    this.#host = host;
+    this.name = name;
+  }
+
+  #checkRow(codec: TableCodec, row: unknown, mode: 'insert' | 'update'): Map<string, unknown> {
+    if (!isPlainObject(row)) {
+      throw new FortressError(
+        'FX_TYPE_MISMATCH',
+        `table ${this.name}: expected a row object, got ${describe(row)}`,
+      );
+    }
+    const checked = new Map<string, unknown>();
+    for (const [name, value] of Object.entries(row)) {
+      if (value === undefined) continue;
+      const column = codec.column(name);
+      if (mode === 'update' && column.primaryKey) {
+        throw new FortressError(
+          'FX_TYPE_MISMATCH',
+          `column ${name} is the primary key and cannot be updated`,
+        );
+      }
+      checked.set(name, codec.check(column, value));
+    }
+    if (mode === 'insert') {
+      for (const column of codec.schema.columns) {
+        if (checked.has(column.name)) continue;
+        if (column.primaryKey && (column.type === 'uuid' || column.type === 'integer')) continue;
+        if (column.required) {
+          throw new FortressError('FX_TYPE_MISMATCH', `column ${column.name} is required`);
+        }
+        checked.set(column.name, null);
+      }
+    }
+    return checked;
+  }
+
+  #checkKey(codec: TableCodec, key: unknown): unknown {
+    const column = codec.primaryKey;
+    if (key === null || key === undefined) {
+      throw new FortressError('FX_TYPE_MISMATCH', `table ${this.name}: a primary key value is required`);
+    }
+    return codec.check(column, key);
+  }
+
+  /** Inserts a row and returns it as stored (with its generated key). `FX_DUPLICATE_KEY` if the key exists. */
+  async insert(row: I): Promise<R> {
+    const codec = await this.#host.codec(this.name);
+    const checked = this.#checkRow(codec, row, 'insert');
+    await this.#host.prepareWrite(codec, 1);
+    return this.#insertChecked(codec, checked, this.#host.session());
+  }
+
+  /** Inserts rows atomically (one transaction); returns them as stored. */
+  async insertMany(rows: readonly I[]): Promise<R[]> {
+    if (!Array.isArray(rows))
+      throw new FortressError('FX_TYPE_MISMATCH', `insertMany takes an array of rows`);
+    const codec = await this.#host.codec(this.name);
+    const checked = rows.map((row) => this.#checkRow(codec, row, 'insert'));
+    await this.#host.prepareWrite(codec, rows.length);
+    return this.#host.session().transaction(async (tx) => {
+      const out: R[] = [];
+      for (const row of checked) out.push(await this.#insertChecked(codec, row, tx));
+      return out;
+    });
+  }
+
+  async #insertChecked(
+    codec: TableCodec,
+    checked: Map<string, unknown>,
+    session: StorageSession,
+  ): Promise<R> {
+    const key = codec.primaryKey;
+    let keyValue = checked.get(key.name);
+    if (keyValue === undefined || keyValue === null) {
+      if (key.type === 'uuid') keyValue = uuidV7();
+      else keyValue = await this.#nextIntegerKey(codec, session);
+      checked.set(key.name, keyValue);
+    }
+    const rowKey = codec.rowKeyText(keyValue);
+    const physical = new Map<string, SqlValue>();
+    await withKeys(this.#host, () => {
+      codec.encode(checked, rowKey, physical);
+    });
+    const params = codec.physical.map((name) => physical.get(name) ?? null);
+    try {
+      await session.run(codec.insertSql, params);
+    } catch (error) {
+      if (
+        error instanceof FortressError &&
+        error.code === 'FX_STORAGE_CONSTRAINT' &&
+        /UNIQUE|PRIMARY/i.test(error.message)
+      ) {
+        throw new FortressError(
+          'FX_DUPLICATE_KEY',
+          `table ${this.name} already has a row with that primary key`,
+        );
+      }
+      throw error;
+    }
+    const out: Record<string, unknown> = {};
+    for (const [name, value] of checked) {
+      out[name] = value === null ? null : checkedToValue(codec.column(name).type, value);
+    }
+    return out as R;
+  }
+
+  async #nextIntegerKey(codec: TableCodec, session: StorageSession): Promise<number> {
+    // The engine's integer keys are max + 1 (never reused while the largest row exists).
+    const row = await session.get<{ k: number | null }>(
+      `SELECT max("p_${codec.primaryKey.name}") AS k FROM "${codec.physicalTable}"`,
+    );
+    return (row?.k ?? 0) + 1;
+  }
+
+  /** The row with primary key `key`, or undefined. */
+  async get(
+    key: R[keyof R] | string | number,
+    options: { select?: readonly (keyof R & string)[] } = {},
+  ): Promise<R | undefined> {
+    const codec = await this.#host.codec(this.name);
+    const checkedKey = this.#checkKey(codec, key);
+    const wanted = this.#wanted(codec, options.select);
+    const sql = `SELECT ${codec
+      .physicalFor(wanted)
+      .map((c) => `"${c}"`)
+      .join(', ')} FROM "${codec.physicalTable}" WHERE "p_${codec.primaryKey.name}" = ?`;
+    const raw = await this.#host.session().get<Record<string, unknown>>(sql, [checkedKey as SqlValue]);
+    if (raw === undefined) return undefined;
+    return (await withKeys(this.#host, () => codec.decode(raw, wanted))) as R;
+  }
+
+  #wanted(codec: TableCodec, select: unknown): readonly StoredColumn[] {
+    if (select === undefined) return codec.schema.columns;
+    if (!Array.isArray(select) || select.length === 0)
+      throw queryInvalid('select must be a non-empty array of column names');
+    const out = new Set<StoredColumn>([codec.primaryKey]);
+    for (const name of select) {
+      if (typeof name !== 'string') throw queryInvalid('select must be a non-empty array of column names');
+      out.add(codec.column(name));
+    }
+    return [...out];
+  }
+
+  #plan(codec: TableCodec, options: FindOptions<R>, needLimit: boolean): Plan {
+    const raw: unknown = options;
+    if (!isPlainObject(raw)) throw queryInvalid(`find options must be an object, got ${describe(options)}`);
+    for (const key of Object.keys(options)) {
+      if (!FIND_OPTIONS.includes(key))
+        throw queryInvalid(`unknown find option ${JSON.stringify(key.slice(0, 40))}`);
+    }
+    const scan = options.scan ?? false;
+    if (typeof scan !== 'boolean') throw queryInvalid('scan must be true or false');
+    const where = compileWhere(codec, options.where, scan);
+    const order: Order[] = [];
+    const orderList =
+      options.orderBy === undefined
+        ? []
+        : Array.isArray(options.orderBy)
+          ? options.orderBy
+          : [options.orderBy];
+    let sortInMemory = false;
+    for (const entry of orderList as unknown[]) {
+      if (!isPlainObject(entry))
+        throw queryInvalid('orderBy must be { column: "asc" | "desc" } or a list of them');
+      for (const [name, direction] of Object.entries(entry)) {
+        if (direction !== 'asc' && direction !== 'desc')
+          throw queryInvalid(`orderBy ${name}: expected "asc" or "desc"`);
+        const column = codec.column(name);
+        if (column.encryption !== null) {
+          if (!scan) {
+            throw new FortressError(
+              'FX_QUERY_UNSUPPORTED',
+              `column ${name} cannot answer orderBy: it is encrypted, so storage cannot order it. Pass scan: true to decrypt every row and sort in memory (a full scan)`,
+            );
+          }
+          sortInMemory = true;
+        }
+        if (column.type === 'json')
+          throw new FortressError('FX_QUERY_UNSUPPORTED', `column ${name} is json and cannot be ordered`);
+        order.push({ column, desc: direction === 'desc' });
+      }
+    }
+    let limit = MAX_LIMIT;
+    if (options.limit !== undefined) {
+      if (
+        typeof options.limit !== 'number' ||
+        !Number.isInteger(options.limit) ||
+        options.limit < 1 ||
+        options.limit > MAX_LIMIT
+      ) {
+        throw queryInvalid(`limit must be an integer from 1 to ${MAX_LIMIT}`);
+      }
+      limit = options.limit;
+    } else if (needLimit) {
+      limit = 100;
+    }
+    let after: SqlValue[] | null = null;
+    if (options.after !== undefined) {
+      if (sortInMemory) throw queryInvalid('cursors need an order on plaintext columns (not a scan sort)');
+      after = decodeCursor(options.after, order);
+    }
+    return { where, order, sortInMemory, wanted: this.#wanted(codec, options.select), limit, after };
+  }
+
+  /** Rows matching `options.where`, in order. Buffers the result: use `iterate()` for large ones. */
+  async find(options: FindOptions<R> = {}): Promise<R[]> {
+    const codec = await this.#host.codec(this.name);
+    const plan = this.#plan(codec, options, false);
+    const rows: R[] = [];
+    for await (const { row } of this.#rows(codec, plan)) rows.push(row as R);
+    return rows;
+  }
+
+  /** The first matching row, or undefined. */
+  async findOne(options: FindOptions<R> = {}): Promise<R | undefined> {
+    const rows = await this.find({ ...options, limit: 1 });
+    return rows[0];
+  }
+
+  /** One page of rows (default 100) and the cursor of the next. */
+  async page(options: FindOptions<R> = {}): Promise<Page<R>> {
+    const codec = await this.#host.codec(this.name);
+    const plan = this.#plan(codec, options, true);
+    if (plan.sortInMemory)
+      throw queryInvalid('page() needs an order on plaintext columns; use find() for a scan sort');
+    const rows: R[] = [];
+    let last: readonly SqlValue[] | null = null;
+    for await (const { row, position } of this.#rows(codec, { ...plan, limit: plan.limit + 1 })) {
+      if (rows.length === plan.limit) return { rows, next: encodeCursor(last!, plan.order) };
+      rows.push(row as R);
+      last = position;
+    }
+    return { rows, next: null };
+  }
+
+  /** Streams matching rows in batches, without holding the database between them. */
+  async *iterate(options: FindOptions<R> = {}): AsyncIterableIterator<R> {
+    const codec = await this.#host.codec(this.name);
+    const plan = this.#plan(codec, options, false);
+    for await (const { row } of this.#rows(codec, plan)) yield row as R;
+  }
+
+  /** How many rows match. */
+  async count(options: Pick<FindOptions<R>, 'where' | 'scan'> = {}): Promise<number> {
+    const codec = await this.#host.codec(this.name);
+    const plan = this.#plan(codec, { where: options.where, scan: options.scan } as FindOptions<R>, false);
+    if (plan.where.exact) {
+      const row = await this.#host
+        .session()
+        .get<{ n: number }>(
+          `SELECT count(*) AS n FROM "${codec.physicalTable}" WHERE ${plan.where.sql}`,
+          plan.where.params,
+        );
+      return row!.n;
+    }
+    let n = 0;
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- counting only
+    for await (const _match of this.#rows(codec, { ...plan, wanted: [codec.primaryKey] })) n++;
+    return n;
+  }
+
+  /**
+   * Matching rows in order with their keyset position. Reads in batches by keyset pagination, so
+   * nothing holds the connection while the caller works on a row.
+   */
+  async *#rows(codec: TableCodec, plan: Plan): AsyncIterableIterator<{ row: AnyRow; position: SqlValue[] }> {
+    const { where, order } = plan;
+    const keyOrder: Order[] = [
+      ...order.filter((o) => !plan.sortInMemory || o.column.encryption === null),
+      { column: codec.primaryKey, desc: false },
+    ];
+    const testColumns = where.exact ? [] : [...where.columns];
+    const readColumns = new Set<StoredColumn>([
+      ...plan.wanted,
+      ...testColumns,
+      ...(plan.sortInMemory ? order.map((o) => o.column) : []),
+    ]);
+    const physical = new Set(codec.physicalFor([...readColumns]));
+    for (const o of keyOrder) physical.add(`p_${o.column.name}`);
+    const select = [...physical].map((c) => `"${c}"`).join(', ');
+    const orderSql = keyOrder.map((o) => `"p_${o.column.name}" ${o.desc ? 'DESC' : 'ASC'}`).join(', ');
+    const session = this.#host.session();
+    const positionOf = (raw: Record<string, unknown>): SqlValue[] =>
+      keyOrder.map((o) => raw[`p_${o.column.name}`] as SqlValue);
+    let after = plan.after;
+    let emitted = 0;
+    const buffered: { row: AnyRow; position: SqlValue[] }[] = [];
+    const wantedOnly = plan.wanted.filter((c) => !testColumns.includes(c));
+    for (;;) {
+      const params: SqlValue[] = [...where.params];
+      let sql = `SELECT ${select} FROM "${codec.physicalTable}" WHERE ${where.sql}`;
+      if (after !== null) {
+        const keyset = keysetSql(keyOrder, after);
+        sql += ` AND ${keyset.sql}`;
+        params.push(...keyset.params);
+      }
+      const batch = where.exact && !plan.sortInMemory ? Math.min(plan.limit - emitted, 4096) : BATCH;
+      sql += ` ORDER BY ${orderSql} LIMIT ${batch}`;
+      const raws = await session.all<Record<string, unknown>>(sql, params);
+      for (const raw of raws) {
+        let row: AnyRow;
+        if (where.exact) {
+          row = await withKeys(this.#host, () => codec.decode(raw, plan.wanted));
+        } else {
+          const tested = await withKeys(this.#host, () => codec.decode(raw, testColumns));
+          if (!where.test(tested)) continue;
+          const rest = await withKeys(this.#host, () => codec.decode(raw, wantedOnly));
+          row = {};
+          for (const column of plan.wanted)
+            row[column.name] = column.name in rest ? rest[column.name] : tested[column.name];
+          if (plan.sortInMemory) for (const o of order) row[o.column.name] ??= tested[o.column.name] ?? null;
+        }
+        if (plan.sortInMemory) {
+          buffered.push({ row, position: [] });
+          continue;
+        }
+        yield { row, position: positionOf(raw) };
+        if (++emitted >= plan.limit) return;
+      }
+      if (raws.length < batch) break;
+      after = positionOf(raws[raws.length - 1]!);
+    }
+    if (plan.sortInMemory) {
+      buffered.sort((a, b) => {
+        for (const o of [...order, { column: codec.primaryKey, desc: false }]) {
+          const x = a.row[o.column.name];
+          const y = b.row[o.column.name];
+          // SQL order: nulls first ascending, last descending.
+          const c = x === null ? (y === null ? 0 : -1) : y === null ? 1 : compareValues(x, y);
+          if (c !== 0) return o.desc ? -c : c;
+        }
+        return 0;
+      });
+      const selected = new Set(plan.wanted.map((c) => c.name));
+      for (const entry of buffered.slice(0, plan.limit)) {
+        const row: AnyRow = {};
+        for (const key of Object.keys(entry.row)) if (selected.has(key)) row[key] = entry.row[key];
+        yield { row, position: entry.position };
+      }
+    }
+  }
+
+  /** Changes some columns of one row. `FX_ROW_NOT_FOUND` if there is no such row. */
+  async update(key: R[keyof R] | string | number, changes: Partial<I>): Promise<void> {
+    const codec = await this.#host.codec(this.name);
+    const checkedKey = this.#checkKey(codec, key);
+    const checked = this.#checkRow(codec, changes, 'update');
+    if (checked.size === 0) throw new FortressError('FX_TYPE_MISMATCH', 'update names no column to change');
+    await this.#host.prepareWrite(codec, 1);
+    const rowKey = codec.rowKeyText(checkedKey);
+    const session = this.#host.session();
+    const needsWholeRow =
+      codec.schema.rowKey !== null &&
+      [...checked.keys()].some((name) => codec.column(name).encryption !== null);
+    if (!needsWholeRow) {
+      const physical = new Map<string, SqlValue>();
+      await withKeys(this.#host, () => {
+        codec.encode(checked, rowKey, physical);
+      });
+      const result = await session.run(updateSql(codec, [...physical.keys()]), [
+        ...physical.values(),
+        checkedKey as SqlValue,
+      ]);
+      if (result.changes === 0) throw notFound(this.name);
+      return;
+    }
+    // A row envelope holds every encrypted column: read, merge, re-encrypt, atomically.
+    await session.transaction(async (tx) => {
+      const encrypted = codec.encrypted;
+      const sql = `SELECT ${codec
+        .physicalFor(encrypted)
+        .map((c) => `"${c}"`)
+        .join(', ')} FROM "${codec.physicalTable}" WHERE "p_${codec.primaryKey.name}" = ?`;
+      const raw = await tx.get<Record<string, unknown>>(sql, [checkedKey as SqlValue]);
+      if (raw === undefined) throw notFound(this.name);
+      const current = await withKeys(this.#host, () => codec.decode(raw, encrypted));
+      const merged = new Map<string, unknown>();
+      for (const column of encrypted)
+        merged.set(column.name, codec.check({ ...column, required: false }, current[column.name]));
+      for (const [name, value] of checked) merged.set(name, value);
+      const physical = new Map<string, SqlValue>();
+      await withKeys(this.#host, () => {
+        codec.encode(merged, rowKey, physical);
+      });
+      await tx.run(updateSql(codec, [...physical.keys()]), [...physical.values(), checkedKey as SqlValue]);
+    });
+  }
+
+  /** Deletes one row; returns whether it existed. */
+  async delete(key: R[keyof R] | string | number): Promise<boolean> {
+    const codec = await this.#host.codec(this.name);
+    const checkedKey = this.#checkKey(codec, key);
+    const result = await this.#host
+      .session()
+      .run(`DELETE FROM "${codec.physicalTable}" WHERE "p_${codec.primaryKey.name}" = ?`, [
+        checkedKey as SqlValue,
+      ]);
+    return result.changes > 0;
+  }
+
+  /** Deletes every row matching `where` (atomically); returns how many. */
+  async deleteMany(options: Pick<FindOptions<R>, 'where' | 'scan'>): Promise<number> {
+    const codec = await this.#host.codec(this.name);
+    if (!isPlainObject(options) || options.where === undefined)
+      throw queryInvalid('deleteMany needs a where filter');
+    const plan = this.#plan(codec, { where: options.where, scan: options.scan } as FindOptions<R>, false);
+    return this.#host.session().transaction(async (tx) => {
+      if (plan.where.exact) {
+        const result = await tx.run(
+          `DELETE FROM "${codec.physicalTable}" WHERE ${plan.where.sql}`,
+          plan.where.params,
+        );
+        return result.changes;
+      }
+      const keys: SqlValue[] = [];
+      for await (const { row } of this.#rows(codec, { ...plan, wanted: [codec.primaryKey] })) {
+        keys.push(row[codec.primaryKey.name] as SqlValue);
+      }
+      for (const k of keys)
+        await tx.run(`DELETE FROM "${codec.physicalTable}" WHERE "p_${codec.primaryKey.name}" = ?`, [k]);
+      return keys.length;
+    });
+  }
+}
+
+function notFound(table: string): FortressError {
+  return new FortressError('FX_ROW_NOT_FOUND', `table ${table} has no row with that primary key`);
+}
+
+export function updateSql(codec: TableCodec, columns: readonly string[]): string {
+  return `UPDATE "${codec.physicalTable}" SET ${columns.map((c) => `"${c}" = ?`).join(', ')} WHERE "p_${codec.primaryKey.name}" = ?`;
+}
+
+/** The keyset condition "after this position" for an ordering (SQL order: nulls first ascending). */
+function keysetSql(
+  order: readonly Order[],
+  position: readonly SqlValue[],
+): { sql: string; params: SqlValue[] } {
+  const params: SqlValue[] = [];
+  const alternatives: string[] = [];
+  for (let i = 0; i < order.length; i++) {
+    const terms: string[] = [];
+    for (let j = 0; j < i; j++) {
+      const name = `"p_${order[j]!.column.name}"`;
+      if (position[j] === null) terms.push(`${name} IS NULL`);
+      else {
+        terms.push(`${name} = ?`);
+        params.push(position[j]!);
+      }
+    }
+    const name = `"p_${order[i]!.column.name}"`;
+    const v = position[i] ?? null;
+    if (order[i]!.desc) {
+      if (v === null) continue; // nulls come last descending: nothing sorts after a null but nulls
+      terms.push(`(${name} < ? OR ${name} IS NULL)`);
+      params.push(v);
+    } else if (v === null) {
+      terms.push(`${name} IS NOT NULL`);
+    } else {
+      terms.push(`${name} > ?`);
+      params.push(v);
+    }
+    alternatives.push(`(${terms.join(' AND ')})`);
+  }
+  return { sql: alternatives.length === 0 ? '0' : `(${alternatives.join(' OR ')})`, params };
+}
+
+function orderSignature(order: readonly Order[]): string {
+  return order.map((o) => `${o.column.name}:${o.desc ? 'd' : 'a'}`).join(',');
+}
+
+function encodeCursor(position: readonly SqlValue[], order: readonly Order[]): string {
+  const values = position.map((v) =>
+    v instanceof Uint8Array
+      ? { b: Buffer.from(v).toString('base64') }
+      : typeof v === 'bigint'
+        ? { i: v.toString() }
+        : v,
+  );
+  return Buffer.from(JSON.stringify({ o: orderSignature(order), v: values }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: unknown, order: readonly Order[]): SqlValue[] {
+  const bad = (): FortressError =>
+    queryInvalid('after: not a cursor from this query (cursors are tied to the orderBy)');
+  if (typeof cursor !== 'string' || cursor.length > 65_536) throw bad();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw bad();
+  }
+  if (!isPlainObject(parsed) || parsed['o'] !== orderSignature(order) || !Array.isArray(parsed['v']))
+    throw bad();
+  const values = parsed['v'] as unknown[];
+  if (values.length !== order.length + 1) throw bad();
+  return values.map((v) => {
+    if (v === null || typeof v === 'string' || typeof v === 'number') return v;
+    if (isPlainObject(v) && typeof v['b'] === 'string') return Buffer.from(v['b'], 'base64');
+    if (isPlainObject(v) && typeof v['i'] === 'string' && /^-?\d{1,20}$/.test(v['i'])) return BigInt(v['i']);
+    throw bad();
+  });
+}

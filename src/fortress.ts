@@ -1,0 +1,402 @@
+/**
+ * @module fortress
+ * The Fortress facade: opens a data directory and wires storage, keys and the table engine.
+ *
+ * A data directory holds `fortress.json` (its layout), `fortress.db` (tables, schemas, jobs and —
+ * unless page encryption is on — the wrapped keys and seal configuration) and, for zero-config use,
+ * `dev-unseal.key`. With page encryption the wrapped keys live in `keys.db` beside it, because the
+ * page key itself is a keyring key: the database cannot hold the keys that open it.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { AeadName } from './crypto/aead/aead.js';
+import { dataKeyMaterial } from './crypto/envelope/data-key.js';
+import { Engine, Transaction, type KeyUsage } from './engine/engine.js';
+import type { Job, JobOptions, JobProgress } from './engine/jobs/job.js';
+import type {
+  AnyRow,
+  ColumnDefinition,
+  EncryptOptions,
+  InsertOf,
+  RowOf,
+  StoredTable,
+  TableDefinition,
+} from './engine/schema/table-schema.js';
+import type { Table } from './engine/table/table.js';
+import { KeyManager } from './keys/key-manager.js';
+import { DEV_KEY_FILE_WARNING, DevKeyFileSealProvider } from './keys/seal/dev-key-file-seal.js';
+import type { SealProvider } from './keys/seal/seal-provider.js';
+import type { StorageDriver } from './storage/dialect.js';
+import { StorageKeyStore } from './storage/key-store/storage-key-store.js';
+import { SqliteDialect } from './storage/sqlite/sqlite-dialect.js';
+import { assertOptions, assertString } from './util/bytes.js';
+import { FortressError, InvalidArgumentError } from './util/errors.js';
+
+export interface FortressOptions {
+  /** The data directory (created on first open). */
+  readonly path: string;
+  /**
+   * Encrypt whole database pages too (SQLite3MultipleCiphers, ChaCha20-Poly1305), so indexes,
+   * schemas and free pages are ciphertext as well. Chosen when the directory is created. @default false
+   */
+  readonly pageEncryption?: boolean;
+  /**
+   * How to unseal. Omitted: a new directory is initialised with a dev key file and every open
+   * unseals with it (zero config, with a warning); a directory sealed another way opens sealed —
+   * call `unseal()`.
+   */
+  readonly unseal?: { readonly provider: SealProvider; readonly inputs?: readonly string[] };
+  /** `'full'` (default) loses no acknowledged write even on power loss; `'normal'` survives process crashes. */
+  readonly synchronous?: 'full' | 'normal';
+  /** @default 'default' */
+  readonly tenant?: string;
+  /** @default 'main' */
+  readonly database?: string;
+  /** Where warnings go (e.g. the dev-key-file warning). @default process.emitWarning */
+  readonly onWarning?: (message: string) => void;
+  /** Background-job defaults (batch size, throttle). */
+  readonly jobs?: JobOptions;
+}
+
+interface Manifest {
+  readonly format: 1;
+  readonly pageEncryption: boolean;
+}
+
+const MANIFEST = 'fortress.json';
+const DATABASE = 'fortress.db';
+const KEYS_DATABASE = 'keys.db';
+const DEV_KEY_FILE = 'dev-unseal.key';
+/** The index-purpose key whose bytes key the database pages. */
+const PAGE_KEY = 'fortress/page-key';
+
+async function readManifest(dir: string): Promise<Manifest | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dir, MANIFEST), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new FortressError('FX_STORAGE', `cannot read ${path.join(dir, MANIFEST)}`, { cause: error });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new FortressError('FX_STORAGE', `${path.join(dir, MANIFEST)} is not valid JSON`, { cause });
+  }
+  const m = parsed as Partial<Manifest> | null;
+  if (m === null || typeof m !== 'object' || m.format !== 1 || typeof m.pageEncryption !== 'boolean') {
+    throw new FortressError(
+      'FX_STORAGE',
+      `${path.join(dir, MANIFEST)} is not a Fortress data directory manifest (format 1)`,
+    );
+  }
+  return { format: 1, pageEncryption: m.pageEncryption };
+}
+
+/**
+ * An open Fortress database.
+ *
+ * @example
+ * ```ts
+ * const db = await Fortress.open({ path: './data' });
+ * const patients = await db.createTable('patients', {
+ *   columns: {
+ *     id: { type: 'uuid', primaryKey: true },
+ *     email: { type: 'text', encrypt: { search: 'equality' } },
+ *     ssn: { type: 'text', encrypt: true },
+ *     age: { type: 'integer' },
+ *   },
+ * });
+ * const { id } = await patients.insert({ email: 'ann@example.com', ssn: '123-45-6789', age: 41 });
+ * await patients.find({ where: { email: 'ann@example.com' } });
+ * await db.close();
+ * ```
+ */
+export class Fortress implements AsyncDisposable {
+  /** The data directory. */
+  readonly path: string;
+  /** The keys layer (rotation, versions, backups). */
+  readonly keys: KeyManager;
+  readonly #engine: Engine | null;
+  readonly #drivers: StorageDriver[];
+  readonly #options: FortressOptions;
+  readonly #pending: (() => Promise<Engine>) | null;
+  #lazyEngine: Engine | null = null;
+  #closed = false;
+
+  private constructor(
+    dir: string,
+    keys: KeyManager,
+    engine: Engine | null,
+    drivers: StorageDriver[],
+    options: FortressOptions,
+    pending: (() => Promise<Engine>) | null,
+  ) {
+    this.path = dir;
+    this.keys = keys;
+    this.#engine = engine;
+    this.#drivers = drivers;
+    this.#options = options;
+    this.#pending = pending;
+  }
+
+  /** Opens (or creates) a data directory. */
+  static async open(options: FortressOptions): Promise<Fortress> {
+    assertOptions(options, 'options');
+    assertString(options.path, 'path');
+    if (options.path.length === 0) throw new InvalidArgumentError('path', 'must not be empty');
+    if (options.pageEncryption !== undefined && typeof options.pageEncryption !== 'boolean') {
+      throw new InvalidArgumentError('pageEncryption', 'expected true or false');
+    }
+    for (const name of ['tenant', 'database'] as const) {
+      const value = options[name];
+      if (value !== undefined && (typeof value !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(value))) {
+        throw new InvalidArgumentError(name, 'expected 1-64 letters, digits, ".", "_" or "-"');
+      }
+    }
+    const warn =
+      options.onWarning ??
+      ((message: string) => {
+        process.emitWarning(message, 'FortressWarning');
+      });
+    const dir = path.resolve(options.path);
+    let manifest = await readManifest(dir);
+    const creating = manifest === undefined;
+    if (manifest === undefined) {
+      if (existsSync(path.join(dir, DATABASE))) {
+        throw new FortressError(
+          'FX_STORAGE',
+          `${dir} holds a database but no ${MANIFEST}; refusing to guess its layout`,
+        );
+      }
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      manifest = { format: 1, pageEncryption: options.pageEncryption ?? false };
+    } else if (options.pageEncryption !== undefined && options.pageEncryption !== manifest.pageEncryption) {
+      throw new InvalidArgumentError(
+        'pageEncryption',
+        `${dir} was created with page encryption ${manifest.pageEncryption ? 'on' : 'off'}; it cannot change on open`,
+      );
+    }
+    const synchronous = options.synchronous ?? 'full';
+    const drivers: StorageDriver[] = [];
+    try {
+      const keysDriver = await new SqliteDialect({
+        path: path.join(dir, manifest.pageEncryption ? KEYS_DATABASE : DATABASE),
+        synchronous,
+      }).createDriver();
+      drivers.push(keysDriver);
+      const keys = await KeyManager.open({ store: await StorageKeyStore.open(keysDriver) });
+      if (creating)
+        await writeFile(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+      const devKeyFile = path.join(dir, DEV_KEY_FILE);
+      if (options.unseal !== undefined) {
+        if (keys.state === 'uninitialized') await keys.init(options.unseal.provider);
+        else await keys.unseal(options.unseal.provider, options.unseal.inputs ?? []);
+      } else if (keys.state === 'uninitialized') {
+        warn(`${DEV_KEY_FILE_WARNING} (${devKeyFile})`);
+        // init leaves the keys unsealed.
+        await keys.init(new DevKeyFileSealProvider({ path: devKeyFile }));
+      } else if (keys.sealConfig?.kind === 'dev-key-file') {
+        warn(`${DEV_KEY_FILE_WARNING} (${String(keys.sealConfig['path'])})`);
+        await keys.unseal(new DevKeyFileSealProvider({ path: String(keys.sealConfig['path']) }));
+      }
+      const openEngine = async (): Promise<Engine> => {
+        let driver = keysDriver;
+        if (manifest.pageEncryption) {
+          driver = await new SqliteDialect({
+            path: path.join(dir, DATABASE),
+            synchronous,
+            pageKey: await pageKeyOf(keys),
+          }).createDriver();
+          drivers.push(driver);
+        }
+        const engine = await Engine.open({
+          driver,
+          keys,
+          ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
+          ...(options.database === undefined ? {} : { database: options.database }),
+        });
+        if (keys.state === 'unsealed') await engine.resumeJobs(options.jobs);
+        return engine;
+      };
+      // With page encryption the data file cannot even be opened while sealed.
+      if (manifest.pageEncryption && keys.state !== 'unsealed') {
+        return new Fortress(dir, keys, null, drivers, options, openEngine);
+      }
+      return new Fortress(dir, keys, await openEngine(), drivers, options, null);
+    } catch (error) {
+      for (const driver of drivers.reverse()) await driver.close();
+      throw error;
+    }
+  }
+
+  get #e(): Engine {
+    if (this.#closed) throw new FortressError('FX_CLOSED', 'the database is closed');
+    const engine = this.#engine ?? this.#lazyEngine;
+    if (engine === null) throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
+    return engine;
+  }
+
+  /** `'unsealed'` when data can be read and written. */
+  get state(): KeyManager['state'] {
+    return this.keys.state;
+  }
+
+  /** Unseals with `provider` (Shamir shares, passphrase, HSM PIN…) and resumes background jobs. */
+  async unseal(provider: SealProvider, inputs: readonly string[] = []): Promise<void> {
+    if (this.#closed) throw new FortressError('FX_CLOSED', 'the database is closed');
+    await this.keys.unseal(provider, inputs);
+    if (this.#engine === null && this.#lazyEngine === null && this.#pending !== null) {
+      this.#lazyEngine = await this.#pending();
+    } else {
+      await this.#e.resumeJobs(this.#options.jobs);
+    }
+  }
+
+  /** Zeroes every key: nothing reads or writes data until `unseal()`. Running jobs stop and resume at unseal. */
+  seal(): void {
+    this.keys.seal();
+    (this.#engine ?? this.#lazyEngine)?.dropCodecs();
+  }
+
+  /** Creates a table; the returned handle is typed from the definition. */
+  createTable<const D extends TableDefinition>(
+    name: string,
+    definition: D,
+  ): Promise<Table<RowOf<D>, InsertOf<D>>> {
+    return this.#e.createTable(name, definition);
+  }
+
+  /** A handle on an existing table (`FX_TABLE_NOT_FOUND` otherwise). */
+  table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>>(name: string): Table<R, I> {
+    return this.#e.table<R, I>(name);
+  }
+
+  listTables(): string[] {
+    return this.#e.listTables();
+  }
+
+  /** A table's stored schema (columns, encryption, keys, transitions in progress). */
+  describeTable(name: string): StoredTable {
+    return this.#e.describeTable(name);
+  }
+
+  /** Drops a table and crypto-shreds its keys. */
+  dropTable(name: string): Promise<void> {
+    return this.#e.dropTable(name);
+  }
+
+  addColumn(table: string, name: string, definition: ColumnDefinition): Promise<void> {
+    return this.#e.addColumn(table, name, definition);
+  }
+
+  dropColumn(table: string, name: string, options?: JobOptions): Promise<Job | null> {
+    return this.#e.dropColumn(table, name, options ?? this.#options.jobs);
+  }
+
+  /** Encrypts a plaintext column online (a resumable background job). */
+  encryptColumn(
+    table: string,
+    name: string,
+    encrypt: true | EncryptOptions = true,
+    options?: JobOptions,
+  ): Promise<Job> {
+    return this.#e.encryptColumn(table, name, encrypt, options ?? this.#options.jobs);
+  }
+
+  /** Moves a column (or, with `column` null, a row-encrypted table) to another algorithm online. */
+  changeAlgorithm(
+    table: string,
+    column: string | null,
+    algorithm: AeadName,
+    options?: JobOptions,
+  ): Promise<Job> {
+    return this.#e.changeAlgorithm(table, column, algorithm, options ?? this.#options.jobs);
+  }
+
+  /** Rotates a table's data keys and re-encrypts its values in the background. */
+  rotateKeys(table: string, options?: JobOptions): Promise<Job> {
+    return this.#e.rotateKeys(table, options ?? this.#options.jobs);
+  }
+
+  /** Re-encrypts values not under their key's active version. */
+  reencrypt(table: string, options?: JobOptions): Promise<Job> {
+    return this.#e.reencrypt(table, options ?? this.#options.jobs);
+  }
+
+  /** Rotates a searchable column's index key; lookups stay exact during the transition. */
+  rotateIndexKey(table: string, column: string, options?: JobOptions): Promise<Job> {
+    return this.#e.rotateIndexKey(table, column, options ?? this.#options.jobs);
+  }
+
+  /** Exact row counts per key version (from envelope headers). */
+  keyUsage(table: string): Promise<KeyUsage[]> {
+    return this.#e.keyUsage(table);
+  }
+
+  /** Background jobs of this process. */
+  jobs(): JobProgress[] {
+    return this.#e.listJobs();
+  }
+
+  job(id: number): Job {
+    return this.#e.job(id);
+  }
+
+  /** Resumes paused jobs and jobs an earlier process left unfinished. */
+  resumeJobs(options?: JobOptions): Promise<Job[]> {
+    return this.#e.resumeJobs(options ?? this.#options.jobs);
+  }
+
+  /**
+   * Runs `fn` atomically: everything it writes commits together or not at all.
+   *
+   * @example
+   * ```ts
+   * await db.transaction(async (tx) => {
+   *   const accounts = tx.table('accounts');
+   *   await accounts.update(from, { balance: a - 10 });
+   *   await accounts.update(to, { balance: b + 10 });
+   * });
+   * ```
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.#e.transaction(fn);
+  }
+
+  /** Stops background jobs (they resume at the next open), seals and closes the files. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    (this.#engine ?? this.#lazyEngine)?.close();
+    if (this.keys.state === 'unsealed') {
+      try {
+        await this.keys.flushUsage();
+      } catch {
+        // Usage is leased ahead in the store; a missed flush never lets a counter go backwards.
+      }
+    }
+    await this.keys.close();
+    for (const driver of [...this.#drivers].reverse()) await driver.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** The page key: the raw bytes of a dedicated index-purpose key (created on first use). */
+async function pageKeyOf(keys: KeyManager): Promise<Uint8Array> {
+  if (!keys.listKeys().some((k) => k.name === PAGE_KEY)) {
+    if (!keys.listKeys().some((k) => k.name === 'fortress/storage')) {
+      await keys.createKey({ name: 'fortress/storage', purpose: 'kek' });
+    }
+    await keys.createKey({ name: PAGE_KEY, purpose: 'index', parent: 'fortress/storage' });
+  }
+  const key = await keys.indexKey(PAGE_KEY, 1);
+  return dataKeyMaterial(key);
+}
+
+export { Transaction };
