@@ -12,7 +12,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AeadName } from './crypto/aead/aead.js';
 import { dataKeyMaterial } from './crypto/envelope/data-key.js';
-import { Engine, Transaction, type KeyUsage } from './engine/engine.js';
+import { checkJobOptions, Engine, Transaction, type KeyUsage } from './engine/engine.js';
 import type { Job, JobOptions, JobProgress } from './engine/jobs/job.js';
 import type {
   AnyRow,
@@ -47,7 +47,11 @@ export interface FortressOptions {
    * call `unseal()`.
    */
   readonly unseal?: { readonly provider: SealProvider; readonly inputs?: readonly string[] };
-  /** `'full'` (default) loses no acknowledged write even on power loss; `'normal'` survives process crashes. */
+  /**
+   * `'normal'` (default): an acknowledged write survives a crash of the process (WAL, no fsync per
+   * commit). `'full'`: it also survives a power loss or OS crash (fsync at every commit, several
+   * times slower for small writes). @default 'normal'
+   */
   readonly synchronous?: 'full' | 'normal';
   /** @default 'default' */
   readonly tenant?: string;
@@ -156,6 +160,14 @@ export class Fortress implements AsyncDisposable {
         throw new InvalidArgumentError(name, 'expected 1-64 letters, digits, ".", "_" or "-"');
       }
     }
+    const synchronous: unknown = options.synchronous ?? 'normal';
+    if (synchronous !== 'normal' && synchronous !== 'full') {
+      throw new InvalidArgumentError('synchronous', 'expected "full" or "normal"');
+    }
+    if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
+      throw new InvalidArgumentError('onWarning', 'expected a function');
+    }
+    checkJobOptions(options.jobs);
     const warn =
       options.onWarning ??
       ((message: string) => {
@@ -179,7 +191,7 @@ export class Fortress implements AsyncDisposable {
         `${dir} was created with page encryption ${manifest.pageEncryption ? 'on' : 'off'}; it cannot change on open`,
       );
     }
-    const synchronous = options.synchronous ?? 'full';
+
     const drivers: StorageDriver[] = [];
     try {
       const keysDriver = await new SqliteDialect({

@@ -32,14 +32,14 @@ Commands:
                                   Encrypted, signed backup of every key (+ BACKUP.signers.json)
   keys import BACKUP --recipient-key FILE --trust SIGNERS.json
                                   Restore a backup into a freshly initialised data directory
-  bench <suite> [--quick]         Run a benchmark suite and print JSON (suites: crypto, keys)
+  bench <suite> [--quick]         Run a benchmark suite and print JSON (suites: crypto, keys, engine)
   version | help
 
 Every command takes --data DIR (default $FORTRESS_DATA or ./fortress-data). Commands that need keys
 ask for the unseal material: hidden prompts on a terminal, or one share/passphrase per line on stdin.
 `;
 
-const BENCH_SUITES = ['crypto', 'keys'] as const;
+const BENCH_SUITES = ['crypto', 'keys', 'engine'] as const;
 
 function usageError(message: string): FortressError {
   return new FortressError('FX_CLI_USAGE', message);

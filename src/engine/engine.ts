@@ -89,6 +89,7 @@ export class Engine implements TableHost {
   readonly driver: StorageDriver;
   readonly keys: KeyManager;
   readonly scope: TableScope;
+  readonly rowid: boolean;
   readonly #tables = new Map<string, TableEntry>();
   readonly #jobs = new Map<number, Job>();
   /** Tables with a schema change or job in progress. */
@@ -99,6 +100,7 @@ export class Engine implements TableHost {
   private constructor(options: EngineOptions) {
     this.driver = options.driver;
     this.keys = options.keys;
+    this.rowid = options.driver.capabilities.rowid;
     this.scope = { tenant: options.tenant ?? 'default', database: options.database ?? 'main' };
     this.#kek = `kek/${this.scope.tenant}/${this.scope.database}`;
   }
@@ -139,9 +141,9 @@ export class Engine implements TableHost {
     return entry;
   }
 
-  codec(name: string): Promise<TableCodec> {
+  codec(name: string): TableCodec | Promise<TableCodec> {
     const entry = this.#entry(name);
-    if (entry.codec !== null) return Promise.resolve(entry.codec);
+    if (entry.codec !== null) return entry.codec;
     if (this.keys.state !== 'unsealed')
       return Promise.reject(new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first'));
     const schema = entry.schema;
@@ -167,7 +169,15 @@ export class Engine implements TableHost {
     }
   }
 
-  async prepareWrite(codec: TableCodec, count: number): Promise<void> {
+  /** Undefined when every key is ready (the hot path awaits nothing), else the loading. */
+  prepareWrite(codec: TableCodec, count: number): Promise<void> | undefined {
+    for (const id of codec.dataKeyIds) {
+      if (this.keys.readyEncryptionKey(id, count) === undefined) return this.#prepareWriteSlow(codec, count);
+    }
+    return undefined;
+  }
+
+  async #prepareWriteSlow(codec: TableCodec, count: number): Promise<void> {
     for (const id of codec.dataKeyIds) {
       if (this.keys.readyEncryptionKey(id, count) === undefined) {
         await this.keys.encryptionKey(id, { headroom: count, rotate: !this.driver.inTransaction() });
@@ -422,6 +432,7 @@ export class Engine implements TableHost {
    * row envelopes is stripped by a background job. Returns that job, or null.
    */
   async dropColumn(table: string, name: string, options: JobOptions = {}): Promise<Job | null> {
+    checkJobOptions(options);
     const entry = this.#entry(table);
     this.#notInTransaction('dropColumn');
     const lock = this.#lock(table);
@@ -468,6 +479,7 @@ export class Engine implements TableHost {
     encrypt: true | EncryptOptions = true,
     options: JobOptions = {},
   ): Promise<Job> {
+    checkJobOptions(options);
     const entry = this.#entry(table);
     this.#notInTransaction('encryptColumn');
     const lock = this.#lock(table);
@@ -537,6 +549,7 @@ export class Engine implements TableHost {
     algorithm: AeadName,
     options: JobOptions = {},
   ): Promise<Job> {
+    checkJobOptions(options);
     const entry = this.#entry(table);
     this.#notInTransaction('changeAlgorithm');
     if (typeof algorithm !== 'string' || !isAeadName(algorithm)) {
@@ -591,20 +604,26 @@ export class Engine implements TableHost {
 
   /** Rotates every data key of a table and starts re-encrypting old values in the background. */
   async rotateKeys(table: string, options: JobOptions = {}): Promise<Job> {
+    checkJobOptions(options);
     this.#entry(table);
     this.#notInTransaction('rotateKeys');
-    if (this.#busy.has(table))
-      throw new FortressError(
-        'FX_JOB_CONFLICT',
-        `table ${table} has a schema change or background job in progress`,
-      );
-    const codec = await this.codec(table);
-    for (const id of codec.dataKeyIds) await this.keys.rotate(id);
-    return this.reencrypt(table, options);
+    const lock = this.#lock(table);
+    try {
+      const codec = await this.codec(table);
+      // The job is recorded before the rotation: a crash in between leaves a job that resumes at the
+      // next open and re-encrypts whatever is not under the active versions.
+      return await this.#startJob(table, 'reencrypt', {}, options, lock, async () => {
+        for (const id of codec.dataKeyIds) await this.keys.rotate(id);
+      });
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
   }
 
   /** Re-encrypts every value not under its key's active version (after rotations made elsewhere). */
   async reencrypt(table: string, options: JobOptions = {}): Promise<Job> {
+    checkJobOptions(options);
     this.#entry(table);
     this.#notInTransaction('reencrypt');
     const lock = this.#lock(table);
@@ -621,6 +640,7 @@ export class Engine implements TableHost {
    * index slots and lookups consult both, so equality queries stay exact throughout.
    */
   async rotateIndexKey(table: string, column: string, options: JobOptions = {}): Promise<Job> {
+    checkJobOptions(options);
     const entry = this.#entry(table);
     this.#notInTransaction('rotateIndexKey');
     const lock = this.#lock(table);
@@ -744,19 +764,9 @@ export class Engine implements TableHost {
     params: Record<string, unknown>,
     options: JobOptions,
     lock: TableLock,
+    beforeRun?: () => Promise<void>,
   ): Promise<Job> {
-    if (
-      options.batchSize !== undefined &&
-      (!Number.isInteger(options.batchSize) || options.batchSize < 1 || options.batchSize > 100_000)
-    ) {
-      throw new FortressError('FX_INVALID_ARGUMENT', 'batchSize: expected an integer from 1 to 100000');
-    }
-    if (
-      options.rowsPerSecond !== undefined &&
-      !(typeof options.rowsPerSecond === 'number' && options.rowsPerSecond > 0)
-    ) {
-      throw new FortressError('FX_INVALID_ARGUMENT', 'rowsPerSecond: expected a positive number');
-    }
+    checkJobOptions(options);
     const total = (await this.driver.get<{ n: number }>(
       `SELECT count(*) AS n FROM ${quote(physicalTable(table))}`,
     ))!.n;
@@ -778,6 +788,18 @@ export class Engine implements TableHost {
     };
     const job = new Job(record, options);
     this.#jobs.set(job.id, job);
+    if (beforeRun !== undefined) {
+      try {
+        await beforeRun();
+      } catch (error) {
+        this.#jobs.delete(job.id);
+        await this.driver.run("UPDATE fx_jobs SET state = 'failed', error = ? WHERE id = ?", [
+          error instanceof Error ? error.message : String(error),
+          job.id,
+        ]);
+        throw error;
+      }
+    }
     void this.#runJob(job, lock);
     return job;
   }
@@ -861,6 +883,11 @@ export class Engine implements TableHost {
           checked.set(column.name, codec.check({ ...column, required: false }, row[column.name]));
         const physical = new Map<string, SqlValue>();
         await this.#encode(codec, checked, codec.rowKeyText(raw[pk]), physical);
+        // The last encrypted column of a row-level table was dropped: the envelope goes entirely.
+        if (physical.size === 0) {
+          if (codec.schema.rowKey === null) continue;
+          physical.set(ROW_ENVELOPE, null);
+        }
         await tx.run(updateSql(codec, [...physical.keys()]), [...physical.values(), raw[pk] as SqlValue]);
         rewritten++;
       }
@@ -965,6 +992,34 @@ export class Engine implements TableHost {
   }
 }
 
+/** Validates job options up front, before any schema change is made. */
+export function checkJobOptions(options: JobOptions | undefined): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw new FortressError('FX_INVALID_ARGUMENT', 'job options: expected an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'batchSize' && key !== 'rowsPerSecond') {
+      throw new FortressError(
+        'FX_INVALID_ARGUMENT',
+        `job options: unknown option ${JSON.stringify(key.slice(0, 40))}`,
+      );
+    }
+  }
+  if (
+    options.batchSize !== undefined &&
+    (!Number.isInteger(options.batchSize) || options.batchSize < 1 || options.batchSize > 100_000)
+  ) {
+    throw new FortressError('FX_INVALID_ARGUMENT', 'batchSize: expected an integer from 1 to 100000');
+  }
+  if (
+    options.rowsPerSecond !== undefined &&
+    !(typeof options.rowsPerSecond === 'number' && options.rowsPerSecond > 0)
+  ) {
+    throw new FortressError('FX_INVALID_ARGUMENT', 'rowsPerSecond: expected a positive number');
+  }
+}
+
 function toRecord(row: Record<string, unknown>): JobRecord {
   return {
     id: Number(row['id']),
@@ -1005,6 +1060,7 @@ export class Transaction {
       loadKey: (e) => engine.loadKey(e),
       loadEncryptionKey: (k) => engine.loadEncryptionKey(k),
       session: () => session,
+      rowid: engine.rowid,
     };
     return new Table<R, I>(host, name);
   }

@@ -1032,6 +1032,14 @@ export class KeyManager {
     const generation = this.#generation;
     const key = await this.keyForEnvelope(envelope);
     this.#stillUnsealed(generation);
+    // Only data and transit keys decrypt values; a header naming a KEK or an index key is refused.
+    const record = this.#record(key.id);
+    if (record.purpose !== 'data' && record.purpose !== 'transit') {
+      throw new FortressError(
+        'FX_KEY_STATE',
+        `${record.name} is a ${record.purpose} key and decrypts no values`,
+      );
+    }
     return decrypt(key, envelope, context);
   }
 
@@ -1083,6 +1091,12 @@ export class KeyManager {
         throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
       const record = this.#keysById.get(keyId);
       if (record === undefined) return undefined;
+      if (record.purpose !== 'data' && record.purpose !== 'transit') {
+        throw new FortressError(
+          'FX_KEY_STATE',
+          `${record.name} is a ${record.purpose} key and decrypts no values`,
+        );
+      }
       if (version < record.minDecryptionVersion) {
         throw new FortressError(
           'FX_KEY_VERSION_RETIRED',

@@ -26,6 +26,11 @@ export interface StorageCapabilities {
   readonly transactionalDdl: boolean;
   /** Several transactions can write at once (false: writes are serialised). */
   readonly concurrentWriters: boolean;
+  /**
+   * Every table has an implicit, indexed `rowid` that index lookups return in order (SQLite). The
+   * engine pages by it when the caller asked for no order, so an index lookup needs no sort.
+   */
+  readonly rowid: boolean;
   /** Placeholder style: `?` (SQLite) or `$1` (PostgreSQL). */
   readonly placeholders: 'question' | 'dollar';
 }

@@ -124,6 +124,31 @@ export function runStorageConformance(
         expect((await db.get<{ n: number }>('SELECT n FROM c'))?.n).toBe(120);
       }));
 
+    it('statements made through the driver from inside a transaction body join that transaction', () =>
+      withDb(async (db) => {
+        await db.exec('CREATE TABLE j (n INTEGER NOT NULL)');
+        expect(db.inTransaction()).toBe(false);
+        // A helper that was handed the driver, not the session: it must neither deadlock nor escape.
+        const helper = async (n: number): Promise<void> => {
+          await db.run('INSERT INTO j VALUES (?)', [n]);
+        };
+        await expect(
+          db.transaction(async () => {
+            expect(db.inTransaction()).toBe(true);
+            await helper(1);
+            expect(await db.all('SELECT n FROM j')).toEqual([{ n: 1 }]);
+            throw new Error('abort');
+          }),
+        ).rejects.toThrow('abort');
+        expect(await db.all('SELECT n FROM j')).toEqual([]);
+        await db.transaction(async () => {
+          await helper(2);
+          await db.transaction(() => helper(3));
+        });
+        expect(await db.all('SELECT n FROM j ORDER BY n')).toEqual([{ n: 2 }, { n: 3 }]);
+        expect(db.inTransaction()).toBe(false);
+      }));
+
     it('streams rows, and releases the connection when iteration stops early', () =>
       withDb(async (db) => {
         await db.exec('CREATE TABLE s (id INTEGER PRIMARY KEY)');

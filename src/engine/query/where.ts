@@ -20,7 +20,8 @@ import type { TableCodec } from '../table/table-codec.js';
 
 export type Operator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'notIn' | 'isNull';
 const OPERATORS: readonly Operator[] = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'notIn', 'isNull'];
-const MAX_IN_VALUES = 10_000;
+const MAX_IN_VALUES = 1000;
+const MAX_BRANCHES = 256;
 const MAX_DEPTH = 32;
 
 /** Conditions on one column. Several operators in one object must all hold. */
@@ -96,6 +97,7 @@ function parse(codec: TableCodec, where: unknown, depth: number): Node {
     if (condition === undefined) continue;
     if (key === 'and' || key === 'or') {
       if (!Array.isArray(condition)) throw queryInvalid(`${key} must be an array of filters`);
+      if (condition.length > MAX_BRANCHES) throw queryInvalid(`${key} takes at most ${MAX_BRANCHES} filters`);
       items.push({ kind: key, items: condition.map((w: unknown) => parse(codec, w, depth + 1)) });
       continue;
     }
@@ -243,24 +245,31 @@ class Compiler {
     const operands = op === 'in' ? values : [op === 'isNull' ? null : value];
     const terms: string[] = [];
     const slots = [search.active, ...(search.pending === null ? [] : [search.pending])];
+    const activeValues: number[] = [];
+    const pendingValues: number[] = [];
     for (const operand of operands) {
       const [active, pending] = this.codec.indexValues(column, operand);
-      terms.push(`"b${search.active.slot}_${column.name}" = ?`);
-      this.params.push(active);
-      if (search.pending !== null) {
-        terms.push(`"b${search.pending.slot}_${column.name}" = ?`);
-        this.params.push(pending);
-      }
+      activeValues.push(active);
+      if (pending !== null) pendingValues.push(pending);
       // Rows written before the column existed have no index value: they hold null.
       if (operand === null) terms.push(slots.map((s) => `"b${s.slot}_${column.name}" IS NULL`).join(' AND '));
+    }
+    // One IN list per slot (not a chain of ORs): SQLite bounds expression depth.
+    for (const [slot, values] of [
+      [search.active.slot, activeValues],
+      ...(search.pending === null ? [] : [[search.pending.slot, pendingValues] as const]),
+    ] as const) {
+      if (values.length === 0) continue;
+      terms.push(`"b${slot}_${column.name}" IN (${values.map(() => '?').join(', ')})`);
+      this.params.push(...values);
     }
     if (column.legacyPlaintext) {
       // Rows the encrypt-column job has not reached yet still hold the value in plaintext.
       const exactForm = search.normalize.every((n) => n === 'exact');
       if (exactForm && operands.every((o) => o !== null)) {
-        for (const operand of operands) {
-          terms.push(`"p_${column.name}" = ?`);
-          this.params.push(toSql(column.type, operand));
+        if (operands.length > 0) {
+          terms.push(`"p_${column.name}" IN (${operands.map(() => '?').join(', ')})`);
+          for (const operand of operands) this.params.push(toSql(column.type, operand));
         }
       } else {
         terms.push(`"p_${column.name}" IS NOT NULL`, `"p_${column.name}" IS NULL`);
@@ -365,6 +374,8 @@ function compare(
     return searchable ? codec.normalizeForSearch(column, value as string) : value;
   };
   if (op === 'eq' && operand === null) return actual === null;
+  // SQL: `x IN ()` is false and `x NOT IN ()` true, even when x is null.
+  if (op === 'in' && operands.length === 0) return false;
   if (op === 'notIn' && operands.length === 0) return true;
   if (actual === null) return null;
   const have = searchable ? codec.normalizeForSearch(column, actual as string) : actual;

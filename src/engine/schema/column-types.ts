@@ -90,7 +90,7 @@ export function checkValue(column: string, type: ColumnType, value: unknown, max
     case 'timestamp': {
       let ms: number;
       if (value instanceof Date) ms = value.getTime();
-      else if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value)) ms = Date.parse(value);
+      else if (typeof value === 'string') ms = parseIsoTimestamp(column, value);
       else throw mismatch(column, type, value);
       if (!Number.isFinite(ms)) {
         throw new FortressError('FX_TYPE_MISMATCH', `column ${column}: invalid date`);
@@ -98,13 +98,10 @@ export function checkValue(column: string, type: ColumnType, value: unknown, max
       return new Date(ms);
     }
     case 'json': {
-      let text: unknown;
-      try {
-        text = JSON.stringify(value);
-      } catch {
-        throw new FortressError('FX_TYPE_MISMATCH', `column ${column}: the value is not JSON-serialisable`);
-      }
-      if (typeof text !== 'string') throw mismatch(column, type, value);
+      // Only values that read back identical: no undefined, NaN, Infinity, class instances or cycles
+      // (JSON.stringify would silently drop or change them).
+      checkJson(column, value, 0, new Set());
+      const text = JSON.stringify(value);
       if (text.length > maxBytes || Buffer.byteLength(text, 'utf8') > maxBytes)
         throw tooLarge(column, maxBytes);
       return text;
@@ -117,6 +114,62 @@ export function checkValue(column: string, type: ColumnType, value: unknown, max
       if (typeof value !== 'string' || !UUID_RE.test(value)) throw mismatch(column, type, value);
       return value.toLowerCase();
   }
+}
+
+const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** An ISO 8601 timestamp with an explicit offset; impossible dates are refused, not rolled over. */
+function parseIsoTimestamp(column: string, text: string): number {
+  const m = ISO_RE.exec(text);
+  const bad = (): FortressError =>
+    new FortressError(
+      'FX_TYPE_MISMATCH',
+      `column ${column}: expected a Date or an ISO 8601 timestamp with a time zone (e.g. 2026-01-02T03:04:05Z)`,
+    );
+  if (m === null) throw bad();
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(
+    Number,
+  ) as [number, number, number, number, number, number];
+  const check = new Date(Date.UTC(year, month - 1, day));
+  if (
+    check.getUTCFullYear() !== year ||
+    check.getUTCMonth() !== month - 1 ||
+    check.getUTCDate() !== day ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  ) {
+    throw bad();
+  }
+  return Date.parse(text);
+}
+
+function checkJson(column: string, value: unknown, depth: number, seen: Set<object>): void {
+  const refuse = (why: string): FortressError =>
+    new FortressError('FX_TYPE_MISMATCH', `column ${column}: not storable as JSON: ${why}`);
+  if (depth > 256) throw refuse('nested deeper than 256 levels');
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw refuse('a non-finite number');
+    return;
+  }
+  if (typeof value !== 'object') throw refuse(`a ${typeof value}`);
+  if (seen.has(value)) throw refuse('a circular reference');
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value) || value[i] === undefined) throw refuse('an array hole or undefined element');
+      checkJson(column, value[i], depth + 1, seen);
+    }
+  } else {
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null) throw refuse('an object that is not a plain object');
+    for (const [key, item] of Object.entries(value)) {
+      if (item === undefined) throw refuse(`property ${JSON.stringify(key.slice(0, 40))} is undefined`);
+      checkJson(column, item, depth + 1, seen);
+    }
+  }
+  seen.delete(value);
 }
 
 function tooLarge(column: string, maxBytes: number): FortressError {

@@ -267,7 +267,11 @@ export function buildColumn(
         throw invalid(`${where}: indexBits must be an integer from 1 to 48`);
       }
       const normalize = options['normalize'] ?? ['exact'];
-      if (!Array.isArray(normalize) || normalize.some((n) => !NORMALIZERS.includes(n as string))) {
+      if (
+        !Array.isArray(normalize) ||
+        normalize.length === 0 ||
+        normalize.some((n) => !NORMALIZERS.includes(n as string))
+      ) {
         throw invalid(`${where}: normalize must be a list of ${NORMALIZERS.join(', ')}`);
       }
       if (columnType !== 'text' && normalize.some((n) => n !== 'exact')) {

@@ -13,7 +13,7 @@ import { EncryptionContext } from '../../crypto/envelope/encryption-context.js';
 import { ENVELOPE_HEADER_LENGTH } from '../../crypto/envelope/envelope-format.js';
 import type { KeyManager } from '../../keys/key-manager.js';
 import type { SqlValue } from '../../storage/dialect.js';
-import { FortressError } from '../../util/errors.js';
+import { CryptoError, FortressError } from '../../util/errors.js';
 import { checkValue, fromSql, toSql } from '../schema/column-types.js';
 import { decodeRow, decodeValue, encodeRow, encodeValue, type RowEntry } from '../codec/value-codec.js';
 import { ROW_ENVELOPE, type StoredColumn, type StoredTable } from '../schema/table-schema.js';
@@ -70,7 +70,9 @@ export class TableCodec {
   readonly physicalTable: string;
   readonly #keys: KeyManager;
   readonly #resolve: KeyResolver;
-  readonly #contexts = new Map<string, EncryptionContext>();
+  /** Per-column scratch contexts: the row key is written in place (no allocation per value). */
+  readonly #contexts = new Map<string, (row: string) => EncryptionContext>();
+  readonly #selects = new Map<string, string>();
   /** Data key id per encrypted column (field level) or of the row key. */
   readonly #dataKeyIds = new Map<string, number>();
   #rowKeyId = -1;
@@ -98,7 +100,7 @@ export class TableCodec {
       }
       const base = { tenant: scope.tenant, database: scope.database, table: schema.name };
       if (column.encryption !== null && schema.level === 'field') {
-        this.#contexts.set(column.name, EncryptionContext.of({ ...base, column: column.name }));
+        this.#contexts.set(column.name, EncryptionContext.of({ ...base, column: column.name }).rowScratch());
       }
     }
     if (schema.rowKey !== null) {
@@ -110,7 +112,7 @@ export class TableCodec {
           database: scope.database,
           table: schema.name,
           column: ROW_CONTEXT_COLUMN,
-        }),
+        }).rowScratch(),
       );
     }
     this.physical = physical;
@@ -144,14 +146,14 @@ export class TableCodec {
       }
     }
     if (this.schema.rowKey !== null) this.#rowKeyId = this.#keys.getKey(this.schema.rowKey.key).id;
+    this.dataKeyIds = Object.freeze([
+      ...this.#dataKeyIds.values(),
+      ...(this.#rowKeyId >= 0 ? [this.#rowKeyId] : []),
+    ]);
   }
 
   /** Data key ids this table encrypts new values under. */
-  get dataKeyIds(): number[] {
-    const ids = [...this.#dataKeyIds.values()];
-    if (this.#rowKeyId >= 0) ids.push(this.#rowKeyId);
-    return ids;
-  }
+  dataKeyIds: readonly number[] = [];
 
   dataKeyIdOf(column: string | null): number {
     return column === null ? this.#rowKeyId : this.#dataKeyIds.get(column)!;
@@ -214,7 +216,7 @@ export class TableCodec {
       if (column.legacyPlaintext) out.set(`p_${name}`, null);
       const typed = encodeValue(column.type, value);
       if (level === 'field') {
-        const context = this.#contexts.get(name)!.withRow(rowKey);
+        const context = this.#contexts.get(name)!(rowKey);
         out.set(`e_${name}`, encrypt(this.#dataKey(this.#dataKeyIds.get(name)!), typed, context));
       } else {
         (entries ??= []).push({ name, encoded: typed });
@@ -227,7 +229,7 @@ export class TableCodec {
       }
     }
     if (entries !== null) {
-      const context = this.#contexts.get(ROW_CONTEXT_COLUMN)!.withRow(rowKey);
+      const context = this.#contexts.get(ROW_CONTEXT_COLUMN)!(rowKey);
       out.set(ROW_ENVELOPE, encrypt(this.#dataKey(this.#rowKeyId), encodeRow(entries), context));
     }
   }
@@ -244,6 +246,14 @@ export class TableCodec {
   }
 
   #open(envelope: Uint8Array, context: EncryptionContext): Buffer {
+    // Stored bytes are untrusted: anything too short for a header, or not bytes at all, is
+    // reported as a malformed envelope before its header is read.
+    if (!(envelope instanceof Uint8Array) || envelope.length <= ENVELOPE_HEADER_LENGTH) {
+      throw new CryptoError(
+        'FX_CRYPTO_MALFORMED_ENVELOPE',
+        `a stored value of table ${this.schema.name} is not an envelope`,
+      );
+    }
     const key = this.#resolve(readU32(envelope, 2), readU32(envelope, 6), 'xchacha20-poly1305');
     if (key === undefined) throw new KeyMiss(envelope);
     return decrypt(key, envelope, context);
@@ -269,11 +279,7 @@ export class TableCodec {
       if (this.schema.level === 'field') {
         const envelope = raw[`e_${name}`] as Uint8Array | null | undefined;
         if (envelope !== null && envelope !== undefined) {
-          value = decodeValue(
-            column.type,
-            this.#open(envelope, this.#contexts.get(name)!.withRow(rowKey)),
-            name,
-          );
+          value = decodeValue(column.type, this.#open(envelope, this.#contexts.get(name)!(rowKey)), name);
           found = true;
         }
       } else {
@@ -283,7 +289,7 @@ export class TableCodec {
             envelope === null || envelope === undefined
               ? null
               : decodeRow(
-                  this.#open(envelope, this.#contexts.get(ROW_CONTEXT_COLUMN)!.withRow(rowKey)),
+                  this.#open(envelope, this.#contexts.get(ROW_CONTEXT_COLUMN)!(rowKey)),
                   this.schema.name,
                 );
         }
@@ -297,6 +303,19 @@ export class TableCodec {
       row[name] = value;
     }
     return row;
+  }
+
+  /** `SELECT <physical columns of wanted> FROM <table> WHERE <primary key> = ?`, cached per column list. */
+  selectByKeySql(wanted: readonly StoredColumn[]): string {
+    const cacheKey = wanted === this.schema.columns ? '*' : wanted.map((c) => c.name).join(',');
+    let sql = this.#selects.get(cacheKey);
+    if (sql === undefined) {
+      sql = `SELECT ${this.physicalFor(wanted)
+        .map((c) => `"${c}"`)
+        .join(', ')} FROM "${this.physicalTable}" WHERE "p_${this.primaryKey.name}" = ?`;
+      if (this.#selects.size < 256) this.#selects.set(cacheKey, sql);
+    }
+    return sql;
   }
 
   /** Physical columns a read of `wanted` needs. */

@@ -15,14 +15,17 @@ import { EncryptionKeyMiss, KeyMiss, type TableCodec } from './table-codec.js';
 
 /** What a table handle needs from the engine. */
 export interface TableHost {
-  codec(table: string): Promise<TableCodec>;
+  /** The table's codec: synchronously once built (the common case), else a promise. */
+  codec(table: string): TableCodec | Promise<TableCodec>;
   /** Makes sure every data key of `codec` can encrypt `count` more values without awaiting. */
-  prepareWrite(codec: TableCodec, count: number): Promise<void>;
+  prepareWrite(codec: TableCodec, count: number): Promise<void> | undefined;
   /** Unwraps the key version an envelope names (after a `KeyMiss`). */
   loadKey(envelope: Uint8Array): Promise<void>;
   /** Loads the key a write found not ready (after an `EncryptionKeyMiss`). */
   loadEncryptionKey(keyId: number): Promise<void>;
   session(): StorageSession;
+  /** The backend pages by an implicit rowid (see StorageCapabilities.rowid). */
+  readonly rowid: boolean;
 }
 
 export type OrderBy<R> = { readonly [K in keyof R]?: 'asc' | 'desc' };
@@ -53,6 +56,8 @@ export interface Page<R> {
 interface Order {
   readonly column: StoredColumn;
   readonly desc: boolean;
+  /** Physical (quoted) SQL expression ordered by. */
+  readonly sql: string;
 }
 
 interface Plan {
@@ -72,8 +77,20 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Runs a synchronous codec step, loading keys it reports missing. */
-async function withKeys<T>(host: TableHost, step: () => T): Promise<T> {
+/**
+ * Runs a synchronous codec step, loading keys it reports missing. Returns the result directly when
+ * no key had to be loaded (the hot path allocates no promise).
+ */
+function withKeys<T>(host: TableHost, step: () => T): T | Promise<T> {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof KeyMiss || error instanceof EncryptionKeyMiss) return withKeysSlow(host, step);
+    throw error;
+  }
+}
+
+async function withKeysSlow<T>(host: TableHost, step: () => T): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return step();
@@ -103,6 +120,10 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   constructor(host: TableHost, name: string) {
     this.#host = host;
     this.name = name;
+  }
+
+  #codec(): TableCodec | Promise<TableCodec> {
+    return this.#host.codec(this.name);
   }
 
   #checkRow(codec: TableCodec, row: unknown, mode: 'insert' | 'update'): Map<string, unknown> {
@@ -147,9 +168,11 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
 
   /** Inserts a row and returns it as stored (with its generated key). `FX_DUPLICATE_KEY` if the key exists. */
   async insert(row: I): Promise<R> {
-    const codec = await this.#host.codec(this.name);
+    const pending = this.#codec();
+    const codec = pending instanceof Promise ? await pending : pending;
     const checked = this.#checkRow(codec, row, 'insert');
-    await this.#host.prepareWrite(codec, 1);
+    const preparing = this.#host.prepareWrite(codec, 1);
+    if (preparing !== undefined) await preparing;
     return this.#insertChecked(codec, checked, this.#host.session());
   }
 
@@ -157,7 +180,8 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   async insertMany(rows: readonly I[]): Promise<R[]> {
     if (!Array.isArray(rows))
       throw new FortressError('FX_TYPE_MISMATCH', `insertMany takes an array of rows`);
-    const codec = await this.#host.codec(this.name);
+    const pending = this.#codec();
+    const codec = pending instanceof Promise ? await pending : pending;
     const checked = rows.map((row) => this.#checkRow(codec, row, 'insert'));
     await this.#host.prepareWrite(codec, rows.length);
     return this.#host.session().transaction(async (tx) => {
@@ -209,27 +233,45 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
 
   async #nextIntegerKey(codec: TableCodec, session: StorageSession): Promise<number> {
     // The engine's integer keys are max + 1 (never reused while the largest row exists).
-    const row = await session.get<{ k: number | null }>(
+    const row = await session.get<{ k: number | bigint | null }>(
       `SELECT max("p_${codec.primaryKey.name}") AS k FROM "${codec.physicalTable}"`,
     );
-    return (row?.k ?? 0) + 1;
+    const max = row?.k ?? 0;
+    if (typeof max !== 'number' || max >= Number.MAX_SAFE_INTEGER) {
+      throw new FortressError(
+        'FX_VALUE_TOO_LARGE',
+        `table ${this.name}: no integer key is left after the largest one (2^53 − 1); give keys explicitly`,
+      );
+    }
+    return max + 1;
   }
 
   /** The row with primary key `key`, or undefined. */
+  /** Rejects option objects with keys the method does not know (a typo must not widen an operation). */
+  #checkOptions(options: unknown, allowed: readonly string[], what: string): void {
+    if (!isPlainObject(options))
+      throw queryInvalid(`${what} options must be an object, got ${describe(options)}`);
+    for (const key of Object.keys(options)) {
+      if (!allowed.includes(key))
+        throw queryInvalid(`unknown ${what} option ${JSON.stringify(key.slice(0, 40))}`);
+    }
+  }
+
   async get(
     key: R[keyof R] | string | number,
     options: { select?: readonly (keyof R & string)[] } = {},
   ): Promise<R | undefined> {
-    const codec = await this.#host.codec(this.name);
+    const pending = this.#codec();
+    const codec = pending instanceof Promise ? await pending : pending;
+    this.#checkOptions(options, ['select'], 'get');
     const checkedKey = this.#checkKey(codec, key);
     const wanted = this.#wanted(codec, options.select);
-    const sql = `SELECT ${codec
-      .physicalFor(wanted)
-      .map((c) => `"${c}"`)
-      .join(', ')} FROM "${codec.physicalTable}" WHERE "p_${codec.primaryKey.name}" = ?`;
-    const raw = await this.#host.session().get<Record<string, unknown>>(sql, [checkedKey as SqlValue]);
+    const raw = await this.#host
+      .session()
+      .get<Record<string, unknown>>(codec.selectByKeySql(wanted), [checkedKey as SqlValue]);
     if (raw === undefined) return undefined;
-    return (await withKeys(this.#host, () => codec.decode(raw, wanted))) as R;
+    const decoded = withKeys(this.#host, () => codec.decode(raw, wanted));
+    return (decoded instanceof Promise ? await decoded : decoded) as R;
   }
 
   #wanted(codec: TableCodec, select: unknown): readonly StoredColumn[] {
@@ -280,7 +322,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
         }
         if (column.type === 'json')
           throw new FortressError('FX_QUERY_UNSUPPORTED', `column ${name} is json and cannot be ordered`);
-        order.push({ column, desc: direction === 'desc' });
+        order.push({ column, desc: direction === 'desc', sql: `"p_${column.name}"` });
       }
     }
     let limit = MAX_LIMIT;
@@ -307,7 +349,8 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
 
   /** Rows matching `options.where`, in order. Buffers the result: use `iterate()` for large ones. */
   async find(options: FindOptions<R> = {}): Promise<R[]> {
-    const codec = await this.#host.codec(this.name);
+    const pending = this.#codec();
+    const codec = pending instanceof Promise ? await pending : pending;
     const plan = this.#plan(codec, options, false);
     const rows: R[] = [];
     for await (const { row } of this.#rows(codec, plan)) rows.push(row as R);
@@ -322,7 +365,8 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
 
   /** One page of rows (default 100) and the cursor of the next. */
   async page(options: FindOptions<R> = {}): Promise<Page<R>> {
-    const codec = await this.#host.codec(this.name);
+    const pending = this.#codec();
+    const codec = pending instanceof Promise ? await pending : pending;
     const plan = this.#plan(codec, options, true);
     if (plan.sortInMemory)
       throw queryInvalid('page() needs an order on plaintext columns; use find() for a scan sort');
@@ -338,14 +382,17 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
 
   /** Streams matching rows in batches, without holding the database between them. */
   async *iterate(options: FindOptions<R> = {}): AsyncIterableIterator<R> {
-    const codec = await this.#host.codec(this.name);
+    const pending = this.#codec();
+    const codec = pending instanceof Promise ? await pending : pending;
     const plan = this.#plan(codec, options, false);
     for await (const { row } of this.#rows(codec, plan)) yield row as R;
   }
 
   /** How many rows match. */
   async count(options: Pick<FindOptions<R>, 'where' | 'scan'> = {}): Promise<number> {
-    const codec = await this.#host.codec(this.name);
+    const pending = this.#codec();
+    const codec = pending instanceof Promise ? await pending : pending;
+    this.#checkOptions(options, ['where', 'scan'], 'count');
     const plan = this.#plan(codec, { where: options.where, scan: options.scan } as FindOptions<R>, false);
     if (plan.where.exact) {
       const row = await this.#host
@@ -368,9 +415,14 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
    */
   async *#rows(codec: TableCodec, plan: Plan): AsyncIterableIterator<{ row: AnyRow; position: SqlValue[] }> {
     const { where, order } = plan;
+    const userOrder = order.filter((o) => !plan.sortInMemory || o.column.encryption === null);
+    // Without a requested order, page by rowid where the backend has one: index lookups return
+    // rows in rowid order, so no sort (and no scan of the primary-key index) is needed.
     const keyOrder: Order[] = [
-      ...order.filter((o) => !plan.sortInMemory || o.column.encryption === null),
-      { column: codec.primaryKey, desc: false },
+      ...userOrder,
+      userOrder.length === 0 && this.#host.rowid
+        ? { column: codec.primaryKey, desc: false, sql: 'rowid' }
+        : { column: codec.primaryKey, desc: false, sql: `"p_${codec.primaryKey.name}"` },
     ];
     const testColumns = where.exact ? [] : [...where.columns];
     const readColumns = new Set<StoredColumn>([
@@ -379,16 +431,23 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       ...(plan.sortInMemory ? order.map((o) => o.column) : []),
     ]);
     const physical = new Set(codec.physicalFor([...readColumns]));
-    for (const o of keyOrder) physical.add(`p_${o.column.name}`);
-    const select = [...physical].map((c) => `"${c}"`).join(', ');
-    const orderSql = keyOrder.map((o) => `"p_${o.column.name}" ${o.desc ? 'DESC' : 'ASC'}`).join(', ');
+    for (const o of keyOrder) if (o.sql !== 'rowid') physical.add(`p_${o.column.name}`);
+    const select = [
+      ...[...physical].map((c) => `"${c}"`),
+      ...(keyOrder.some((o) => o.sql === 'rowid') ? ['rowid AS fx_rowid'] : []),
+    ].join(', ');
+    const orderSql = keyOrder.map((o) => `${o.sql} ${o.desc ? 'DESC' : 'ASC'}`).join(', ');
     const session = this.#host.session();
     const positionOf = (raw: Record<string, unknown>): SqlValue[] =>
-      keyOrder.map((o) => raw[`p_${o.column.name}`] as SqlValue);
+      keyOrder.map((o) => (o.sql === 'rowid' ? raw['fx_rowid'] : raw[`p_${o.column.name}`]) as SqlValue);
     let after = plan.after;
     let emitted = 0;
     const buffered: { row: AnyRow; position: SqlValue[] }[] = [];
-    const wantedOnly = plan.wanted.filter((c) => !testColumns.includes(c));
+    // A scan sort needs its order columns decoded even when the caller did not select them.
+    const decodeList = plan.sortInMemory
+      ? [...new Set([...plan.wanted, ...order.map((o) => o.column)])]
+      : plan.wanted;
+    const wantedOnly = decodeList.filter((c) => !testColumns.includes(c));
     for (;;) {
       const params: SqlValue[] = [...where.params];
       let sql = `SELECT ${select} FROM "${codec.physicalTable}" WHERE ${where.sql}`;
@@ -403,15 +462,17 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       for (const raw of raws) {
         let row: AnyRow;
         if (where.exact) {
-          row = await withKeys(this.#host, () => codec.decode(raw, plan.wanted));
+          const decoded = withKeys(this.#host, () => codec.decode(raw, decodeList));
+          row = decoded instanceof Promise ? await decoded : decoded;
         } else {
-          const tested = await withKeys(this.#host, () => codec.decode(raw, testColumns));
+          const testing = withKeys(this.#host, () => codec.decode(raw, testColumns));
+          const tested = testing instanceof Promise ? await testing : testing;
           if (!where.test(tested)) continue;
-          const rest = await withKeys(this.#host, () => codec.decode(raw, wantedOnly));
+          const remaining = withKeys(this.#host, () => codec.decode(raw, wantedOnly));
+          const rest = remaining instanceof Promise ? await remaining : remaining;
           row = {};
-          for (const column of plan.wanted)
+          for (const column of decodeList)
             row[column.name] = column.name in rest ? rest[column.name] : tested[column.name];
-          if (plan.sortInMemory) for (const o of order) row[o.column.name] ??= tested[o.column.name] ?? null;
         }
         if (plan.sortInMemory) {
           buffered.push({ row, position: [] });
@@ -445,11 +506,13 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
 
   /** Changes some columns of one row. `FX_ROW_NOT_FOUND` if there is no such row. */
   async update(key: R[keyof R] | string | number, changes: Partial<I>): Promise<void> {
-    const codec = await this.#host.codec(this.name);
+    const pending = this.#codec();
+    const codec = pending instanceof Promise ? await pending : pending;
     const checkedKey = this.#checkKey(codec, key);
     const checked = this.#checkRow(codec, changes, 'update');
     if (checked.size === 0) throw new FortressError('FX_TYPE_MISMATCH', 'update names no column to change');
-    await this.#host.prepareWrite(codec, 1);
+    const preparing = this.#host.prepareWrite(codec, 1);
+    if (preparing !== undefined) await preparing;
     const rowKey = codec.rowKeyText(checkedKey);
     const session = this.#host.session();
     const needsWholeRow =
@@ -491,7 +554,8 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
 
   /** Deletes one row; returns whether it existed. */
   async delete(key: R[keyof R] | string | number): Promise<boolean> {
-    const codec = await this.#host.codec(this.name);
+    const pending = this.#codec();
+    const codec = pending instanceof Promise ? await pending : pending;
     const checkedKey = this.#checkKey(codec, key);
     const result = await this.#host
       .session()
@@ -503,9 +567,10 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
 
   /** Deletes every row matching `where` (atomically); returns how many. */
   async deleteMany(options: Pick<FindOptions<R>, 'where' | 'scan'>): Promise<number> {
-    const codec = await this.#host.codec(this.name);
-    if (!isPlainObject(options) || options.where === undefined)
-      throw queryInvalid('deleteMany needs a where filter');
+    const pending = this.#codec();
+    const codec = pending instanceof Promise ? await pending : pending;
+    this.#checkOptions(options, ['where', 'scan'], 'deleteMany');
+    if (options.where === undefined) throw queryInvalid('deleteMany needs a where filter');
     const plan = this.#plan(codec, { where: options.where, scan: options.scan } as FindOptions<R>, false);
     return this.#host.session().transaction(async (tx) => {
       if (plan.where.exact) {
@@ -542,28 +607,32 @@ function keysetSql(
   const params: SqlValue[] = [];
   const alternatives: string[] = [];
   for (let i = 0; i < order.length; i++) {
+    const name = order[i]!.sql;
+    const v = position[i] ?? null;
+    // Nulls come last descending: nothing sorts after a null there but other nulls (ties).
+    if (order[i]!.desc && v === null) continue;
     const terms: string[] = [];
+    const termParams: SqlValue[] = [];
     for (let j = 0; j < i; j++) {
-      const name = `"p_${order[j]!.column.name}"`;
-      if (position[j] === null) terms.push(`${name} IS NULL`);
+      const prior = order[j]!.sql;
+      const p = position[j] ?? null;
+      if (p === null) terms.push(`${prior} IS NULL`);
       else {
-        terms.push(`${name} = ?`);
-        params.push(position[j]!);
+        terms.push(`${prior} = ?`);
+        termParams.push(p);
       }
     }
-    const name = `"p_${order[i]!.column.name}"`;
-    const v = position[i] ?? null;
     if (order[i]!.desc) {
-      if (v === null) continue; // nulls come last descending: nothing sorts after a null but nulls
       terms.push(`(${name} < ? OR ${name} IS NULL)`);
-      params.push(v);
+      termParams.push(v);
     } else if (v === null) {
       terms.push(`${name} IS NOT NULL`);
     } else {
       terms.push(`${name} > ?`);
-      params.push(v);
+      termParams.push(v);
     }
     alternatives.push(`(${terms.join(' AND ')})`);
+    params.push(...termParams);
   }
   return { sql: alternatives.length === 0 ? '0' : `(${alternatives.join(' OR ')})`, params };
 }
@@ -600,7 +669,10 @@ function decodeCursor(cursor: unknown, order: readonly Order[]): SqlValue[] {
   return values.map((v) => {
     if (v === null || typeof v === 'string' || typeof v === 'number') return v;
     if (isPlainObject(v) && typeof v['b'] === 'string') return Buffer.from(v['b'], 'base64');
-    if (isPlainObject(v) && typeof v['i'] === 'string' && /^-?\d{1,20}$/.test(v['i'])) return BigInt(v['i']);
+    if (isPlainObject(v) && typeof v['i'] === 'string' && /^-?\d{1,19}$/.test(v['i'])) {
+      const n = BigInt(v['i']);
+      if (n >= -(2n ** 63n) && n < 2n ** 63n) return n;
+    }
     throw bad();
   });
 }

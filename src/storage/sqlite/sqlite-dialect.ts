@@ -67,6 +67,7 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
   returning: true,
   transactionalDdl: true,
   concurrentWriters: false,
+  rowid: true,
   placeholders: 'question',
 });
 
@@ -386,25 +387,46 @@ class SqliteDriver implements StorageDriver {
       } catch (error) {
         throw storageError(error);
       }
+      const scope = { open: true };
+      const session = this.#session(scope);
+      let result: T;
       try {
-        const session = this.#session();
-        const result = await this.#current.run(session, () => fn(session));
-        this.#exec('COMMIT');
-        return result;
+        result = await this.#current.run(session, () => fn(session));
       } catch (error) {
-        try {
-          this.#exec('ROLLBACK');
-        } catch {
-          // The transaction may already have been rolled back by SQLite itself.
-        }
+        scope.open = false;
+        this.#rollback('ROLLBACK');
+        // The body's own error, unchanged: statement errors were already typed where they arose.
+        throw error;
+      }
+      scope.open = false;
+      try {
+        this.#exec('COMMIT');
+      } catch (error) {
+        this.#rollback('ROLLBACK');
         throw storageError(error);
       }
+      return result;
     });
   }
 
-  /** The session handed to a transaction body: direct access, nested transactions as savepoints. */
-  #session(): StorageSession {
+  #rollback(sql: string): void {
+    try {
+      this.#exec(sql);
+    } catch {
+      // The transaction may already have been rolled back by SQLite itself.
+    }
+  }
+
+  /**
+   * The session handed to a transaction body: direct access, nested transactions as savepoints.
+   * Once the transaction ends, the session refuses every call: a late statement must never land in
+   * whatever runs on the connection next.
+   */
+  #session(scope: { open: boolean }): StorageSession {
     const wrap = <R>(fn: () => R): Promise<R> => {
+      if (!scope.open) {
+        return Promise.reject(new FortressError('FX_STORAGE_CLOSED', 'the transaction has already ended'));
+      }
       try {
         return Promise.resolve(fn());
       } catch (error) {
@@ -421,22 +443,29 @@ class SqliteDriver implements StorageDriver {
         wrap(() => {
           this.#exec(sql);
         }),
-      iterate: <R extends object>(sql: string, params: readonly SqlValue[] = []) =>
-        this.#iterateDirect<R>(sql, params),
+      iterate: <R extends object>(sql: string, params: readonly SqlValue[] = []) => {
+        if (!scope.open) throw new FortressError('FX_STORAGE_CLOSED', 'the transaction has already ended');
+        return this.#iterateDirect<R>(sql, params);
+      },
       transaction: async <R>(inner: (tx: StorageSession) => Promise<R>): Promise<R> => {
         const name = `fx_sp_${++this.#savepoints}`;
         await wrap(() => {
           this.#exec(`SAVEPOINT ${name}`);
         });
+        let result: R;
         try {
-          const result = await inner(session);
-          this.#exec(`RELEASE ${name}`);
-          return result;
+          result = await inner(session);
         } catch (error) {
-          this.#exec(`ROLLBACK TO ${name}`);
+          this.#rollback(`ROLLBACK TO ${name}`);
+          this.#rollback(`RELEASE ${name}`);
+          throw error;
+        }
+        try {
           this.#exec(`RELEASE ${name}`);
+        } catch (error) {
           throw storageError(error);
         }
+        return result;
       },
     };
     return session;

@@ -1,0 +1,402 @@
+/**
+ * @module bench/engine
+ * `npm run -s bench -- engine`: the encrypted table engine against plaintext better-sqlite3 on the
+ * same schema, measured in the same run: a `people(id, email, ssn, name, age, notes)` table of
+ * 100,000 rows with email/ssn/name/notes encrypted (email searchable). Reports ops/s, p50/p99 and
+ * the ratio to plaintext for bulk insert, point read, equality lookup and update; data size on disk;
+ * a do-it-yourself baseline (node:crypto AES-GCM per field + an HMAC column); and, unless --quick,
+ * RSS while inserting and streaming back 1,000,000 rows and the time to re-encrypt them after a
+ * rotation. Prints JSON.
+ */
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, stat, readdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { Fortress } from '../src/fortress.js';
+import type { EncryptionLevel } from '../src/engine/schema/table-schema.js';
+import { median, progress, round } from './harness.js';
+
+const require = createRequire(import.meta.url);
+
+interface Statement {
+  run(...params: unknown[]): unknown;
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+interface Database {
+  prepare(sql: string): Statement;
+  pragma(sql: string): unknown;
+  exec(sql: string): void;
+  transaction<T>(fn: () => T): () => T;
+  close(): void;
+}
+type DatabaseConstructor = new (file: string) => Database;
+
+interface Person {
+  id: string;
+  email: string;
+  ssn: string;
+  name: string;
+  age: number;
+  notes: string;
+}
+
+function person(i: number): Person {
+  return {
+    id: randomUUID(),
+    email: `user${i}@example.com`,
+    ssn: `${String(100 + (i % 900)).padStart(3, '0')}-${String(i % 100).padStart(2, '0')}-${String(i % 10000).padStart(4, '0')}`,
+    name: `Person Number ${i}`,
+    age: 18 + (i % 80),
+    notes: `Seen on visit ${i % 17}; follow-up in ${i % 12} weeks. Allergies: none known.`,
+  };
+}
+
+interface Latency {
+  opsPerSec: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+/** Runs `op` for about `ms`, timing each call. */
+async function measure(op: (i: number) => Promise<unknown> | unknown, ms: number): Promise<Latency> {
+  const warm = performance.now() + Math.min(100, ms / 5);
+  let i = 0;
+  while (performance.now() < warm) await op(i++);
+  const samples: number[] = [];
+  const start = performance.now();
+  let now = start;
+  while (now - start < ms) {
+    const t0 = now;
+    await op(i++);
+    now = performance.now();
+    samples.push(now - t0);
+  }
+  samples.sort((a, b) => a - b);
+  return {
+    opsPerSec: Math.round((samples.length / (now - start)) * 1000),
+    p50Us: round(samples[Math.floor(samples.length * 0.5)]! * 1000, 1),
+    p99Us: round(samples[Math.floor(samples.length * 0.99)]! * 1000, 1),
+  };
+}
+
+interface Compared {
+  fortress: Latency;
+  plaintext: Latency;
+  ratio: number;
+  rounds: number[];
+}
+
+/** Interleaved rounds; the ratio is the median of per-round ratios. */
+async function compareOps(
+  subject: (i: number) => Promise<unknown>,
+  baseline: (i: number) => unknown,
+  rounds: number,
+  ms: number,
+): Promise<Compared> {
+  const s: Latency[] = [];
+  const b: Latency[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) {
+      b.push(await measure(baseline, ms));
+      s.push(await measure(subject, ms));
+    } else {
+      s.push(await measure(subject, ms));
+      b.push(await measure(baseline, ms));
+    }
+    ratios.push(s[r]!.opsPerSec / b[r]!.opsPerSec);
+  }
+  const pick = (list: Latency[]): Latency => {
+    const ops = median(list.map((l) => l.opsPerSec));
+    return list.reduce((best, l) =>
+      Math.abs(l.opsPerSec - ops) < Math.abs(best.opsPerSec - ops) ? l : best,
+    );
+  };
+  return {
+    fortress: pick(s),
+    plaintext: pick(b),
+    ratio: round(median(ratios), 3),
+    rounds: ratios.map((r) => round(r, 3)),
+  };
+}
+
+async function dirSize(dir: string, prefix: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir))
+    if (name.startsWith(prefix)) total += (await stat(path.join(dir, name))).size;
+  return total;
+}
+
+const COLUMNS = {
+  id: { type: 'uuid', primaryKey: true },
+  email: { type: 'text', encrypt: { search: 'equality' } },
+  ssn: { type: 'text', encrypt: true },
+  name: { type: 'text', encrypt: true },
+  age: { type: 'integer' },
+  notes: { type: 'text', encrypt: true },
+} as const;
+
+async function openPeople(dir: string, level: EncryptionLevel, expectedRows: number) {
+  const db = await Fortress.open({ path: dir, onWarning: () => undefined });
+  const people = await db.createTable('people', { encryption: level, expectedRows, columns: COLUMNS });
+  return { db, people };
+}
+
+function openPlain(file: string): Database {
+  const Sqlite = require('better-sqlite3') as DatabaseConstructor;
+  const db = new Sqlite(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(
+    'CREATE TABLE people (id TEXT PRIMARY KEY, email TEXT, ssn TEXT, name TEXT, age INTEGER, notes TEXT); CREATE INDEX people_email ON people (email)',
+  );
+  return db;
+}
+
+async function engineSuite(dir: string, rows: number, rounds: number, ms: number, level: EncryptionLevel) {
+  const data = Array.from({ length: rows }, (_, i) => person(i));
+  const fortressDir = path.join(dir, `fortress-${level}`);
+  const { db, people } = await openPeople(fortressDir, level, rows);
+  const plainFile = path.join(dir, `plain-${level}.db`);
+  const plain = openPlain(plainFile);
+  const insertPlain = plain.prepare(
+    'INSERT INTO people (id, email, ssn, name, age, notes) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+
+  progress(`${level}: bulk insert of ${rows} rows (transactions of 1,000)`);
+  let start = performance.now();
+  for (let i = 0; i < rows; i += 1000) {
+    plain.transaction(() => {
+      for (const p of data.slice(i, i + 1000)) insertPlain.run(p.id, p.email, p.ssn, p.name, p.age, p.notes);
+    })();
+  }
+  const plainInsertMs = performance.now() - start;
+  start = performance.now();
+  const batchTimes: number[] = [];
+  for (let i = 0; i < rows; i += 1000) {
+    const t0 = performance.now();
+    await people.insertMany(data.slice(i, i + 1000));
+    batchTimes.push(performance.now() - t0);
+  }
+  const fortressInsertMs = performance.now() - start;
+  batchTimes.sort((a, b) => a - b);
+  const insert = {
+    fortressRowsPerSec: Math.round((rows / fortressInsertMs) * 1000),
+    plaintextRowsPerSec: Math.round((rows / plainInsertMs) * 1000),
+    ratio: round(plainInsertMs / fortressInsertMs, 3),
+    batchOf1000P50Ms: round(batchTimes[Math.floor(batchTimes.length / 2)]!, 2),
+    batchOf1000P99Ms: round(batchTimes[Math.floor(batchTimes.length * 0.99)]!, 2),
+  };
+
+  const pick = (i: number): Person => data[(i * 7919) % rows]!;
+  progress(`${level}: point reads`);
+  const getPlain = plain.prepare('SELECT id, email, ssn, name, age, notes FROM people WHERE id = ?');
+  const pointRead = await compareOps(
+    async (i) => {
+      const row = await people.get(pick(i).id);
+      if (row === undefined) throw new Error('missing row');
+    },
+    (i) => getPlain.get(pick(i).id),
+    rounds,
+    ms,
+  );
+  progress(`${level}: equality lookups`);
+  const byEmail = plain.prepare('SELECT id, email, ssn, name, age, notes FROM people WHERE email = ?');
+  const lookup = await compareOps(
+    async (i) => {
+      const found = await people.find({ where: { email: pick(i).email } });
+      if (found.length !== 1) throw new Error(`expected one row, got ${found.length}`);
+    },
+    (i) => byEmail.all(pick(i).email),
+    rounds,
+    ms,
+  );
+  progress(`${level}: updates`);
+  const updatePlain = plain.prepare('UPDATE people SET notes = ? WHERE id = ?');
+  const update = await compareOps(
+    (i) => people.update(pick(i).id, { notes: `updated ${i}` }),
+    (i) => updatePlain.run(`updated ${i}`, pick(i).id),
+    rounds,
+    ms,
+  );
+  plain.pragma('wal_checkpoint(TRUNCATE)');
+  plain.close();
+  await db.close();
+  const fortressBytes = await dirSize(fortressDir, 'fortress.db');
+  const plainBytes = await dirSize(dir, `plain-${level}.db`);
+  return {
+    level,
+    rows,
+    insert,
+    pointRead,
+    equalityLookup: lookup,
+    update,
+    sizeOnDisk: { fortressBytes, plaintextBytes: plainBytes, ratio: round(fortressBytes / plainBytes, 3) },
+  };
+}
+
+/** The do-it-yourself approach: node:crypto AES-256-GCM per field and an HMAC column for email. */
+async function diySuite(dir: string, rows: number, rounds: number, ms: number) {
+  const Sqlite = require('better-sqlite3') as DatabaseConstructor;
+  const db = new Sqlite(path.join(dir, 'diy.db'));
+  db.pragma('journal_mode = WAL');
+  db.exec(
+    'CREATE TABLE people (id TEXT PRIMARY KEY, email BLOB, email_mac BLOB, ssn BLOB, name BLOB, age INTEGER, notes BLOB); CREATE INDEX people_mac ON people (email_mac)',
+  );
+  const plain = openPlain(path.join(dir, 'diy-plain.db'));
+  const key = randomBytes(32);
+  const macKey = randomBytes(32);
+  const seal = (text: string, aad: string): Buffer => {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(Buffer.from(aad));
+    const ct = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()]);
+    return Buffer.concat([iv, ct, cipher.getAuthTag()]);
+  };
+  const open = (blob: Buffer, aad: string): string => {
+    const decipher = createDecipheriv('aes-256-gcm', key, blob.subarray(0, 12));
+    decipher.setAAD(Buffer.from(aad));
+    decipher.setAuthTag(blob.subarray(blob.length - 16));
+    return Buffer.concat([decipher.update(blob.subarray(12, blob.length - 16)), decipher.final()]).toString(
+      'utf8',
+    );
+  };
+  const data = Array.from({ length: rows }, (_, i) => person(i));
+  const insert = db.prepare('INSERT INTO people VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const insertPlain = plain.prepare('INSERT INTO people VALUES (?, ?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (const p of data) {
+      insert.run(
+        p.id,
+        seal(p.email, p.id),
+        createHmac('sha256', macKey).update(p.email).digest(),
+        seal(p.ssn, p.id),
+        seal(p.name, p.id),
+        p.age,
+        seal(p.notes, p.id),
+      );
+    }
+  })();
+  plain.transaction(() => {
+    for (const p of data) insertPlain.run(p.id, p.email, p.ssn, p.name, p.age, p.notes);
+  })();
+  const get = db.prepare('SELECT * FROM people WHERE id = ?');
+  const getPlain = plain.prepare('SELECT * FROM people WHERE id = ?');
+  const pick = (i: number): Person => data[(i * 7919) % rows]!;
+  const pointRead = await compareOps(
+    (i) => {
+      const row = get.get(pick(i).id) as Record<string, Buffer | string | number>;
+      const id = row['id'] as string;
+      for (const c of ['email', 'ssn', 'name', 'notes']) open(row[c] as Buffer, id);
+      return Promise.resolve();
+    },
+    (i) => getPlain.get(pick(i).id),
+    rounds,
+    ms,
+  );
+  db.close();
+  plain.close();
+  return {
+    description: 'node:crypto AES-256-GCM per field + HMAC-SHA256 email column, synchronous',
+    pointRead,
+  };
+}
+
+/** 1,000,000 rows in, streamed back, re-encrypted after a rotation; RSS sampled throughout. */
+async function millionSuite(dir: string, rows: number) {
+  const { db, people } = await openPeople(path.join(dir, 'million'), 'field', rows);
+  let maxRss = process.memoryUsage().rss;
+  const sample = (): void => {
+    maxRss = Math.max(maxRss, process.memoryUsage().rss);
+  };
+  progress(`million: inserting ${rows} rows`);
+  let start = performance.now();
+  for (let i = 0; i < rows; i += 1000) {
+    const batch: Person[] = [];
+    for (let j = i; j < Math.min(i + 1000, rows); j++) batch.push(person(j));
+    await people.insertMany(batch);
+    sample();
+  }
+  const insertSeconds = (performance.now() - start) / 1000;
+  progress('million: streaming every row back');
+  start = performance.now();
+  let read = 0;
+  for await (const row of people.iterate()) {
+    if (row.ssn === null) throw new Error('undecrypted row');
+    if (++read % 10_000 === 0) sample();
+  }
+  const readSeconds = (performance.now() - start) / 1000;
+  progress('million: rotating the keys and re-encrypting every row');
+  start = performance.now();
+  const job = await db.rotateKeys('people', { batchSize: 2000 });
+  job.on('progress', (p) => {
+    sample();
+    if (p.processed % 100_000 < 2000)
+      progress(`re-encrypt ${p.percent.toFixed(0)}% eta ${p.etaMs ?? '?'} ms`);
+  });
+  const done = await job.done;
+  const reencryptSeconds = (performance.now() - start) / 1000;
+  const usage = await db.keyUsage('people');
+  await db.close();
+  return {
+    rows,
+    insertSeconds: round(insertSeconds, 1),
+    streamReadSeconds: round(readSeconds, 1),
+    rowsRead: read,
+    reencryptSeconds: round(reencryptSeconds, 1),
+    rewritten: done.rewritten,
+    keyUsageAfter: usage,
+    maxRssMiB: round(maxRss / 2 ** 20, 1),
+  };
+}
+
+export async function run(options: { quick: boolean }): Promise<object> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-bench-engine-'));
+  const rows = options.quick ? 10_000 : 100_000;
+  const rounds = options.quick ? 1 : 5;
+  const ms = options.quick ? 200 : 1000;
+  try {
+    const field = await engineSuite(dir, rows, rounds, ms, 'field');
+    const row = await engineSuite(dir, rows, rounds, ms, 'row');
+    const diy = await diySuite(dir, options.quick ? 5_000 : 20_000, rounds, ms);
+    const million = options.quick ? null : await millionSuite(dir, 1_000_000);
+    const met = (value: number, target: number) => ({ value, target, met: value >= target });
+    return {
+      suite: 'engine',
+      quick: options.quick,
+      date: new Date().toISOString(),
+      machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version },
+      field,
+      row,
+      diy,
+      million,
+      targets: {
+        'point read ≥ 60,000/s (field level)': met(field.pointRead.fortress.opsPerSec, 60_000),
+        'point read stretch ≥ 100,000/s (row level)': met(row.pointRead.fortress.opsPerSec, 100_000),
+        'equality lookup ≥ 50,000/s': met(field.equalityLookup.fortress.opsPerSec, 50_000),
+        'insert ≥ 40,000 rows/s': met(field.insert.fortressRowsPerSec, 40_000),
+        'update ≥ 25,000/s': met(field.update.fortress.opsPerSec, 25_000),
+        'point read ≥ 0.5× plaintext': met(field.pointRead.ratio, 0.5),
+        'equality lookup ≥ 0.5× plaintext': met(field.equalityLookup.ratio, 0.5),
+        ...(million === null
+          ? {}
+          : {
+              'RSS < 256 MiB over 1M rows': {
+                value: million.maxRssMiB,
+                target: 256,
+                met: million.maxRssMiB < 256,
+              },
+              're-encrypt 1M rows < 60 s': {
+                value: million.reencryptSeconds,
+                target: 60,
+                met: million.reencryptSeconds < 60,
+              },
+            }),
+      },
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
