@@ -60,7 +60,7 @@ interface Latency {
 }
 
 /** Runs `op` for about `ms`, timing each call. */
-async function measure(op: (i: number) => Promise<unknown> | unknown, ms: number): Promise<Latency> {
+async function measure(op: (i: number) => unknown, ms: number): Promise<Latency> {
   const warm = performance.now() + Math.min(100, ms / 5);
   let i = 0;
   while (performance.now() < warm) await op(i++);
