@@ -63,7 +63,8 @@ export interface FortressOptions {
   readonly jobs?: JobOptions;
 }
 
-interface Manifest {
+/** `fortress.json`: the layout of a data directory. */
+export interface Manifest {
   readonly format: 1;
   readonly pageEncryption: boolean;
 }
@@ -97,6 +98,69 @@ async function readManifest(dir: string): Promise<Manifest | undefined> {
     );
   }
   return { format: 1, pageEncryption: m.pageEncryption };
+}
+
+/** The keys of a data directory, and the database that holds them. */
+export interface DataDirectoryKeys {
+  readonly keys: KeyManager;
+  readonly manifest: Manifest;
+  /** The database holding the key store (fortress.db, or keys.db with page encryption). */
+  readonly driver: StorageDriver;
+}
+
+/**
+ * Opens the key store of a data directory — the part `fortress init` and the CLI's key commands
+ * work on. Without `create`, a directory that is not initialised is left untouched and reported as
+ * `FX_NOT_INITIALIZED`.
+ */
+export async function openDataDirectoryKeys(
+  dir: string,
+  options: {
+    create?: boolean;
+    pageEncryption?: boolean;
+    synchronous?: 'full' | 'normal';
+    /** Closing the KeyManager closes the database too (when nothing else uses it). */
+    ownDriver?: boolean;
+  } = {},
+): Promise<DataDirectoryKeys> {
+  let manifest = await readManifest(dir);
+  const creating = manifest === undefined;
+  if (manifest === undefined) {
+    if (options.create !== true) {
+      throw new FortressError(
+        'FX_NOT_INITIALIZED',
+        `${dir} is not an initialised Fortress data directory; run \`fortress init\` or Fortress.open()`,
+      );
+    }
+    if (existsSync(path.join(dir, DATABASE))) {
+      throw new FortressError(
+        'FX_STORAGE',
+        `${dir} holds a database but no ${MANIFEST}; refusing to guess its layout`,
+      );
+    }
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    manifest = { format: 1, pageEncryption: options.pageEncryption ?? false };
+  } else if (options.pageEncryption !== undefined && options.pageEncryption !== manifest.pageEncryption) {
+    throw new InvalidArgumentError(
+      'pageEncryption',
+      `${dir} was created with page encryption ${manifest.pageEncryption ? 'on' : 'off'}; it cannot change on open`,
+    );
+  }
+  const driver = await new SqliteDialect({
+    path: path.join(dir, manifest.pageEncryption ? KEYS_DATABASE : DATABASE),
+    synchronous: options.synchronous ?? 'normal',
+  }).createDriver();
+  try {
+    const keys = await KeyManager.open({
+      store: await StorageKeyStore.open(driver, { ownsDriver: options.ownDriver === true }),
+    });
+    if (creating)
+      await writeFile(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+    return { keys, manifest, driver };
+  } catch (error) {
+    await driver.close();
+    throw error;
+  }
 }
 
 /**
@@ -174,34 +238,18 @@ export class Fortress implements AsyncDisposable {
         process.emitWarning(message, 'FortressWarning');
       });
     const dir = path.resolve(options.path);
-    let manifest = await readManifest(dir);
-    const creating = manifest === undefined;
-    if (manifest === undefined) {
-      if (existsSync(path.join(dir, DATABASE))) {
-        throw new FortressError(
-          'FX_STORAGE',
-          `${dir} holds a database but no ${MANIFEST}; refusing to guess its layout`,
-        );
-      }
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      manifest = { format: 1, pageEncryption: options.pageEncryption ?? false };
-    } else if (options.pageEncryption !== undefined && options.pageEncryption !== manifest.pageEncryption) {
-      throw new InvalidArgumentError(
-        'pageEncryption',
-        `${dir} was created with page encryption ${manifest.pageEncryption ? 'on' : 'off'}; it cannot change on open`,
-      );
-    }
-
     const drivers: StorageDriver[] = [];
     try {
-      const keysDriver = await new SqliteDialect({
-        path: path.join(dir, manifest.pageEncryption ? KEYS_DATABASE : DATABASE),
+      const {
+        keys,
+        manifest,
+        driver: keysDriver,
+      } = await openDataDirectoryKeys(dir, {
+        create: true,
         synchronous,
-      }).createDriver();
+        ...(options.pageEncryption === undefined ? {} : { pageEncryption: options.pageEncryption }),
+      });
       drivers.push(keysDriver);
-      const keys = await KeyManager.open({ store: await StorageKeyStore.open(keysDriver) });
-      if (creating)
-        await writeFile(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
       const devKeyFile = path.join(dir, DEV_KEY_FILE);
       if (options.unseal !== undefined) {
         if (keys.state === 'uninitialized') await keys.init(options.unseal.provider);

@@ -47,7 +47,8 @@ describe('fortress init / unseal / keys', () => {
       expect(result.status).toBe(0);
       expect(result.stdout).toMatch(/Share 5: fxs1-/);
       expect(result.stdout).toMatch(/shown ONCE/);
-      expect((await stat(path.join(other, 'keys'))).mode & 0o077).toBe(0);
+      expect((await stat(other)).mode & 0o077).toBe(0);
+      expect(existsSync(path.join(other, 'fortress.db'))).toBe(true);
     } finally {
       await rm(other, { recursive: true, force: true });
     }

@@ -5,15 +5,14 @@
  * commands: each command that needs keys asks for the unseal material (hidden prompt, or lines on
  * stdin) and seals again when it ends.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { KeyManager } from '../keys/key-manager.js';
+import type { KeyManager } from '../keys/key-manager.js';
 import { DEV_KEY_FILE_WARNING, DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
 import { PassphraseSealProvider } from '../keys/seal/passphrase-seal.js';
 import type { Pkcs11SealProvider } from '../keys/seal/pkcs11-seal.js';
 import type { SealConfig, SealProvider } from '../keys/seal/seal-provider.js';
 import { ShamirSealProvider } from '../keys/seal/shamir-seal.js';
-import { FileKeyStore } from '../keys/store/file-key-store.js';
+import { openDataDirectoryKeys } from '../fortress.js';
 import { FortressError } from '../util/errors.js';
 import { readSecret } from './input.js';
 
@@ -25,15 +24,13 @@ export function dataDirOf(flag: string | undefined): string {
  * Opens the keys of a data directory. Only `init` creates the directory; every other command on a
  * directory that does not exist reports `FX_NOT_INITIALIZED` and leaves the file system alone.
  */
-export async function openKeys(dataDir: string, options: { create?: boolean } = {}): Promise<KeyManager> {
-  const keysDir = path.join(dataDir, 'keys');
-  if (options.create !== true && !existsSync(keysDir)) {
-    throw new FortressError(
-      'FX_NOT_INITIALIZED',
-      `${dataDir} is not an initialised Fortress data directory; run \`fortress init\``,
-    );
-  }
-  return KeyManager.open({ store: await FileKeyStore.open(keysDir) });
+export async function openKeys(
+  dataDir: string,
+  options: { create?: boolean; pageEncryption?: boolean } = {},
+): Promise<KeyManager> {
+  // The same layout as Fortress.open(): keys live in the data directory's database.
+  const { keys } = await openDataDirectoryKeys(dataDir, { ...options, ownDriver: true });
+  return keys;
 }
 
 /** The provider that unseals a stored config. */

@@ -8,11 +8,14 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FortressError } from '../util/errors.js';
 import { lockedMemoryLimit, runSelftest } from '../selftest/selftest.js';
+import { demo } from './commands/demo.js';
 import { init, keysCommand, seal, status, unseal } from './commands/keys-commands.js';
 
 const USAGE = `Usage: fortress <command> [options]
 
 Commands:
+  demo [--data DIR] [--rows N]    The embedded database in one minute: encrypted table, search,
+                                  key rotation with re-encryption progress (temporary dir by default)
   selftest [--json]               Run every algorithm's known-answer vectors on this machine
   init [--seal KIND] [--shares N] [--threshold T]
                                   Create the root key and seal it (shamir (default 5/3), passphrase,
@@ -122,6 +125,8 @@ async function bench(args: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'demo':
+      return demo(rest);
     case 'selftest':
       return selftest(rest);
     case 'bench':

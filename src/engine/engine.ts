@@ -37,7 +37,7 @@ import {
   type ColumnDefinition,
 } from './schema/table-schema.js';
 import { EncryptionKeyMiss, KeyMiss, TableCodec, envelopeKey, type TableScope } from './table/table-codec.js';
-import { Table, updateSql, type TableHost } from './table/table.js';
+import { Table, type TableHost } from './table/table.js';
 
 const CATALOG_SQL = `
 CREATE TABLE IF NOT EXISTS fx_tables (name TEXT PRIMARY KEY, id TEXT NOT NULL, schema TEXT NOT NULL);
@@ -147,7 +147,10 @@ export class Engine implements TableHost {
     if (this.keys.state !== 'unsealed')
       return Promise.reject(new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first'));
     const schema = entry.schema;
-    entry.building ??= TableCodec.create(schema, this.keys, this.scope).then(
+    entry.building ??= TableCodec.create(schema, this.keys, {
+      ...this.scope,
+      packEnvelopes: this.driver.capabilities.blobConcat,
+    }).then(
       (codec) => {
         if (entry.schema === schema) entry.codec = codec;
         entry.building = null;
@@ -882,13 +885,13 @@ export class Engine implements TableHost {
         for (const column of codec.encrypted)
           checked.set(column.name, codec.check({ ...column, required: false }, row[column.name]));
         const physical = new Map<string, SqlValue>();
-        await this.#encode(codec, checked, codec.rowKeyText(raw[pk]), physical);
+        await this.#encode(codec, checked, codec.rowKeyText(raw[pk]), physical, false);
         // The last encrypted column of a row-level table was dropped: the envelope goes entirely.
         if (physical.size === 0) {
           if (codec.schema.rowKey === null) continue;
           physical.set(ROW_ENVELOPE, null);
         }
-        await tx.run(updateSql(codec, [...physical.keys()]), [...physical.values(), raw[pk] as SqlValue]);
+        await tx.run(codec.updateSql([...physical.keys()]), [...physical.values(), raw[pk] as SqlValue]);
         rewritten++;
       }
       const last = raws.length === 0 ? after : (raws[raws.length - 1]![pk] as SqlValue);
@@ -922,10 +925,11 @@ export class Engine implements TableHost {
     checked: Map<string, unknown>,
     rowKey: string,
     out: Map<string, SqlValue>,
+    indexes: boolean,
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        codec.encode(checked, rowKey, out);
+        codec.encode(checked, rowKey, out, indexes);
         return;
       } catch (error) {
         if (!(error instanceof EncryptionKeyMiss) || attempt > 64) throw error;

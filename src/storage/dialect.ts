@@ -31,6 +31,12 @@ export interface StorageCapabilities {
    * engine pages by it when the caller asked for no order, so an index lookup needs no sort.
    */
   readonly rowid: boolean;
+  /**
+   * `CAST(a || b AS BLOB)` concatenates blobs byte for byte and `octet_length()` measures them
+   * (SQLite). The engine then reads a row's envelopes as one blob: drivers pay per value fetched,
+   * and one blob costs a fraction of four.
+   */
+  readonly blobConcat: boolean;
   /** Placeholder style: `?` (SQLite) or `$1` (PostgreSQL). */
   readonly placeholders: 'question' | 'dollar';
 }

@@ -118,7 +118,7 @@ export async function status(args: string[]): Promise<number> {
     strict: true,
   });
   const dataDir = dataDirOf(values.data);
-  if (!existsSync(path.join(dataDir, 'keys'))) {
+  if (!existsSync(path.join(dataDir, 'fortress.json'))) {
     if (values.json) out(JSON.stringify({ dataDir, initialized: false, state: 'uninitialized' }, null, 2));
     else out(`Data directory: ${dataDir}\nInitialised:    no (run \`fortress init\`)`);
     return 0;

@@ -36,6 +36,8 @@ export class EncryptionKeyMiss extends Error {
 export interface TableScope {
   readonly tenant: string;
   readonly database: string;
+  /** Read a row's envelopes as one concatenated blob (StorageCapabilities.blobConcat). */
+  readonly packEnvelopes?: boolean;
 }
 
 /** Columns of one blind-index slot ready to compute. */
@@ -70,9 +72,11 @@ export class TableCodec {
   readonly physicalTable: string;
   readonly #keys: KeyManager;
   readonly #resolve: KeyResolver;
+  readonly #pack: boolean;
   /** Per-column scratch contexts: the row key is written in place (no allocation per value). */
   readonly #contexts = new Map<string, (row: string) => EncryptionContext>();
   readonly #selects = new Map<string, string>();
+  readonly #updates = new Map<string, string>();
   /** Data key id per encrypted column (field level) or of the row key. */
   readonly #dataKeyIds = new Map<string, number>();
   #rowKeyId = -1;
@@ -86,6 +90,7 @@ export class TableCodec {
     this.schema = schema;
     this.#keys = keys;
     this.#resolve = keys.resolver();
+    this.#pack = scope.packEnvelopes === true;
     this.columns = new Map(schema.columns.map((c) => [c.name, c]));
     this.primaryKey = schema.columns.find((c) => c.primaryKey)!;
     this.encrypted = schema.columns.filter((c) => c.encryption !== null);
@@ -203,7 +208,13 @@ export class TableCodec {
    * `checked` are written as null (inserts); otherwise only the given columns' physical columns are
    * returned (field-level updates). Row-level tables always need every encrypted column.
    */
-  encode(checked: ReadonlyMap<string, unknown>, rowKey: string, out: Map<string, SqlValue>): void {
+  encode(
+    checked: ReadonlyMap<string, unknown>,
+    rowKey: string,
+    out: Map<string, SqlValue>,
+    /** False when re-encrypting values whose blind indexes are already current (no HMAC needed). */
+    indexes = true,
+  ): void {
     const level = this.schema.level;
     let entries: RowEntry[] | null = null;
     for (const [name, value] of checked) {
@@ -222,7 +233,7 @@ export class TableCodec {
         (entries ??= []).push({ name, encoded: typed });
       }
       const search = encryption.search;
-      if (search !== null) {
+      if (search !== null && (indexes || column.legacyPlaintext || search.pending !== null)) {
         const [active, pending] = this.indexValues(column, value);
         out.set(`b${search.active.slot}_${name}`, active);
         if (search.pending !== null) out.set(`b${search.pending.slot}_${name}`, pending);
@@ -305,17 +316,58 @@ export class TableCodec {
     return row;
   }
 
+  /** `UPDATE … SET <columns> = ? … WHERE <primary key> = ?`, cached per column list. */
+  updateSql(columns: readonly string[]): string {
+    const cacheKey = columns.join(',');
+    let sql = this.#updates.get(cacheKey);
+    if (sql === undefined) {
+      sql = `UPDATE "${this.physicalTable}" SET ${columns.map((c) => `"${c}" = ?`).join(', ')} WHERE "p_${this.primaryKey.name}" = ?`;
+      if (this.#updates.size < 256) this.#updates.set(cacheKey, sql);
+    }
+    return sql;
+  }
+
   /** `SELECT <physical columns of wanted> FROM <table> WHERE <primary key> = ?`, cached per column list. */
   selectByKeySql(wanted: readonly StoredColumn[]): string {
     const cacheKey = wanted === this.schema.columns ? '*' : wanted.map((c) => c.name).join(',');
     let sql = this.#selects.get(cacheKey);
     if (sql === undefined) {
-      sql = `SELECT ${this.physicalFor(wanted)
-        .map((c) => `"${c}"`)
-        .join(', ')} FROM "${this.physicalTable}" WHERE "p_${this.primaryKey.name}" = ?`;
+      sql = `SELECT ${this.selectList(this.physicalFor(wanted))} FROM "${this.physicalTable}" WHERE "p_${this.primaryKey.name}" = ?`;
       if (this.#selects.size < 256) this.#selects.set(cacheKey, sql);
     }
     return sql;
+  }
+
+  /**
+   * The SELECT list for physical columns. Where the backend can, several envelope columns come
+   * back as one blob (`fx_env`) plus their lengths; `unpack()` splits it into views again.
+   */
+  selectList(physical: readonly string[]): string {
+    const envelopes = physical.filter((p) => p.startsWith('e_'));
+    if (!this.#pack || envelopes.length < 2) return physical.map((p) => `"${p}"`).join(', ');
+    return [
+      ...physical.filter((p) => !p.startsWith('e_')).map((p) => `"${p}"`),
+      `CAST(${envelopes.map((e) => `coalesce("${e}", x'')`).join(' || ')} AS BLOB) AS fx_env`,
+      ...envelopes.map((e) => `octet_length("${e}") AS "fx_l:${e}"`),
+    ].join(', ');
+  }
+
+  /** Splits a packed row (see `selectList`) back into its envelope columns, as views. */
+  unpack(raw: Record<string, unknown>): void {
+    const packed = raw['fx_env'];
+    if (!(packed instanceof Uint8Array)) return;
+    let offset = 0;
+    for (const key in raw) {
+      if (!key.startsWith('fx_l:')) continue;
+      const length = raw[key];
+      const name = key.slice(5);
+      if (typeof length !== 'number') {
+        raw[name] = null;
+      } else {
+        raw[name] = packed.subarray(offset, offset + length);
+        offset += length;
+      }
+    }
   }
 
   /** Physical columns a read of `wanted` needs. */

@@ -270,6 +270,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       .session()
       .get<Record<string, unknown>>(codec.selectByKeySql(wanted), [checkedKey as SqlValue]);
     if (raw === undefined) return undefined;
+    codec.unpack(raw);
     const decoded = withKeys(this.#host, () => codec.decode(raw, wanted));
     return (decoded instanceof Promise ? await decoded : decoded) as R;
   }
@@ -433,7 +434,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     const physical = new Set(codec.physicalFor([...readColumns]));
     for (const o of keyOrder) if (o.sql !== 'rowid') physical.add(`p_${o.column.name}`);
     const select = [
-      ...[...physical].map((c) => `"${c}"`),
+      codec.selectList([...physical]),
       ...(keyOrder.some((o) => o.sql === 'rowid') ? ['rowid AS fx_rowid'] : []),
     ].join(', ');
     const orderSql = keyOrder.map((o) => `${o.sql} ${o.desc ? 'DESC' : 'ASC'}`).join(', ');
@@ -460,6 +461,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       sql += ` ORDER BY ${orderSql} LIMIT ${batch}`;
       const raws = await session.all<Record<string, unknown>>(sql, params);
       for (const raw of raws) {
+        codec.unpack(raw);
         let row: AnyRow;
         if (where.exact) {
           const decoded = withKeys(this.#host, () => codec.decode(raw, decodeList));
@@ -523,7 +525,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       await withKeys(this.#host, () => {
         codec.encode(checked, rowKey, physical);
       });
-      const result = await session.run(updateSql(codec, [...physical.keys()]), [
+      const result = await session.run(codec.updateSql([...physical.keys()]), [
         ...physical.values(),
         checkedKey as SqlValue,
       ]);
@@ -548,7 +550,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       await withKeys(this.#host, () => {
         codec.encode(merged, rowKey, physical);
       });
-      await tx.run(updateSql(codec, [...physical.keys()]), [...physical.values(), checkedKey as SqlValue]);
+      await tx.run(codec.updateSql([...physical.keys()]), [...physical.values(), checkedKey as SqlValue]);
     });
   }
 
@@ -593,10 +595,6 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
 
 function notFound(table: string): FortressError {
   return new FortressError('FX_ROW_NOT_FOUND', `table ${table} has no row with that primary key`);
-}
-
-export function updateSql(codec: TableCodec, columns: readonly string[]): string {
-  return `UPDATE "${codec.physicalTable}" SET ${columns.map((c) => `"${c}" = ?`).join(', ')} WHERE "p_${codec.primaryKey.name}" = ?`;
 }
 
 /** The keyset condition "after this position" for an ordering (SQL order: nulls first ascending). */

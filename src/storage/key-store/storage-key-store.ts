@@ -53,16 +53,21 @@ export class StorageKeyStore implements KeyStore {
   readonly description: string;
   readonly #driver: StorageDriver;
   #closed = false;
+  readonly #ownsDriver: boolean;
 
-  private constructor(db: StorageDriver) {
+  private constructor(db: StorageDriver, ownsDriver: boolean) {
     this.#driver = db;
+    this.#ownsDriver = ownsDriver;
     this.description = `${db.dialect} database`;
   }
 
-  /** Creates the key tables if needed. The store does not own `db`: `close()` leaves it open. */
-  static async open(db: StorageDriver): Promise<StorageKeyStore> {
+  /**
+   * Creates the key tables if needed. By default the store does not own `db` (it holds data too):
+   * `close()` leaves it open; with `ownsDriver`, closing the store closes the database.
+   */
+  static async open(db: StorageDriver, options: { ownsDriver?: boolean } = {}): Promise<StorageKeyStore> {
     await db.exec(SCHEMA);
-    return new StorageKeyStore(db);
+    return new StorageKeyStore(db, options.ownsDriver === true);
   }
 
   async getMeta(name: string): Promise<Uint8Array | undefined> {
@@ -160,8 +165,9 @@ export class StorageKeyStore implements KeyStore {
     return this.#driver;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
-    return Promise.resolve();
+    if (this.#ownsDriver) await this.#driver.close();
   }
 }
