@@ -150,7 +150,7 @@ function openPlain(file: string): Database {
   db.pragma('journal_mode = WAL');
   // The same settings Fortress's SQLite driver uses, so the baseline differs only in encryption.
   db.pragma('synchronous = NORMAL');
-  db.pragma('cache_size = -65536');
+  db.pragma('cache_size = -16384');
   db.exec(
     'CREATE TABLE people (id TEXT PRIMARY KEY, email TEXT, ssn TEXT, name TEXT, age INTEGER, notes TEXT); CREATE INDEX people_email ON people (email)',
   );
@@ -245,7 +245,7 @@ async function diySuite(dir: string, rows: number, rounds: number, ms: number) {
   const db = new Sqlite(path.join(dir, 'diy.db'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  db.pragma('cache_size = -65536');
+  db.pragma('cache_size = -16384');
   db.exec(
     'CREATE TABLE people (id TEXT PRIMARY KEY, email BLOB, email_mac BLOB, ssn BLOB, name BLOB, age INTEGER, notes BLOB); CREATE INDEX people_mac ON people (email_mac)',
   );

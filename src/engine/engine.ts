@@ -869,7 +869,11 @@ export class Engine implements TableHost {
     const active = new Map<number, number>();
     for (const id of codec.dataKeyIds) active.set(id, this.keys.getKey(id).activeVersion);
     const pk = `p_${codec.primaryKey.name}`;
-    const select = codec.physical.map((c) => quote(c)).join(', ');
+    // Only what a rewrite reads: the key, envelopes (as one blob where possible), plaintext still
+    // awaiting encryption, and blind-index slots.
+    const needed = new Set(codec.physicalFor(codec.encrypted));
+    for (const name of codec.physical) if (name.startsWith('b0_') || name.startsWith('b1_')) needed.add(name);
+    const select = codec.selectList([...needed]);
     const after: SqlValue | null =
       record.checkpoint === null ? null : (JSON.parse(record.checkpoint) as SqlValue);
     return this.driver.transaction(async (tx) => {
@@ -879,6 +883,7 @@ export class Engine implements TableHost {
       );
       let rewritten = 0;
       for (const raw of raws) {
+        codec.unpack(raw);
         if (!all && !codec.needsRewrite(raw, active)) continue;
         const row = await this.#decodeAll(codec, raw);
         const checked = new Map<string, unknown>();

@@ -55,8 +55,9 @@ export interface SqliteDialectOptions {
   readonly statementCacheSize?: number;
   /**
    * Page cache per connection, in KiB. SQLite's own default (2 MiB) makes every lookup in a table
-   * larger than that a system call; 64 MiB keeps the hot part of a sizeable table in memory.
-   * @default 65536
+   * larger than that a system call; 16 MiB keeps the hot part of a sizeable table in memory while
+   * the process stays small (see docs/benchmarks.md: RSS over a million rows).
+   * @default 16384
    */
   readonly cacheSizeKiB?: number;
   /** Refuse to create a new file. @default false */
@@ -132,7 +133,7 @@ export class SqliteDialect implements Dialect {
     }
     const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     assertInteger(busyTimeoutMs, 'busyTimeoutMs', 0, 600_000);
-    const cacheSizeKiB = options.cacheSizeKiB ?? 65_536;
+    const cacheSizeKiB = options.cacheSizeKiB ?? 16_384;
     assertInteger(cacheSizeKiB, 'cacheSizeKiB', 64, 16 * 1024 * 1024);
     const statementCacheSize = options.statementCacheSize ?? 256;
     assertInteger(statementCacheSize, 'statementCacheSize', 1, 100_000);
