@@ -882,23 +882,43 @@ export class Engine implements TableHost {
         after === null ? [] : [after],
       );
       let rewritten = 0;
+      // Updates grouped by statement and run as one call each: no promise per row.
+      const updates = new Map<string, SqlValue[][]>();
+      // The column's own type check, without `required` (a stored null stays null).
+      const columns = codec.encrypted.map((column) => ({ ...column, required: false }));
       for (const raw of raws) {
         codec.unpack(raw);
         if (!all && !codec.needsRewrite(raw, active)) continue;
-        const row = await this.#decodeAll(codec, raw);
+        let row: Record<string, unknown>;
+        try {
+          row = codec.decode(raw, codec.encrypted);
+        } catch (error) {
+          if (!(error instanceof KeyMiss)) throw error;
+          row = await this.#decodeAll(codec, raw);
+        }
         const checked = new Map<string, unknown>();
-        for (const column of codec.encrypted)
-          checked.set(column.name, codec.check({ ...column, required: false }, row[column.name]));
+        for (const column of columns) checked.set(column.name, codec.check(column, row[column.name]));
         const physical = new Map<string, SqlValue>();
-        await this.#encode(codec, checked, codec.rowKeyText(raw[pk]), physical, false);
+        const rowKey = codec.rowKeyText(raw[pk]);
+        try {
+          codec.encode(checked, rowKey, physical, false);
+        } catch (error) {
+          if (!(error instanceof EncryptionKeyMiss)) throw error;
+          physical.clear();
+          await this.#encode(codec, checked, rowKey, physical, false);
+        }
         // The last encrypted column of a row-level table was dropped: the envelope goes entirely.
         if (physical.size === 0) {
           if (codec.schema.rowKey === null) continue;
           physical.set(ROW_ENVELOPE, null);
         }
-        await tx.run(codec.updateSql([...physical.keys()]), [...physical.values(), raw[pk] as SqlValue]);
+        const sql = codec.updateSql([...physical.keys()]);
+        let group = updates.get(sql);
+        if (group === undefined) updates.set(sql, (group = []));
+        group.push([...physical.values(), raw[pk] as SqlValue]);
         rewritten++;
       }
+      for (const [sql, rows] of updates) await tx.runBatch(sql, rows);
       const last = raws.length === 0 ? after : (raws[raws.length - 1]![pk] as SqlValue);
       record.processed += raws.length;
       record.rewritten += rewritten;

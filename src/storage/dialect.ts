@@ -44,6 +44,12 @@ export interface StorageCapabilities {
 /** Statements on a connection or inside a transaction. */
 export interface StorageSession {
   run(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
+  /**
+   * Runs one statement once per parameter list, in order, as one call (bulk inserts and updates:
+   * no promise per row). Not atomic by itself — call it inside a transaction. Returns the total of
+   * rows changed.
+   */
+  runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<number>;
   get<T extends object>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   all<T extends object>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   /** Streams rows; the session is held until the iteration ends (or `break`s). */

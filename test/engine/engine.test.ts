@@ -142,6 +142,10 @@ describe('queries', () => {
       rows.flatMap((r, i) => (r.email === 'user3@example.com' ? [i + 1] : [])),
     );
     expect(await t.count({ where: { email: { in: ['user1@example.com', 'user2@example.com'] } } })).toBe(6);
+    // The single-equality fast path and the general planner (any second option) agree exactly.
+    for (const email of ['user3@example.com', ' USER3@EXAMPLE.COM', 'nobody@example.com']) {
+      expect(await t.find({ where: { email } })).toEqual(await t.find({ where: { email }, scan: false }));
+    }
     await db.close();
   });
 

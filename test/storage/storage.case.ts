@@ -124,6 +124,41 @@ export function runStorageConformance(
         expect((await db.get<{ n: number }>('SELECT n FROM c'))?.n).toBe(120);
       }));
 
+    it('runs a statement for many parameter lists in one call; a failure inside a transaction undoes the batch', () =>
+      withDb(async (db) => {
+        await db.exec('CREATE TABLE rb (k INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+        expect(
+          await db.runBatch('INSERT INTO rb (k, v) VALUES (?, ?)', [
+            [1, 'a'],
+            [2, 'b'],
+          ]),
+        ).toBe(2);
+        expect(await db.runBatch('INSERT INTO rb (k, v) VALUES (?, ?)', [])).toBe(0);
+        const failed = await db
+          .transaction((tx) =>
+            tx.runBatch('INSERT INTO rb (k, v) VALUES (?, ?)', [
+              [3, 'c'],
+              [1, 'duplicate'],
+            ]),
+          )
+          .catch((error: unknown) => error);
+        expect((failed as { code?: string }).code).toBe('FX_STORAGE_CONSTRAINT');
+        expect(await db.all('SELECT k, v FROM rb ORDER BY k')).toEqual([
+          { k: 1, v: 'a' },
+          { k: 2, v: 'b' },
+        ]);
+        expect(
+          await db.transaction((tx) =>
+            tx.runBatch('UPDATE rb SET v = ? WHERE k = ?', [
+              ['x', 1],
+              ['y', 2],
+              ['z', 9],
+            ]),
+          ),
+        ).toBe(2);
+        expect(await db.all('SELECT v FROM rb ORDER BY k')).toEqual([{ v: 'x' }, { v: 'y' }]);
+      }));
+
     it('statements made through the driver from inside a transaction body join that transaction', () =>
       withDb(async (db) => {
         await db.exec('CREATE TABLE j (n INTEGER NOT NULL)');

@@ -327,6 +327,17 @@ export class TableCodec {
     return sql;
   }
 
+  /** Every column of the rows whose blind-index slot holds a value, in rowid (or key) order. */
+  selectByIndexSql(column: StoredColumn, slot: 0 | 1): string {
+    const cacheKey = `#index:${column.name}:${slot}`;
+    let sql = this.#selects.get(cacheKey);
+    if (sql === undefined) {
+      sql = `SELECT ${this.selectList(this.physicalFor(this.schema.columns))} FROM "${this.physicalTable}" WHERE "b${slot}_${column.name}" = ?`;
+      this.#selects.set(cacheKey, sql);
+    }
+    return sql;
+  }
+
   /** `SELECT <physical columns of wanted> FROM <table> WHERE <primary key> = ?`, cached per column list. */
   selectByKeySql(wanted: readonly StoredColumn[]): string {
     const cacheKey = wanted === this.schema.columns ? '*' : wanted.map((c) => c.name).join(',');

@@ -183,10 +183,35 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
     const checked = rows.map((row) => this.#checkRow(codec, row, 'insert'));
+    if (checked.length === 0) return [];
     await this.#host.prepareWrite(codec, rows.length);
     return this.#host.session().transaction(async (tx) => {
       const out: R[] = [];
-      for (const row of checked) out.push(await this.#insertChecked(codec, row, tx));
+      const params: SqlValue[][] = [];
+      // Generated integer keys: the largest key so far + 1, row by row, exactly as if each row were
+      // inserted on its own (explicit keys earlier in the batch count).
+      let stored: number | undefined; // the table's largest key, read once, when first needed
+      let batchLargest = -Infinity;
+      for (const row of checked) {
+        if (codec.primaryKey.type === 'integer') {
+          const key = row.get(codec.primaryKey.name);
+          if (key == null) {
+            stored ??= (await this.#nextIntegerKey(codec, tx)) - 1;
+            const next = Math.max(stored, batchLargest) + 1;
+            if (next > Number.MAX_SAFE_INTEGER) throw this.#keysExhausted();
+            row.set(codec.primaryKey.name, next);
+            batchLargest = next;
+          } else if ((key as number) > batchLargest) {
+            batchLargest = key as number;
+          }
+        }
+        const encoding = this.#encodeInsert(codec, row);
+        const encoded = encoding instanceof Promise ? await encoding : encoding;
+        params.push(encoded);
+        out.push(this.#storedRow(codec, row));
+      }
+      // One call for the whole batch: no promise per row.
+      await this.#duplicateAware(tx.runBatch(codec.insertSql, params));
       return out;
     });
   }
@@ -197,20 +222,44 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     session: StorageSession,
   ): Promise<R> {
     const key = codec.primaryKey;
+    const keyValue = checked.get(key.name);
+    if ((keyValue === undefined || keyValue === null) && key.type === 'integer') {
+      checked.set(key.name, await this.#nextIntegerKey(codec, session));
+    }
+    const encoding = this.#encodeInsert(codec, checked);
+    const params = encoding instanceof Promise ? await encoding : encoding;
+    await this.#duplicateAware(session.run(codec.insertSql, params));
+    return this.#storedRow(codec, checked);
+  }
+
+  /** The insert's parameters (a generated uuid key is filled in); async only when a key must load. */
+  #encodeInsert(codec: TableCodec, checked: Map<string, unknown>): SqlValue[] | Promise<SqlValue[]> {
+    const key = codec.primaryKey;
     let keyValue = checked.get(key.name);
-    if (keyValue === undefined || keyValue === null) {
-      if (key.type === 'uuid') keyValue = uuidV7();
-      else keyValue = await this.#nextIntegerKey(codec, session);
+    if ((keyValue === undefined || keyValue === null) && key.type === 'uuid') {
+      keyValue = uuidV7();
       checked.set(key.name, keyValue);
     }
     const rowKey = codec.rowKeyText(keyValue);
     const physical = new Map<string, SqlValue>();
-    await withKeys(this.#host, () => {
+    const params = (): SqlValue[] => codec.physical.map((name) => physical.get(name) ?? null);
+    const encoding = withKeys(this.#host, () => {
       codec.encode(checked, rowKey, physical);
     });
-    const params = codec.physical.map((name) => physical.get(name) ?? null);
+    return encoding instanceof Promise ? encoding.then(params) : params();
+  }
+
+  #storedRow(codec: TableCodec, checked: Map<string, unknown>): R {
+    const out: Record<string, unknown> = {};
+    for (const [name, value] of checked) {
+      out[name] = value === null ? null : checkedToValue(codec.column(name).type, value);
+    }
+    return out as R;
+  }
+
+  async #duplicateAware<T>(write: Promise<T>): Promise<T> {
     try {
-      await session.run(codec.insertSql, params);
+      return await write;
     } catch (error) {
       if (
         error instanceof FortressError &&
@@ -224,11 +273,13 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       }
       throw error;
     }
-    const out: Record<string, unknown> = {};
-    for (const [name, value] of checked) {
-      out[name] = value === null ? null : checkedToValue(codec.column(name).type, value);
-    }
-    return out as R;
+  }
+
+  #keysExhausted(): FortressError {
+    return new FortressError(
+      'FX_VALUE_TOO_LARGE',
+      `table ${this.name}: no integer key is left after the largest one (2^53 − 1); give keys explicitly`,
+    );
   }
 
   async #nextIntegerKey(codec: TableCodec, session: StorageSession): Promise<number> {
@@ -237,12 +288,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       `SELECT max("p_${codec.primaryKey.name}") AS k FROM "${codec.physicalTable}"`,
     );
     const max = row?.k ?? 0;
-    if (typeof max !== 'number' || max >= Number.MAX_SAFE_INTEGER) {
-      throw new FortressError(
-        'FX_VALUE_TOO_LARGE',
-        `table ${this.name}: no integer key is left after the largest one (2^53 − 1); give keys explicitly`,
-      );
-    }
+    if (typeof max !== 'number' || max >= Number.MAX_SAFE_INTEGER) throw this.#keysExhausted();
     return max + 1;
   }
 
@@ -352,10 +398,72 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   async find(options: FindOptions<R> = {}): Promise<R[]> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
+    const fast = this.#equalityFastPath(codec, options);
+    if (fast !== undefined) return (await fast) as R[];
     const plan = this.#plan(codec, options, false);
     const rows: R[] = [];
-    for await (const { row } of this.#rows(codec, plan)) rows.push(row as R);
+    for await (const batch of this.#batches(codec, plan)) for (const { row } of batch) rows.push(row as R);
     return rows;
+  }
+
+  /**
+   * The commonest query — `{ where: { column: value } }` on a searchable encrypted column, nothing
+   * else — without the general planner: one blind-index lookup, every candidate decrypted and
+   * compared. Same results as the general path (which handles every other shape, including
+   * columns in transition); undefined when it does not apply.
+   */
+  #equalityFastPath(codec: TableCodec, options: FindOptions<R>): Promise<AnyRow[]> | undefined {
+    const raw: unknown = options;
+    if (!isPlainObject(raw)) return undefined;
+    const keys = Object.keys(raw);
+    if (keys.length !== 1 || keys[0] !== 'where') return undefined;
+    const where = raw['where'];
+    if (!isPlainObject(where)) return undefined;
+    const names = Object.keys(where);
+    if (names.length !== 1) return undefined;
+    const column = codec.columns.get(names[0]!);
+    const value = where[names[0]!];
+    const search = column?.encryption?.search;
+    if (
+      column === undefined ||
+      search == null ||
+      search.pending !== null ||
+      column.legacyPlaintext ||
+      value === null ||
+      typeof value === 'object' ||
+      typeof value === 'function'
+    ) {
+      return undefined;
+    }
+    let checked: unknown;
+    try {
+      checked = codec.check({ ...column, required: false }, value);
+    } catch {
+      return undefined; // the general path reports it with the right code
+    }
+    const [indexValue] = codec.indexValues(column, checked);
+    const wanted = codec.schema.columns;
+    const sql = codec.selectByIndexSql(column, search.active.slot);
+    const expected =
+      column.type === 'text'
+        ? codec.normalizeForSearch(column, checked as string)
+        : checkedToValue(column.type, checked);
+    return this.#host
+      .session()
+      .all<Record<string, unknown>>(sql, [indexValue])
+      .then(async (raws) => {
+        const rows: AnyRow[] = [];
+        for (const row of raws) {
+          codec.unpack(row);
+          const decoding = withKeys(this.#host, () => codec.decode(row, wanted));
+          const decoded = decoding instanceof Promise ? await decoding : decoding;
+          const actual = decoded[column.name];
+          if (actual === null) continue;
+          const form = column.type === 'text' ? codec.normalizeForSearch(column, actual as string) : actual;
+          if (compareValues(form, expected) === 0) rows.push(decoded);
+        }
+        return rows;
+      });
   }
 
   /** The first matching row, or undefined. */
@@ -373,10 +481,12 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       throw queryInvalid('page() needs an order on plaintext columns; use find() for a scan sort');
     const rows: R[] = [];
     let last: readonly SqlValue[] | null = null;
-    for await (const { row, position } of this.#rows(codec, { ...plan, limit: plan.limit + 1 })) {
-      if (rows.length === plan.limit) return { rows, next: encodeCursor(last!, plan.order) };
-      rows.push(row as R);
-      last = position;
+    for await (const batch of this.#batches(codec, { ...plan, limit: plan.limit + 1 }, true)) {
+      for (const { row, position } of batch) {
+        if (rows.length === plan.limit) return { rows, next: encodeCursor(last!, plan.order) };
+        rows.push(row as R);
+        last = position;
+      }
     }
     return { rows, next: null };
   }
@@ -386,7 +496,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
     const plan = this.#plan(codec, options, false);
-    for await (const { row } of this.#rows(codec, plan)) yield row as R;
+    for await (const batch of this.#batches(codec, plan)) for (const { row } of batch) yield row as R;
   }
 
   /** How many rows match. */
@@ -405,8 +515,8 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       return row!.n;
     }
     let n = 0;
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- counting only
-    for await (const _match of this.#rows(codec, { ...plan, wanted: [codec.primaryKey] })) n++;
+    for await (const batch of this.#batches(codec, { ...plan, wanted: [codec.primaryKey] }))
+      n += batch.length;
     return n;
   }
 
@@ -414,7 +524,16 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
    * Matching rows in order with their keyset position. Reads in batches by keyset pagination, so
    * nothing holds the connection while the caller works on a row.
    */
-  async *#rows(codec: TableCodec, plan: Plan): AsyncIterableIterator<{ row: AnyRow; position: SqlValue[] }> {
+  /**
+   * Matching rows in order, one array per SQL batch (a promise per batch, not per row), each with
+   * its keyset position when `positions` is set. Reads in batches by keyset pagination, so nothing
+   * holds the connection while the caller works on a batch.
+   */
+  async *#batches(
+    codec: TableCodec,
+    plan: Plan,
+    positions = false,
+  ): AsyncIterableIterator<{ row: AnyRow; position: SqlValue[] | null }[]> {
     const { where, order } = plan;
     const userOrder = order.filter((o) => !plan.sortInMemory || o.column.encryption === null);
     // Without a requested order, page by rowid where the backend has one: index lookups return
@@ -443,7 +562,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       keyOrder.map((o) => (o.sql === 'rowid' ? raw['fx_rowid'] : raw[`p_${o.column.name}`]) as SqlValue);
     let after = plan.after;
     let emitted = 0;
-    const buffered: { row: AnyRow; position: SqlValue[] }[] = [];
+    const buffered: { row: AnyRow; position: SqlValue[] | null }[] = [];
     // A scan sort needs its order columns decoded even when the caller did not select them.
     const decodeList = plan.sortInMemory
       ? [...new Set([...plan.wanted, ...order.map((o) => o.column)])]
@@ -460,6 +579,8 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       const batch = where.exact && !plan.sortInMemory ? Math.min(plan.limit - emitted, 4096) : BATCH;
       sql += ` ORDER BY ${orderSql} LIMIT ${batch}`;
       const raws = await session.all<Record<string, unknown>>(sql, params);
+      const out: { row: AnyRow; position: SqlValue[] | null }[] = [];
+      let full = false;
       for (const raw of raws) {
         codec.unpack(raw);
         let row: AnyRow;
@@ -477,13 +598,17 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
             row[column.name] = column.name in rest ? rest[column.name] : tested[column.name];
         }
         if (plan.sortInMemory) {
-          buffered.push({ row, position: [] });
+          buffered.push({ row, position: null });
           continue;
         }
-        yield { row, position: positionOf(raw) };
-        if (++emitted >= plan.limit) return;
+        out.push({ row, position: positions ? positionOf(raw) : null });
+        if (++emitted >= plan.limit) {
+          full = true;
+          break;
+        }
       }
-      if (raws.length < batch) break;
+      if (out.length > 0) yield out;
+      if (full || raws.length < batch) break;
       after = positionOf(raws[raws.length - 1]!);
     }
     if (plan.sortInMemory) {
@@ -498,11 +623,12 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
         return 0;
       });
       const selected = new Set(plan.wanted.map((c) => c.name));
-      for (const entry of buffered.slice(0, plan.limit)) {
+      const out = buffered.slice(0, plan.limit).map((entry) => {
         const row: AnyRow = {};
         for (const key of Object.keys(entry.row)) if (selected.has(key)) row[key] = entry.row[key];
-        yield { row, position: entry.position };
-      }
+        return { row, position: null };
+      });
+      if (out.length > 0) yield out;
     }
   }
 
@@ -583,8 +709,8 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
         return result.changes;
       }
       const keys: SqlValue[] = [];
-      for await (const { row } of this.#rows(codec, { ...plan, wanted: [codec.primaryKey] })) {
-        keys.push(row[codec.primaryKey.name] as SqlValue);
+      for await (const batch of this.#batches(codec, { ...plan, wanted: [codec.primaryKey] })) {
+        for (const { row } of batch) keys.push(row[codec.primaryKey.name] as SqlValue);
       }
       for (const k of keys)
         await tx.run(`DELETE FROM "${codec.physicalTable}" WHERE "p_${codec.primaryKey.name}" = ?`, [k]);

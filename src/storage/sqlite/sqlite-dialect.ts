@@ -296,6 +296,13 @@ class SqliteDriver implements StorageDriver {
     return { changes: result.changes, lastInsertRowid: result.lastInsertRowid };
   }
 
+  #runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): number {
+    const statement = this.#statement(sql);
+    let changes = 0;
+    for (const params of rows) changes += statement.run(...params).changes;
+    return changes;
+  }
+
   #get(sql: string, params: readonly SqlValue[]): Record<string, unknown> | undefined {
     const row = this.#statement(sql).get(...params);
     return row === undefined ? undefined : normalizeRow(row);
@@ -316,6 +323,12 @@ class SqliteDriver implements StorageDriver {
     const current = this.#held ? this.#current.getStore() : undefined;
     if (current !== undefined) return current.run(sql, params);
     return this.#whenFree(() => this.#run(sql, params));
+  }
+
+  runBatch(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<number> {
+    const current = this.#held ? this.#current.getStore() : undefined;
+    if (current !== undefined) return current.runBatch(sql, rows);
+    return this.#whenFree(() => this.#runBatch(sql, rows));
   }
 
   get<T extends object>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
@@ -395,30 +408,41 @@ class SqliteDriver implements StorageDriver {
     if (current !== undefined) return current.transaction(fn);
     return this.#exclusive(async () => {
       try {
-        this.#exec('BEGIN IMMEDIATE');
-      } catch (error) {
-        throw storageError(error);
+        return await this.#transactionBody(fn);
+      } finally {
+        // Async-context tracking costs every promise in the process something (Node 20 tracks
+        // them through async hooks while any AsyncLocalStorage is enabled): keep it on only while
+        // a transaction runs. Transactions are serialised, so none is running after this one.
+        this.#current.disable();
       }
-      const scope = { open: true };
-      const session = this.#session(scope);
-      let result: T;
-      try {
-        result = await this.#current.run(session, () => fn(session));
-      } catch (error) {
-        scope.open = false;
-        this.#rollback('ROLLBACK');
-        // The body's own error, unchanged: statement errors were already typed where they arose.
-        throw error;
-      }
-      scope.open = false;
-      try {
-        this.#exec('COMMIT');
-      } catch (error) {
-        this.#rollback('ROLLBACK');
-        throw storageError(error);
-      }
-      return result;
     });
+  }
+
+  async #transactionBody<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T> {
+    try {
+      this.#exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      throw storageError(error);
+    }
+    const scope = { open: true };
+    const session = this.#session(scope);
+    let result: T;
+    try {
+      result = await this.#current.run(session, () => fn(session));
+    } catch (error) {
+      scope.open = false;
+      this.#rollback('ROLLBACK');
+      // The body's own error, unchanged: statement errors were already typed where they arose.
+      throw error;
+    }
+    scope.open = false;
+    try {
+      this.#exec('COMMIT');
+    } catch (error) {
+      this.#rollback('ROLLBACK');
+      throw storageError(error);
+    }
+    return result;
   }
 
   #rollback(sql: string): void {
@@ -447,6 +471,7 @@ class SqliteDriver implements StorageDriver {
     };
     const session: StorageSession = {
       run: (sql, params = []) => wrap(() => this.#run(sql, params)),
+      runBatch: (sql, rows) => wrap(() => this.#runBatch(sql, rows)),
       get: <R extends object>(sql: string, params: readonly SqlValue[] = []) =>
         wrap<R | undefined>(() => this.#get(sql, params) as R | undefined),
       all: <R extends object>(sql: string, params: readonly SqlValue[] = []) =>
