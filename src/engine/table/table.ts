@@ -425,8 +425,8 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     const value = where[names[0]!];
     const search = column?.encryption?.search;
     if (
-      column === undefined ||
       search == null ||
+      column === undefined ||
       search.pending !== null ||
       column.legacyPlaintext ||
       value === null ||
