@@ -453,14 +453,28 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       .all<Record<string, unknown>>(sql, [indexValue])
       .then(async (raws) => {
         const rows: AnyRow[] = [];
+        // Field level: the searched column first, so a false positive of the index costs one
+        // decryption, not all. Row level: one envelope holds everything, decrypt it once.
+        const fieldLevel = codec.schema.level === 'field';
+        const searched = fieldLevel ? [column] : wanted;
+        const others = fieldLevel ? wanted.filter((c) => c !== column) : [];
         for (const row of raws) {
           codec.unpack(row);
-          const decoding = withKeys(this.#host, () => codec.decode(row, wanted));
-          const decoded = decoding instanceof Promise ? await decoding : decoding;
-          const actual = decoded[column.name];
+          const testing = withKeys(this.#host, () => codec.decode(row, searched));
+          const tested = testing instanceof Promise ? await testing : testing;
+          const actual = tested[column.name];
           if (actual === null) continue;
           const form = column.type === 'text' ? codec.normalizeForSearch(column, actual as string) : actual;
-          if (compareValues(form, expected) === 0) rows.push(decoded);
+          if (compareValues(form, expected) !== 0) continue;
+          if (!fieldLevel) {
+            rows.push(tested);
+            continue;
+          }
+          const decoding = withKeys(this.#host, () => codec.decode(row, others));
+          const rest = decoding instanceof Promise ? await decoding : decoding;
+          const out: AnyRow = {};
+          for (const c of wanted) out[c.name] = c === column ? actual : rest[c.name];
+          rows.push(out);
         }
         return rows;
       });
