@@ -80,6 +80,13 @@ export interface KeyUsage {
   readonly rows: number;
 }
 
+/** Starts a background job that takes over the schema-change lock. */
+type StartJob = (
+  kind: JobKind,
+  params: Record<string, unknown>,
+  beforeRun?: () => Promise<void>,
+) => Promise<Job>;
+
 /** Free a schema-change lock with `release()`. */
 interface TableLock {
   release(): void;
@@ -434,13 +441,35 @@ export class Engine implements TableHost {
    * table; secure_delete zeroes the freed pages) and the column's keys are destroyed; a column inside
    * row envelopes is stripped by a background job. Returns that job, or null.
    */
-  async dropColumn(table: string, name: string, options: JobOptions = {}): Promise<Job | null> {
+  /**
+   * Runs a schema change under the table's lock (one change or job per table at a time). `change`
+   * may hand the lock to a background job through `start`; the job releases it when it ends.
+   * Otherwise — or if starting the job fails — the lock is released here.
+   */
+  async #schemaChange<T>(
+    table: string,
+    what: string,
+    options: JobOptions,
+    change: (entry: TableEntry, start: StartJob) => Promise<T>,
+  ): Promise<T> {
     checkJobOptions(options);
     const entry = this.#entry(table);
-    this.#notInTransaction('dropColumn');
+    this.#notInTransaction(what);
     const lock = this.#lock(table);
-    let keepLock = false;
+    const ownership = { handedOver: false };
     try {
+      return await change(entry, async (kind, params, beforeRun) => {
+        const job = await this.#startJob(table, kind, params, options, lock, beforeRun);
+        ownership.handedOver = true;
+        return job;
+      });
+    } finally {
+      if (!ownership.handedOver) lock.release();
+    }
+  }
+
+  dropColumn(table: string, name: string, options: JobOptions = {}): Promise<Job | null> {
+    return this.#schemaChange(table, 'dropColumn', options, async (entry, start) => {
       const schema = entry.schema;
       const column = this.#columnOf(schema, name);
       if (column.primaryKey)
@@ -468,26 +497,18 @@ export class Engine implements TableHost {
       }
       if (column.encryption?.search) await this.#shred(column.encryption.search.indexKey);
       if (!inRow) return null;
-      keepLock = true;
-      return await this.#startJob(table, 'drop-column', { column: name }, options, lock);
-    } finally {
-      if (!keepLock) lock.release();
-    }
+      return start('drop-column', { column: name });
+    });
   }
 
   /** Encrypts an existing plaintext column online; returns the background job that moves the values. */
-  async encryptColumn(
+  encryptColumn(
     table: string,
     name: string,
     encrypt: true | EncryptOptions = true,
     options: JobOptions = {},
   ): Promise<Job> {
-    checkJobOptions(options);
-    const entry = this.#entry(table);
-    this.#notInTransaction('encryptColumn');
-    const lock = this.#lock(table);
-    let keepLock = false;
-    try {
+    return this.#schemaChange(table, 'encryptColumn', options, async (entry, start) => {
       const schema = entry.schema;
       const column = this.#columnOf(schema, name);
       if (column.primaryKey)
@@ -535,32 +556,26 @@ export class Engine implements TableHost {
         await this.#saveSchema(tx, next);
       });
       this.#setSchema(next);
-      keepLock = true;
-      return await this.#startJob(table, 'encrypt-column', { column: name }, options, lock);
-    } finally {
-      if (!keepLock) lock.release();
-    }
+      return start('encrypt-column', { column: name });
+    });
   }
 
   /**
    * Moves a column (field level) or the whole table (row and table levels: `column` null) to another
    * algorithm: new values use it at once, a background job re-encrypts the old ones.
    */
-  async changeAlgorithm(
+  changeAlgorithm(
     table: string,
     column: string | null,
     algorithm: AeadName,
     options: JobOptions = {},
   ): Promise<Job> {
-    checkJobOptions(options);
-    const entry = this.#entry(table);
-    this.#notInTransaction('changeAlgorithm');
     if (typeof algorithm !== 'string' || !isAeadName(algorithm)) {
-      throw new FortressError('FX_SCHEMA_INVALID', `unknown algorithm ${describe(algorithm)}`);
+      return Promise.reject(
+        new FortressError('FX_SCHEMA_INVALID', `unknown algorithm ${describe(algorithm)}`),
+      );
     }
-    const lock = this.#lock(table);
-    let keepLock = false;
-    try {
+    return this.#schemaChange(table, 'changeAlgorithm', options, async (entry, start) => {
       const schema = entry.schema;
       const naming = this.#namingFor(entry);
       let next: StoredTable;
@@ -598,57 +613,34 @@ export class Engine implements TableHost {
       await this.#ensureKeys(next);
       await this.driver.transaction((tx) => this.#saveSchema(tx, next));
       this.#setSchema(next);
-      keepLock = true;
-      return await this.#startJob(table, 'change-algorithm', { column, algorithm }, options, lock);
-    } finally {
-      if (!keepLock) lock.release();
-    }
+      return start('change-algorithm', { column, algorithm });
+    });
   }
 
   /** Rotates every data key of a table and starts re-encrypting old values in the background. */
-  async rotateKeys(table: string, options: JobOptions = {}): Promise<Job> {
-    checkJobOptions(options);
-    this.#entry(table);
-    this.#notInTransaction('rotateKeys');
-    const lock = this.#lock(table);
-    try {
-      const codec = await this.codec(table);
+  rotateKeys(table: string, options: JobOptions = {}): Promise<Job> {
+    return this.#schemaChange(table, 'rotateKeys', options, async (_entry, start) => {
+      const pending = this.codec(table);
+      const codec = pending instanceof Promise ? await pending : pending;
       // The job is recorded before the rotation: a crash in between leaves a job that resumes at the
       // next open and re-encrypts whatever is not under the active versions.
-      return await this.#startJob(table, 'reencrypt', {}, options, lock, async () => {
+      return start('reencrypt', {}, async () => {
         for (const id of codec.dataKeyIds) await this.keys.rotate(id);
       });
-    } catch (error) {
-      lock.release();
-      throw error;
-    }
+    });
   }
 
   /** Re-encrypts every value not under its key's active version (after rotations made elsewhere). */
-  async reencrypt(table: string, options: JobOptions = {}): Promise<Job> {
-    checkJobOptions(options);
-    this.#entry(table);
-    this.#notInTransaction('reencrypt');
-    const lock = this.#lock(table);
-    try {
-      return await this.#startJob(table, 'reencrypt', {}, options, lock);
-    } catch (error) {
-      lock.release();
-      throw error;
-    }
+  reencrypt(table: string, options: JobOptions = {}): Promise<Job> {
+    return this.#schemaChange(table, 'reencrypt', options, (_entry, start) => start('reencrypt', {}));
   }
 
   /**
    * Rotates a searchable column's index key. Until the job has re-indexed every row, writes fill both
    * index slots and lookups consult both, so equality queries stay exact throughout.
    */
-  async rotateIndexKey(table: string, column: string, options: JobOptions = {}): Promise<Job> {
-    checkJobOptions(options);
-    const entry = this.#entry(table);
-    this.#notInTransaction('rotateIndexKey');
-    const lock = this.#lock(table);
-    let keepLock = false;
-    try {
+  rotateIndexKey(table: string, column: string, options: JobOptions = {}): Promise<Job> {
+    return this.#schemaChange(table, 'rotateIndexKey', options, async (entry, start) => {
       const schema = entry.schema;
       const target = this.#columnOf(schema, column);
       const search = target.encryption?.search;
@@ -673,11 +665,8 @@ export class Engine implements TableHost {
         await this.#saveSchema(tx, next);
       });
       this.#setSchema(next);
-      keepLock = true;
-      return await this.#startJob(table, 'rotate-index', { column }, options, lock);
-    } finally {
-      if (!keepLock) lock.release();
-    }
+      return start('rotate-index', { column });
+    });
   }
 
   /**
