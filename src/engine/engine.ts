@@ -36,7 +36,7 @@ import {
   type TableDefinition,
   type ColumnDefinition,
 } from './schema/table-schema.js';
-import { EncryptionKeyMiss, KeyMiss, TableCodec, envelopeKey, type TableScope } from './table/table-codec.js';
+import { TableCodec, envelopeKey, withKeys, type TableScope } from './table/table-codec.js';
 import { Table, type TableHost } from './table/table.js';
 
 const CATALOG_SQL = `
@@ -316,7 +316,7 @@ export class Engine implements TableHost {
         );
       });
       this.#tables.delete(name);
-      await this.#shred(`tbl/${this.scope.tenant}/${this.scope.database}/${name}-${entry.id}/`);
+      await this.#shred(`${this.#keyPrefix(name, entry.id)}/`);
     } finally {
       lock.release();
     }
@@ -427,8 +427,13 @@ export class Engine implements TableHost {
     return this.#naming(entry.schema.name, entry.id);
   }
 
+  /** Every key of a table is named under this prefix (see docs/formats.md § Catalog and jobs). */
+  #keyPrefix(table: string, id: string): string {
+    return `tbl/${this.scope.tenant}/${this.scope.database}/${table}-${id}`;
+  }
+
   #naming(table: string, id: string): KeyNaming {
-    const prefix = `tbl/${this.scope.tenant}/${this.scope.database}/${table}-${id}`;
+    const prefix = this.#keyPrefix(table, id);
     return {
       dataKey: (_t, column, algorithm) =>
         `${prefix}/${column === null ? 'row' : `col.${column}`}.${algorithm}`,
@@ -492,7 +497,7 @@ export class Engine implements TableHost {
       this.#setSchema(next);
       await this.#checkpointWal();
       if (column.encryption !== null && schema.level === 'field') {
-        const prefix = `tbl/${this.scope.tenant}/${this.scope.database}/${table}-${entry.id}/col.${name}.`;
+        const prefix = `${this.#keyPrefix(table, entry.id)}/col.${name}.`;
         await this.#shred(prefix);
       }
       if (column.encryption?.search) await this.#shred(column.encryption.search.indexKey);
@@ -878,24 +883,17 @@ export class Engine implements TableHost {
       for (const raw of raws) {
         codec.unpack(raw);
         if (!all && !codec.needsRewrite(raw, active)) continue;
-        let row: Record<string, unknown>;
-        try {
-          row = codec.decode(raw, codec.encrypted);
-        } catch (error) {
-          if (!(error instanceof KeyMiss)) throw error;
-          row = await this.#decodeAll(codec, raw);
-        }
+        const decoding = withKeys(this, () => codec.decode(raw, codec.encrypted));
+        const row = decoding instanceof Promise ? await decoding : decoding;
         const checked = new Map<string, unknown>();
         for (const column of columns) checked.set(column.name, codec.check(column, row[column.name]));
         const physical = new Map<string, SqlValue>();
         const rowKey = codec.rowKeyText(raw[pk]);
-        try {
-          codec.encode(checked, rowKey, physical, false);
-        } catch (error) {
-          if (!(error instanceof EncryptionKeyMiss)) throw error;
+        const encoding = withKeys(this, () => {
           physical.clear();
-          await this.#encode(codec, checked, rowKey, physical, false);
-        }
+          codec.encode(checked, rowKey, physical, false);
+        });
+        if (encoding instanceof Promise) await encoding;
         // The last encrypted column of a row-level table was dropped: the envelope goes entirely.
         if (physical.size === 0) {
           if (codec.schema.rowKey === null) continue;
@@ -921,35 +919,6 @@ export class Engine implements TableHost {
       ]);
       return raws.length < batchSize;
     });
-  }
-
-  async #decodeAll(codec: TableCodec, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return codec.decode(raw, codec.encrypted);
-      } catch (error) {
-        if (!(error instanceof KeyMiss) || attempt > 64) throw error;
-        await this.keys.keyForEnvelope(error.envelope);
-      }
-    }
-  }
-
-  async #encode(
-    codec: TableCodec,
-    checked: Map<string, unknown>,
-    rowKey: string,
-    out: Map<string, SqlValue>,
-    indexes: boolean,
-  ): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        codec.encode(checked, rowKey, out, indexes);
-        return;
-      } catch (error) {
-        if (!(error instanceof EncryptionKeyMiss) || attempt > 64) throw error;
-        await this.keys.encryptionKey(error.keyId, { rotate: false });
-      }
-    }
   }
 
   /** The schema step at the end of a job. */

@@ -19,6 +19,7 @@ import { FortressError } from '../../util/errors.js';
 import {
   COLUMN_TYPES,
   DEFAULT_MAX_VALUE_BYTES,
+  sqlTypeOf,
   type ColumnType,
   type ColumnValueTypes,
 } from './column-types.js';
@@ -372,14 +373,7 @@ export function physicalColumns(
   level: EncryptionLevel,
 ): { name: string; sql: string }[] {
   const out: { name: string; sql: string }[] = [];
-  const sqlType =
-    column.type === 'integer' || column.type === 'boolean' || column.type === 'timestamp'
-      ? 'INTEGER'
-      : column.type === 'real'
-        ? 'REAL'
-        : column.type === 'bytes'
-          ? 'BLOB'
-          : 'TEXT';
+  const sqlType = sqlTypeOf(column.type);
   if (column.encryption === null || column.legacyPlaintext) {
     out.push({
       name: `p_${column.name}`,

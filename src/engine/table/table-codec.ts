@@ -16,7 +16,12 @@ import type { SqlValue } from '../../storage/dialect.js';
 import { CryptoError, FortressError } from '../../util/errors.js';
 import { checkValue, fromSql, toSql } from '../schema/column-types.js';
 import { decodeRow, decodeValue, encodeRow, encodeValue, type RowEntry } from '../codec/value-codec.js';
-import { ROW_ENVELOPE, type StoredColumn, type StoredTable } from '../schema/table-schema.js';
+import {
+  physicalColumns,
+  ROW_ENVELOPE,
+  type StoredColumn,
+  type StoredTable,
+} from '../schema/table-schema.js';
 
 /** Thrown inside synchronous decoding when an envelope's key version is not unwrapped yet. */
 export class KeyMiss extends Error {
@@ -30,6 +35,43 @@ export class EncryptionKeyMiss extends Error {
   constructor(readonly keyId: number) {
     super('data key not ready to encrypt under');
   }
+}
+
+/** Loads keys a synchronous codec step reported missing. */
+export interface KeyLoader {
+  /** Unwraps the key version an envelope names (after a `KeyMiss`). */
+  loadKey(envelope: Uint8Array): Promise<void>;
+  /** Loads the key a write found not ready (after an `EncryptionKeyMiss`). */
+  loadEncryptionKey(keyId: number): Promise<void>;
+}
+
+/**
+ * Runs a synchronous codec step, loading keys it reports missing and retrying. Returns the result
+ * directly when no key had to be loaded (the hot path allocates no promise).
+ */
+export function withKeys<T>(loader: KeyLoader, step: () => T): T | Promise<T> {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof KeyMiss || error instanceof EncryptionKeyMiss)
+      return withKeysSlow(loader, step, error);
+    throw error;
+  }
+}
+
+async function withKeysSlow<T>(loader: KeyLoader, step: () => T, first: unknown): Promise<T> {
+  let error = first;
+  for (let attempt = 0; attempt <= 64; attempt++) {
+    if (error instanceof KeyMiss) await loader.loadKey(error.envelope);
+    else if (error instanceof EncryptionKeyMiss) await loader.loadEncryptionKey(error.keyId);
+    else throw error;
+    try {
+      return step();
+    } catch (next) {
+      error = next;
+    }
+  }
+  throw error;
 }
 
 /** Where the table lives, for encryption contexts. */
@@ -98,11 +140,7 @@ export class TableCodec {
     this.physicalTable = `fx_t_${schema.name}`;
     const physical: string[] = [];
     for (const column of schema.columns) {
-      if (column.encryption === null || column.legacyPlaintext) physical.push(`p_${column.name}`);
-      if (column.encryption !== null) {
-        if (schema.level === 'field') physical.push(`e_${column.name}`);
-        if (column.encryption.search !== null) physical.push(`b0_${column.name}`, `b1_${column.name}`);
-      }
+      for (const p of physicalColumns(column, schema.level)) physical.push(p.name);
       const base = { tenant: scope.tenant, database: scope.database, table: schema.name };
       if (column.encryption !== null && schema.level === 'field') {
         this.#contexts.set(column.name, EncryptionContext.of({ ...base, column: column.name }).rowScratch());

@@ -11,18 +11,14 @@ import { checkedToValue } from '../schema/column-types.js';
 import type { AnyRow, StoredColumn } from '../schema/table-schema.js';
 import { uuidV7 } from '../schema/uuid-v7.js';
 import { compileWhere, compareValues, queryInvalid, type CompiledWhere, type Where } from '../query/where.js';
-import { EncryptionKeyMiss, KeyMiss, type TableCodec } from './table-codec.js';
+import { withKeys, type KeyLoader, type TableCodec } from './table-codec.js';
 
 /** What a table handle needs from the engine. */
-export interface TableHost {
+export interface TableHost extends KeyLoader {
   /** The table's codec: synchronously once built (the common case), else a promise. */
   codec(table: string): TableCodec | Promise<TableCodec>;
   /** Makes sure every data key of `codec` can encrypt `count` more values without awaiting. */
   prepareWrite(codec: TableCodec, count: number): Promise<void> | undefined;
-  /** Unwraps the key version an envelope names (after a `KeyMiss`). */
-  loadKey(envelope: Uint8Array): Promise<void>;
-  /** Loads the key a write found not ready (after an `EncryptionKeyMiss`). */
-  loadEncryptionKey(keyId: number): Promise<void>;
   session(): StorageSession;
   /** The backend pages by an implicit rowid (see StorageCapabilities.rowid). */
   readonly rowid: boolean;
@@ -75,32 +71,6 @@ const FIND_OPTIONS = ['where', 'orderBy', 'limit', 'after', 'select', 'scan'];
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * Runs a synchronous codec step, loading keys it reports missing. Returns the result directly when
- * no key had to be loaded (the hot path allocates no promise).
- */
-function withKeys<T>(host: TableHost, step: () => T): T | Promise<T> {
-  try {
-    return step();
-  } catch (error) {
-    if (error instanceof KeyMiss || error instanceof EncryptionKeyMiss) return withKeysSlow(host, step);
-    throw error;
-  }
-}
-
-async function withKeysSlow<T>(host: TableHost, step: () => T): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return step();
-    } catch (error) {
-      if (attempt > 64) throw error;
-      if (error instanceof KeyMiss) await host.loadKey(error.envelope);
-      else if (error instanceof EncryptionKeyMiss) await host.loadEncryptionKey(error.keyId);
-      else throw error;
-    }
-  }
 }
 
 /**

@@ -261,19 +261,27 @@ class SqliteDriver implements StorageDriver {
 
   /** Holds the connection for the duration of `fn` (transactions, iterations). */
   async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const previous = this.#lock;
-    let release!: () => void;
-    this.#lock = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await previous;
-    this.#held = true;
+    const release = await this.#acquire();
     try {
       return await fn();
     } finally {
-      this.#held = false;
       release();
     }
+  }
+
+  /** Waits for the connection, holds it, and returns the function that frees it. */
+  async #acquire(): Promise<() => void> {
+    const previous = this.#lock;
+    let free!: () => void;
+    this.#lock = new Promise<void>((resolve) => {
+      free = resolve;
+    });
+    await previous;
+    this.#held = true;
+    return () => {
+      this.#held = false;
+      free();
+    };
   }
 
   /** Runs a synchronous statement now if the connection is free, otherwise after the holder. */
@@ -363,17 +371,10 @@ class SqliteDriver implements StorageDriver {
   }
 
   async *#iterateHeld<T>(sql: string, params: readonly SqlValue[]): AsyncIterableIterator<T> {
-    const previous = this.#lock;
-    let release!: () => void;
-    this.#lock = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await previous;
-    this.#held = true;
+    const release = await this.#acquire();
     try {
       yield* this.#iterateDirect<T>(sql, params);
     } finally {
-      this.#held = false;
       release();
     }
   }
