@@ -59,6 +59,14 @@ export const ERROR_CODES = {
   FX_JOB_CONFLICT: 'Another schema change or background job is already running on that table.',
   FX_JOB_NOT_FOUND: 'No background job with that id.',
   FX_CLOSED: 'The database was closed.',
+  FX_AUDIT_FORMAT:
+    'An audit artefact (entry, signed note, checkpoint, proof file, segment) is malformed; the message says where.',
+  FX_AUDIT_PROOF: 'An inclusion or consistency proof does not verify against the given root(s).',
+  FX_AUDIT_SIGNATURE: 'A signed note or checkpoint carries no valid signature by the expected key.',
+  FX_AUDIT_UNAVAILABLE:
+    'The audit ledger cannot durably record the entry, so the operation it describes was refused (fail-closed).',
+  FX_AUDIT_VERIFY_FAILED: 'Ledger verification found an entry, hash or checkpoint that does not match.',
+  FX_AUDIT_NOT_FOUND: 'No audit entry or checkpoint with that sequence number or size.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -96,3 +104,6 @@ export class IntegrityError extends FortressError {
     super('FX_INTEGRITY', message);
   }
 }
+
+/** An audit artefact is malformed, a proof or signature does not verify, or the ledger refused a write. */
+export class AuditError extends FortressError {}
