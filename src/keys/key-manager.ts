@@ -1086,6 +1086,10 @@ export class KeyManager {
    * ```
    */
   resolver(): KeyResolver {
+    // The last key handed out per key id: a hit skips the cache's string key and LRU bookkeeping
+    // (the read hot path resolves one key per value). Sealing, destroying and evicting dispose the
+    // key, so a disposed memo is simply a miss; the record checks below still run on every call.
+    const memo = new Map<number, DataKey>();
     return (keyId: number, version: number): DataKey | undefined => {
       if (this.#state !== 'unsealed')
         throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
@@ -1103,12 +1107,15 @@ export class KeyManager {
           `key ${record.name} version ${version} is below the minimum decryption version ${record.minDecryptionVersion}`,
         );
       }
+      const last = memo.get(keyId);
+      if (last !== undefined && last.version === version && !last.disposed) return last;
       const cacheKey = `${keyId}:${version}`;
       const key = this.#cache.get(cacheKey);
       if (key === undefined || key.disposed) return undefined;
       // Keep the LRU order honest: a hit moves the key to the young end.
       this.#cache.delete(cacheKey);
       this.#cache.set(cacheKey, key);
+      memo.set(keyId, key);
       return key;
     };
   }

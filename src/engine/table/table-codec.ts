@@ -74,6 +74,15 @@ async function withKeysSlow<T>(loader: KeyLoader, step: () => T, first: unknown)
   throw error;
 }
 
+/** One column of a decode: its physical names and, at field level, its per-row context. */
+interface DecodeStep {
+  readonly column: StoredColumn;
+  readonly name: string;
+  readonly plain: string;
+  readonly envelope: string;
+  readonly context: ((row: string) => EncryptionContext) | null;
+}
+
 /** Where the table lives, for encryption contexts. */
 export interface TableScope {
   readonly tenant: string;
@@ -118,6 +127,11 @@ export class TableCodec {
   /** Per-column scratch contexts: the row key is written in place (no allocation per value). */
   readonly #contexts = new Map<string, (row: string) => EncryptionContext>();
   readonly #selects = new Map<string, string>();
+  readonly #decodePlans = new WeakMap<readonly StoredColumn[], readonly DecodeStep[]>();
+  readonly #primaryPhysical: string;
+  /** `fx_l:<envelope column>` → `<envelope column>`, for unpack(). */
+  readonly #lengthColumns = new Map<string, string>();
+  readonly #splits = new Map<StoredColumn, readonly [StoredColumn[], StoredColumn[]]>();
   readonly #updates = new Map<string, string>();
   /** Data key id per encrypted column (field level) or of the row key. */
   readonly #dataKeyIds = new Map<string, number>();
@@ -135,6 +149,7 @@ export class TableCodec {
     this.#pack = scope.packEnvelopes === true;
     this.columns = new Map(schema.columns.map((c) => [c.name, c]));
     this.primaryKey = schema.columns.find((c) => c.primaryKey)!;
+    this.#primaryPhysical = `p_${this.primaryKey.name}`;
     this.encrypted = schema.columns.filter((c) => c.encryption !== null);
     this.plaintext = schema.columns.filter((c) => c.encryption === null);
     this.physicalTable = `fx_t_${schema.name}`;
@@ -159,6 +174,7 @@ export class TableCodec {
       );
     }
     this.physical = physical;
+    for (const p of physical) if (p.startsWith('e_')) this.#lengthColumns.set(`fx_l:${p}`, p);
     this.insertSql = `INSERT INTO "${this.physicalTable}" (${physical.map((p) => `"${p}"`).join(', ')}) VALUES (${physical.map(() => '?').join(', ')})`;
   }
 
@@ -314,21 +330,21 @@ export class TableCodec {
    */
   decode(raw: Record<string, unknown>, wanted: readonly StoredColumn[]): Record<string, unknown> {
     const row: Record<string, unknown> = {};
-    const rawKey = raw[`p_${this.primaryKey.name}`];
+    const rawKey = raw[this.#primaryPhysical];
     const rowKey = this.rowKeyText(typeof rawKey === 'bigint' ? Number(rawKey) : rawKey);
     let rowValues: Map<string, Uint8Array> | null | undefined;
-    for (const column of wanted) {
-      const name = column.name;
+    for (const step of this.#decodePlan(wanted)) {
+      const column = step.column;
       if (column.encryption === null) {
-        row[name] = fromSql(column.type, raw[`p_${name}`]);
+        row[step.name] = fromSql(column.type, raw[step.plain]);
         continue;
       }
       let value: unknown = null;
       let found = false;
-      if (this.schema.level === 'field') {
-        const envelope = raw[`e_${name}`] as Uint8Array | null | undefined;
+      if (step.context !== null) {
+        const envelope = raw[step.envelope] as Uint8Array | null | undefined;
         if (envelope !== null && envelope !== undefined) {
-          value = decodeValue(column.type, this.#open(envelope, this.#contexts.get(name)!(rowKey)), name);
+          value = decodeValue(column.type, this.#open(envelope, step.context(rowKey)), step.name);
           found = true;
         }
       } else {
@@ -342,16 +358,48 @@ export class TableCodec {
                   this.schema.name,
                 );
         }
-        const encoded = rowValues?.get(name);
+        const encoded = rowValues?.get(step.name);
         if (encoded !== undefined) {
-          value = decodeValue(column.type, encoded, name);
+          value = decodeValue(column.type, encoded, step.name);
           found = true;
         }
       }
-      if (!found && column.legacyPlaintext) value = fromSql(column.type, raw[`p_${name}`]);
-      row[name] = value;
+      if (!found && column.legacyPlaintext) value = fromSql(column.type, raw[step.plain]);
+      row[step.name] = value;
     }
     return row;
+  }
+
+  /**
+   * `[[column], every other column]`, the same arrays each time (decode plans are cached per
+   * array), for decoding a searched column before the rest of the row.
+   */
+  splitColumns(column: StoredColumn): readonly [readonly StoredColumn[], readonly StoredColumn[]] {
+    let split = this.#splits.get(column);
+    if (split === undefined) {
+      split = [[column], this.schema.columns.filter((c) => c !== column)];
+      this.#splits.set(column, split);
+    }
+    return split;
+  }
+
+  /**
+   * Per-column decode steps with their physical names and contexts worked out once (the read hot
+   * path otherwise builds the same strings and map lookups for every value of every row).
+   */
+  #decodePlan(wanted: readonly StoredColumn[]): readonly DecodeStep[] {
+    let plan = this.#decodePlans.get(wanted);
+    if (plan === undefined) {
+      plan = wanted.map((column) => ({
+        column,
+        name: column.name,
+        plain: `p_${column.name}`,
+        envelope: `e_${column.name}`,
+        context: this.schema.level === 'field' ? (this.#contexts.get(column.name) ?? null) : null,
+      }));
+      this.#decodePlans.set(wanted, plan);
+    }
+    return plan;
   }
 
   /** `UPDATE … SET <columns> = ? … WHERE <primary key> = ?`, cached per column list. */
@@ -407,9 +455,9 @@ export class TableCodec {
     if (!(packed instanceof Uint8Array)) return;
     let offset = 0;
     for (const key in raw) {
-      if (!key.startsWith('fx_l:')) continue;
+      const name = this.#lengthColumns.get(key);
+      if (name === undefined) continue;
       const length = raw[key];
-      const name = key.slice(5);
       if (typeof length !== 'number') {
         raw[name] = null;
       } else {

@@ -426,8 +426,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
         // Field level: the searched column first, so a false positive of the index costs one
         // decryption, not all. Row level: one envelope holds everything, decrypt it once.
         const fieldLevel = codec.schema.level === 'field';
-        const searched = fieldLevel ? [column] : wanted;
-        const others = fieldLevel ? wanted.filter((c) => c !== column) : [];
+        const [searched, others] = fieldLevel ? codec.splitColumns(column) : [wanted, []];
         for (const row of raws) {
           codec.unpack(row);
           const testing = withKeys(this.#host, () => codec.decode(row, searched));
