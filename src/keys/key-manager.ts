@@ -1108,7 +1108,7 @@ export class KeyManager {
         );
       }
       const last = memo.get(keyId);
-      if (last !== undefined && last.version === version && !last.disposed) return last;
+      if (last?.version === version && !last.disposed) return last;
       const cacheKey = `${keyId}:${version}`;
       const key = this.#cache.get(cacheKey);
       if (key === undefined || key.disposed) return undefined;
