@@ -629,6 +629,17 @@ describe('signatures', () => {
     ).toBe(true);
   });
 
+  it('a verifier keeps its own copy of the public key (writing into .publicKey changes nothing)', () => {
+    for (const algorithm of ['ed25519', 'ml-dsa-65'] as const) {
+      using signer = createSigner(algorithm, SecretKey.fromBytes(new Uint8Array(32).fill(7)));
+      const message = new TextEncoder().encode('checkpoint');
+      const signature = signer.sign(message);
+      const verifier = createVerifier(algorithm, signer.publicKey);
+      verifier.publicKey.fill(0);
+      expect(verifier.verify(message, signature)).toBe(true);
+    }
+  });
+
   it('Ed25519 agrees with @noble/curves for random seeds and messages', () => {
     fc.assert(
       fc.property(keyBytes32, fc.uint8Array({ maxLength: 300 }), (seed, message) => {

@@ -125,7 +125,8 @@ export function createVerifier(
   }
   return Object.freeze({
     algorithm,
-    publicKey: pk,
+    // A copy: the key verify() checks against must not change if a caller writes into this one.
+    publicKey: new Uint8Array(pk),
     verify(message: Uint8Array, signature: Uint8Array): boolean {
       if (!isBytes(message) || !isBytes(signature) || signature.length !== sizes.signature) return false;
       try {
