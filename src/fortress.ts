@@ -24,6 +24,11 @@ import type {
   TableDefinition,
 } from './engine/schema/table-schema.js';
 import type { Table } from './engine/table/table.js';
+import { AuditLedger } from './audit/ledger/audit-ledger.js';
+import { AuditTrail, auditedKeyManager, processPrincipal } from './audit-trail.js';
+import { AuditHandle } from './audit-handle.js';
+import type { AuditResource } from './audit/entry/audit-entry.js';
+import { randomBytes } from './crypto/random.js';
 import { KeyManager } from './keys/key-manager.js';
 import { DEV_KEY_FILE_WARNING, DevKeyFileSealProvider } from './keys/seal/dev-key-file-seal.js';
 import type { SealProvider } from './keys/seal/seal-provider.js';
@@ -61,6 +66,17 @@ export interface FortressOptions {
   readonly onWarning?: (message: string) => void;
   /** Background-job defaults (batch size, throttle). */
   readonly jobs?: JobOptions;
+  /**
+   * Who the embedded process acts as, in audit entries. @default { type: 'process', id: <OS user> }
+   */
+  readonly principal?: { readonly type?: string; readonly id: string };
+  /** The audit ledger (always on; these tune it). */
+  readonly audit?: {
+    /** Publish a signed checkpoint this often when the log grew (ms; 0 = on demand only). @default 60000 */
+    readonly checkpointIntervalMs?: number;
+    /** Sign checkpoints with ML-DSA-65 as well as Ed25519. @default false */
+    readonly mlDsa?: boolean;
+  };
 }
 
 /** `fortress.json`: the layout of a data directory. */
@@ -191,6 +207,7 @@ export class Fortress implements AsyncDisposable {
   readonly #drivers: StorageDriver[];
   readonly #options: FortressOptions;
   readonly #pending: (() => Promise<Engine>) | null;
+  readonly #trail: AuditTrail;
   #lazyEngine: Engine | null = null;
   #closed = false;
 
@@ -201,6 +218,7 @@ export class Fortress implements AsyncDisposable {
     drivers: StorageDriver[],
     options: FortressOptions,
     pending: (() => Promise<Engine>) | null,
+    trail: AuditTrail,
   ) {
     this.path = dir;
     this.keys = keys;
@@ -208,6 +226,7 @@ export class Fortress implements AsyncDisposable {
     this.#drivers = drivers;
     this.#options = options;
     this.#pending = pending;
+    this.#trail = trail;
   }
 
   /** Opens (or creates) a data directory. */
@@ -232,6 +251,8 @@ export class Fortress implements AsyncDisposable {
       throw new InvalidArgumentError('onWarning', 'expected a function');
     }
     checkJobOptions(options.jobs);
+    const principal = checkPrincipal(options.principal, options.tenant ?? 'default');
+    const auditOptions = checkAuditOptions(options.audit);
     const warn =
       options.onWarning ??
       ((message: string) => {
@@ -241,7 +262,7 @@ export class Fortress implements AsyncDisposable {
     const drivers: StorageDriver[] = [];
     try {
       const {
-        keys,
+        keys: rawKeys,
         manifest,
         driver: keysDriver,
       } = await openDataDirectoryKeys(dir, {
@@ -250,6 +271,15 @@ export class Fortress implements AsyncDisposable {
         ...(options.pageEncryption === undefined ? {} : { pageEncryption: options.pageEncryption }),
       });
       drivers.push(keysDriver);
+      const trail = new AuditTrail({
+        dir,
+        keys: rawKeys,
+        tenant: options.tenant ?? 'default',
+        database: options.database ?? 'main',
+        principal,
+        mlDsa: auditOptions.mlDsa,
+      });
+      const keys = auditedKeyManager(rawKeys, trail);
       const devKeyFile = path.join(dir, DEV_KEY_FILE);
       if (options.unseal !== undefined) {
         if (keys.state === 'uninitialized') await keys.init(options.unseal.provider);
@@ -274,18 +304,33 @@ export class Fortress implements AsyncDisposable {
         }
         const engine = await Engine.open({
           driver,
-          keys,
+          keys: rawKeys,
           ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
           ...(options.database === undefined ? {} : { database: options.database }),
         });
-        if (keys.state === 'unsealed') await engine.resumeJobs(options.jobs);
+        // The ledger lives with the data (same file, same transactions).
+        const ledger = await AuditLedger.open({
+          driver,
+          origin: `fortress.local/audit/${Buffer.from(randomBytes(8)).toString('hex')}`,
+          signers: () => trail.signers(),
+          checkpointIntervalMs: auditOptions.checkpointIntervalMs,
+        });
+        try {
+          if (rawKeys.state === 'unsealed') await trail.unsealed(ledger.origin);
+          await trail.attach(ledger);
+        } catch (error) {
+          await ledger.close().catch(() => undefined);
+          throw error;
+        }
+        engine.accessLog = trail;
+        if (rawKeys.state === 'unsealed') await engine.resumeJobs(options.jobs);
         return engine;
       };
       // With page encryption the data file cannot even be opened while sealed.
-      if (manifest.pageEncryption && keys.state !== 'unsealed') {
-        return new Fortress(dir, keys, null, drivers, options, openEngine);
+      if (manifest.pageEncryption && rawKeys.state !== 'unsealed') {
+        return new Fortress(dir, keys, null, drivers, options, openEngine, trail);
       }
-      return new Fortress(dir, keys, await openEngine(), drivers, options, null);
+      return new Fortress(dir, keys, await openEngine(), drivers, options, null, trail);
     } catch (error) {
       for (const driver of drivers.reverse()) await driver.close();
       throw error;
@@ -297,6 +342,10 @@ export class Fortress implements AsyncDisposable {
     const engine = this.#engine ?? this.#lazyEngine;
     if (engine === null) throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
     return engine;
+  }
+
+  #requireEngine(): void {
+    if (this.#closed) throw new FortressError('FX_CLOSED', 'the database is closed');
   }
 
   /** `'unsealed'` when data can be read and written. */
@@ -311,6 +360,8 @@ export class Fortress implements AsyncDisposable {
     if (this.#engine === null && this.#lazyEngine === null && this.#pending !== null) {
       this.#lazyEngine = await this.#pending();
     } else {
+      const ledger = this.#trail.ledger;
+      if (ledger !== null) await this.#trail.unsealed(ledger.origin);
       await this.#e.resumeJobs(this.#options.jobs);
     }
   }
@@ -318,6 +369,7 @@ export class Fortress implements AsyncDisposable {
   /** Zeroes every key: nothing reads or writes data until `unseal()`. Running jobs stop and resume at unseal. */
   seal(): void {
     this.keys.seal();
+    this.#trail.sealed();
     (this.#engine ?? this.#lazyEngine)?.dropCodecs();
   }
 
@@ -326,7 +378,9 @@ export class Fortress implements AsyncDisposable {
     name: string,
     definition: D,
   ): Promise<Table<RowOf<D>, InsertOf<D>>> {
-    return this.#e.createTable(name, definition);
+    return this.#admin('schema.createTable', this.#trail.resource(name), () =>
+      this.#e.createTable(name, definition),
+    );
   }
 
   /** A handle on an existing table (`FX_TABLE_NOT_FOUND` otherwise). */
@@ -345,15 +399,19 @@ export class Fortress implements AsyncDisposable {
 
   /** Drops a table and crypto-shreds its keys. */
   dropTable(name: string): Promise<void> {
-    return this.#e.dropTable(name);
+    return this.#admin('schema.dropTable', this.#trail.resource(name), () => this.#e.dropTable(name));
   }
 
   addColumn(table: string, name: string, definition: ColumnDefinition): Promise<void> {
-    return this.#e.addColumn(table, name, definition);
+    return this.#admin('schema.addColumn', this.#trail.resource(table, name), () =>
+      this.#e.addColumn(table, name, definition),
+    );
   }
 
   dropColumn(table: string, name: string, options?: JobOptions): Promise<Job | null> {
-    return this.#e.dropColumn(table, name, options ?? this.#options.jobs);
+    return this.#admin('schema.dropColumn', this.#trail.resource(table, name), () =>
+      this.#e.dropColumn(table, name, options ?? this.#options.jobs),
+    );
   }
 
   /** Encrypts a plaintext column online (a resumable background job). */
@@ -363,7 +421,9 @@ export class Fortress implements AsyncDisposable {
     encrypt: true | EncryptOptions = true,
     options?: JobOptions,
   ): Promise<Job> {
-    return this.#e.encryptColumn(table, name, encrypt, options ?? this.#options.jobs);
+    return this.#admin('schema.encryptColumn', this.#trail.resource(table, name), () =>
+      this.#e.encryptColumn(table, name, encrypt, options ?? this.#options.jobs),
+    );
   }
 
   /** Moves a column (or, with `column` null, a row-encrypted table) to another algorithm online. */
@@ -373,27 +433,38 @@ export class Fortress implements AsyncDisposable {
     algorithm: AeadName,
     options?: JobOptions,
   ): Promise<Job> {
-    return this.#e.changeAlgorithm(table, column, algorithm, options ?? this.#options.jobs);
+    return this.#admin(
+      'schema.changeAlgorithm',
+      this.#trail.resource(table, column),
+      () => this.#e.changeAlgorithm(table, column, algorithm, options ?? this.#options.jobs),
+      { algorithm },
+    );
   }
 
   /** Rotates a table's data keys and re-encrypts its values in the background. */
   rotateKeys(table: string, options?: JobOptions): Promise<Job> {
-    return this.#e.rotateKeys(table, options ?? this.#options.jobs);
+    return this.#admin('key.rotateTable', this.#trail.resource(table), () =>
+      this.#e.rotateKeys(table, options ?? this.#options.jobs),
+    );
   }
 
   /** Re-encrypts values not under their key's active version. */
   reencrypt(table: string, options?: JobOptions): Promise<Job> {
-    return this.#e.reencrypt(table, options ?? this.#options.jobs);
+    return this.#admin('key.reencrypt', this.#trail.resource(table), () =>
+      this.#e.reencrypt(table, options ?? this.#options.jobs),
+    );
   }
 
   /** Rotates a searchable column's index key; lookups stay exact during the transition. */
   rotateIndexKey(table: string, column: string, options?: JobOptions): Promise<Job> {
-    return this.#e.rotateIndexKey(table, column, options ?? this.#options.jobs);
+    return this.#admin('key.rotateIndexKey', this.#trail.resource(table, column), () =>
+      this.#e.rotateIndexKey(table, column, options ?? this.#options.jobs),
+    );
   }
 
   /** Exact row counts per key version (from envelope headers). */
   keyUsage(table: string): Promise<KeyUsage[]> {
-    return this.#e.keyUsage(table);
+    return this.#admin('key.usage', this.#trail.resource(table), () => this.#e.keyUsage(table));
   }
 
   /** Background jobs of this process. */
@@ -426,11 +497,52 @@ export class Fortress implements AsyncDisposable {
     return this.#e.transaction(fn);
   }
 
+  /** Runs an administrative operation and records it (with its error code if it failed). */
+  async #admin<T>(
+    action: string,
+    resource: AuditResource,
+    body: () => Promise<T>,
+    facts: Readonly<Record<string, string>> = {},
+  ): Promise<T> {
+    let result: T;
+    try {
+      result = await body();
+    } catch (error) {
+      if (!(error instanceof FortressError && error.code.startsWith('FX_AUDIT_')))
+        await this.#trail.operation(action, resource, error, facts);
+      throw error;
+    }
+    await this.#trail.operation(action, resource, null, facts);
+    return result;
+  }
+
+  /**
+   * The audit ledger: checkpoints, proofs, search, archiving.
+   *
+   * @example
+   * ```ts
+   * const checkpoint = await db.audit.checkpoint();   // a signed C2SP checkpoint
+   * const proof = await db.audit.tlogProof(42);       // a .tlog-proof file for entry 42
+   * for await (const entry of db.audit.entries({ action: 'table.', newestFirst: true, limit: 20 })) …
+   * ```
+   */
+  get audit(): AuditHandle {
+    this.#requireEngine();
+    const ledger = this.#trail.ledger;
+    if (ledger === null) throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
+    return new AuditHandle(ledger, this.#trail);
+  }
+
   /** Stops background jobs (they resume at the next open), seals and closes the files. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     (this.#engine ?? this.#lazyEngine)?.close();
+    try {
+      await this.#trail.ledger?.close();
+    } catch {
+      // A ledger that cannot store its tail now finds it again at the next open (entries are durable).
+    }
     if (this.keys.state === 'unsealed') {
       try {
         await this.keys.flushUsage();
@@ -460,3 +572,44 @@ async function pageKeyOf(keys: KeyManager): Promise<Uint8Array> {
 }
 
 export { Transaction };
+
+function checkPrincipal(
+  principal: FortressOptions['principal'],
+  tenant: string,
+): { type: string; id: string; tenant: string } {
+  if (principal === undefined) return processPrincipal(tenant);
+  assertOptions(principal, 'principal');
+  const type: unknown = principal.type ?? 'process';
+  if (typeof type !== 'string' || !/^[a-z][a-z0-9-]{0,63}$/.test(type)) {
+    throw new InvalidArgumentError('principal.type', 'expected 1-64 lower-case letters, digits or "-"');
+  }
+  if (
+    typeof principal.id !== 'string' ||
+    principal.id.length === 0 ||
+    principal.id.length > 256 ||
+    /\p{Cc}/u.test(principal.id)
+  ) {
+    throw new InvalidArgumentError('principal.id', 'expected 1-256 characters without control characters');
+  }
+  return { type, id: principal.id, tenant };
+}
+
+function checkAuditOptions(audit: FortressOptions['audit']): {
+  checkpointIntervalMs: number;
+  mlDsa: boolean;
+} {
+  if (audit === undefined) return { checkpointIntervalMs: 60_000, mlDsa: false };
+  assertOptions(audit, 'audit');
+  for (const key of Object.keys(audit)) {
+    if (key !== 'checkpointIntervalMs' && key !== 'mlDsa') {
+      throw new InvalidArgumentError('audit', `unknown option ${JSON.stringify(key.slice(0, 40))}`);
+    }
+  }
+  const interval: unknown = audit.checkpointIntervalMs ?? 60_000;
+  if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 0 || interval > 86_400_000) {
+    throw new InvalidArgumentError('audit.checkpointIntervalMs', 'expected an integer from 0 to 86400000');
+  }
+  const mlDsa: unknown = audit.mlDsa ?? false;
+  if (typeof mlDsa !== 'boolean') throw new InvalidArgumentError('audit.mlDsa', 'expected true or false');
+  return { checkpointIntervalMs: interval, mlDsa };
+}

@@ -12,6 +12,7 @@ import type { AeadName } from '../crypto/aead/aead.js';
 import { isAeadName } from '../crypto/aead/registry.js';
 import { randomBytes } from '../crypto/random.js';
 import type { KeyManager } from '../keys/key-manager.js';
+import type { AccessLog } from './access/access-log.js';
 import type { SqlValue, StorageDriver, StorageSession } from '../storage/dialect.js';
 import { describe, toHex } from '../util/bytes.js';
 import { FortressError } from '../util/errors.js';
@@ -206,6 +207,13 @@ export class Engine implements TableHost {
   session(): StorageSession {
     this.#open();
     return this.driver;
+  }
+
+  /** Where table accesses are recorded (set by the Fortress facade; absent: not audited). */
+  accessLog: AccessLog | undefined = undefined;
+
+  inTransaction(): boolean {
+    return this.driver.inTransaction();
   }
 
   // ── tables ─────────────────────────────────────────────────────────────────────────────────────
@@ -1048,6 +1056,8 @@ export class Transaction {
       loadEncryptionKey: (k) => engine.loadEncryptionKey(k),
       session: () => session,
       rowid: engine.rowid,
+      accessLog: engine.accessLog,
+      inTransaction: () => true,
     };
     return new Table<R, I>(host, name);
   }

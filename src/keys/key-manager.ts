@@ -21,7 +21,12 @@ import { readEnvelopeHeader } from '../crypto/envelope/envelope-format.js';
 import { decrypt, encrypt, type KeyResolver } from '../crypto/envelope/envelope.js';
 import { keyMaterial, SecretKey, wipe } from '../crypto/memory/secret-key.js';
 import { keyBackupSignerOptions, openBackup, sealBackup } from '../crypto/backup/key-backup.js';
-import { createSigner, type Signer } from '../crypto/signature/signature.js';
+import {
+  createSigner,
+  type SignatureAlgorithm,
+  type SignatureOptions,
+  type Signer,
+} from '../crypto/signature/signature.js';
 import { assertInteger, assertOptions, assertString, utf8Decoder, utf8Encoder } from '../util/bytes.js';
 import { CryptoError, FortressError, InvalidArgumentError } from '../util/errors.js';
 import { formatRotationPeriod, parseRotationPeriod } from './keyring/rotation-period.js';
@@ -1160,6 +1165,29 @@ export class KeyManager {
       ed25519: createSigner('ed25519', await seed(SIGNING_ED25519)),
       mlDsa65: createSigner('ml-dsa-65', await seed(SIGNING_MLDSA), keyBackupSignerOptions()),
     };
+  }
+
+  /**
+   * A signer from a `signing`-purpose key's active version (its 32-byte seed): Ed25519, or ML-DSA-65
+   * with `options`. The caller owns the signer and disposes it (the seed copy is in guarded memory).
+   *
+   * @example
+   * ```ts
+   * await keys.createKey({ name: 'audit/ed25519', purpose: 'signing', parent: 'kek/audit' });
+   * using signer = await keys.signer('audit/ed25519');
+   * ```
+   */
+  async signer(
+    nameOrId: string | number,
+    algorithm: SignatureAlgorithm = 'ed25519',
+    options: SignatureOptions = {},
+  ): Promise<Signer> {
+    this.#requireUnsealed();
+    const record = this.#record(nameOrId);
+    if (record.purpose !== 'signing')
+      throw new FortressError('FX_KEY_STATE', `${record.name} is a ${record.purpose} key, not a signing key`);
+    const key = await this.#activeKey(record.id, this.#generation);
+    return createSigner(algorithm, SecretKey.fromBytes(dataKeyMaterial(key)), options);
   }
 
   /**

@@ -12,6 +12,7 @@ import type { AnyRow, StoredColumn } from '../schema/table-schema.js';
 import { uuidV7 } from '../schema/uuid-v7.js';
 import { compileWhere, compareValues, queryInvalid, type CompiledWhere, type Where } from '../query/where.js';
 import { withKeys, type KeyLoader, type TableCodec } from './table-codec.js';
+import { whereLiterals, type AccessEvent, type AccessLog } from '../access/access-log.js';
 
 /** What a table handle needs from the engine. */
 export interface TableHost extends KeyLoader {
@@ -22,6 +23,14 @@ export interface TableHost extends KeyLoader {
   session(): StorageSession;
   /** The backend pages by an implicit rowid (see StorageCapabilities.rowid). */
   readonly rowid: boolean;
+  /** Where accesses are recorded (absent: not audited). */
+  readonly accessLog?: AccessLog | undefined;
+  /** True when `session()` is inside a transaction (reads then record within it). */
+  inTransaction(): boolean;
+}
+
+function isAuditFailure(error: unknown): boolean {
+  return error instanceof FortressError && error.code.startsWith('FX_AUDIT_');
 }
 
 export type OrderBy<R> = { readonly [K in keyof R]?: 'asc' | 'desc' };
@@ -96,6 +105,176 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     return this.#host.codec(this.name);
   }
 
+  // ── audited entry points ───────────────────────────────────────────────────────────────────────
+  // Every public operation records one access event. A write and its entry commit in one
+  // transaction; a read's entry is durable before its rows are returned (fail closed); a failed
+  // operation is recorded with its error code.
+
+  async #write<T>(event: (result: T | undefined) => AccessEvent, body: () => Promise<T>): Promise<T> {
+    const log = this.#host.accessLog;
+    if (log === undefined) return body();
+    try {
+      return await this.#host.session().transaction(async (tx) => {
+        const result = await body();
+        await log.within(tx, event(result), null);
+        return result;
+      });
+    } catch (error) {
+      if (!isAuditFailure(error)) await this.#recordFailure(log, event(undefined), error);
+      throw error;
+    }
+  }
+
+  async #read<T>(event: (result: T | undefined) => AccessEvent, body: () => Promise<T>): Promise<T> {
+    const log = this.#host.accessLog;
+    if (log === undefined) return body();
+    let result: T;
+    try {
+      result = await body();
+    } catch (error) {
+      await this.#recordFailure(log, event(undefined), error);
+      throw error;
+    }
+    // Inside a transaction the lock is ours: record in it rather than wait for a group commit.
+    if (this.#host.inTransaction()) await log.within(this.#host.session(), event(result), null);
+    else await log.record(event(result), null);
+    return result;
+  }
+
+  async #recordFailure(log: AccessLog, event: AccessEvent, error: unknown): Promise<void> {
+    if (this.#host.inTransaction()) await log.within(this.#host.session(), event, error);
+    else await log.record(event, error);
+  }
+
+  /** Inserts a row and returns it as stored (with its generated key). `FX_DUPLICATE_KEY` if the key exists. */
+  insert(row: I): Promise<R> {
+    return this.#write(
+      (r) => ({ action: 'table.insert', table: this.name, rows: r === undefined ? [] : [this.#keyOf(r)] }),
+      () => this.#insert(row),
+    );
+  }
+
+  /** Inserts rows atomically (one transaction); returns them as stored. */
+  insertMany(rows: readonly I[]): Promise<R[]> {
+    return this.#write(
+      (r) => ({
+        action: 'table.insertMany',
+        table: this.name,
+        rows: r === undefined ? [] : r.slice(0, 1000).map((row) => this.#keyOf(row)),
+        rowCount: r?.length ?? 0,
+      }),
+      () => this.#insertMany(rows),
+    );
+  }
+
+  /** The row with primary key `key`, or undefined. */
+  get(
+    key: R[keyof R] | string | number,
+    options: { select?: readonly (keyof R & string)[] } = {},
+  ): Promise<R | undefined> {
+    return this.#read(
+      (r) => ({ action: 'table.get', table: this.name, rows: [key], rowCount: r === undefined ? 0 : 1 }),
+      () => this.#get(key, options),
+    );
+  }
+
+  /** Rows matching `options.where`, in order. Buffers the result: use `iterate()` for large ones. */
+  find(options: FindOptions<R> = {}): Promise<R[]> {
+    return this.#read(
+      (r) => ({
+        action: 'table.find',
+        table: this.name,
+        ...this.#queryFacts(options),
+        rowCount: r?.length ?? 0,
+      }),
+      () => this.#find(options),
+    );
+  }
+
+  /** One page of rows (default 100) and the cursor of the next. */
+  page(options: FindOptions<R> = {}): Promise<Page<R>> {
+    return this.#read(
+      (r) => ({
+        action: 'table.page',
+        table: this.name,
+        ...this.#queryFacts(options),
+        rowCount: r?.rows.length ?? 0,
+      }),
+      () => this.#page(options),
+    );
+  }
+
+  /**
+   * Streams matching rows in batches, without holding the database between them. The access is
+   * recorded (durably) before the first row is read.
+   */
+  async *iterate(options: FindOptions<R> = {}): AsyncIterableIterator<R> {
+    const log = this.#host.accessLog;
+    if (log !== undefined) {
+      const event: AccessEvent = { action: 'table.iterate', table: this.name, ...this.#queryFacts(options) };
+      if (this.#host.inTransaction()) await log.within(this.#host.session(), event, null);
+      else await log.record(event, null);
+    }
+    yield* this.#iterate(options);
+  }
+
+  /** How many rows match. */
+  count(options: Pick<FindOptions<R>, 'where' | 'scan'> = {}): Promise<number> {
+    return this.#read(
+      (r) => ({ action: 'table.count', table: this.name, ...this.#queryFacts(options), rowCount: r ?? 0 }),
+      () => this.#count(options),
+    );
+  }
+
+  /** Changes some columns of one row. `FX_ROW_NOT_FOUND` if there is no such row. */
+  update(key: R[keyof R] | string | number, changes: Partial<I>): Promise<void> {
+    return this.#write(
+      () => ({
+        action: 'table.update',
+        table: this.name,
+        rows: [key],
+        columns: isPlainObject(changes) ? Object.keys(changes).slice(0, 100) : [],
+      }),
+      () => this.#update(key, changes),
+    );
+  }
+
+  /** Deletes the row with primary key `key`; false if there was none. */
+  delete(key: R[keyof R] | string | number): Promise<boolean> {
+    return this.#write(
+      (r) => ({ action: 'table.delete', table: this.name, rows: [key], rowCount: r === true ? 1 : 0 }),
+      () => this.#delete(key),
+    );
+  }
+
+  /** Deletes every matching row atomically; returns how many. */
+  deleteMany(options: Pick<FindOptions<R>, 'where' | 'scan'>): Promise<number> {
+    return this.#write(
+      (r) => ({
+        action: 'table.deleteMany',
+        table: this.name,
+        ...this.#queryFacts(options),
+        rowCount: r ?? 0,
+      }),
+      () => this.#deleteMany(options),
+    );
+  }
+
+  #keyOf(row: AnyRow): unknown {
+    const pending = this.#codec();
+    const name = pending instanceof Promise ? undefined : pending.primaryKey.name;
+    return name === undefined ? null : row[name];
+  }
+
+  #queryFacts(options: unknown): Pick<AccessEvent, 'literals' | 'columns'> {
+    if (!isPlainObject(options)) return {};
+    const where = options['where'];
+    return {
+      literals: whereLiterals(where),
+      columns: isPlainObject(where) ? Object.keys(where).slice(0, 100) : [],
+    };
+  }
+
   #checkRow(codec: TableCodec, row: unknown, mode: 'insert' | 'update'): Map<string, unknown> {
     if (!isPlainObject(row)) {
       throw new FortressError(
@@ -137,7 +316,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   }
 
   /** Inserts a row and returns it as stored (with its generated key). `FX_DUPLICATE_KEY` if the key exists. */
-  async insert(row: I): Promise<R> {
+  async #insert(row: I): Promise<R> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
     const checked = this.#checkRow(codec, row, 'insert');
@@ -147,7 +326,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   }
 
   /** Inserts rows atomically (one transaction); returns them as stored. */
-  async insertMany(rows: readonly I[]): Promise<R[]> {
+  async #insertMany(rows: readonly I[]): Promise<R[]> {
     if (!Array.isArray(rows))
       throw new FortressError('FX_TYPE_MISMATCH', `insertMany takes an array of rows`);
     const pending = this.#codec();
@@ -273,9 +452,9 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     }
   }
 
-  async get(
+  async #get(
     key: R[keyof R] | string | number,
-    options: { select?: readonly (keyof R & string)[] } = {},
+    options: { select?: readonly (keyof R & string)[] },
   ): Promise<R | undefined> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
@@ -365,7 +544,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   }
 
   /** Rows matching `options.where`, in order. Buffers the result: use `iterate()` for large ones. */
-  async find(options: FindOptions<R> = {}): Promise<R[]> {
+  async #find(options: FindOptions<R>): Promise<R[]> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
     const fast = this.#equalityFastPath(codec, options);
@@ -456,7 +635,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   }
 
   /** One page of rows (default 100) and the cursor of the next. */
-  async page(options: FindOptions<R> = {}): Promise<Page<R>> {
+  async #page(options: FindOptions<R>): Promise<Page<R>> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
     const plan = this.#plan(codec, options, true);
@@ -475,7 +654,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   }
 
   /** Streams matching rows in batches, without holding the database between them. */
-  async *iterate(options: FindOptions<R> = {}): AsyncIterableIterator<R> {
+  async *#iterate(options: FindOptions<R>): AsyncIterableIterator<R> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
     const plan = this.#plan(codec, options, false);
@@ -483,7 +662,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   }
 
   /** How many rows match. */
-  async count(options: Pick<FindOptions<R>, 'where' | 'scan'> = {}): Promise<number> {
+  async #count(options: Pick<FindOptions<R>, 'where' | 'scan'>): Promise<number> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
     this.#checkOptions(options, ['where', 'scan'], 'count');
@@ -616,7 +795,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   }
 
   /** Changes some columns of one row. `FX_ROW_NOT_FOUND` if there is no such row. */
-  async update(key: R[keyof R] | string | number, changes: Partial<I>): Promise<void> {
+  async #update(key: R[keyof R] | string | number, changes: Partial<I>): Promise<void> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
     const checkedKey = this.#checkKey(codec, key);
@@ -664,7 +843,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   }
 
   /** Deletes one row; returns whether it existed. */
-  async delete(key: R[keyof R] | string | number): Promise<boolean> {
+  async #delete(key: R[keyof R] | string | number): Promise<boolean> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
     const checkedKey = this.#checkKey(codec, key);
@@ -677,7 +856,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   }
 
   /** Deletes every row matching `where` (atomically); returns how many. */
-  async deleteMany(options: Pick<FindOptions<R>, 'where' | 'scan'>): Promise<number> {
+  async #deleteMany(options: Pick<FindOptions<R>, 'where' | 'scan'>): Promise<number> {
     const pending = this.#codec();
     const codec = pending instanceof Promise ? await pending : pending;
     this.#checkOptions(options, ['where', 'scan'], 'deleteMany');

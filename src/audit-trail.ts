@@ -1,0 +1,360 @@
+/**
+ * @module audit-trail
+ * Wires the audit ledger to the rest of Fortress: turns the engine's access events, schema and key
+ * operations, and seal/unseal into audit records (who, what, on which resource, decided by which
+ * rule, with what outcome), digesting every sensitive value with the ledger's HMAC key first.
+ *
+ * Keys: the ledger's signing key (`fortress/audit/ed25519`, optionally `fortress/audit/ml-dsa-65`)
+ * and HMAC key (`fortress/audit/hmac`) live in the keyring under their own key-encryption key
+ * (`fortress/audit`); they are loaded at unseal and dropped at seal. The verifier keys are written
+ * to `audit.vkey` in the data directory on first use: copy that file somewhere safe — an auditor
+ * who pins it detects a ledger re-signed with another key.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { AuditPrincipal, AuditRecord, AuditResource } from './audit/entry/audit-entry.js';
+import { AuditHasher, requestDigest } from './audit/entry/audit-hasher.js';
+import type { AuditLedger } from './audit/ledger/audit-ledger.js';
+import {
+  ed25519NoteSigner,
+  mlDsa65NoteSigner,
+  noteVerifierFromKey,
+  type StandardNoteSigner,
+  type StandardNoteVerifier,
+} from './audit/note/signed-note.js';
+import type { AccessEvent, AccessLog } from './engine/access/access-log.js';
+import type { KeyManager } from './keys/key-manager.js';
+import type { StorageSession } from './storage/dialect.js';
+import { AuditError, FortressError } from './util/errors.js';
+
+export const AUDIT_KEK = 'fortress/audit';
+export const AUDIT_HMAC_KEY = 'fortress/audit/hmac';
+export const AUDIT_ED25519_KEY = 'fortress/audit/ed25519';
+export const AUDIT_MLDSA_KEY = 'fortress/audit/ml-dsa-65';
+/** The file (in the data directory) holding the ledger's verifier keys, one per line. */
+export const AUDIT_VKEY_FILE = 'audit.vkey';
+
+/** The rule that allows every access in embedded use until policies are configured. */
+const EMBEDDED_RULE = 'builtin:embedded-owner';
+const MAX_DIGESTS = 1000;
+
+/** The OS user running the process: the embedded principal's default id. */
+export function processPrincipal(tenant: string): AuditPrincipal {
+  let id = 'unknown';
+  try {
+    id = os.userInfo().username || 'unknown';
+  } catch {
+    // No passwd entry (some containers): keep "unknown".
+  }
+  return { type: 'process', id, tenant };
+}
+
+function hasControl(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/**
+ * A name as an entry may hold it: names that callers got wrong (not a string, empty, too long,
+ * control characters) are still recorded — as `#invalid` — so the refusal itself is audited.
+ */
+function safeName(value: unknown): string {
+  if (
+    typeof value !== 'string' ||
+    value.length === 0 ||
+    value.length > 512 ||
+    !value.isWellFormed() ||
+    hasControl(value)
+  ) {
+    return '#invalid';
+  }
+  return value;
+}
+
+function codeOf(error: unknown): string {
+  return error instanceof FortressError ? error.code : 'internal';
+}
+
+/** Reads the pinned verifier keys of a data directory (`audit.vkey`). */
+export async function readAuditVerifierKeys(dir: string): Promise<StandardNoteVerifier[]> {
+  const file = path.join(dir, AUDIT_VKEY_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new AuditError('FX_AUDIT_FORMAT', `cannot read the ledger's verifier keys from ${file}`, { cause });
+  }
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length === 0) throw new AuditError('FX_AUDIT_FORMAT', `${file} holds no verifier key`);
+  return lines.map((line) => noteVerifierFromKey(line.trim()));
+}
+
+export interface AuditTrailOptions {
+  readonly dir: string;
+  readonly keys: KeyManager;
+  readonly tenant: string;
+  readonly database: string;
+  readonly principal: AuditPrincipal;
+  /** Also sign checkpoints with ML-DSA-65. */
+  readonly mlDsa: boolean;
+}
+
+export class AuditTrail implements AccessLog {
+  readonly #options: AuditTrailOptions;
+  #ledger: AuditLedger | null = null;
+  #hasher: AuditHasher | null = null;
+  #signers: StandardNoteSigner[] | null = null;
+  /** Records made before the ledger could be opened (page-encrypted and sealed). */
+  #early: AuditRecord[] = [];
+
+  constructor(options: AuditTrailOptions) {
+    this.#options = options;
+  }
+
+  /** The checkpoint signers, or null while sealed. */
+  signers(): readonly StandardNoteSigner[] | null {
+    return this.#signers;
+  }
+
+  get ledger(): AuditLedger | null {
+    return this.#ledger;
+  }
+
+  /** Connects the opened ledger and writes any records made before it existed. */
+  async attach(ledger: AuditLedger): Promise<void> {
+    this.#ledger = ledger;
+    const early = this.#early;
+    this.#early = [];
+    for (const record of early) await ledger.append(record);
+  }
+
+  /** Loads (creating on first use) the audit keys; writes `audit.vkey` the first time. */
+  async unsealed(origin: string): Promise<void> {
+    const keys = this.#options.keys;
+    const names = new Set(keys.listKeys().map((k) => k.name));
+    if (!names.has(AUDIT_KEK)) await keys.createKey({ name: AUDIT_KEK, purpose: 'kek' });
+    if (!names.has(AUDIT_HMAC_KEY))
+      await keys.createKey({ name: AUDIT_HMAC_KEY, purpose: 'index', parent: AUDIT_KEK });
+    if (!names.has(AUDIT_ED25519_KEY))
+      await keys.createKey({ name: AUDIT_ED25519_KEY, purpose: 'signing', parent: AUDIT_KEK });
+    if (this.#options.mlDsa && !names.has(AUDIT_MLDSA_KEY))
+      await keys.createKey({ name: AUDIT_MLDSA_KEY, purpose: 'signing', parent: AUDIT_KEK });
+    this.#hasher = new AuditHasher(await keys.indexKey(AUDIT_HMAC_KEY));
+    const signers = [ed25519NoteSigner(origin, await keys.signer(AUDIT_ED25519_KEY))];
+    if (this.#options.mlDsa || names.has(AUDIT_MLDSA_KEY)) {
+      signers.push(mlDsa65NoteSigner(origin, await keys.signer(AUDIT_MLDSA_KEY, 'ml-dsa-65')));
+    }
+    this.#signers = signers;
+    const file = path.join(this.#options.dir, AUDIT_VKEY_FILE);
+    const vkeys = signers.map((s) => s.verifierKey).join('\n') + '\n';
+    if (!existsSync(file)) {
+      await writeFile(file, vkeys, { mode: 0o644 });
+    } else if ((await readFile(file, 'utf8')).trim() !== vkeys.trim()) {
+      // The keyring's signing key is not the one pinned here: never sign silently with another.
+      this.#signers = null;
+      throw new AuditError(
+        'FX_AUDIT_SIGNATURE',
+        `the ledger's signing key does not match the pinned ${file}; restore the key or the file`,
+      );
+    }
+  }
+
+  /** Drops the keys (at seal). */
+  sealed(): void {
+    this.#hasher = null;
+    this.#signers = null;
+  }
+
+  /** `hmac-sha256:<hex>` of a value, as entries hold it (FX_SEALED while sealed). */
+  hash(value: unknown): string {
+    if (this.#hasher === null) throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
+    return this.#hasher.hash(value);
+  }
+
+  #digests(values: readonly unknown[] | undefined): string[] | undefined {
+    if (values === undefined || values.length === 0) return undefined;
+    const hasher = this.#hasher;
+    if (hasher === null) return undefined;
+    const out = new Array<string>(Math.min(values.length, MAX_DIGESTS));
+    for (let i = 0; i < out.length; i++) out[i] = hasher.hash(values[i]);
+    return out;
+  }
+
+  /** The record of an engine access event. */
+  #fromEvent(event: AccessEvent, error: unknown): AuditRecord {
+    const rows = this.#digests(event.rows);
+    const literals = this.#digests(event.literals);
+    const withheld =
+      this.#hasher === null && ((event.rows?.length ?? 0) > 0 || (event.literals?.length ?? 0) > 0);
+    const resource = this.resource(event.table, event.column);
+    const details: Record<string, string | number | boolean | readonly string[]> = {};
+    if (rows !== undefined) details['rows'] = rows;
+    if (literals !== undefined) details['literals'] = literals;
+    if (event.columns !== undefined && event.columns.length > 0)
+      details['columns'] = event.columns.map(safeName);
+    if (event.rowCount !== undefined) details['rowCount'] = event.rowCount;
+    if (withheld) details['valuesWithheld'] = true;
+    return this.#record(event.action, resource, error, details, {
+      action: event.action,
+      resource,
+      rows,
+      literals,
+      columns: event.columns,
+    });
+  }
+
+  #record(
+    action: string,
+    resource: AuditResource,
+    error: unknown,
+    details: Record<string, string | number | boolean | readonly string[]>,
+    request: unknown,
+  ): AuditRecord {
+    return {
+      principal: this.#options.principal,
+      action,
+      resource,
+      decision: { effect: 'allow', policies: [EMBEDDED_RULE] },
+      outcome:
+        error === null || error === undefined ? { status: 'ok' } : { status: 'error', code: codeOf(error) },
+      requestId: randomUUID(),
+      client: null,
+      request: requestDigest(request),
+      ...(Object.keys(details).length === 0 ? {} : { details }),
+    };
+  }
+
+  async within(session: StorageSession, event: AccessEvent, error: unknown): Promise<void> {
+    const record = this.#fromEvent(event, error);
+    if (this.#ledger === null) {
+      this.#early.push(record);
+      return;
+    }
+    await this.#ledger.appendWithin(session, [record]);
+  }
+
+  async record(event: AccessEvent, error: unknown): Promise<void> {
+    await this.#append(this.#fromEvent(event, error));
+  }
+
+  async #append(record: AuditRecord): Promise<void> {
+    if (this.#ledger === null) {
+      this.#early.push(record);
+      return;
+    }
+    await this.#ledger.append(record);
+  }
+
+  /**
+   * Records an administrative operation (schema, key, system) — `names` are non-sensitive
+   * identifiers (table, column, key names), `values` sensitive ones (digested).
+   */
+  async operation(
+    action: string,
+    resource: AuditResource,
+    error: unknown,
+    facts: Readonly<Record<string, string | number | boolean>> = {},
+  ): Promise<void> {
+    const details: Record<string, string | number | boolean> = { ...facts };
+    await this.#append(this.#record(action, resource, error, details, { action, resource, facts }));
+  }
+
+  /** The resource of this database (or one of its tables / columns). */
+  resource(table?: unknown, column?: unknown): AuditResource {
+    const { tenant, database } = this.#options;
+    if (table === undefined) return { type: 'database', tenant, database };
+    if (column === undefined || column === null)
+      return { type: 'table', tenant, database, table: safeName(table) };
+    return { type: 'column', tenant, database, table: safeName(table), column: safeName(column) };
+  }
+
+  /** A key's resource (by name; ids are resolved to names where possible). */
+  keyResource(nameOrId: unknown): AuditResource {
+    let key = typeof nameOrId === 'string' ? safeName(nameOrId) : `#${safeName(String(nameOrId))}`;
+    if (typeof nameOrId === 'number') {
+      try {
+        key = this.#options.keys.getKey(nameOrId).name;
+      } catch {
+        // Unknown id: keep "#id"; the operation itself reports the error.
+      }
+    }
+    return { type: 'key', tenant: this.#options.tenant, key: key.slice(0, 512) };
+  }
+}
+
+/** Key-manager methods recorded as key operations (`key.<method>`) and how to name their resource. */
+export const AUDITED_KEY_METHODS: Readonly<Record<string, 'key' | 'system'>> = Object.freeze({
+  createKey: 'key',
+  rotate: 'key',
+  setMinDecryptionVersion: 'key',
+  destroyVersion: 'key',
+  destroyKey: 'key',
+  encrypt: 'key',
+  decrypt: 'key',
+  exportKeys: 'system',
+  importKeys: 'system',
+  backupSigningKeys: 'system',
+  rotateDue: 'system',
+  rekey: 'system',
+  rotateRootKey: 'system',
+  init: 'system',
+  unseal: 'system',
+  seal: 'system',
+});
+
+/**
+ * Wraps the key manager so every key and seal operation called through it is recorded: after it
+ * succeeds or fails, with the key's name (never key material, plaintexts or shares).
+ */
+export function auditedKeyManager(keys: KeyManager, trail: AuditTrail): KeyManager {
+  return new Proxy(keys, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof property !== 'string' || typeof value !== 'function') {
+        return value ?? (Reflect.get(target, property, receiver) as unknown);
+      }
+      const kind = AUDITED_KEY_METHODS[property];
+      const method = value as (...args: unknown[]) => unknown;
+      if (kind === undefined) return method.bind(target);
+      const action = `${kind}.${property}`;
+      const resourceOf = (args: unknown[]): AuditResource => {
+        if (kind === 'system') return { type: 'system' };
+        const first = args[0];
+        if (property === 'createKey' && typeof first === 'object' && first !== null) {
+          return trail.keyResource((first as { name?: unknown }).name);
+        }
+        return trail.keyResource(first);
+      };
+      return (...args: unknown[]): unknown => {
+        let result: unknown;
+        try {
+          result = method.apply(target, args);
+        } catch (error) {
+          void trail.operation(action, resourceOf(args), error).catch(() => undefined);
+          throw error;
+        }
+        if (!(result instanceof Promise)) {
+          // seal() is synchronous and must always work: its entry is queued, and close() waits for it.
+          void trail.operation(action, resourceOf(args), null).catch(() => undefined);
+          return result;
+        }
+        return result.then(
+          async (ok: unknown) => {
+            await trail.operation(action, resourceOf(args), null);
+            return ok;
+          },
+          async (error: unknown) => {
+            await trail.operation(action, resourceOf(args), error);
+            throw error;
+          },
+        );
+      };
+    },
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * @module audit/entry/audit-hasher
+ * Digests of sensitive values for audit entries: `hmac-sha256:<hex>` under the ledger's audit key,
+ * as Vault's audit devices do. An entry can then say *which* value a request touched without
+ * holding it, and an authorised auditor who knows a value (and can unseal) finds the entries about
+ * it with `fortress audit hash <value>`. The HMAC is the blind-index primitive at full width (256
+ * bits), under a key used for nothing else.
+ */
+import { createHash } from 'node:crypto';
+import { BlindIndex } from '../../crypto/blind-index/blind-index.js';
+import type { DataKey } from '../../crypto/envelope/data-key.js';
+import { canonicalJson } from './canonical-json.js';
+
+/** The text form of a value that `hash` digests: what an auditor types to find it again. */
+export function auditValueText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex');
+  if (value === null || value === undefined) return 'null';
+  return canonicalJson(value);
+}
+
+export class AuditHasher {
+  readonly #index: BlindIndex;
+
+  /** `key` is the ledger's audit HMAC key (an index-purpose key from the keyring). */
+  constructor(key: DataKey) {
+    this.#index = new BlindIndex(key, { bits: 256 });
+  }
+
+  /**
+   * `hmac-sha256:<64 hex>` of a value's text form (see {@link auditValueText}).
+   *
+   * @example
+   * ```ts
+   * hasher.hash('ann@example.com'); // 'hmac-sha256:5f1c…'
+   * ```
+   */
+  hash(value: unknown): string {
+    const text = auditValueText(value);
+    return `hmac-sha256:${this.#index.compute(Buffer.from(text, 'utf8')).toString('hex')}`;
+  }
+}
+
+/** `sha256:<hex>` of a request's canonical JSON (built from digests, never from sensitive values). */
+export function requestDigest(request: unknown): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(request)).digest('hex')}`;
+}

@@ -1,0 +1,774 @@
+/**
+ * @module audit/ledger/audit-ledger
+ * The tamper-evident audit ledger: an append-only log of entries whose bytes are the leaves of an
+ * RFC 6962 Merkle tree, published as signed C2SP checkpoints, with inclusion and consistency proofs.
+ *
+ * Durability and fail-closed: `append()` resolves only once the entry is committed; if storage
+ * refuses, every caller waiting on that batch gets `FX_AUDIT_UNAVAILABLE` — and the operation the
+ * entry describes must fail with it. `appendWithin(tx, …)` writes entries inside the caller's own
+ * transaction, so a data write and its entry commit (or roll back) together.
+ *
+ * Group commit: concurrent `append()` calls share one transaction — entries queue while a batch is
+ * being written and the next batch takes them all (up to `maxBatch`).
+ *
+ * The tree: appends update the in-memory right edge (`MerkleFrontier`, O(log n) hashes) and queue
+ * the nodes they complete; those nodes and the stored tree size are written every `treeFlushEntries`
+ * entries, before a checkpoint or proof, and at close. A restart reads the right edge back from the
+ * stored nodes and re-hashes only the entries after it. A transaction that rolled back after
+ * appending is noticed at the next append (the entry count in storage differs from the one in
+ * memory), and the tree state is reloaded from storage.
+ */
+import { writeFile, rename, mkdir, open as openFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { StorageDriver, StorageSession, SqlValue } from '../../storage/dialect.js';
+import { AuditError, FortressError } from '../../util/errors.js';
+import { assertInteger, assertOptions, assertString } from '../../util/bytes.js';
+import {
+  auditTime,
+  checkAuditRecord,
+  decodeAuditEntry,
+  encodeAuditEntry,
+  principalText,
+  resourcePath,
+  type AuditEntry,
+  type AuditRecord,
+} from '../entry/audit-entry.js';
+import { hashLeaf } from '../merkle/merkle-hash.js';
+import { MerkleFrontier, type NodeWrite } from '../merkle/merkle-frontier.js';
+import { rangeNodes, type NodeId } from '../merkle/node-id.js';
+import { consistencyPlan, inclusionPlan, rootPlan } from '../merkle/merkle-proofs.js';
+import { openCheckpoint, signCheckpoint, type ParsedCheckpoint } from '../note/checkpoint.js';
+import type { StandardNoteSigner } from '../note/signed-note.js';
+import { formatTlogProof } from '../note/tlog-proof.js';
+import { formatSegment, segmentFileName } from '../segment/segment-file.js';
+import { constantTimeEqual } from '../../crypto/memory/constant-time.js';
+import { verifyLedger, type VerifyOptions, type VerifyReport } from '../verify/ledger-verifier.js';
+import { LEDGER_DDL, SQL, type CheckpointRow, type StateRow } from './ledger-schema.js';
+
+export interface AuditLedgerOptions {
+  readonly driver: StorageDriver;
+  /**
+   * The log's origin line in checkpoints (a C2SP key name: no spaces or "+"). Fixed when the ledger
+   * is created; a different value later is ignored in favour of the stored one.
+   */
+  readonly origin: string;
+  /** Checkpoint signers (the first is the log key); null or empty while sealed. */
+  readonly signers?: () => readonly StandardNoteSigner[] | null;
+  /** Publish a checkpoint this often when the log grew (ms; 0 = only on demand). @default 60000 */
+  readonly checkpointIntervalMs?: number;
+  /** Store the tree nodes at least every this many entries. @default 4096 */
+  readonly treeFlushEntries?: number;
+  /** Most entries in one group commit. @default 1024 */
+  readonly maxBatch?: number;
+  /** Clock (ms since the epoch), for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** A checkpoint as stored: the signed note and what it says. */
+export interface StoredCheckpoint {
+  readonly size: number;
+  readonly rootHash: Uint8Array;
+  /** When it was signed (ms since the epoch). */
+  readonly time: number;
+  /** The signed C2SP note, verbatim. */
+  readonly note: string;
+}
+
+/** An entry's inclusion evidence against a checkpoint. */
+export interface InclusionEvidence {
+  readonly seq: number;
+  /** The entry's canonical bytes (null once archived and pruned). */
+  readonly entry: Uint8Array | null;
+  readonly checkpoint: StoredCheckpoint;
+  readonly proof: Uint8Array[];
+}
+
+/** Filters for `entries()`; every one given must match. */
+export interface AuditQuery {
+  readonly fromSeq?: number;
+  readonly toSeq?: number;
+  /** `type:id@tenant`, or a prefix of it ending in `:` or `@` (e.g. `user:`). */
+  readonly principal?: string;
+  /** Exact action (`table.get`) or a prefix ending in `.` (`table.`). */
+  readonly action?: string;
+  /** Resource path prefix: `tenant/database/table[/column]` or `key:<name>`. */
+  readonly resource?: string;
+  readonly decision?: 'allow' | 'deny';
+  readonly outcome?: 'ok' | 'error';
+  /** Time range (ms since the epoch), inclusive. */
+  readonly since?: number;
+  readonly until?: number;
+  /** Newest first. @default false */
+  readonly newestFirst?: boolean;
+  /** At most this many entries. @default unlimited */
+  readonly limit?: number;
+  /** A digest to look for anywhere in the entry (from `AuditHasher.hash`). */
+  readonly digest?: string;
+}
+
+interface Waiting {
+  readonly record: AuditRecord;
+  readonly resolve: (seq: number) => void;
+  readonly reject: (error: Error) => void;
+}
+
+const DEFAULTS = { checkpointIntervalMs: 60_000, treeFlushEntries: 4096, maxBatch: 1024 };
+
+function unavailable(cause: unknown): AuditError {
+  if (cause instanceof AuditError && cause.code === 'FX_AUDIT_UNAVAILABLE') return cause;
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new AuditError(
+    'FX_AUDIT_UNAVAILABLE',
+    `the audit ledger could not durably record the entry, so the operation was refused: ${detail}`,
+    { cause },
+  );
+}
+
+function toBytes(value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new AuditError('FX_AUDIT_FORMAT', 'a stored ledger value is not bytes (corrupt ledger)');
+  }
+  return value;
+}
+
+/**
+ * @example
+ * ```ts
+ * const ledger = await AuditLedger.open({ driver, origin: 'fortress.example/audit', signers: () => [signer] });
+ * const seq = await ledger.append(record);           // resolves once durable
+ * const cp = await ledger.checkpoint();               // signed C2SP checkpoint
+ * const file = await ledger.tlogProof(seq);           // .tlog-proof text
+ * ```
+ */
+export class AuditLedger {
+  readonly #driver: StorageDriver;
+  readonly #options: Required<Omit<AuditLedgerOptions, 'driver' | 'origin' | 'signers'>> & {
+    signers: () => readonly StandardNoteSigner[] | null;
+  };
+  #origin = '';
+  /** Entries committed (as far as this process knows): the next seq. */
+  #size = 0;
+  /** Entries archived and pruned (seq < archived live in segment files). */
+  #archived = 0;
+  /** Tree size whose nodes are in storage. */
+  #treeSize = 0;
+  #frontier: MerkleFrontier = MerkleFrontier.empty();
+  /** Completed nodes not yet stored. */
+  #pending: NodeWrite[] = [];
+  #queue: Waiting[] = [];
+  #flushing = false;
+  #closed = false;
+  #broken: AuditError | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #lastCheckpointSize = -1;
+
+  private constructor(options: AuditLedgerOptions) {
+    this.#driver = options.driver;
+    this.#options = {
+      checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs,
+      treeFlushEntries: options.treeFlushEntries ?? DEFAULTS.treeFlushEntries,
+      maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
+      now: options.now ?? Date.now,
+      signers: options.signers ?? (() => null),
+    };
+  }
+
+  /** Opens (creating if needed) the ledger in `driver`'s database and recovers its tree. */
+  static async open(options: AuditLedgerOptions): Promise<AuditLedger> {
+    assertOptions(options, 'options');
+    assertString(options.origin, 'origin');
+    if (!/^[^\s+]{1,255}$/u.test(options.origin)) {
+      throw new FortressError('FX_INVALID_ARGUMENT', 'origin: 1-255 characters, no whitespace or "+"');
+    }
+    if (options.checkpointIntervalMs !== undefined)
+      assertInteger(options.checkpointIntervalMs, 'checkpointIntervalMs', 0, 86_400_000);
+    if (options.treeFlushEntries !== undefined)
+      assertInteger(options.treeFlushEntries, 'treeFlushEntries', 1, 1_000_000);
+    if (options.maxBatch !== undefined) assertInteger(options.maxBatch, 'maxBatch', 1, 100_000);
+    if (options.signers !== undefined && typeof options.signers !== 'function') {
+      throw new FortressError('FX_INVALID_ARGUMENT', 'signers: expected a function');
+    }
+    const ledger = new AuditLedger(options);
+    await options.driver.exec(LEDGER_DDL);
+    await options.driver.transaction(async (tx) => {
+      const state = await tx.get<StateRow>(SQL.state);
+      if (state === undefined) await tx.run(SQL.insertState, [options.origin]);
+      await ledger.#reload(tx);
+    });
+    const last = await options.driver.get<CheckpointRow>(SQL.lastCheckpoint);
+    ledger.#lastCheckpointSize = last?.size ?? -1;
+    ledger.#startTimer();
+    return ledger;
+  }
+
+  /** The log's origin (checkpoint first line). */
+  get origin(): string {
+    return this.#origin;
+  }
+
+  /** Number of entries committed (including archived ones): the next entry's seq. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Entries archived to segment files and pruned (seq below this). */
+  get archived(): number {
+    return this.#archived;
+  }
+
+  #startTimer(): void {
+    const every = this.#options.checkpointIntervalMs;
+    if (every === 0) return;
+    this.#timer = setInterval(() => {
+      if (this.#size === this.#lastCheckpointSize || this.#broken !== null) return;
+      const signers = this.#options.signers();
+      if (signers === null || signers.length === 0) return;
+      // A failed periodic checkpoint surfaces at the next explicit one or at verify.
+      this.checkpoint().catch(() => undefined);
+    }, every);
+    this.#timer.unref();
+  }
+
+  /** Re-reads size, archive mark and the stored right edge, and re-hashes entries after it. */
+  async #reload(session: StorageSession): Promise<void> {
+    const state = await session.get<StateRow>(SQL.state);
+    if (state === undefined) throw new AuditError('FX_AUDIT_UNAVAILABLE', 'the ledger state row is missing');
+    this.#origin = state.origin;
+    this.#archived = state.archived;
+    this.#treeSize = state.tree_size;
+    const max = await session.get<{ m: number | null }>(SQL.maxSeq);
+    this.#size = Math.max(max?.m == null ? 0 : max.m + 1, state.archived, state.tree_size);
+    const edge = rangeNodes(0, this.#treeSize);
+    const hashes = await this.#nodes(session, edge);
+    this.#frontier = MerkleFrontier.fromNodes(this.#treeSize, hashes);
+    this.#pending = [];
+    for (let from = this.#treeSize; from < this.#size; from += 1024) {
+      const rows = await session.all<{ seq: number; entry: unknown }>(SQL.entriesRange, [
+        from,
+        Math.min(from + 1024, this.#size),
+      ]);
+      let expected = from;
+      for (const row of rows) {
+        if (row.seq !== expected) {
+          throw new AuditError(
+            'FX_AUDIT_UNAVAILABLE',
+            `the ledger is missing entry ${expected}; run fortress audit verify`,
+          );
+        }
+        for (const node of this.#frontier.append(hashLeaf(toBytes(row.entry)))) this.#pending.push(node);
+        expected++;
+      }
+      if (expected !== Math.min(from + 1024, this.#size)) {
+        throw new AuditError(
+          'FX_AUDIT_UNAVAILABLE',
+          `the ledger is missing entry ${expected}; run fortress audit verify`,
+        );
+      }
+    }
+  }
+
+  async #nodes(session: StorageSession, ids: readonly NodeId[]): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = [];
+    for (const id of ids) {
+      const row = await session.get<{ hash: unknown }>(SQL.node, [id.level, id.index]);
+      if (row === undefined) {
+        throw new AuditError(
+          'FX_AUDIT_UNAVAILABLE',
+          `the ledger's tree is missing node (${id.level}, ${id.index}); run fortress audit verify`,
+        );
+      }
+      out.push(toBytes(row.hash));
+    }
+    return out;
+  }
+
+  /** Makes memory match storage (a transaction that appended may have rolled back). */
+  async #sync(session: StorageSession): Promise<void> {
+    const max = await session.get<{ m: number | null }>(SQL.maxSeq);
+    const stored = max?.m == null ? this.#archived : max.m + 1;
+    if (stored !== this.#size) await this.#reload(session);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new FortressError('FX_CLOSED', 'the audit ledger is closed');
+    if (this.#broken !== null) throw this.#broken;
+  }
+
+  /**
+   * Appends entries inside the caller's transaction `tx` (they commit or roll back with it).
+   * Returns the first entry's seq. Throws FX_AUDIT_FORMAT for a malformed record and
+   * FX_AUDIT_UNAVAILABLE when storage refuses (the caller's transaction must then fail).
+   */
+  async appendWithin(tx: StorageSession, records: readonly AuditRecord[]): Promise<number> {
+    this.#check();
+    records.forEach((record, i) => {
+      checkAuditRecord(record, `records[${i}]`);
+    });
+    try {
+      return await this.#appendRows(tx, records);
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  async #appendRows(tx: StorageSession, records: readonly AuditRecord[]): Promise<number> {
+    await this.#sync(tx);
+    const first = this.#size;
+    const now = this.#options.now();
+    const time = auditTime(now);
+    const rows: SqlValue[][] = new Array<SqlValue[]>(records.length);
+    const leaves: Uint8Array[] = new Array<Uint8Array>(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      const bytes = encodeAuditEntry(record, first + i, time);
+      leaves[i] = hashLeaf(bytes);
+      rows[i] = [
+        first + i,
+        now,
+        principalText(record.principal),
+        record.action,
+        resourcePath(record.resource),
+        record.decision.effect,
+        record.outcome.status,
+        bytes,
+      ];
+    }
+    await tx.runBatch(SQL.insertEntry, rows);
+    // Memory moves ahead now; if `tx` rolls back, the next #sync notices and reloads.
+    this.#size = first + records.length;
+    for (const leaf of leaves) for (const node of this.#frontier.append(leaf)) this.#pending.push(node);
+    if (this.#frontier.size - this.#treeSize >= this.#options.treeFlushEntries) await this.#storeTree(tx);
+    return first;
+  }
+
+  async #storeTree(tx: StorageSession): Promise<void> {
+    if (this.#pending.length === 0 && this.#treeSize === this.#frontier.size) return;
+    await tx.runBatch(
+      SQL.insertNode,
+      this.#pending.map((n) => [n.level, n.index, n.hash]),
+    );
+    await tx.run(SQL.setTreeSize, [this.#frontier.size]);
+    this.#pending = [];
+    this.#treeSize = this.#frontier.size;
+  }
+
+  /**
+   * Appends one entry with group commit: resolves with its seq once it is durably stored, or
+   * rejects with FX_AUDIT_UNAVAILABLE (fail closed: the described operation must then fail too).
+   */
+  append(record: AuditRecord): Promise<number> {
+    try {
+      this.#check();
+      checkAuditRecord(record);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.#queue.push({ record, resolve, reject });
+      if (!this.#flushing) {
+        this.#flushing = true;
+        queueMicrotask(() => {
+          void this.#flush();
+        });
+      }
+    });
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#options.maxBatch);
+        try {
+          const first = await this.#driver.transaction((tx) =>
+            this.#appendRows(
+              tx,
+              batch.map((w) => w.record),
+            ),
+          );
+          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(first + i);
+        } catch (error) {
+          const failure = unavailable(error);
+          for (const waiting of batch) waiting.reject(failure);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  /** Stores pending tree nodes now (also done before checkpoints, proofs and at close). */
+  async flushTree(): Promise<void> {
+    this.#check();
+    await this.#driver.transaction(async (tx) => {
+      await this.#sync(tx);
+      await this.#storeTree(tx);
+    });
+  }
+
+  #signers(): readonly StandardNoteSigner[] {
+    const signers = this.#options.signers();
+    if (signers === null || signers.length === 0) {
+      throw new FortressError('FX_SEALED', 'no checkpoint signing key is available (Fortress is sealed)');
+    }
+    return signers;
+  }
+
+  #parse(row: CheckpointRow, signers: readonly StandardNoteSigner[] | null): StoredCheckpoint {
+    let checkpoint: ParsedCheckpoint;
+    if (signers !== null && signers.length > 0) {
+      checkpoint = openCheckpoint(
+        row.note,
+        signers.map((s) => s.verifier()),
+        { origin: this.#origin },
+      ).checkpoint;
+    } else {
+      // Read-only use without keys: the caller verifies signatures with pinned keys if it must.
+      const text = row.note.slice(0, row.note.indexOf('\n\n') + 1);
+      const lines = text.split('\n');
+      checkpoint = {
+        origin: lines[0]!,
+        size: Number(lines[1]),
+        rootHash: Buffer.from(lines[2] ?? '', 'base64'),
+        extensions: [],
+      };
+    }
+    if (checkpoint.size !== row.size) {
+      throw new AuditError(
+        'FX_AUDIT_VERIFY_FAILED',
+        `the checkpoint stored at size ${row.size} says ${checkpoint.size}`,
+      );
+    }
+    return Object.freeze({ size: row.size, rootHash: checkpoint.rootHash, time: row.time, note: row.note });
+  }
+
+  /**
+   * Signs and stores a checkpoint of the current tree (or returns the latest one if the log has
+   * not grown). Before signing it checks that the stored tree still has the root the previous
+   * checkpoint signed: the log never signs two inconsistent checkpoints. A mismatch marks the
+   * ledger broken (FX_AUDIT_VERIFY_FAILED): appends are refused until it is repaired.
+   */
+  async checkpoint(): Promise<StoredCheckpoint> {
+    this.#check();
+    const signers = this.#signers();
+    return this.#driver.transaction(async (tx) => {
+      await this.#sync(tx);
+      await this.#storeTree(tx);
+      const size = this.#size;
+      const lastRow = await tx.get<CheckpointRow>(SQL.lastCheckpoint);
+      const last = lastRow === undefined ? null : this.#parse(lastRow, signers);
+      if (last !== null && last.size === size) return last;
+      if (last !== null) {
+        if (last.size > size) {
+          throw this.#fail(
+            `the latest checkpoint is for ${last.size} entries but the log has ${size}: it was truncated`,
+          );
+        }
+        const plan = rootPlan(last.size);
+        const [root] = plan.assemble(await this.#nodes(tx, plan.nodes));
+        if (!constantTimeEqual(root!, last.rootHash)) {
+          throw this.#fail(
+            `the stored tree no longer has the root checkpoint ${last.size} signed; run fortress audit verify`,
+          );
+        }
+      }
+      const rootHash = this.#frontier.root();
+      const note = signCheckpoint({ origin: this.#origin, size, rootHash }, signers);
+      const time = this.#options.now();
+      await tx.run(SQL.insertCheckpoint, [size, time, note]);
+      this.#lastCheckpointSize = size;
+      return Object.freeze({ size, rootHash, time, note });
+    });
+  }
+
+  #fail(message: string): AuditError {
+    this.#broken = new AuditError('FX_AUDIT_VERIFY_FAILED', `audit ledger: ${message}`);
+    return this.#broken;
+  }
+
+  /** The latest stored checkpoint, or null. */
+  async latestCheckpoint(): Promise<StoredCheckpoint | null> {
+    const row = await this.#driver.get<CheckpointRow>(SQL.lastCheckpoint);
+    return row === undefined ? null : this.#parse(row, this.#options.signers());
+  }
+
+  /** Every stored checkpoint, oldest first. */
+  async checkpoints(): Promise<StoredCheckpoint[]> {
+    const signers = this.#options.signers();
+    return (await this.#driver.all<CheckpointRow>(SQL.checkpoints)).map((row) => this.#parse(row, signers));
+  }
+
+  /** A checkpoint covering `seq`: the oldest stored one past it, or a new one. */
+  async #checkpointFor(seq: number, size: number | undefined): Promise<StoredCheckpoint> {
+    const signers = this.#options.signers();
+    if (size !== undefined) {
+      const row = await this.#driver.get<CheckpointRow>(SQL.checkpointAt, [size]);
+      if (row === undefined) throw new AuditError('FX_AUDIT_NOT_FOUND', `no checkpoint at size ${size}`);
+      return this.#parse(row, signers);
+    }
+    const latest = await this.#driver.get<CheckpointRow>(SQL.lastCheckpoint);
+    if (latest !== undefined && latest.size > seq) return this.#parse(latest, signers);
+    return this.checkpoint();
+  }
+
+  /** The stored bytes of entry `seq` (undefined if it does not exist or was archived). */
+  async entryBytes(seq: number): Promise<Uint8Array | undefined> {
+    const row = await this.#driver.get<{ entry: unknown }>(SQL.entry, [seq]);
+    return row === undefined ? undefined : toBytes(row.entry);
+  }
+
+  /** Entry `seq`, parsed (FX_AUDIT_NOT_FOUND if absent or archived). */
+  async entry(seq: number): Promise<AuditEntry> {
+    assertInteger(seq, 'seq', 0, Number.MAX_SAFE_INTEGER);
+    const bytes = await this.entryBytes(seq);
+    if (bytes === undefined) {
+      throw new AuditError(
+        'FX_AUDIT_NOT_FOUND',
+        seq < this.#archived ? `entry ${seq} was archived to a segment file` : `no entry ${seq}`,
+      );
+    }
+    return decodeAuditEntry(bytes);
+  }
+
+  /**
+   * The inclusion proof of entry `seq` against the checkpoint at `size` (default: the latest
+   * checkpoint that covers it, signing a new one if none does).
+   */
+  async proveInclusion(seq: number, size?: number): Promise<InclusionEvidence> {
+    this.#check();
+    assertInteger(seq, 'seq', 0, Number.MAX_SAFE_INTEGER);
+    if (seq >= this.#size)
+      throw new AuditError('FX_AUDIT_NOT_FOUND', `no entry ${seq} (the log has ${this.#size})`);
+    if (size !== undefined) assertInteger(size, 'size', 1, Number.MAX_SAFE_INTEGER);
+    if (size !== undefined && seq >= size) {
+      throw new FortressError('FX_INVALID_ARGUMENT', `seq ${seq} is not below the checkpoint size ${size}`);
+    }
+    await this.flushTree();
+    const checkpoint = await this.#checkpointFor(seq, size);
+    const plan = inclusionPlan(seq, checkpoint.size);
+    const proof = plan.assemble(await this.#nodes(this.#driver, plan.nodes));
+    const entry = (await this.entryBytes(seq)) ?? null;
+    return { seq, entry, checkpoint, proof };
+  }
+
+  /** The consistency proof between two tree sizes (0 < size1 ≤ size2 ≤ stored tree). */
+  async proveConsistency(size1: number, size2: number): Promise<Uint8Array[]> {
+    this.#check();
+    assertInteger(size1, 'size1', 1, Number.MAX_SAFE_INTEGER);
+    assertInteger(size2, 'size2', size1, Number.MAX_SAFE_INTEGER);
+    await this.flushTree();
+    if (size2 > this.#treeSize) {
+      throw new AuditError('FX_AUDIT_NOT_FOUND', `the log has ${this.#treeSize} entries, not ${size2}`);
+    }
+    const plan = consistencyPlan(size1, size2);
+    return plan.assemble(await this.#nodes(this.#driver, plan.nodes));
+  }
+
+  /**
+   * Entry `seq`'s evidence as a C2SP tlog-proof file. The entry's canonical bytes ride in the
+   * `extra` line (which the format leaves unauthenticated: a checker authenticates them by hashing
+   * them into the leaf the proof leads from).
+   */
+  async tlogProof(seq: number): Promise<string> {
+    const evidence = await this.proveInclusion(seq);
+    return formatTlogProof({
+      index: seq,
+      proof: evidence.proof,
+      checkpointNote: evidence.checkpoint.note,
+      ...(evidence.entry === null ? {} : { extra: evidence.entry }),
+    });
+  }
+
+  /** Entries matching `query`, streamed in batches (oldest first unless `newestFirst`). */
+  async *entries(query: AuditQuery = {}): AsyncGenerator<AuditEntry> {
+    const { sql, params } = compileQuery(query);
+    let remaining = query.limit ?? Number.POSITIVE_INFINITY;
+    let cursor: number | null = null;
+    const desc = query.newestFirst === true;
+    while (remaining > 0) {
+      const page = Math.min(512, remaining);
+      const rows: { seq: number; entry: unknown }[] = await this.#driver.all<{ seq: number; entry: unknown }>(
+        `${sql}${cursor === null ? '' : ` AND seq ${desc ? '<' : '>'} ?`} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT ?`,
+        [...params, ...(cursor === null ? [] : [cursor]), page],
+      );
+      for (const row of rows) {
+        const entry = decodeAuditEntry(toBytes(row.entry));
+        if (query.digest !== undefined && !JSON.stringify(entry).includes(query.digest)) continue;
+        yield entry;
+        remaining--;
+        if (remaining === 0) return;
+      }
+      if (rows.length < page) return;
+      cursor = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  /**
+   * Archives entries below `through` (exclusive) — those not yet archived — to a signed segment
+   * file in `dir`, then prunes them from the hot store. The tree keeps their hashes, so proofs and
+   * checkpoints stay valid, and `fortress audit verify --segments DIR` re-checks the entries.
+   */
+  async archive(options: { readonly before: number; readonly dir: string }): Promise<{
+    file: string;
+    first: number;
+    count: number;
+  }> {
+    this.#check();
+    assertOptions(options, 'options');
+    assertInteger(options.before, 'before', 1, Number.MAX_SAFE_INTEGER);
+    assertString(options.dir, 'dir');
+    const signers = this.#signers();
+    const checkpoint = await this.checkpoint();
+    const before = options.before;
+    if (before > checkpoint.size) {
+      throw new FortressError('FX_INVALID_ARGUMENT', `before: the log has ${checkpoint.size} entries`);
+    }
+    const first = this.#archived;
+    if (before <= first)
+      throw new FortressError('FX_INVALID_ARGUMENT', `before: entries below ${first} are already archived`);
+    const entries: Uint8Array[] = [];
+    for (let from = first; from < before; from += 1024) {
+      const rows = await this.#driver.all<{ seq: number; entry: unknown }>(SQL.entriesRange, [
+        from,
+        Math.min(from + 1024, before),
+      ]);
+      for (const row of rows) entries.push(toBytes(row.entry));
+    }
+    if (entries.length !== before - first) {
+      throw new AuditError(
+        'FX_AUDIT_VERIFY_FAILED',
+        'entries are missing from the range to archive; run fortress audit verify',
+      );
+    }
+    const segment = formatSegment(
+      { origin: this.#origin, first, entries, checkpointNote: checkpoint.note },
+      signers,
+    );
+    await mkdir(options.dir, { recursive: true });
+    const file = path.join(options.dir, segmentFileName(first, entries.length));
+    // Durable before anything is pruned: write, fsync, rename.
+    const temporary = `${file}.tmp-${process.pid}`;
+    await writeFile(temporary, segment.text);
+    const handle = await openFile(temporary, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, file);
+    await this.#driver.transaction(async (tx) => {
+      await tx.run(SQL.deleteThrough, [before]);
+      await tx.run(SQL.setArchived, [before]);
+      await tx.run(SQL.insertSegment, [
+        first,
+        entries.length,
+        path.basename(file),
+        segment.sha256,
+        this.#options.now(),
+      ]);
+    });
+    this.#archived = before;
+    return { file, first, count: entries.length };
+  }
+
+  /**
+   * Verifies the whole ledger offline-style (see `verifyLedger`) after storing pending nodes. With
+   * no `verifiers`, the current signers' public keys are used — pass pinned keys to catch a
+   * replaced signing key.
+   */
+  async verify(options: Partial<VerifyOptions> = {}): Promise<VerifyReport> {
+    this.#check();
+    await this.flushTree();
+    const verifiers = options.verifiers ?? this.#signers().map((s) => s.verifier());
+    return verifyLedger(this.#driver, { ...options, verifiers });
+  }
+
+  /** Waits for queued appends, stores the tree, signs a final checkpoint if it can. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    while (this.#flushing || this.#queue.length > 0) await new Promise((r) => setImmediate(r));
+    if (this.#timer !== null) clearInterval(this.#timer);
+    try {
+      if (this.#broken === null) {
+        await this.flushTree();
+        const signers = this.#options.signers();
+        if (signers !== null && signers.length > 0 && this.#size !== this.#lastCheckpointSize)
+          await this.checkpoint();
+      }
+    } finally {
+      this.#closed = true;
+    }
+  }
+}
+
+function compileQuery(query: AuditQuery): { sql: string; params: SqlValue[] } {
+  assertOptions(query, 'query');
+  const where: string[] = ['1 = 1'];
+  const params: SqlValue[] = [];
+  const prefix = (column: string, value: string, separators: string): void => {
+    if (separators.includes(value.at(-1) ?? '')) {
+      where.push(`substr(${column}, 1, ?) = ?`);
+      params.push(value.length, value);
+    } else {
+      where.push(`${column} = ?`);
+      params.push(value);
+    }
+  };
+  if (query.fromSeq !== undefined) {
+    assertInteger(query.fromSeq, 'fromSeq', 0, Number.MAX_SAFE_INTEGER);
+    where.push('seq >= ?');
+    params.push(query.fromSeq);
+  }
+  if (query.toSeq !== undefined) {
+    assertInteger(query.toSeq, 'toSeq', 0, Number.MAX_SAFE_INTEGER);
+    where.push('seq <= ?');
+    params.push(query.toSeq);
+  }
+  if (query.principal !== undefined) {
+    assertString(query.principal, 'principal');
+    prefix('principal', query.principal, ':@');
+  }
+  if (query.action !== undefined) {
+    assertString(query.action, 'action');
+    prefix('action', query.action, '.');
+  }
+  if (query.resource !== undefined) {
+    assertString(query.resource, 'resource');
+    where.push('(resource = ? OR substr(resource, 1, ?) = ?)');
+    params.push(query.resource, query.resource.length + 1, `${query.resource}/`);
+  }
+  if (query.decision !== undefined) {
+    if (!['allow', 'deny'].includes(query.decision)) {
+      throw new FortressError('FX_INVALID_ARGUMENT', 'decision: expected "allow" or "deny"');
+    }
+    where.push('decision = ?');
+    params.push(query.decision);
+  }
+  if (query.outcome !== undefined) {
+    if (!['ok', 'error'].includes(query.outcome)) {
+      throw new FortressError('FX_INVALID_ARGUMENT', 'outcome: expected "ok" or "error"');
+    }
+    where.push('outcome = ?');
+    params.push(query.outcome);
+  }
+  if (query.since !== undefined) {
+    assertInteger(query.since, 'since', 0, Number.MAX_SAFE_INTEGER);
+    where.push('time >= ?');
+    params.push(query.since);
+  }
+  if (query.until !== undefined) {
+    assertInteger(query.until, 'until', 0, Number.MAX_SAFE_INTEGER);
+    where.push('time <= ?');
+    params.push(query.until);
+  }
+  if (query.limit !== undefined) assertInteger(query.limit, 'limit', 1, Number.MAX_SAFE_INTEGER);
+  if (query.digest !== undefined) {
+    assertString(query.digest, 'digest');
+    if (!/^(hmac-sha256|sha256):[0-9a-f]{64}$/.test(query.digest)) {
+      throw new FortressError('FX_INVALID_ARGUMENT', 'digest: expected hmac-sha256:<64 hex digits>');
+    }
+    // The digest is plain ASCII inside the JSON: a LIKE on the bytes pre-filters candidates.
+    where.push("CAST(entry AS TEXT) LIKE '%' || ? || '%'");
+    params.push(query.digest);
+  }
+  return { sql: `SELECT seq, entry FROM fx_audit_entries WHERE ${where.join(' AND ')}`, params };
+}

@@ -1,0 +1,47 @@
+/**
+ * @module engine/access/access-log
+ * What the engine tells the audit trail about each access, without knowing how it is recorded
+ * (the engine does not import the audit layer; `fortress.ts` wires an implementation in). Row keys
+ * and query literals are passed as values: the recorder replaces them with keyed digests before
+ * anything is stored.
+ */
+import type { StorageSession } from '../../storage/dialect.js';
+
+export interface AccessEvent {
+  /** Dotted verb: `table.get`, `table.insert`, `schema.createTable`, … */
+  readonly action: string;
+  readonly table?: string;
+  readonly column?: string;
+  /** Primary keys read or written (digested by the recorder; at most 1000 are kept). */
+  readonly rows?: readonly unknown[];
+  /** Rows returned or changed. */
+  readonly rowCount?: number;
+  /** Literal values of a query's filter (digested by the recorder). */
+  readonly literals?: readonly unknown[];
+  /** Column names involved (not sensitive: they are schema). */
+  readonly columns?: readonly string[];
+}
+
+/** Records accesses; both methods fail (FX_AUDIT_UNAVAILABLE) when the entry cannot be stored. */
+export interface AccessLog {
+  /** Records inside the write's own transaction, so the entry commits (or not) with it. */
+  within(session: StorageSession, event: AccessEvent, error: unknown): Promise<void>;
+  /** Records outside any transaction and resolves once durable (group commit). */
+  record(event: AccessEvent, error: unknown): Promise<void>;
+}
+
+/** The primitive values of a filter (operators and column names are schema, not data). */
+export function whereLiterals(where: unknown, out: unknown[] = []): unknown[] {
+  if (out.length >= 1000) return out;
+  if (where === null || where === undefined) return out;
+  if (Array.isArray(where)) {
+    for (const item of where) whereLiterals(item, out);
+    return out;
+  }
+  if (typeof where === 'object' && !(where instanceof Date) && !(where instanceof Uint8Array)) {
+    for (const value of Object.values(where as Record<string, unknown>)) whereLiterals(value, out);
+    return out;
+  }
+  out.push(where);
+  return out;
+}
