@@ -1,0 +1,203 @@
+/**
+ * The ledger as wired into Fortress: every data, schema, key and seal operation leaves an entry
+ * with the right action, resource and outcome; sensitive values appear only as digests; a data
+ * write and its entry commit together; and when the ledger cannot record, the operation fails
+ * (fail-closed) without being acknowledged or stored.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Fortress } from '../../src/fortress.js';
+import type { AuditEntry } from '../../src/audit/entry/audit-entry.js';
+import { readAuditVerifierKeys } from '../../src/audit-trail.js';
+import { DevKeyFileSealProvider } from '../../src/keys/seal/dev-key-file-seal.js';
+import { expectCode } from '../helpers/expect-code.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+async function open(): Promise<{ db: Fortress; dir: string }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fx-audit-'));
+  dirs.push(dir);
+  const db = await Fortress.open({
+    path: dir,
+    onWarning: () => undefined,
+    audit: { checkpointIntervalMs: 0 },
+  });
+  return { db, dir };
+}
+
+async function all(db: Fortress): Promise<AuditEntry[]> {
+  const out: AuditEntry[] = [];
+  for await (const entry of db.audit.entries()) out.push(entry);
+  return out;
+}
+
+const columns = {
+  id: { type: 'text', primaryKey: true },
+  email: { type: 'text', encrypt: { search: 'equality' } },
+  ssn: { type: 'text', encrypt: true },
+  age: { type: 'integer' },
+} as const;
+
+describe('every operation is recorded', () => {
+  it('data, schema, key and seal operations each leave an entry with action, resource and outcome', async () => {
+    const { db } = await open();
+    const people = await db.createTable('people', { columns });
+    await people.insert({ id: 'p1', email: 'ann@example.com', ssn: '123-45-6789', age: 41 });
+    await people.insertMany([
+      { id: 'p2', email: 'bob@example.com', ssn: '987-65-4321', age: 30 },
+      { id: 'p3', email: 'cy@example.com', ssn: '555-55-5555', age: 22 },
+    ]);
+    await people.get('p1');
+    await people.find({ where: { email: 'ann@example.com' } });
+    await people.page({ where: { age: { gte: 20 } }, orderBy: { age: 'asc' }, limit: 2 });
+    for await (const row of people.iterate({ where: { age: { gte: 0 } } })) expect(row.id).toBeDefined();
+    await people.count({ where: { age: { lt: 40 } } });
+    await people.update('p2', { age: 31 });
+    await people.delete('p3');
+    await people.deleteMany({ where: { email: 'nobody@example.com' } });
+    await expectCode(people.insert({ id: 'p1', email: 'x@example.com' }), 'FX_DUPLICATE_KEY');
+    await db.addColumn('people', 'notes', { type: 'text', encrypt: true });
+    await (
+      await db.rotateKeys('people')
+    ).done;
+    await db.keyUsage('people');
+    await db.keys.createKey({ name: 'app/kek', purpose: 'kek' });
+    await db.keys.rotate('app/kek');
+    db.seal();
+    await db.unseal(new DevKeyFileSealProvider({ path: path.join(db.path, 'dev-unseal.key') }));
+    await db.dropTable('people');
+    const entries = await all(db);
+    const actions = entries.map((e) => `${e.action}:${e.outcome.status}`);
+    for (const expected of [
+      'schema.createTable:ok',
+      'table.insert:ok',
+      'table.insertMany:ok',
+      'table.get:ok',
+      'table.find:ok',
+      'table.page:ok',
+      'table.iterate:ok',
+      'table.count:ok',
+      'table.update:ok',
+      'table.delete:ok',
+      'table.deleteMany:ok',
+      'table.insert:error',
+      'schema.addColumn:ok',
+      'key.rotateTable:ok',
+      'key.usage:ok',
+      'key.createKey:ok',
+      'key.rotate:ok',
+      'system.seal:ok',
+      'system.unseal:ok',
+      'schema.dropTable:ok',
+    ]) {
+      expect(actions, expected).toContain(expected);
+    }
+    const failed = entries.find((e) => e.action === 'table.insert' && e.outcome.status === 'error')!;
+    expect(failed.outcome).toEqual({ status: 'error', code: 'FX_DUPLICATE_KEY' });
+    const get = entries.find((e) => e.action === 'table.get')!;
+    expect(get.resource).toEqual({ type: 'table', tenant: 'default', database: 'main', table: 'people' });
+    expect(get.decision.effect).toBe('allow');
+    expect(get.principal.type).toBe('process');
+    // Row keys and literals are digests, findable with audit.hash.
+    expect(get.details?.['rows']).toEqual([db.audit.hash('p1')]);
+    const find = entries.find((e) => e.action === 'table.find')!;
+    expect(find.details?.['literals']).toEqual([db.audit.hash('ann@example.com')]);
+    const found: AuditEntry[] = [];
+    for await (const e of db.audit.entries({ digest: db.audit.hash('p1') })) found.push(e);
+    expect(found.map((e) => e.action)).toEqual(expect.arrayContaining(['table.insert', 'table.get']));
+    // seq is the position in the log, contiguous from 0.
+    entries.forEach((e, i) => expect(e.seq).toBe(i));
+    expect((await db.audit.verify()).ok).toBe(true);
+    await db.close();
+  });
+
+  it('the log verifies against the pinned audit.vkey after reopening, and checkpoints chain', async () => {
+    const { db, dir } = await open();
+    const t = await db.createTable('t', { columns });
+    await t.insert({ id: 'a', email: 'a@example.com' });
+    const first = await db.audit.checkpoint();
+    await t.get('a');
+    await db.close();
+    const again = await Fortress.open({
+      path: dir,
+      onWarning: () => undefined,
+      audit: { checkpointIntervalMs: 0 },
+    });
+    await again.table('t').get('a');
+    const second = await again.audit.checkpoint();
+    expect(second.size).toBeGreaterThan(first.size);
+    const report = await again.audit.verify({
+      verifiers: await readAuditVerifierKeys(dir),
+      trusted: first.note,
+    });
+    expect(report).toMatchObject({ ok: true, problem: null });
+    expect(report.checkpointsChecked).toBeGreaterThanOrEqual(2);
+    await again.close();
+  });
+});
+
+describe('a write and its entry commit together', () => {
+  it('a write inside a transaction that rolls back leaves neither row nor entry', async () => {
+    const { db } = await open();
+    const t = await db.createTable('t', { columns });
+    const before = db.audit.size;
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.table('t').insert({ id: 'gone', email: 'g@example.com' });
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    expect(await t.get('gone')).toBeUndefined();
+    const entries = await all(db);
+    expect(entries.filter((e) => e.action === 'table.insert' && e.outcome.status === 'ok')).toHaveLength(0);
+    expect(entries.length).toBeGreaterThan(before); // the get above was recorded
+    expect((await db.audit.verify()).ok).toBe(true);
+    await db.close();
+  });
+});
+
+describe('fail-closed', () => {
+  it('while the ledger cannot store entries, no operation is acknowledged and no write is stored', async () => {
+    const { db, dir } = await open();
+    const t = await db.createTable('t', { columns });
+    await t.insert({ id: 'kept', email: 'k@example.com', ssn: '111-11-1111' });
+    // Break the ledger from outside (as a failing disk would): every entry insert now fails.
+    const outside = new Database(path.join(dir, 'fortress.db'));
+    outside.exec(
+      "CREATE TRIGGER fx_test_block BEFORE INSERT ON fx_audit_entries BEGIN SELECT RAISE(FAIL, 'disk I/O error (simulated)'); END",
+    );
+    const rowsBefore = (outside.prepare('SELECT count(*) AS n FROM fx_t_t').get() as { n: number }).n;
+    await expectCode(t.insert({ id: 'lost', email: 'l@example.com' }), 'FX_AUDIT_UNAVAILABLE');
+    await expectCode(t.update('kept', { age: 50 }), 'FX_AUDIT_UNAVAILABLE');
+    await expectCode(t.delete('kept'), 'FX_AUDIT_UNAVAILABLE');
+    await expectCode(t.get('kept'), 'FX_AUDIT_UNAVAILABLE');
+    await expectCode(t.find({ where: { email: 'k@example.com' } }), 'FX_AUDIT_UNAVAILABLE');
+    await expectCode(t.count(), 'FX_AUDIT_UNAVAILABLE');
+    await expectCode(
+      (async () => {
+        for await (const row of t.iterate()) return row;
+        return undefined;
+      })(),
+      'FX_AUDIT_UNAVAILABLE',
+    );
+    // Concurrent readers sharing one failed group commit all fail.
+    const results = await Promise.allSettled(Array.from({ length: 32 }, () => t.get('kept')));
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    await expectCode(db.createTable('u', { columns }), 'FX_AUDIT_UNAVAILABLE');
+    // Nothing was written or changed.
+    expect((outside.prepare('SELECT count(*) AS n FROM fx_t_t').get() as { n: number }).n).toBe(rowsBefore);
+    outside.exec('DROP TRIGGER fx_test_block');
+    outside.close();
+    // Service resumes once the ledger can write again; the kept row is unchanged.
+    expect(await t.get('kept')).toMatchObject({ id: 'kept', age: null, ssn: '111-11-1111' });
+    expect(await t.get('lost')).toBeUndefined();
+    expect((await db.audit.verify()).ok).toBe(true);
+    await db.close();
+  });
+});
