@@ -9,10 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Fortress } from '../../src/fortress.js';
 import { expectCode } from '../helpers/expect-code.js';
+import { openRaw } from '../helpers/raw-sqlite.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -114,7 +114,7 @@ describe('no sensitive value reaches the audit ledger', () => {
     expect(await scan(dir, notKeys), 'while open (WAL not checkpointed)').toEqual([]);
     await db.close();
     expect(await scan(dir, notKeys), 'after close').toEqual([]);
-    const raw = new Database(path.join(dir, 'fortress.db'), { readonly: true });
+    const raw = openRaw(path.join(dir, 'fortress.db'), { readonly: true });
     const dump = Buffer.concat(
       ['fx_audit_entries', 'fx_audit_nodes', 'fx_audit_checkpoints', 'fx_audit_state'].flatMap((table) =>
         (raw.prepare(`SELECT * FROM ${table}`).raw().all() as unknown[][]).flatMap((row) =>

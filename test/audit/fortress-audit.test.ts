@@ -7,13 +7,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Fortress } from '../../src/fortress.js';
 import type { AuditEntry } from '../../src/audit/entry/audit-entry.js';
 import { readAuditVerifierKeys } from '../../src/audit-trail.js';
 import { DevKeyFileSealProvider } from '../../src/keys/seal/dev-key-file-seal.js';
 import { expectCode } from '../helpers/expect-code.js';
+import { openRaw } from '../helpers/raw-sqlite.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -112,7 +112,9 @@ describe('every operation is recorded', () => {
     for await (const e of db.audit.entries({ digest: db.audit.hash('p1') })) found.push(e);
     expect(found.map((e) => e.action)).toEqual(expect.arrayContaining(['table.insert', 'table.get']));
     // seq is the position in the log, contiguous from 0.
-    entries.forEach((e, i) => expect(e.seq).toBe(i));
+    entries.forEach((e, i) => {
+      expect(e.seq).toBe(i);
+    });
     expect((await db.audit.verify()).ok).toBe(true);
     await db.close();
   });
@@ -168,7 +170,7 @@ describe('fail-closed', () => {
     const t = await db.createTable('t', { columns });
     await t.insert({ id: 'kept', email: 'k@example.com', ssn: '111-11-1111' });
     // Break the ledger from outside (as a failing disk would): every entry insert now fails.
-    const outside = new Database(path.join(dir, 'fortress.db'));
+    const outside = openRaw(path.join(dir, 'fortress.db'));
     outside.exec(
       "CREATE TRIGGER fx_test_block BEFORE INSERT ON fx_audit_entries BEGIN SELECT RAISE(FAIL, 'disk I/O error (simulated)'); END",
     );
