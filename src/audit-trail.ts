@@ -15,8 +15,13 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { AuditPrincipal, AuditRecord, AuditResource } from './audit/entry/audit-entry.js';
-import { AuditHasher, requestDigest } from './audit/entry/audit-hasher.js';
+import {
+  resourcePath,
+  type AuditPrincipal,
+  type AuditRecord,
+  type AuditResource,
+} from './audit/entry/audit-entry.js';
+import { AuditHasher, requestDigestOf, requestDigestOfStrings } from './audit/entry/audit-hasher.js';
 import type { AuditLedger } from './audit/ledger/audit-ledger.js';
 import {
   ed25519NoteSigner,
@@ -40,6 +45,9 @@ export const AUDIT_VKEY_FILE = 'audit.vkey';
 /** The rule that allows every access in embedded use until policies are configured. */
 const EMBEDDED_RULE = 'builtin:embedded-owner';
 const MAX_DIGESTS = 1000;
+/** Records built here are well-formed by construction (names pass safeName, values are digests). */
+const WELL_FORMED = { wellFormed: true } as const;
+const QUEUED = { wellFormed: true, queued: true } as const;
 
 /** The OS user running the process: the embedded principal's default id. */
 export function processPrincipal(tenant: string): AuditPrincipal {
@@ -112,6 +120,8 @@ export class AuditTrail implements AccessLog {
   #signers: StandardNoteSigner[] | null = null;
   /** Records made before the ledger could be opened (page-encrypted and sealed). */
   #early: AuditRecord[] = [];
+  /** Read and failure entries written inside the running caller transaction (see `within`). */
+  #keep: AuditRecord[] = [];
 
   constructor(options: AuditTrailOptions) {
     this.#options = options;
@@ -200,13 +210,19 @@ export class AuditTrail implements AccessLog {
       details['columns'] = event.columns.map(safeName);
     if (event.rowCount !== undefined) details['rowCount'] = event.rowCount;
     if (withheld) details['valuesWithheld'] = true;
-    return this.#record(event.action, resource, error, details, {
-      action: event.action,
+    return this.#record(
+      event.action,
       resource,
-      rows,
-      literals,
-      columns: event.columns,
-    });
+      error,
+      details,
+      requestDigestOfStrings([
+        event.action,
+        resourcePath(resource),
+        rows ?? [],
+        literals ?? [],
+        (event.columns ?? []).map(String),
+      ]),
+    );
   }
 
   #record(
@@ -214,7 +230,7 @@ export class AuditTrail implements AccessLog {
     resource: AuditResource,
     error: unknown,
     details: Record<string, string | number | boolean | readonly string[]>,
-    request: unknown,
+    request: string,
   ): AuditRecord {
     return {
       principal: this.#options.principal,
@@ -225,18 +241,39 @@ export class AuditTrail implements AccessLog {
         error === null || error === undefined ? { status: 'ok' } : { status: 'error', code: codeOf(error) },
       requestId: randomUUID(),
       client: null,
-      request: requestDigest(request),
+      request,
       ...(Object.keys(details).length === 0 ? {} : { details }),
     };
   }
 
-  async within(session: StorageSession, event: AccessEvent, error: unknown): Promise<void> {
+  async within(
+    session: StorageSession,
+    event: AccessEvent,
+    error: unknown,
+    keepOnRollback: boolean,
+  ): Promise<void> {
     const record = this.#fromEvent(event, error);
     if (this.#ledger === null) {
       this.#early.push(record);
       return;
     }
-    await this.#ledger.appendWithin(session, [record]);
+    await this.#ledger.appendWithin(session, [record], WELL_FORMED);
+    if (keepOnRollback) this.#keep.push(record);
+  }
+
+  /** A caller's transaction committed: its entries are durable with it. */
+  committed(): void {
+    this.#keep = [];
+  }
+
+  /**
+   * A caller's transaction rolled back, taking the entries recorded in it along: the reads and
+   * failures among them happened all the same, so they are written again (group commit).
+   */
+  async rolledBack(): Promise<void> {
+    const again = this.#keep;
+    this.#keep = [];
+    if (this.#ledger !== null) await Promise.all(again.map((r) => this.#ledger!.append(r, WELL_FORMED)));
   }
 
   async record(event: AccessEvent, error: unknown): Promise<void> {
@@ -248,7 +285,14 @@ export class AuditTrail implements AccessLog {
       this.#early.push(record);
       return;
     }
-    await this.#ledger.append(record);
+    if (this.#ledger.inTransaction()) {
+      // Called from inside a transaction body (a key or schema operation there): waiting for the
+      // group commit would wait for that transaction. The entry is written as soon as it ends; a
+      // ledger that cannot write it then refuses every later operation.
+      void this.#ledger.append(record, QUEUED).catch(() => undefined);
+      return;
+    }
+    await this.#ledger.append(record, WELL_FORMED);
   }
 
   /**
@@ -262,7 +306,15 @@ export class AuditTrail implements AccessLog {
     facts: Readonly<Record<string, string | number | boolean>> = {},
   ): Promise<void> {
     const details: Record<string, string | number | boolean> = { ...facts };
-    await this.#append(this.#record(action, resource, error, details, { action, resource, facts }));
+    await this.#append(
+      this.#record(
+        action,
+        resource,
+        error,
+        details,
+        requestDigestOf([action, resourcePath(resource), facts]),
+      ),
+    );
   }
 
   /** The resource of this database (or one of its tables / columns). */

@@ -493,8 +493,18 @@ export class Fortress implements AsyncDisposable {
    * });
    * ```
    */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    return this.#e.transaction(fn);
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const engine = this.#e;
+    if (engine.inTransaction()) return engine.transaction(fn);
+    let result: T;
+    try {
+      result = await engine.transaction(fn);
+    } catch (error) {
+      await this.#trail.rolledBack();
+      throw error;
+    }
+    this.#trail.committed();
+    return result;
   }
 
   /** Runs an administrative operation and records it (with its error code if it failed). */

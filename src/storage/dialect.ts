@@ -72,6 +72,14 @@ export interface StorageDriver extends StorageSession {
    * through the driver itself join that transaction.
    */
   inTransaction(): boolean;
+  /**
+   * A transaction of its own that never joins a running one: only statements issued through `tx`
+   * belong to it, and it waits for any running transaction to end — so a caller inside another
+   * transaction's body must not wait for it (that would wait for itself). For bodies that use
+   * nothing but `tx`; cheaper where the backend routes driver statements into a running
+   * transaction (SQLite tracks async context for that).
+   */
+  isolatedTransaction<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T>;
   /** Closes the database; every later call fails with `FX_STORAGE_CLOSED`. Idempotent. */
   close(): Promise<void>;
 }

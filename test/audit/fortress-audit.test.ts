@@ -164,6 +164,44 @@ describe('a write and its entry commit together', () => {
   });
 });
 
+describe('entries and caller transactions', () => {
+  it('reads and failures inside a transaction that rolls back are written again; entries queued from inside never join it', async () => {
+    const { db } = await open();
+    const t = await db.createTable('t', { columns });
+    await t.insert({ id: 'a', email: 'a@example.com' });
+    const before = db.audit.size;
+    // An outside reader whose entry may share a group commit with an entry queued inside the body.
+    let outside: Promise<unknown> = Promise.resolve();
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.table('t').get('a');
+        await expectCode(tx.table('t').insert({ id: 'a', email: 'dup@example.com' }), 'FX_DUPLICATE_KEY');
+        await db.keyUsage('t'); // an admin operation inside the body: its entry is queued
+        outside = new Promise((resolve) => setTimeout(resolve, 5)).then(() => t.get('a'));
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    await outside;
+    const entries: AuditEntry[] = [];
+    for await (const e of db.audit.entries({ fromSeq: before })) entries.push(e);
+    const seen = entries.map((e) => `${e.action}:${e.outcome.status}`);
+    expect(seen).toEqual(expect.arrayContaining(['table.get:ok', 'table.insert:error', 'key.usage:ok']));
+    expect(seen.filter((a) => a === 'table.get:ok').length).toBeGreaterThanOrEqual(2); // inside + outside
+    expect((await db.audit.verify()).ok).toBe(true);
+    await db.close();
+  });
+
+  it('audit-ledger operations refuse to run inside a transaction body instead of waiting for it', async () => {
+    const { db } = await open();
+    await db.createTable('t', { columns });
+    await db.transaction(async () => {
+      await expectCode(db.audit.checkpoint(), 'FX_AUDIT_UNAVAILABLE');
+    });
+    await db.close();
+  });
+});
+
 describe('fail-closed', () => {
   it('while the ledger cannot store entries, no operation is acknowledged and no write is stored', async () => {
     const { db, dir } = await open();

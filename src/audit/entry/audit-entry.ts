@@ -258,10 +258,15 @@ export function decodeAuditEntry(bytes: Uint8Array): AuditEntry {
   const seq = parsed['seq'];
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0)
     bad('$.seq', 'expected a non-negative integer');
-  if (typeof parsed['time'] !== 'string' || !TIME_RE.test(parsed['time']))
-    bad('$.time', 'expected RFC 3339 UTC time');
+  const time = parsed['time'];
+  if (typeof time !== 'string' || !TIME_RE.test(time)) bad('$.time', 'expected RFC 3339 UTC time');
   checkAuditRecord(parsed, '$entry');
-  if (canonicalJson(parsed) !== text) bad('bytes', 'not in canonical (RFC 8785) form');
+  // Canonical form: re-encoding the parsed entry must give back exactly the stored bytes (this also
+  // rejects unknown members, duplicate members, other number spellings and escapes).
+  const again = encodeAuditEntry(parsed, seq, time);
+  if (!Buffer.from(again.buffer, again.byteOffset, again.length).equals(bytes)) {
+    bad('bytes', 'not in canonical (RFC 8785) form');
+  }
   return parsed as unknown as AuditEntry;
 }
 

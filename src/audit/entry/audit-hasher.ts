@@ -45,7 +45,19 @@ export class AuditHasher {
   }
 }
 
-/** `sha256:<hex>` of a request's canonical JSON (built from digests, never from sensitive values). */
-export function requestDigest(request: unknown): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(request)).digest('hex')}`;
+/**
+ * `sha256:<hex>` of a request's parts (action, resource path, digests of its sensitive values,
+ * non-sensitive names and facts) as RFC 8785 canonical JSON — never of the sensitive values
+ * themselves. See docs/formats.md § Audit entries.
+ */
+export function requestDigestOf(parts: readonly unknown[]): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(parts)).digest('hex')}`;
+}
+
+/**
+ * {@link requestDigestOf} for parts that are only strings and arrays of strings, where
+ * JSON.stringify already writes RFC 8785 form (no object members to sort): the audited hot path.
+ */
+export function requestDigestOfStrings(parts: readonly (string | readonly string[])[]): string {
+  return `sha256:${createHash('sha256').update(JSON.stringify(parts)).digest('hex')}`;
 }

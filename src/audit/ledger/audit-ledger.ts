@@ -64,6 +64,19 @@ export interface AuditLedgerOptions {
   readonly now?: () => number;
 }
 
+export interface AppendOptions {
+  /**
+   * @internal The records were built by Fortress's own audit trail from checked parts, so the
+   * per-field validation is skipped (it costs a few µs on every audited operation).
+   */
+  readonly wellFormed?: boolean;
+  /**
+   * The caller does not wait for the result from inside a transaction body (the entry is written
+   * once that transaction ends), so `append` may be called there.
+   */
+  readonly queued?: boolean;
+}
+
 /** A checkpoint as stored: the signed note and what it says. */
 export interface StoredCheckpoint {
   readonly size: number;
@@ -161,6 +174,8 @@ export class AuditLedger {
   #broken: AuditError | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastCheckpointSize = -1;
+  /** An `appendWithin` transaction may have rolled back: check storage before the next append. */
+  #unsure = true;
 
   private constructor(options: AuditLedgerOptions) {
     this.#driver = options.driver;
@@ -204,6 +219,11 @@ export class AuditLedger {
   /** The log's origin (checkpoint first line). */
   get origin(): string {
     return this.#origin;
+  }
+
+  /** True when called from inside a transaction body of the ledger's driver. */
+  inTransaction(): boolean {
+    return this.#driver.inTransaction();
   }
 
   /** Number of entries committed (including archived ones): the next entry's seq. */
@@ -282,11 +302,17 @@ export class AuditLedger {
     return out;
   }
 
-  /** Makes memory match storage (a transaction that appended may have rolled back). */
+  /**
+   * Makes memory match storage: a transaction that appended through `appendWithin` may have rolled
+   * back. Only then can they differ (group commits run in transactions of their own), so the check
+   * runs only after such appends.
+   */
   async #sync(session: StorageSession): Promise<void> {
+    if (!this.#unsure) return;
     const max = await session.get<{ m: number | null }>(SQL.maxSeq);
     const stored = max?.m == null ? this.#archived : max.m + 1;
     if (stored !== this.#size) await this.#reload(session);
+    this.#unsure = false;
   }
 
   #check(): void {
@@ -299,12 +325,21 @@ export class AuditLedger {
    * Returns the first entry's seq. Throws FX_AUDIT_FORMAT for a malformed record and
    * FX_AUDIT_UNAVAILABLE when storage refuses (the caller's transaction must then fail).
    */
-  async appendWithin(tx: StorageSession, records: readonly AuditRecord[]): Promise<number> {
+  async appendWithin(
+    tx: StorageSession,
+    records: readonly AuditRecord[],
+    options: AppendOptions = {},
+  ): Promise<number> {
     this.#check();
-    records.forEach((record, i) => {
-      checkAuditRecord(record, `records[${i}]`);
-    });
+    if (options.wellFormed !== true) {
+      records.forEach((record, i) => {
+        checkAuditRecord(record, `records[${i}]`);
+      });
+    }
     try {
+      await this.#sync(tx);
+      // Until this transaction's fate is known, the next append checks storage first.
+      this.#unsure = true;
       return await this.#appendRows(tx, records);
     } catch (error) {
       throw unavailable(error);
@@ -312,7 +347,6 @@ export class AuditLedger {
   }
 
   async #appendRows(tx: StorageSession, records: readonly AuditRecord[]): Promise<number> {
-    await this.#sync(tx);
     const first = this.#size;
     const now = this.#options.now();
     const time = auditTime(now);
@@ -356,10 +390,18 @@ export class AuditLedger {
    * Appends one entry with group commit: resolves with its seq once it is durably stored, or
    * rejects with FX_AUDIT_UNAVAILABLE (fail closed: the described operation must then fail too).
    */
-  append(record: AuditRecord): Promise<number> {
+  append(record: AuditRecord, options: AppendOptions = {}): Promise<number> {
     try {
       this.#check();
-      checkAuditRecord(record);
+      if (options.queued !== true && this.#driver.inTransaction()) {
+        // The group commit waits for the running transaction, which waits for this: refuse
+        // instead of hanging. Inside a transaction, record with appendWithin(tx, …).
+        throw new AuditError(
+          'FX_AUDIT_UNAVAILABLE',
+          'append() was awaited inside a transaction body; use appendWithin(tx, …) there',
+        );
+      }
+      if (options.wellFormed !== true) checkAuditRecord(record);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
@@ -379,12 +421,13 @@ export class AuditLedger {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, this.#options.maxBatch);
         try {
-          const first = await this.#driver.transaction((tx) =>
-            this.#appendRows(
+          const first = await this.#driver.isolatedTransaction(async (tx) => {
+            await this.#sync(tx);
+            return this.#appendRows(
               tx,
               batch.map((w) => w.record),
-            ),
-          );
+            );
+          });
           for (let i = 0; i < batch.length; i++) batch[i]!.resolve(first + i);
         } catch (error) {
           const failure = unavailable(error);
@@ -399,10 +442,26 @@ export class AuditLedger {
   /** Stores pending tree nodes now (also done before checkpoints, proofs and at close). */
   async flushTree(): Promise<void> {
     this.#check();
-    await this.#driver.transaction(async (tx) => {
+    await this.#own(async (tx) => {
       await this.#sync(tx);
       await this.#storeTree(tx);
     });
+  }
+
+  /**
+   * A transaction of the ledger's own, never part of a caller's: from inside a transaction body it
+   * would wait for itself, so it is refused there.
+   */
+  #own<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T> {
+    if (this.#driver.inTransaction()) {
+      return Promise.reject(
+        new AuditError(
+          'FX_AUDIT_UNAVAILABLE',
+          'audit ledger operations cannot run inside a transaction body',
+        ),
+      );
+    }
+    return this.#driver.isolatedTransaction(fn);
   }
 
   #signers(): readonly StandardNoteSigner[] {
@@ -450,7 +509,7 @@ export class AuditLedger {
   async checkpoint(): Promise<StoredCheckpoint> {
     this.#check();
     const signers = this.#signers();
-    return this.#driver.transaction(async (tx) => {
+    return this.#own(async (tx) => {
       await this.#sync(tx);
       await this.#storeTree(tx);
       const size = this.#size;
@@ -655,7 +714,7 @@ export class AuditLedger {
       await handle.close();
     }
     await rename(temporary, file);
-    await this.#driver.transaction(async (tx) => {
+    await this.#own(async (tx) => {
       await tx.run(SQL.deleteThrough, [before]);
       await tx.run(SQL.setArchived, [before]);
       await tx.run(SQL.insertSegment, [

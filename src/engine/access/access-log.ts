@@ -24,8 +24,12 @@ export interface AccessEvent {
 
 /** Records accesses; both methods fail (FX_AUDIT_UNAVAILABLE) when the entry cannot be stored. */
 export interface AccessLog {
-  /** Records inside the write's own transaction, so the entry commits (or not) with it. */
-  within(session: StorageSession, event: AccessEvent, error: unknown): Promise<void>;
+  /**
+   * Records inside a running transaction. A write's entry commits (or not) with the write. With
+   * `keepOnRollback` — a read, or a failure, inside a caller's transaction — the entry must survive
+   * that transaction rolling back: the recorder writes it again once the transaction is over.
+   */
+  within(session: StorageSession, event: AccessEvent, error: unknown, keepOnRollback: boolean): Promise<void>;
   /** Records outside any transaction and resolves once durable (group commit). */
   record(event: AccessEvent, error: unknown): Promise<void>;
 }

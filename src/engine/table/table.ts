@@ -116,7 +116,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     try {
       return await this.#host.session().transaction(async (tx) => {
         const result = await body();
-        await log.within(tx, event(result), null);
+        await log.within(tx, event(result), null, false);
         return result;
       });
     } catch (error) {
@@ -136,13 +136,13 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       throw error;
     }
     // Inside a transaction the lock is ours: record in it rather than wait for a group commit.
-    if (this.#host.inTransaction()) await log.within(this.#host.session(), event(result), null);
+    if (this.#host.inTransaction()) await log.within(this.#host.session(), event(result), null, true);
     else await log.record(event(result), null);
     return result;
   }
 
   async #recordFailure(log: AccessLog, event: AccessEvent, error: unknown): Promise<void> {
-    if (this.#host.inTransaction()) await log.within(this.#host.session(), event, error);
+    if (this.#host.inTransaction()) await log.within(this.#host.session(), event, error, true);
     else await log.record(event, error);
   }
 
@@ -212,7 +212,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     const log = this.#host.accessLog;
     if (log !== undefined) {
       const event: AccessEvent = { action: 'table.iterate', table: this.name, ...this.#queryFacts(options) };
-      if (this.#host.inTransaction()) await log.within(this.#host.session(), event, null);
+      if (this.#host.inTransaction()) await log.within(this.#host.session(), event, null, true);
       else await log.record(event, null);
     }
     yield* this.#iterate(options);

@@ -419,7 +419,13 @@ class SqliteDriver implements StorageDriver {
     });
   }
 
-  async #transactionBody<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T> {
+  isolatedTransaction<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T> {
+    // Never joins a running transaction, even when called from inside its body (a group commit
+    // scheduled from there must not commit or roll back with it): it waits for the lock.
+    return this.#exclusive(() => this.#transactionBody(fn, false));
+  }
+
+  async #transactionBody<T>(fn: (tx: StorageSession) => Promise<T>, route = true): Promise<T> {
     try {
       this.#exec('BEGIN IMMEDIATE');
     } catch (error) {
@@ -429,7 +435,7 @@ class SqliteDriver implements StorageDriver {
     const session = this.#session(scope);
     let result: T;
     try {
-      result = await this.#current.run(session, () => fn(session));
+      result = route ? await this.#current.run(session, () => fn(session)) : await fn(session);
     } catch (error) {
       scope.open = false;
       this.#rollback('ROLLBACK');

@@ -1,0 +1,30 @@
+/**
+ * @module bench/unaudited-engine
+ * The table engine without the audit ledger, for benchmarks that measure the engine itself (the
+ * engine suite) or the cost the ledger adds on top of it (the audit suite). Same data directory
+ * layout, keys, storage driver and settings as `Fortress.open()`; only the access log is absent.
+ */
+import path from 'node:path';
+import { Engine } from '../src/engine/engine.js';
+import { openDataDirectoryKeys } from '../src/fortress.js';
+import { DevKeyFileSealProvider } from '../src/keys/seal/dev-key-file-seal.js';
+
+export interface UnauditedEngine {
+  readonly engine: Engine;
+  close(): Promise<void>;
+}
+
+/** Creates a data directory (dev key file) and opens its engine with no audit ledger attached. */
+export async function openUnauditedEngine(dir: string): Promise<UnauditedEngine> {
+  const { keys, driver } = await openDataDirectoryKeys(dir, { create: true, synchronous: 'normal' });
+  await keys.init(new DevKeyFileSealProvider({ path: path.join(dir, 'dev-unseal.key') }));
+  const engine = await Engine.open({ driver, keys });
+  return {
+    engine,
+    async close() {
+      engine.close();
+      await keys.close();
+      await driver.close();
+    },
+  };
+}
