@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,6 +128,37 @@ describe('fortress init / unseal / keys', () => {
     ]);
   });
 
+  it('records init, every unseal and every key operation in the audit ledger', () => {
+    interface Entry {
+      seq: number;
+      action: string;
+      resource: { key?: string };
+      outcome: { status: string; code?: string };
+    }
+    const search = (...args: string[]): Entry[] => {
+      const result = fortress(['audit', 'search', ...args, '--json', ...data()], three());
+      expect(result.status, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as Entry[];
+    };
+    expect(search('--to-seq', '0').map((e) => e.action)).toEqual(['system.init']);
+    const keyOps = search('--action', 'key.');
+    expect(keyOps).toContainEqual(
+      expect.objectContaining({
+        action: 'key.createKey',
+        resource: { type: 'key', tenant: 'default', key: 'kek/acme/main' },
+      }),
+    );
+    expect(keyOps.map((e) => e.action)).toEqual(expect.arrayContaining(['key.rotate', 'key.destroyVersion']));
+    // The refused destroy of the active version is recorded too, with its error code.
+    expect(keyOps).toContainEqual(
+      expect.objectContaining({
+        action: 'key.destroyVersion',
+        outcome: { status: 'error', code: 'FX_KEY_STATE' },
+      }),
+    );
+    expect(search('--action', 'system.unseal', '--outcome', 'ok').length).toBeGreaterThanOrEqual(6);
+  });
+
   it('exports an encrypted, signed key backup and restores it into a fresh data directory', async () => {
     const fresh = await mkdtemp(path.join(os.tmpdir(), 'fortress-cli-restore-'));
     try {
@@ -140,9 +171,8 @@ describe('fortress init / unseal / keys', () => {
       );
       expect(exported.status).toBe(0);
       expect(exported.stdout).toMatch(/Ed25519 fingerprint: +[0-9a-f]{4}:/);
+      // A restore makes a new data directory (sealed as `init` would), then starts its ledger.
       const target = path.join(fresh, 'data');
-      const init = fortress(['init', '--shares', '1', '--threshold', '1', '--json', '--data', target]);
-      const share = (JSON.parse(init.stdout) as { shares: string[] }).shares[0]!;
       const args = [
         'keys',
         'import',
@@ -152,18 +182,32 @@ describe('fortress init / unseal / keys', () => {
         '--trust',
         `${backup}.signers.json`,
       ];
-      const restored = fortress([...args, '--data', target], `${share}\n`);
-      expect(restored.status).toBe(0);
-      expect(restored.stdout).toContain('Restored');
+      const restored = fortress([...args, '--shares', '1', '--threshold', '1', '--json', '--data', target]);
+      expect(restored.status, restored.stderr).toBe(0);
+      const report = JSON.parse(restored.stdout) as { shares: string[]; keys: number };
+      expect(report.keys).toBeGreaterThan(2);
+      const share = report.shares[0]!;
       const list = JSON.parse(
         fortress(['keys', 'list', '--json', '--data', target], `${share}\n`).stdout,
       ) as { name: string }[];
       expect(list.map((k) => k.name)).toContain('acme/main/people/ssn');
-      const wrongTrust = fortress(
-        [...args.slice(0, -1), path.join(fresh, 'recipient.key.pub'), '--data', target],
-        `${share}\n`,
-      );
+      // The restored directory signs its (new) ledger with the audit key that came with the backup.
+      const publicKey = async (d: string): Promise<string> =>
+        (await readFile(path.join(d, 'audit.vkey'), 'utf8')).trim().split('+').at(-1)!;
+      expect(await publicKey(target)).toBe(await publicKey(dir));
+      const again = fortress([...args, '--data', target]);
+      expect(again.status).toBe(2);
+      expect(again.stderr).toContain('FX_ALREADY_INITIALIZED');
+      // A restore that fails after creating the directory (signers not trusted) leaves nothing behind.
+      const signers = JSON.parse(await readFile(`${backup}.signers.json`, 'utf8')) as { ed25519: string };
+      const flipped = signers.ed25519.replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+      const forged = path.join(fresh, 'forged.signers.json');
+      await writeFile(forged, JSON.stringify({ ...signers, ed25519: flipped }));
+      const other = path.join(fresh, 'other');
+      const wrongTrust = fortress([...args.slice(0, -1), forged, '--seal', 'dev-key-file', '--data', other]);
       expect(wrongTrust.status).toBe(2);
+      expect(wrongTrust.stderr).toMatch(/FX_BACKUP_INVALID|FX_CRYPTO_INVALID_SIGNATURE_KEY/);
+      expect(existsSync(other)).toBe(false);
     } finally {
       await rm(fresh, { recursive: true, force: true });
     }

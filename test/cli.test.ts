@@ -49,7 +49,7 @@ describe('fortress CLI', () => {
   });
 
   it('unknown commands, flags and suites are usage errors with a stable code and exit 2', () => {
-    for (const args of [['frobnicate'], ['selftest', '--nope'], ['bench', 'nosuch']]) {
+    for (const args of [['frobnicate'], ['selftest', '--nope'], ['bench', 'nosuch'], ['audit', 'nosuch']]) {
       const { status, stderr } = fortress(...args);
       expect(status, args.join(' ')).toBe(2);
       expect(stderr).toContain('FX_CLI_USAGE');
@@ -71,6 +71,19 @@ describe('fortress CLI', () => {
 
   it('version and help', () => {
     expect(fortress('version').stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(fortress('help').stdout).toContain('Usage: fortress');
+    const help = fortress('help').stdout;
+    expect(help).toContain('Usage: fortress');
+    for (const command of [
+      'verify',
+      'prove',
+      'check-proof',
+      'tail',
+      'search',
+      'hash',
+      'checkpoint',
+      'archive',
+    ]) {
+      expect(help).toContain(`audit ${command}`);
+    }
   });
 });

@@ -3,16 +3,24 @@
  * The embedded data directory the CLI works on (`--data`, `$FORTRESS_DATA`, or `./fortress-data`),
  * and unsealing it for the length of one command. In embedded mode nothing stays unsealed between
  * commands: each command that needs keys asks for the unseal material (hidden prompt, or lines on
- * stdin) and seals again when it ends.
+ * stdin), opens the directory through `Fortress.open` — so that the command and the unseal itself
+ * are recorded in the audit ledger — and seals again when it ends.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Fortress, openDataDirectoryKeys } from '../fortress.js';
 import type { KeyManager } from '../keys/key-manager.js';
 import { DEV_KEY_FILE_WARNING, DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
 import { PassphraseSealProvider } from '../keys/seal/passphrase-seal.js';
 import type { Pkcs11SealProvider } from '../keys/seal/pkcs11-seal.js';
-import type { SealConfig, SealProvider } from '../keys/seal/seal-provider.js';
+import type {
+  SealConfig,
+  SealProvider,
+  SealResult,
+  UnsealAttempt,
+  UnsealProgress,
+} from '../keys/seal/seal-provider.js';
 import { ShamirSealProvider } from '../keys/seal/shamir-seal.js';
-import { openDataDirectoryKeys } from '../fortress.js';
 import { FortressError } from '../util/errors.js';
 import { readSecret } from './input.js';
 
@@ -21,8 +29,10 @@ export function dataDirOf(flag: string | undefined): string {
 }
 
 /**
- * Opens the keys of a data directory. Only `init` creates the directory; every other command on a
- * directory that does not exist reports `FX_NOT_INITIALIZED` and leaves the file system alone.
+ * Opens the raw keys of a data directory — for what needs no unsealing (`status`, reading the seal
+ * configuration before `Fortress.open`); nothing done through it is audited. Only `init` creates the
+ * directory; every other command on a directory that does not exist reports `FX_NOT_INITIALIZED`
+ * and leaves the file system alone.
  */
 export async function openKeys(
   dataDir: string,
@@ -31,6 +41,24 @@ export async function openKeys(
   // The same layout as Fortress.open(): keys live in the data directory's database.
   const { keys } = await openDataDirectoryKeys(dataDir, { ...options, ownDriver: true });
   return keys;
+}
+
+/** Whether the directory's pages are encrypted (`fortress.json`); FX_NOT_INITIALIZED without one. */
+export async function isPageEncrypted(dataDir: string): Promise<boolean> {
+  const file = path.join(dataDir, 'fortress.json');
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(await readFile(file, 'utf8'));
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new FortressError(
+        'FX_NOT_INITIALIZED',
+        `${dataDir} is not an initialised Fortress data directory; run \`fortress init\``,
+      );
+    }
+    throw new FortressError('FX_STORAGE', `cannot read ${file}`, { cause });
+  }
+  return (manifest as { pageEncryption?: unknown } | null)?.pageEncryption === true;
 }
 
 /** The provider that unseals a stored config. */
@@ -73,10 +101,68 @@ export async function loadPkcs11Provider(): Promise<typeof Pkcs11SealProvider> {
   }
 }
 
-/** Unseals `keys` for this command, reporting progress on stderr. */
-export async function unsealForCommand(keys: KeyManager): Promise<void> {
-  const config = keys.sealConfig;
-  if (keys.state === 'uninitialized' || config === undefined) {
+/** What `Fortress.open` needs to unseal a directory. */
+export interface UnsealMaterial {
+  readonly provider: SealProvider;
+  readonly inputs: readonly string[];
+}
+
+/**
+ * A provider that behaves exactly like `provider` and also reports what happens to the operator:
+ * Shamir progress on stderr as each share is accepted, and the shares a new seal made (`init`), which
+ * `Fortress.open` does not return.
+ */
+export function observedProvider(
+  provider: SealProvider,
+  options: { onShares?: (shares: readonly string[]) => void } = {},
+): SealProvider {
+  return {
+    kind: provider.kind,
+    insecure: provider.insecure,
+    async seal(rootKey): Promise<SealResult> {
+      const result = await provider.seal(rootKey);
+      if (result.shares !== undefined) options.onShares?.(result.shares);
+      return result;
+    },
+    beginUnseal(config): UnsealAttempt {
+      const attempt = provider.beginUnseal(config);
+      return {
+        get required() {
+          return attempt.required;
+        },
+        get received() {
+          return attempt.received;
+        },
+        async submit(input): Promise<UnsealProgress> {
+          const progress = await attempt.submit(input);
+          if (!progress.done && config.kind === 'shamir') {
+            process.stderr.write(`share accepted: ${progress.received} of ${progress.required}\n`);
+          }
+          return progress;
+        },
+        auto: () => attempt.auto(),
+        reset: () => {
+          attempt.reset();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Reads the seal configuration of an initialised directory (through a short-lived raw key store,
+ * closed again before anything else opens the database) and asks for the unseal material: the
+ * threshold number of Shamir shares, one passphrase, or nothing for a key file or an HSM.
+ */
+export async function readUnsealMaterial(dataDir: string): Promise<UnsealMaterial> {
+  const keys = await openKeys(dataDir);
+  let config: SealConfig | undefined;
+  try {
+    config = keys.state === 'uninitialized' ? undefined : keys.sealConfig;
+  } finally {
+    await keys.close();
+  }
+  if (config === undefined) {
     throw new FortressError(
       'FX_NOT_INITIALIZED',
       'this data directory is not initialised; run `fortress init` first',
@@ -84,19 +170,42 @@ export async function unsealForCommand(keys: KeyManager): Promise<void> {
   }
   const provider = await unsealProviderFor(config);
   if (provider.insecure) process.stderr.write(`\n${DEV_WARNING}\n\n`);
-  const attempt = keys.beginUnseal(provider);
-  if (attempt.required === 0) {
-    await keys.unseal(provider);
-    return;
+  const inputs: string[] = [];
+  if (config.kind === 'shamir') {
+    const threshold = config['threshold'];
+    if (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1 || threshold > 255) {
+      throw new FortressError('FX_KEYSTORE_CORRUPT', 'the stored Shamir seal configuration is malformed');
+    }
+    for (let i = 0; i < threshold; i++) {
+      inputs.push(await readSecret(`Unseal share (${i + 1} of ${threshold}): `));
+    }
+  } else if (config.kind === 'passphrase') {
+    inputs.push(await readSecret('Passphrase: '));
   }
-  while (keys.state !== 'unsealed') {
-    const label =
-      config.kind === 'shamir'
-        ? `Unseal share (${attempt.received + 1} of ${attempt.required}): `
-        : 'Passphrase: ';
-    const progress = await attempt.submit(await readSecret(label));
-    if (!progress.done)
-      process.stderr.write(`share accepted: ${progress.received} of ${progress.required}\n`);
+  return { provider: observedProvider(provider), inputs };
+}
+
+/** Where `Fortress.open` warnings go in the CLI. */
+export function warnOnStderr(message: string): void {
+  process.stderr.write(`\n!!! ${message} !!!\n\n`);
+}
+
+/**
+ * Opens an initialised data directory through `Fortress.open`, unsealed with material asked for
+ * now: every key operation made through `db.keys`, and the unseal itself, leave audit entries.
+ */
+export async function openUnsealed(dataDir: string): Promise<Fortress> {
+  const unseal = await readUnsealMaterial(dataDir);
+  return Fortress.open({ path: dataDir, unseal, onWarning: warnOnStderr });
+}
+
+/** Runs `fn` on the unsealed directory and closes it (sealing, storing the ledger's tail) after. */
+export async function withUnsealed<T>(dataDir: string, fn: (db: Fortress) => Promise<T>): Promise<T> {
+  const db = await openUnsealed(dataDir);
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
   }
 }
 

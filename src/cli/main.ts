@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
  * @module cli/main
- * The `fortress` command. Today: `selftest` (known-answer tests on this machine) and `bench`
- * (benchmarks that print JSON). Exit codes: 0 success, 1 a check failed, 2 usage error.
+ * The `fortress` command: the embedded data directory (init, unseal, keys, audit), `selftest`
+ * (known-answer tests on this machine) and `bench` (benchmarks that print JSON). Exit codes: 0
+ * success, 1 a check failed (self-test, audit verification, a proof), 2 usage or other error.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FortressError } from '../util/errors.js';
 import { lockedMemoryLimit, runSelftest } from '../selftest/selftest.js';
+import { auditCommand } from './commands/audit-commands.js';
 import { demo } from './commands/demo.js';
 import { init, keysCommand, seal, status, unseal } from './commands/keys-commands.js';
 
@@ -19,7 +21,8 @@ Commands:
   selftest [--json]               Run every algorithm's known-answer vectors on this machine
   init [--seal KIND] [--shares N] [--threshold T]
                                   Create the root key and seal it (shamir (default 5/3), passphrase,
-                                  pkcs11 --pkcs11-module LIB --pkcs11-token LABEL, dev-key-file)
+                                  pkcs11 --pkcs11-module LIB --pkcs11-token LABEL, dev-key-file);
+                                  starts the audit ledger and writes its verifier key audit.vkey
   status [--json]                 Initialised? Which seal? (no unseal needed)
   unseal                          Check the unseal material (shares one at a time, or a passphrase)
   seal                            Seal (embedded mode holds no keys between commands)
@@ -33,16 +36,41 @@ Commands:
   keys recipient --out FILE       Make a backup recipient key pair (FILE secret, FILE.pub public)
   keys export --to FILE.pub --out BACKUP [--label L]
                                   Encrypted, signed backup of every key (+ BACKUP.signers.json)
-  keys import BACKUP --recipient-key FILE --trust SIGNERS.json
-                                  Restore a backup into a freshly initialised data directory
-  bench <suite> [--quick]         Run a benchmark suite and print JSON (suites: crypto, keys, engine)
+  keys import BACKUP --recipient-key FILE --trust SIGNERS.json [--seal KIND …] [--json]
+                                  Restore a backup into a NEW data directory, sealed as for init
+  audit verify [--key VKEY]... [--from-checkpoint FILE] [--segments DIR] [--json]
+                                  Check the whole ledger offline (no unseal): entries, tree,
+                                  signed checkpoints. VKEY: a verifier key or a file of them
+                                  (default: the local audit.vkey — pin a copy elsewhere).
+                                  Exit 1 names the first entry or checkpoint that fails.
+  audit verify --segments DIR --key VKEY
+                                  Without --data: check archived segment files alone
+  audit prove SEQ [--out FILE]    Write entry SEQ's inclusion proof (C2SP tlog-proof)
+  audit check-proof FILE --key VKEY [--entry FILE]
+                                  Check a proof with no database (exit 1 if it fails)
+  audit tail [-n N] [FILTERS] [--json]
+                                  The newest N entries (default 20), oldest first
+  audit search [FILTERS] [--limit N] [--json]
+                                  Entries matching every filter (default limit 1000); FILTERS:
+                                  --principal P --action A --resource R --decision allow|deny
+                                  --outcome ok|error --since ISO --until ISO --from-seq N
+                                  --to-seq N --value V (digested) --digest hmac-sha256:HEX
+  audit hash VALUE|-              The digest entries hold for VALUE; "-" reads it from stdin
+                                  (first line, before any unseal input) so it stays out of
+                                  shell history. --value - does the same for tail and search.
+  audit checkpoint                Sign a checkpoint of the log now and print it
+  audit archive --before SEQ --out DIR
+                                  Move entries below SEQ to a signed segment file in DIR
+  bench <suite> [--quick]         Run a benchmark suite and print JSON (suites: crypto, keys, engine, audit)
   version | help
 
 Every command takes --data DIR (default $FORTRESS_DATA or ./fortress-data). Commands that need keys
 ask for the unseal material: hidden prompts on a terminal, or one share/passphrase per line on stdin.
+They open the directory through the audit ledger: the unseal, every key operation and every read
+of the log leave an entry. Only audit verify and audit check-proof work without unsealing.
 `;
 
-const BENCH_SUITES = ['crypto', 'keys', 'engine'] as const;
+const BENCH_SUITES = ['crypto', 'keys', 'engine', 'audit'] as const;
 
 function usageError(message: string): FortressError {
   return new FortressError('FX_CLI_USAGE', message);
@@ -141,6 +169,8 @@ async function main(argv: string[]): Promise<number> {
       return seal(rest);
     case 'keys':
       return keysCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`${packageVersion()}\n`);

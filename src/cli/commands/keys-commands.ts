@@ -1,15 +1,18 @@
 /**
  * @module cli/commands/keys-commands
- * `fortress init | status | unseal | seal | keys …` on an embedded data directory.
+ * `fortress init | status | unseal | seal | keys …` on an embedded data directory. Every command
+ * that uses keys opens the directory through `Fortress.open` and works on `db.keys`, the audited
+ * key manager: the unseal and each key operation leave an entry in the audit ledger.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AeadName } from '../../crypto/aead/aead.js';
 import { generateRecipientKeys } from '../../crypto/hybrid/hybrid-kem.js';
 import { SecretKey } from '../../crypto/memory/secret-key.js';
+import { Fortress } from '../../fortress.js';
 import { fromHex } from '../../util/bytes.js';
 import type { KeyManager } from '../../keys/key-manager.js';
 import { DevKeyFileSealProvider } from '../../keys/seal/dev-key-file-seal.js';
@@ -18,10 +21,27 @@ import type { SealProvider } from '../../keys/seal/seal-provider.js';
 import { ShamirSealProvider } from '../../keys/seal/shamir-seal.js';
 import type { KeyPurpose } from '../../keys/store/key-store.js';
 import { FortressError } from '../../util/errors.js';
-import { dataDirOf, DEV_WARNING, loadPkcs11Provider, openKeys, unsealForCommand } from '../data-dir.js';
+import {
+  dataDirOf,
+  DEV_WARNING,
+  loadPkcs11Provider,
+  observedProvider,
+  openKeys,
+  warnOnStderr,
+  withUnsealed,
+} from '../data-dir.js';
 import { readSecret } from '../input.js';
 
 const DATA = { data: { type: 'string' } } as const;
+
+/** The flags that choose a new seal (`init`, and `keys import` into a new directory). */
+const SEAL_FLAGS = {
+  seal: { type: 'string' },
+  shares: { type: 'string' },
+  threshold: { type: 'string' },
+  'pkcs11-module': { type: 'string' },
+  'pkcs11-token': { type: 'string' },
+} as const;
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -33,84 +53,136 @@ function integerFlag(value: string | undefined, name: string, fallback: number):
   return Number(value);
 }
 
-/** `fortress init [--seal shamir|passphrase|dev-key-file|pkcs11] [--shares N] [--threshold T]` */
-export async function init(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ...DATA,
-      seal: { type: 'string', default: 'shamir' },
-      shares: { type: 'string' },
-      threshold: { type: 'string' },
-      'pkcs11-module': { type: 'string' },
-      'pkcs11-token': { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  const dataDir = dataDirOf(values.data);
-  let provider: SealProvider;
-  switch (values.seal) {
-    case 'shamir':
-      provider = new ShamirSealProvider({
+/** A new seal chosen by flags, and what unseals it again in the same command. */
+interface NewSeal {
+  readonly provider: SealProvider;
+  /** The passphrase just chosen (for the unseal that follows an import). */
+  readonly passphrase?: string;
+}
+
+/**
+ * Checks the seal flags now and returns what makes the provider — which may prompt (passphrase,
+ * HSM PIN), so it runs only once every other check has passed.
+ */
+function chooseSeal(
+  values: {
+    seal?: string | undefined;
+    shares?: string | undefined;
+    threshold?: string | undefined;
+    'pkcs11-module'?: string | undefined;
+    'pkcs11-token'?: string | undefined;
+  },
+  dataDir: string,
+): () => Promise<NewSeal> {
+  switch (values.seal ?? 'shamir') {
+    case 'shamir': {
+      const provider = new ShamirSealProvider({
         shares: integerFlag(values.shares, 'shares', 5),
         threshold: integerFlag(values.threshold, 'threshold', 3),
       });
-      break;
-    case 'passphrase': {
-      const passphrase = await readSecret('New passphrase (at least 12 characters): ');
-      const again = await readSecret('Repeat the passphrase: ');
-      if (passphrase !== again) throw new FortressError('FX_CLI_USAGE', 'the two passphrases differ');
-      provider = new PassphraseSealProvider({ passphrase });
-      break;
+      return () => Promise.resolve({ provider });
     }
-    case 'dev-key-file':
-      provider = new DevKeyFileSealProvider({ path: path.join(dataDir, 'dev-unseal.key') });
-      break;
+    case 'passphrase':
+      return async () => {
+        const passphrase = await readSecret('New passphrase (at least 12 characters): ');
+        const again = await readSecret('Repeat the passphrase: ');
+        if (passphrase !== again) throw new FortressError('FX_CLI_USAGE', 'the two passphrases differ');
+        return { provider: new PassphraseSealProvider({ passphrase }), passphrase };
+      };
+    case 'dev-key-file': {
+      const provider = new DevKeyFileSealProvider({ path: path.join(dataDir, 'dev-unseal.key') });
+      return () => Promise.resolve({ provider });
+    }
     case 'pkcs11': {
-      const Pkcs11SealProvider = await loadPkcs11Provider();
-      if (values['pkcs11-module'] === undefined || values['pkcs11-token'] === undefined) {
+      const module = values['pkcs11-module'];
+      const tokenLabel = values['pkcs11-token'];
+      if (module === undefined || tokenLabel === undefined) {
         throw new FortressError('FX_CLI_USAGE', '--seal pkcs11 needs --pkcs11-module and --pkcs11-token');
       }
-      const pin = process.env['FORTRESS_PKCS11_PIN'] ?? (await readSecret('HSM user PIN: '));
-      provider = new Pkcs11SealProvider({
-        module: values['pkcs11-module'],
-        tokenLabel: values['pkcs11-token'],
-        pin,
-      });
-      break;
+      return async () => {
+        const Pkcs11SealProvider = await loadPkcs11Provider();
+        const pin = process.env['FORTRESS_PKCS11_PIN'] ?? (await readSecret('HSM user PIN: '));
+        return { provider: new Pkcs11SealProvider({ module, tokenLabel, pin }) };
+      };
     }
     default:
       throw new FortressError('FX_CLI_USAGE', `--seal must be shamir, passphrase, dev-key-file or pkcs11`);
   }
-  const keys = await openKeys(dataDir, { create: true });
+}
+
+/** FX_ALREADY_INITIALIZED if the directory already has a sealed root key (checked before any prompt). */
+async function refuseInitialised(dataDir: string, hint: string): Promise<void> {
+  if (!existsSync(path.join(dataDir, 'fortress.json'))) return;
+  const keys = await openKeys(dataDir);
   try {
-    const { shares } = await keys.init(provider);
-    if (values.json) {
-      out(JSON.stringify({ dataDir, seal: provider.kind, shares: shares ?? [] }, null, 2));
-      return 0;
+    if (keys.state !== 'uninitialized') {
+      throw new FortressError(
+        'FX_ALREADY_INITIALIZED',
+        `Fortress is already initialised in ${dataDir}${hint}`,
+      );
     }
-    out(`Initialised Fortress in ${dataDir} (seal: ${provider.kind}).`);
-    if (shares !== undefined) {
-      const threshold = (keys.sealConfig?.['threshold'] as number | undefined) ?? shares.length;
-      out('');
-      out(`Unseal key shares — any ${threshold} of these ${shares.length} unseal Fortress:`);
-      out('');
-      shares.forEach((share, i) => {
-        out(`  Share ${i + 1}: ${share}`);
-      });
-      out('');
-      out('!!! These shares are shown ONCE and are never stored. Give each to a different person and');
-      out('!!! keep them apart. Fewer than the threshold reveal nothing; losing too many loses all data.');
-    }
-    if (provider.insecure) out(`\n${DEV_WARNING}`);
-    return 0;
   } finally {
     await keys.close();
   }
 }
 
-/** `fortress status` — what can be said without unsealing. */
+function printShares(shares: readonly string[], threshold: number): void {
+  out('');
+  out(`Unseal key shares — any ${threshold} of these ${shares.length} unseal Fortress:`);
+  out('');
+  shares.forEach((share, i) => {
+    out(`  Share ${i + 1}: ${share}`);
+  });
+  out('');
+  out('!!! These shares are shown ONCE and are never stored. Give each to a different person and');
+  out('!!! keep them apart. Fewer than the threshold reveal nothing; losing too many loses all data.');
+}
+
+/**
+ * `fortress init [--seal shamir|passphrase|dev-key-file|pkcs11] [--shares N] [--threshold T]` —
+ * through `Fortress.open`, so the directory starts with its audit ledger and `audit.vkey`, and the
+ * ledger's first entry records the initialisation.
+ */
+export async function init(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { ...DATA, ...SEAL_FLAGS, json: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const dataDir = dataDirOf(values.data);
+  const makeSeal = chooseSeal(values, dataDir);
+  await refuseInitialised(dataDir, '; refusing to overwrite its keys');
+  const { provider } = await makeSeal();
+  let shares: readonly string[] | undefined;
+  const db = await Fortress.open({
+    path: dataDir,
+    unseal: {
+      provider: observedProvider(provider, {
+        onShares: (made) => {
+          shares = made;
+        },
+      }),
+    },
+    onWarning: warnOnStderr,
+  });
+  try {
+    if (values.json) {
+      out(JSON.stringify({ dataDir, seal: provider.kind, shares: shares ?? [] }, null, 2));
+      return 0;
+    }
+    out(`Initialised Fortress in ${dataDir} (seal: ${provider.kind}).`);
+    out(`Audit ledger verifier key: ${path.join(dataDir, 'audit.vkey')} (keep a copy elsewhere)`);
+    if (shares !== undefined) {
+      printShares(shares, (db.keys.sealConfig?.['threshold'] as number | undefined) ?? shares.length);
+    }
+    if (provider.insecure) out(`\n${DEV_WARNING}`);
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+/** `fortress status` — what can be said without unsealing (nothing is opened through the ledger). */
 export async function status(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -155,45 +227,51 @@ export async function status(args: string[]): Promise<number> {
   }
 }
 
-/** `fortress unseal` — checks the unseal material (share by share, with progress). */
+/** `fortress unseal` — checks the unseal material (share by share, with progress); the unseal is audited. */
 export async function unseal(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: DATA, strict: true });
-  const keys = await openKeys(dataDirOf(values.data));
-  try {
-    await unsealForCommand(keys);
+  return withUnsealed(dataDirOf(values.data), () => {
     out('Unsealed: the unseal material is correct.');
     out('Embedded mode keeps nothing unsealed between commands; Fortress is sealed again now.');
-    return 0;
-  } finally {
-    await keys.close();
-  }
+    return Promise.resolve(0);
+  });
 }
 
-/** `fortress seal` */
+/**
+ * `fortress seal` — embedded mode holds no keys between commands, so there is nothing to zero; the
+ * request is still recorded (`system.seal`). It opens the directory without asking for unseal
+ * material (sealing never needs it). With page encryption the ledger cannot be opened while sealed,
+ * so the request goes unrecorded there.
+ */
 export async function seal(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: DATA, strict: true });
-  const keys = await openKeys(dataDirOf(values.data));
+  const dataDir = dataDirOf(values.data);
+  const keys = await openKeys(dataDir);
   try {
     if (keys.state === 'uninitialized')
       throw new FortressError('FX_NOT_INITIALIZED', 'this data directory is not initialised');
+  } finally {
+    await keys.close();
+  }
+  // No `unseal` option: a sealed directory opens sealed (a dev key file one unseals itself).
+  const db = await Fortress.open({ path: dataDir, onWarning: warnOnStderr });
+  try {
+    db.seal();
     out('Sealed. (Embedded mode: no process holds keys between commands.)');
     return 0;
   } finally {
-    await keys.close();
+    await db.close();
   }
 }
 
-async function withUnsealed<T>(
-  dataFlag: string | undefined,
-  fn: (keys: KeyManager) => Promise<T>,
-): Promise<T> {
-  const keys = await openKeys(dataDirOf(dataFlag));
-  try {
-    await unsealForCommand(keys);
-    return await fn(keys);
-  } finally {
-    await keys.close();
-  }
+/** Runs `fn` on the audited key manager of the unsealed directory. */
+function withKeys<T>(dataFlag: string | undefined, fn: (keys: KeyManager) => Promise<T>): Promise<T> {
+  return withUnsealed(dataDirOf(dataFlag), (db) => fn(db.keys));
+}
+
+/** Fortress's own keys (`fortress/…`: audit, storage, backup signing) are listed after the user's. */
+function isReservedKey(name: string): boolean {
+  return name === 'fortress' || name.startsWith('fortress/');
 }
 
 function printKeys(keys: KeyManager, json: boolean): void {
@@ -202,11 +280,16 @@ function printKeys(keys: KeyManager, json: boolean): void {
     out(JSON.stringify(list, null, 2));
     return;
   }
-  if (list.length === 0) {
+  if (!list.some((k) => !isReservedKey(k.name))) {
     out('No keys yet. Create one with `fortress keys create <name> --purpose kek`.');
-    return;
+    if (list.length === 0) return;
+    out('');
   }
-  const rows = list.map((k) => [
+  const ordered = [
+    ...list.filter((k) => !isReservedKey(k.name)),
+    ...list.filter((k) => isReservedKey(k.name)),
+  ];
+  const rows = ordered.map((k) => [
     String(k.id),
     k.name,
     k.purpose,
@@ -257,14 +340,17 @@ export async function keysCommand(args: string[]): Promise<number> {
     }
     return Number(values.version);
   };
+  // Usage errors are found before anything is asked for or opened.
+  if (['create', 'rotate', 'min-version', 'destroy', 'versions'].includes(sub ?? '')) needName();
+  if (sub === 'min-version' || (sub === 'destroy' && !values.all)) version();
   switch (sub) {
     case 'list':
-      return withUnsealed(values.data, async (keys) => {
+      return withKeys(values.data, async (keys) => {
         printKeys(keys, values.json);
         return Promise.resolve(0);
       });
     case 'create':
-      return withUnsealed(values.data, async (keys) => {
+      return withKeys(values.data, async (keys) => {
         const info = await keys.createKey({
           name: needName(),
           purpose: (values.purpose ?? 'data') as KeyPurpose,
@@ -276,13 +362,13 @@ export async function keysCommand(args: string[]): Promise<number> {
         return 0;
       });
     case 'rotate':
-      return withUnsealed(values.data, async (keys) => {
+      return withKeys(values.data, async (keys) => {
         const info = await keys.rotate(needName());
         out(`Rotated ${info.name}: version ${info.activeVersion} is active; older versions decrypt only.`);
         return 0;
       });
     case 'min-version':
-      return withUnsealed(values.data, async (keys) => {
+      return withKeys(values.data, async (keys) => {
         const info = await keys.setMinDecryptionVersion(needName(), version());
         out(
           `${info.name}: versions below ${info.minDecryptionVersion} no longer decrypt (reversible until destroyed).`,
@@ -290,7 +376,7 @@ export async function keysCommand(args: string[]): Promise<number> {
         return 0;
       });
     case 'destroy':
-      return withUnsealed(values.data, async (keys) => {
+      return withKeys(values.data, async (keys) => {
         if (values.all) {
           const results = await keys.destroyKey(needName());
           out(
@@ -305,7 +391,7 @@ export async function keysCommand(args: string[]): Promise<number> {
         return 0;
       });
     case 'versions':
-      return withUnsealed(values.data, async (keys) => {
+      return withKeys(values.data, async (keys) => {
         const versions = await keys.listVersions(needName());
         if (values.json) out(JSON.stringify(versions, null, 2));
         else
@@ -329,6 +415,8 @@ export async function backupCommand(sub: string, args: string[]): Promise<number
     args,
     options: {
       ...DATA,
+      ...SEAL_FLAGS,
+      json: { type: 'boolean', default: false },
       out: { type: 'string' },
       to: { type: 'string' },
       label: { type: 'string' },
@@ -342,6 +430,13 @@ export async function backupCommand(sub: string, args: string[]): Promise<number
     if (value === undefined) throw new FortressError('FX_CLI_USAGE', `fortress keys ${sub} needs ${flag}`);
     return value;
   };
+  if (sub !== 'import') {
+    for (const flag of Object.keys(SEAL_FLAGS)) {
+      if (values[flag as keyof typeof SEAL_FLAGS] !== undefined) {
+        throw new FortressError('FX_CLI_USAGE', `--${flag} applies to \`keys import\` only`);
+      }
+    }
+  }
   if (sub === 'recipient') {
     const outPath = path.resolve(need(values.out, '--out FILE'));
     const { publicKey, secretKey } = generateRecipientKeys();
@@ -370,7 +465,7 @@ export async function backupCommand(sub: string, args: string[]): Promise<number
       '--to',
     );
     const outPath = path.resolve(need(values.out, '--out FILE'));
-    return withUnsealed(values.data, async (keys) => {
+    return withKeys(values.data, async (keys) => {
       const result = await keys.exportKeys({
         recipient,
         ...(values.label === undefined ? {} : { label: values.label }),
@@ -422,16 +517,91 @@ export async function backupCommand(sub: string, args: string[]): Promise<number
   const secretBytes = readTagged(secretText, 'fortress-backup-recipient-secret-v1', '--recipient-key');
   using recipientSecretKey = SecretKey.fromBytes(secretBytes, { wipeSource: true });
   const backup = new Uint8Array(await readFile(backupPath));
-  // `return await`: the recipient key must outlive the unsealed work, not just this frame.
-  return await withUnsealed(values.data, async (keys) => {
-    const result = await keys.importKeys(backup, { recipientSecretKey, trusted });
-    out(
-      `Restored ${result.keys} keys (${result.versions} versions) from a backup made ${result.createdAt}${result.label === '' ? '' : ` (${result.label})`}.`,
-    );
-    out(`  Ed25519 fingerprint:   ${fingerprint(trusted.ed25519)}`);
-    out(`  ML-DSA-65 fingerprint: ${fingerprint(trusted.mlDsa65)}`);
-    return 0;
+  // `return await`: the recipient key must outlive the restore, not just this frame.
+  return await restoreInto(
+    dataDirOf(values.data),
+    backup,
+    { recipientSecretKey, trusted },
+    values,
+    values.json,
+  );
+}
+
+/**
+ * Restores a key backup into a NEW data directory, then opens it through `Fortress.open`.
+ *
+ * Why not into an initialised directory, through `db.keys.importKeys`: the key manager imports only
+ * into an empty keyring, and a directory opened by Fortress always holds the audit ledger's own keys
+ * (created at its first unseal). So the restore initialises the directory itself with the raw key
+ * store, imports (the backup brings the source's audit keys along, so the restored directory signs
+ * its ledger with the same key), and only then opens Fortress, which starts the ledger; its first
+ * entry records that unseal. If the import fails, the files this command created are removed again.
+ */
+async function restoreInto(
+  dataDir: string,
+  backup: Uint8Array,
+  options: Parameters<KeyManager['importKeys']>[1],
+  sealFlags: Parameters<typeof chooseSeal>[0],
+  json: boolean,
+): Promise<number> {
+  const makeSeal = chooseSeal(sealFlags, dataDir);
+  await refuseInitialised(
+    dataDir,
+    '; `keys import` restores into a new data directory (pass another --data, and seal flags as for init)',
+  );
+  const { provider, passphrase } = await makeSeal();
+  const existedBefore = [dataDir, ...CREATED_FILES.map((f) => path.join(dataDir, f))].filter((f) =>
+    existsSync(f),
+  );
+  const keys = await openKeys(dataDir, { create: true });
+  let shares: readonly string[] | undefined;
+  let result: Awaited<ReturnType<KeyManager['importKeys']>> | undefined;
+  try {
+    shares = (await keys.init(provider)).shares;
+    result = await keys.importKeys(backup, options);
+  } finally {
+    await keys.close();
+    if (result === undefined) await removeCreated(dataDir, existedBefore);
+  }
+  const threshold = provider instanceof ShamirSealProvider ? provider.threshold : 0;
+  const inputs =
+    shares !== undefined ? shares.slice(0, threshold) : passphrase === undefined ? [] : [passphrase];
+  // Start the ledger now (and prove the restored keyring opens); its audit keys came with the backup.
+  const db = await Fortress.open({
+    path: dataDir,
+    unseal: { provider: observedProvider(provider), inputs },
+    onWarning: warnOnStderr,
   });
+  await db.close();
+  if (json) {
+    out(JSON.stringify({ dataDir, seal: provider.kind, shares: shares ?? [], ...result }, null, 2));
+    return 0;
+  }
+  out(
+    `Restored ${result.keys} keys (${result.versions} versions) from a backup made ${result.createdAt}${result.label === '' ? '' : ` (${result.label})`} into ${dataDir} (seal: ${provider.kind}).`,
+  );
+  out(`  Ed25519 fingerprint:   ${fingerprint(options.trusted.ed25519)}`);
+  out(`  ML-DSA-65 fingerprint: ${fingerprint(options.trusted.mlDsa65)}`);
+  if (shares !== undefined) printShares(shares, threshold);
+  if (provider.insecure) out(`\n${DEV_WARNING}`);
+  return 0;
+}
+
+/** The files a restore may create in its data directory. */
+const CREATED_FILES = [
+  'fortress.json',
+  'fortress.db',
+  'fortress.db-wal',
+  'fortress.db-shm',
+  'dev-unseal.key',
+];
+
+/** Removes what a failed restore created — never a file (or the directory) that existed before. */
+async function removeCreated(dataDir: string, existedBefore: readonly string[]): Promise<void> {
+  for (const file of CREATED_FILES.map((f) => path.join(dataDir, f))) {
+    if (!existedBefore.includes(file)) await rm(file, { force: true });
+  }
+  if (!existedBefore.includes(dataDir)) await rmdir(dataDir).catch(() => undefined);
 }
 
 function fingerprint(publicKey: Uint8Array): string {
