@@ -44,7 +44,8 @@ export const AUDIT_VKEY_FILE = 'audit.vkey';
 
 /** The rule that allows every access in embedded use until policies are configured. */
 const EMBEDDED_RULE = 'builtin:embedded-owner';
-const MAX_DIGESTS = 1000;
+/** Row and literal digests kept per entry, each (MAX_AUDIT_LIST bounds them together). */
+const MAX_DIGESTS = 400;
 /** Records built here are well-formed by construction (names pass safeName, values are digests). */
 const WELL_FORMED = { wellFormed: true } as const;
 const QUEUED = { wellFormed: true, queued: true } as const;

@@ -260,6 +260,7 @@ export class Fortress implements AsyncDisposable {
       });
     const dir = path.resolve(options.path);
     const drivers: StorageDriver[] = [];
+    let opened: AuditLedger | null = null;
     try {
       const {
         keys: rawKeys,
@@ -280,17 +281,40 @@ export class Fortress implements AsyncDisposable {
         mlDsa: auditOptions.mlDsa,
       });
       const keys = auditedKeyManager(rawKeys, trail);
+      const newLedger = (driver: StorageDriver): Promise<AuditLedger> =>
+        AuditLedger.open({
+          driver,
+          origin: `fortress.local/audit/${Buffer.from(randomBytes(8)).toString('hex')}`,
+          signers: () => trail.signers(),
+          checkpointIntervalMs: auditOptions.checkpointIntervalMs,
+        });
+      // The ledger lives with the data (same file, same transactions). Without page encryption that
+      // file is open already, so the ledger opens before unsealing and records the attempt — also
+      // a failed one.
+      let ledger: AuditLedger | null = null;
+      if (!manifest.pageEncryption) {
+        ledger = opened = await newLedger(keysDriver);
+        await trail.attach(ledger);
+      }
+      const closeLedger = async (): Promise<void> => {
+        await ledger?.close().catch(() => undefined);
+      };
       const devKeyFile = path.join(dir, DEV_KEY_FILE);
-      if (options.unseal !== undefined) {
-        if (keys.state === 'uninitialized') await keys.init(options.unseal.provider);
-        else await keys.unseal(options.unseal.provider, options.unseal.inputs ?? []);
-      } else if (keys.state === 'uninitialized') {
-        warn(`${DEV_KEY_FILE_WARNING} (${devKeyFile})`);
-        // init leaves the keys unsealed.
-        await keys.init(new DevKeyFileSealProvider({ path: devKeyFile }));
-      } else if (keys.sealConfig?.kind === 'dev-key-file') {
-        warn(`${DEV_KEY_FILE_WARNING} (${String(keys.sealConfig['path'])})`);
-        await keys.unseal(new DevKeyFileSealProvider({ path: String(keys.sealConfig['path']) }));
+      try {
+        if (options.unseal !== undefined) {
+          if (keys.state === 'uninitialized') await keys.init(options.unseal.provider);
+          else await keys.unseal(options.unseal.provider, options.unseal.inputs ?? []);
+        } else if (keys.state === 'uninitialized') {
+          warn(`${DEV_KEY_FILE_WARNING} (${devKeyFile})`);
+          // init leaves the keys unsealed.
+          await keys.init(new DevKeyFileSealProvider({ path: devKeyFile }));
+        } else if (keys.sealConfig?.kind === 'dev-key-file') {
+          warn(`${DEV_KEY_FILE_WARNING} (${String(keys.sealConfig['path'])})`);
+          await keys.unseal(new DevKeyFileSealProvider({ path: String(keys.sealConfig['path']) }));
+        }
+      } catch (error) {
+        await closeLedger();
+        throw error;
       }
       const openEngine = async (): Promise<Engine> => {
         let driver = keysDriver;
@@ -308,18 +332,14 @@ export class Fortress implements AsyncDisposable {
           ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
           ...(options.database === undefined ? {} : { database: options.database }),
         });
-        // The ledger lives with the data (same file, same transactions).
-        const ledger = await AuditLedger.open({
-          driver,
-          origin: `fortress.local/audit/${Buffer.from(randomBytes(8)).toString('hex')}`,
-          signers: () => trail.signers(),
-          checkpointIntervalMs: auditOptions.checkpointIntervalMs,
-        });
         try {
+          if (ledger === null) {
+            ledger = opened = await newLedger(driver);
+            await trail.attach(ledger);
+          }
           if (rawKeys.state === 'unsealed') await trail.unsealed(ledger.origin);
-          await trail.attach(ledger);
         } catch (error) {
-          await ledger.close().catch(() => undefined);
+          await closeLedger();
           throw error;
         }
         engine.accessLog = trail;
@@ -332,6 +352,7 @@ export class Fortress implements AsyncDisposable {
       }
       return new Fortress(dir, keys, await openEngine(), drivers, options, null, trail);
     } catch (error) {
+      await opened?.close().catch(() => undefined);
       for (const driver of drivers.reverse()) await driver.close();
       throw error;
     }

@@ -14,8 +14,13 @@ export const AUDIT_ENTRY_VERSION = 1;
 
 /** Longest identifier-like string (names, ids, codes) an entry accepts. */
 export const MAX_AUDIT_STRING = 512;
-/** Most values in one `details` list (e.g. row-key digests of one request). */
+/**
+ * Most list items in one entry's `details`, all lists together (e.g. row-key and literal digests of
+ * one request), and the longest item: an entry stays well under 200 KiB, so its evidence fits a
+ * tlog-proof file.
+ */
 export const MAX_AUDIT_LIST = 1000;
+export const MAX_AUDIT_LIST_ITEM = 128;
 
 /** Who acted. */
 export interface AuditPrincipal {
@@ -97,8 +102,9 @@ function bad(path: string, message: string): never {
   throw new AuditError('FX_AUDIT_FORMAT', `audit entry ${path}: ${message}`);
 }
 
+/** A plain object (what JSON.parse makes): the encoder writes nothing else. */
 function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }
 
 function checkKeys(value: Record<string, unknown>, path: string, allowed: readonly string[]): void {
@@ -120,7 +126,12 @@ function checkString(value: unknown, path: string, max = MAX_AUDIT_STRING): stri
 }
 
 /** Checks a record's shape; throws FX_AUDIT_FORMAT naming the first bad field. */
-export function checkAuditRecord(record: unknown, path = '$'): asserts record is AuditRecord {
+export function checkAuditRecord(
+  record: unknown,
+  path = '$',
+  /** A stored entry (it also has `v`, `seq` and `time`); a caller's record must not. */
+  stored = false,
+): asserts record is AuditRecord {
   if (!isRecord(record)) bad(path, 'expected an object');
   const principal = record['principal'];
   if (!isRecord(principal)) bad(`${path}.principal`, 'expected an object');
@@ -169,6 +180,7 @@ export function checkAuditRecord(record: unknown, path = '$'): asserts record is
     if (!isRecord(details)) bad(`${path}.details`, 'expected an object');
     const keys = Object.keys(details);
     if (keys.length > 32) bad(`${path}.details`, 'at most 32 fields');
+    let listed = 0;
     for (const key of keys) {
       const where = `${path}.details.${key.slice(0, 40)}`;
       if (!DETAIL_KEY_RE.test(key)) bad(where, 'field names are camelCase identifiers');
@@ -185,7 +197,9 @@ export function checkAuditRecord(record: unknown, path = '$'): asserts record is
       if (!Array.isArray(value) || value.length > MAX_AUDIT_LIST) {
         bad(where, `expected a scalar or a list of ≤ ${MAX_AUDIT_LIST} strings`);
       }
-      value.forEach((item, i) => checkString(item, `${where}[${i}]`));
+      listed += value.length;
+      if (listed > MAX_AUDIT_LIST) bad(`${path}.details`, `at most ${MAX_AUDIT_LIST} list items in all`);
+      value.forEach((item, i) => checkString(item, `${where}[${i}]`, MAX_AUDIT_LIST_ITEM));
     }
   }
   const allowed = [
@@ -199,7 +213,7 @@ export function checkAuditRecord(record: unknown, path = '$'): asserts record is
     'request',
     'details',
   ];
-  checkKeys(record, path, path === '$' ? allowed : [...allowed, 'v', 'seq', 'time']);
+  checkKeys(record, path, stored ? [...allowed, 'v', 'seq', 'time'] : allowed);
 }
 
 /** RFC 3339 UTC with milliseconds. */
@@ -260,7 +274,7 @@ export function decodeAuditEntry(bytes: Uint8Array): AuditEntry {
     bad('$.seq', 'expected a non-negative integer');
   const time = parsed['time'];
   if (typeof time !== 'string' || !TIME_RE.test(time)) bad('$.time', 'expected RFC 3339 UTC time');
-  checkAuditRecord(parsed, '$entry');
+  checkAuditRecord(parsed, '$entry', true);
   // Canonical form: re-encoding the parsed entry must give back exactly the stored bytes (this also
   // rejects unknown members, duplicate members, other number spellings and escapes).
   const again = encodeAuditEntry(parsed, seq, time);

@@ -200,6 +200,18 @@ export class AuditLedger {
     if (options.treeFlushEntries !== undefined)
       assertInteger(options.treeFlushEntries, 'treeFlushEntries', 1, 1_000_000);
     if (options.maxBatch !== undefined) assertInteger(options.maxBatch, 'maxBatch', 1, 100_000);
+    const driver: unknown = options.driver;
+    if (
+      typeof driver !== 'object' ||
+      driver === null ||
+      typeof (driver as StorageDriver).isolatedTransaction !== 'function' ||
+      typeof (driver as StorageDriver).inTransaction !== 'function'
+    ) {
+      throw new FortressError('FX_INVALID_ARGUMENT', 'driver: expected a StorageDriver');
+    }
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new FortressError('FX_INVALID_ARGUMENT', 'now: expected a function returning ms since the epoch');
+    }
     if (options.signers !== undefined && typeof options.signers !== 'function') {
       throw new FortressError('FX_INVALID_ARGUMENT', 'signers: expected a function');
     }
@@ -313,6 +325,11 @@ export class AuditLedger {
     const stored = max?.m == null ? this.#archived : max.m + 1;
     if (stored !== this.#size) await this.#reload(session);
     this.#unsure = false;
+  }
+
+  /** Reads work on a broken ledger (for forensics), not on a closed one. */
+  #checkOpen(): void {
+    if (this.#closed) throw new FortressError('FX_CLOSED', 'the audit ledger is closed');
   }
 
   #check(): void {
@@ -546,17 +563,19 @@ export class AuditLedger {
 
   /** The latest stored checkpoint, or null. */
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
+    this.#checkOpen();
     const row = await this.#driver.get<CheckpointRow>(SQL.lastCheckpoint);
     return row === undefined ? null : this.#parse(row, this.#options.signers());
   }
 
   /** Every stored checkpoint, oldest first. */
   async checkpoints(): Promise<StoredCheckpoint[]> {
+    this.#checkOpen();
     const signers = this.#options.signers();
     return (await this.#driver.all<CheckpointRow>(SQL.checkpoints)).map((row) => this.#parse(row, signers));
   }
 
-  /** A checkpoint covering `seq`: the oldest stored one past it, or a new one. */
+  /** A checkpoint covering `seq`: the latest stored one if it does, else a new one. */
   async #checkpointFor(seq: number, size: number | undefined): Promise<StoredCheckpoint> {
     const signers = this.#options.signers();
     if (size !== undefined) {
@@ -571,6 +590,7 @@ export class AuditLedger {
 
   /** The stored bytes of entry `seq` (undefined if it does not exist or was archived). */
   async entryBytes(seq: number): Promise<Uint8Array | undefined> {
+    this.#checkOpen();
     const row = await this.#driver.get<{ entry: unknown }>(SQL.entry, [seq]);
     return row === undefined ? undefined : toBytes(row.entry);
   }
@@ -595,13 +615,14 @@ export class AuditLedger {
   async proveInclusion(seq: number, size?: number): Promise<InclusionEvidence> {
     this.#check();
     assertInteger(seq, 'seq', 0, Number.MAX_SAFE_INTEGER);
-    if (seq >= this.#size)
-      throw new AuditError('FX_AUDIT_NOT_FOUND', `no entry ${seq} (the log has ${this.#size})`);
     if (size !== undefined) assertInteger(size, 'size', 1, Number.MAX_SAFE_INTEGER);
     if (size !== undefined && seq >= size) {
       throw new FortressError('FX_INVALID_ARGUMENT', `seq ${seq} is not below the checkpoint size ${size}`);
     }
+    // After the flush memory matches storage (a rolled-back append is forgotten by then).
     await this.flushTree();
+    if (seq >= this.#size)
+      throw new AuditError('FX_AUDIT_NOT_FOUND', `no entry ${seq} (the log has ${this.#size})`);
     const checkpoint = await this.#checkpointFor(seq, size);
     const plan = inclusionPlan(seq, checkpoint.size);
     const proof = plan.assemble(await this.#nodes(this.#driver, plan.nodes));
@@ -639,6 +660,7 @@ export class AuditLedger {
 
   /** Entries matching `query`, streamed in batches (oldest first unless `newestFirst`). */
   async *entries(query: AuditQuery = {}): AsyncGenerator<AuditEntry> {
+    this.#checkOpen();
     const { sql, params } = compileQuery(query);
     let remaining = query.limit ?? Number.POSITIVE_INFINITY;
     let cursor: number | null = null;
@@ -759,14 +781,42 @@ export class AuditLedger {
   }
 }
 
+const QUERY_KEYS = [
+  'fromSeq',
+  'toSeq',
+  'principal',
+  'action',
+  'resource',
+  'decision',
+  'outcome',
+  'since',
+  'until',
+  'newestFirst',
+  'limit',
+  'digest',
+];
+
 function compileQuery(query: AuditQuery): { sql: string; params: SqlValue[] } {
   assertOptions(query, 'query');
+  for (const key of Object.keys(query)) {
+    // A misspelt filter must not silently widen the search to everything.
+    if (!QUERY_KEYS.includes(key)) {
+      throw new FortressError(
+        'FX_INVALID_ARGUMENT',
+        `query: unknown filter ${JSON.stringify(key.slice(0, 40))}`,
+      );
+    }
+  }
+  if (query.newestFirst !== undefined && typeof query.newestFirst !== 'boolean') {
+    throw new FortressError('FX_INVALID_ARGUMENT', 'newestFirst: expected true or false');
+  }
   const where: string[] = ['1 = 1'];
   const params: SqlValue[] = [];
   const prefix = (column: string, value: string, separators: string): void => {
     if (separators.includes(value.at(-1) ?? '')) {
-      where.push(`substr(${column}, 1, ?) = ?`);
-      params.push(value.length, value);
+      // SQLite's length() and substr() count characters, JavaScript's .length UTF-16 units.
+      where.push(`substr(${column}, 1, length(?)) = ?`);
+      params.push(value, value);
     } else {
       where.push(`${column} = ?`);
       params.push(value);
@@ -792,8 +842,8 @@ function compileQuery(query: AuditQuery): { sql: string; params: SqlValue[] } {
   }
   if (query.resource !== undefined) {
     assertString(query.resource, 'resource');
-    where.push('(resource = ? OR substr(resource, 1, ?) = ?)');
-    params.push(query.resource, query.resource.length + 1, `${query.resource}/`);
+    where.push('(resource = ? OR substr(resource, 1, length(?)) = ?)');
+    params.push(query.resource, `${query.resource}/`, `${query.resource}/`);
   }
   if (query.decision !== undefined) {
     if (!['allow', 'deny'].includes(query.decision)) {

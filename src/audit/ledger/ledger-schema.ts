@@ -62,8 +62,6 @@ export const SQL = {
   setArchived: 'UPDATE fx_audit_state SET archived = ? WHERE id = 1',
   lastCheckpoint: 'SELECT size, time, note FROM fx_audit_checkpoints ORDER BY size DESC LIMIT 1',
   checkpointAt: 'SELECT size, time, note FROM fx_audit_checkpoints WHERE size = ?',
-  checkpointCovering:
-    'SELECT size, time, note FROM fx_audit_checkpoints WHERE size > ? ORDER BY size ASC LIMIT 1',
   checkpoints: 'SELECT size, time, note FROM fx_audit_checkpoints ORDER BY size',
   insertCheckpoint: 'INSERT INTO fx_audit_checkpoints (size, time, note) VALUES (?, ?, ?)',
   entriesRange: 'SELECT seq, entry FROM fx_audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq',

@@ -28,7 +28,7 @@ export const TLOG_PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
 export const MAX_TLOG_PROOF_HASHES = 64;
 
 /** Largest `extra` payload accepted (the spec sets none; this bounds hostile input). */
-export const MAX_TLOG_PROOF_EXTRA_BYTES: number = 64 * 1024;
+export const MAX_TLOG_PROOF_EXTRA_BYTES: number = 256 * 1024;
 
 /** Largest tlog-proof file accepted: the largest note plus room for the other lines. */
 export const MAX_TLOG_PROOF_BYTES: number = MAX_NOTE_BYTES + 128 * 1024;

@@ -95,7 +95,8 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
     if (state === undefined) throw new Finding({ message: 'no ledger in this database (state row missing)' });
     origin = state.origin;
     const max = await session.get<{ m: number | null }>(SQL.maxSeq);
-    size = Math.max(max?.m == null ? 0 : max.m + 1, state.archived);
+    // The log is as long as anything says: entries, the archive mark, or the stored tree.
+    size = Math.max(max?.m == null ? 0 : max.m + 1, state.archived, state.tree_size);
 
     // Checkpoints first: roots are compared as the recomputed tree passes their sizes.
     const checkpoints = new Map<number, Uint8Array>();
@@ -125,7 +126,12 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
     }
     let trusted: { size: number; root: Uint8Array } | null = null;
     if (options.trusted !== undefined) {
-      const opened = openCheckpoint(options.trusted, options.verifiers, { origin });
+      let opened;
+      try {
+        opened = openCheckpoint(options.trusted, options.verifiers, { origin });
+      } catch (error) {
+        throw new Finding({ message: `the trusted checkpoint: ${(error as Error).message}` });
+      }
       if (opened.checkpoint.size > size) {
         throw new Finding({
           checkpoint: opened.checkpoint.size,
@@ -164,10 +170,12 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
       if (options.segmentsDir !== undefined) {
         const files = (await readdir(options.segmentsDir)).filter((f) => f.endsWith('.fxseg')).sort();
         for (const file of files) {
-          const segment = openSegment(
-            await readFile(path.join(options.segmentsDir, file)),
-            options.verifiers,
-          );
+          let segment;
+          try {
+            segment = openSegment(await readFile(path.join(options.segmentsDir, file)), options.verifiers);
+          } catch (error) {
+            throw new Finding({ seq, message: `segment ${file}: ${(error as Error).message}` });
+          }
           if (segment.origin !== origin)
             throw new Finding({ message: `segment ${file} belongs to another log` });
           if (segment.first !== seq) {
@@ -256,7 +264,9 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
       if (seq < end) throw new Finding({ seq, message: `entry ${seq} is missing` });
     }
 
-    // Inner nodes: each stored node must be the hash of its two stored children.
+    // Every complete node below the stored tree size must be there (proofs and restarts read them)…
+    await checkNodesPresent(session, state.tree_size);
+    // …and each inner node must be the hash of its two stored children.
     nodesChecked += await checkInnerNodes(session);
     const stray = await session.get<{ n: number }>(
       'SELECT count(*) AS n FROM fx_audit_checkpoints WHERE size > ?',
@@ -343,6 +353,35 @@ function checkEntry(
       seq,
       message: `entry ${seq}: the searchable columns of its row do not match the entry`,
     });
+  }
+}
+
+async function checkNodesPresent(session: StorageSession, treeSize: number): Promise<void> {
+  for (let level = 0; Math.floor(treeSize / 2 ** level) > 0; level++) {
+    const expected = Math.floor(treeSize / 2 ** level);
+    const row = await session.get<{ n: number }>(
+      'SELECT count(*) AS n FROM fx_audit_nodes WHERE level = ? AND idx < ?',
+      [level, expected],
+    );
+    if ((row?.n ?? 0) === expected) continue;
+    for (let from = 0; from < expected; from += CHUNK) {
+      const end = Math.min(from + CHUNK, expected);
+      const rows = await session.all<{ idx: number }>(
+        'SELECT idx FROM fx_audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx',
+        [level, from, end],
+      );
+      let idx = from;
+      for (const r of rows) {
+        if (r.idx !== idx) break;
+        idx++;
+      }
+      if (idx < end) {
+        throw new Finding({
+          seq: idx * 2 ** level,
+          message: `tree node (${level}, ${idx}) is missing: the stored tree was altered`,
+        });
+      }
+    }
   }
 }
 
