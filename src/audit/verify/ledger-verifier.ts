@@ -17,14 +17,16 @@
  * It needs no keys beyond the public verifier keys: entries are not secret (sensitive values in them
  * are HMAC digests).
  */
+import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import type { StorageSession } from '../../storage/dialect.js';
 import { AuditError, FortressError } from '../../util/errors.js';
-import { constantTimeEqual } from '../../crypto/memory/constant-time.js';
-import { decodeAuditEntry, principalText, resourcePath } from '../entry/audit-entry.js';
-import { hashChildren, hashLeaf } from '../merkle/merkle-hash.js';
-import { MerkleFrontier } from '../merkle/merkle-frontier.js';
+import { HASH_BYTES } from '../merkle/merkle-hash.js';
+import { checkEntryBatch, SEARCH_COLUMNS, type EntryBatch, type EntryBatchResult } from './entry-checker.js';
+import { MerkleFrontier, type NodeWrite } from '../merkle/merkle-frontier.js';
 import { openCheckpoint } from '../note/checkpoint.js';
 import type { NoteVerifier } from '../note/signed-note.js';
 import { openSegment } from '../segment/segment-file.js';
@@ -73,6 +75,11 @@ class Finding extends Error {
 
 const CHUNK = 4096;
 
+/** Hashes are public: a plain comparison (the constant-time one costs a native call each). */
+function sameHash(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
+}
+
 function bytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new Finding({ message: `${what} is not stored as bytes` });
   return value;
@@ -90,8 +97,10 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
   let nodesChecked = 0;
   let checkpointsChecked = 0;
   const frontier = MerkleFrontier.empty();
+  let inner: NodeWrite[] = [];
+  let state: StateRow | undefined;
   try {
-    const state = await session.get<StateRow>(SQL.state);
+    state = await session.get<StateRow>(SQL.state);
     if (state === undefined) throw new Finding({ message: 'no ledger in this database (state row missing)' });
     origin = state.origin;
     const max = await session.get<{ m: number | null }>(SQL.maxSeq);
@@ -146,7 +155,7 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
       const expected = checkpoints.get(n);
       const root = expected !== undefined || trusted?.size === n ? frontier.root() : null;
       if (expected !== undefined) {
-        if (!constantTimeEqual(root!, expected)) {
+        if (!sameHash(root!, expected)) {
           throw new Finding({
             checkpoint: n,
             message: `checkpoint at size ${n} does not match the entries: an entry in [${lastGood}, ${n}) was changed, inserted or removed together with the tree's hashes`,
@@ -155,7 +164,7 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
         checkpointsChecked++;
         lastGood = n;
       }
-      if (trusted?.size === n && !constantTimeEqual(root!, trusted.root)) {
+      if (trusted?.size === n && !sameHash(root!, trusted.root)) {
         throw new Finding({
           checkpoint: n,
           message: `the log no longer extends the trusted checkpoint at size ${n}: its first ${n} entries were rewritten`,
@@ -184,12 +193,18 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
               message: `segment ${file} starts at entry ${segment.first}, expected ${seq}: a segment is missing`,
             });
           }
-          for (const entry of segment.entries) {
-            checkEntry(entry, seq, null);
-            await leaf(seq, hashLeaf(entry));
+          const checked = checkEntryBatch({
+            first: seq,
+            entries: segment.entries,
+            columns: segment.entries.map(() => null),
+          });
+          for (let i = 0; i < checked.leaves.length / HASH_BYTES; i++) {
+            await leaf(seq, checked.leaves.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
             seq++;
             entriesChecked++;
           }
+          if (checked.problem !== null) throw new Finding(checked.problem);
+          await compareInner();
         }
         if (seq < state.archived) {
           throw new Finding({
@@ -213,61 +228,101 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
           }
           if (rows.length === 0)
             throw new Finding({ seq, message: `the leaf hash of archived entry ${seq} is missing` });
+          await compareInner();
         }
       }
     }
 
-    // Hot entries, in chunks, joined with the stored leaf hashes.
-    while (seq < size) {
-      const end = Math.min(seq + CHUNK, size);
-      const rows = await session.all<{
-        seq: number;
-        entry: unknown;
-        time: number;
-        principal: string;
-        action: string;
-        resource: string;
-        decision: string;
-        outcome: string;
-      }>(
-        'SELECT seq, entry, time, principal, action, resource, decision, outcome FROM fx_audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq',
-        [seq, end],
+    // Hot entries, in chunks: a worker thread parses and hashes one chunk while this thread reads
+    // the next and folds the previous into the tree.
+    const treeSize = state.tree_size;
+    const readChunk = async (from: number) => {
+      const to = Math.min(from + CHUNK, size);
+      const rows = await session.all<{ seq: number; entry: unknown; cols: string }>(
+        `SELECT seq, entry, ${SEARCH_COLUMNS} AS cols FROM fx_audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq`,
+        [from, to],
       );
-      const leaves = await session.all<{ idx: number; hash: unknown }>(SQL.nodesOfLevel, [0, seq, end]);
-      let li = 0;
+      const leaves = await session.all<{ idx: number; hash: unknown }>(SQL.nodesOfLevel, [0, from, to]);
+      const entries: Uint8Array[] = [];
+      const columns: string[] = [];
+      let gap: VerifyProblem | null = null;
       for (const row of rows) {
-        if (row.seq !== seq) {
-          throw new Finding({
-            seq,
-            message: `entry ${seq} is missing (the next stored entry is ${row.seq})`,
-          });
+        const at = from + entries.length;
+        if (row.seq !== at) {
+          gap = { seq: at, message: `entry ${at} is missing (the next stored entry is ${row.seq})` };
+          break;
         }
-        const entryBytes = bytes(row.entry, `entry ${seq}`);
-        checkEntry(entryBytes, seq, row);
-        const computed = hashLeaf(entryBytes);
-        const stored = leaves[li];
-        if (stored?.idx === seq) {
-          li++;
-          if (!constantTimeEqual(bytes(stored.hash, `leaf ${seq}`), computed)) {
-            throw new Finding({
-              seq,
-              message: `entry ${seq} does not match its leaf hash in the tree: the entry was modified`,
-            });
-          }
-          nodesChecked++;
-        }
-        append(computed);
-        seq++;
-        entriesChecked++;
-        if (seq % 65_536 === 0) options.onProgress?.(seq, size);
+        entries.push(bytes(row.entry, `entry ${at}`));
+        columns.push(row.cols);
       }
-      if (seq < end) throw new Finding({ seq, message: `entry ${seq} is missing` });
+      if (gap === null && from + entries.length < to) {
+        gap = { seq: from + entries.length, message: `entry ${from + entries.length} is missing` };
+      }
+      return { batch: { first: from, entries, columns }, leaves, to, gap };
+    };
+    const checker = EntryChecker.create();
+    try {
+      // Keep a few chunks in flight so the worker never waits for this thread, nor this for it.
+      type Chunk = Awaited<ReturnType<typeof readChunk>>;
+      const inFlight: { chunk: Chunk; result: Promise<EntryBatchResult> }[] = [];
+      let readFrom = seq;
+      let stop = false;
+      const refill = async (): Promise<void> => {
+        while (!stop && inFlight.length < 3 && readFrom < size) {
+          const chunk = await readChunk(readFrom);
+          inFlight.push({ chunk, result: checker.check(chunk.batch) });
+          readFrom = chunk.to;
+          if (chunk.gap !== null) stop = true;
+        }
+      };
+      await refill();
+      while (inFlight.length > 0) {
+        const { chunk, result: pending } = inFlight.shift()!;
+        await refill();
+        const result = await pending;
+        const count = result.leaves.length / HASH_BYTES;
+        let li = 0;
+        for (let i = 0; i < count; i++) {
+          const computed = result.leaves.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
+          const stored = chunk.leaves[li];
+          if (stored?.idx === seq) {
+            li++;
+            if (!sameHash(bytes(stored.hash, `leaf ${seq}`), computed)) {
+              throw new Finding({
+                seq,
+                message: `entry ${seq} does not match its leaf hash in the tree: the entry was modified`,
+              });
+            }
+            nodesChecked++;
+          } else if (seq < treeSize) {
+            throw new Finding({ seq, message: `the leaf hash of entry ${seq} is missing from the tree` });
+          }
+          append(computed);
+          seq++;
+          entriesChecked++;
+          if (seq % 65_536 === 0) options.onProgress?.(seq, size);
+        }
+        if (result.problem !== null) throw new Finding(result.problem);
+        if (chunk.gap !== null) throw new Finding(chunk.gap);
+        await compareInner();
+      }
+    } finally {
+      await checker.close();
     }
 
-    // Every complete node below the stored tree size must be there (proofs and restarts read them)…
-    await checkNodesPresent(session, state.tree_size);
-    // …and each inner node must be the hash of its two stored children.
-    nodesChecked += await checkInnerNodes(session);
+    // No stored node beyond the ones just compared (level by level, exactly the complete subtrees
+    // of the stored tree size).
+    const counts = await session.all<{ level: number; n: number }>(
+      'SELECT level, count(*) AS n FROM fx_audit_nodes GROUP BY level ORDER BY level',
+    );
+    for (const { level, n } of counts) {
+      const expected = Math.floor(state.tree_size / 2 ** level);
+      if (n !== expected) {
+        throw new Finding({
+          message: `the tree holds ${n} nodes at level ${level} where a tree of ${state.tree_size} has ${expected}: its hashes were altered`,
+        });
+      }
+    }
     const stray = await session.get<{ n: number }>(
       'SELECT count(*) AS n FROM fx_audit_checkpoints WHERE size > ?',
       [size],
@@ -287,12 +342,50 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
     };
 
     function append(leafHash: Uint8Array): void {
-      frontier.append(leafHash);
+      for (const node of frontier.append(leafHash)) if (node.level > 0) inner.push(node);
       atSize();
+    }
+    /** Compares the inner nodes the recomputation completed with the stored ones. */
+    async function compareInner(): Promise<void> {
+      const byLevel = new Map<number, NodeWrite[]>();
+      for (const node of inner) {
+        let list = byLevel.get(node.level);
+        if (list === undefined) byLevel.set(node.level, (list = []));
+        list.push(node);
+      }
+      inner = [];
+      for (const [level, list] of byLevel) {
+        const first = list[0]!.index;
+        const rows = await session.all<{ idx: number; hash: unknown }>(SQL.nodesOfLevel, [
+          level,
+          first,
+          list[list.length - 1]!.index + 1,
+        ]);
+        let ri = 0;
+        for (const node of list) {
+          // Nodes past the stored tree size are not written yet (they are re-derived at open).
+          if ((node.index + 1) * 2 ** level > state!.tree_size) break;
+          const row = rows[ri];
+          if (row?.idx !== node.index) {
+            throw new Finding({
+              seq: node.index * 2 ** level,
+              message: `tree node (${level}, ${node.index}) is missing: the stored tree was altered`,
+            });
+          }
+          ri++;
+          if (!sameHash(bytes(row.hash, 'node'), node.hash)) {
+            throw new Finding({
+              seq: node.index * 2 ** level,
+              message: `tree node (${level}, ${node.index}) does not match the entries below it: the tree's hashes were altered`,
+            });
+          }
+          nodesChecked++;
+        }
+      }
     }
     async function leaf(index: number, computed: Uint8Array): Promise<void> {
       const stored = await session.get<{ hash: unknown }>(SQL.node, [0, index]);
-      if (stored !== undefined && !constantTimeEqual(bytes(stored.hash, `leaf ${index}`), computed)) {
+      if (stored !== undefined && !sameHash(bytes(stored.hash, `leaf ${index}`), computed)) {
         throw new Finding({
           seq: index,
           message: `archived entry ${index} does not match its leaf hash in the tree`,
@@ -316,115 +409,42 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
   }
 }
 
-function checkEntry(
-  entryBytes: Uint8Array,
-  seq: number,
-  row: {
-    time: number;
-    principal: string;
-    action: string;
-    resource: string;
-    decision: string;
-    outcome: string;
-  } | null,
-): void {
-  let entry;
-  try {
-    entry = decodeAuditEntry(entryBytes);
-  } catch (error) {
-    throw new Finding({ seq, message: `entry ${seq} is malformed: ${(error as Error).message}` });
-  }
-  if (entry.seq !== seq) {
-    throw new Finding({
-      seq,
-      message: `entry ${seq} says it is entry ${entry.seq}: entries were reordered or moved`,
-    });
-  }
-  if (
-    row !== null &&
-    (row.principal !== principalText(entry.principal) ||
-      row.action !== entry.action ||
-      row.resource !== resourcePath(entry.resource) ||
-      row.decision !== entry.decision.effect ||
-      row.outcome !== entry.outcome.status ||
-      row.time !== Date.parse(entry.time))
-  ) {
-    throw new Finding({
-      seq,
-      message: `entry ${seq}: the searchable columns of its row do not match the entry`,
-    });
-  }
-}
-
-async function checkNodesPresent(session: StorageSession, treeSize: number): Promise<void> {
-  for (let level = 0; Math.floor(treeSize / 2 ** level) > 0; level++) {
-    const expected = Math.floor(treeSize / 2 ** level);
-    const row = await session.get<{ n: number }>(
-      'SELECT count(*) AS n FROM fx_audit_nodes WHERE level = ? AND idx < ?',
-      [level, expected],
-    );
-    if ((row?.n ?? 0) === expected) continue;
-    for (let from = 0; from < expected; from += CHUNK) {
-      const end = Math.min(from + CHUNK, expected);
-      const rows = await session.all<{ idx: number }>(
-        'SELECT idx FROM fx_audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx',
-        [level, from, end],
-      );
-      let idx = from;
-      for (const r of rows) {
-        if (r.idx !== idx) break;
-        idx++;
-      }
-      if (idx < end) {
-        throw new Finding({
-          seq: idx * 2 ** level,
-          message: `tree node (${level}, ${idx}) is missing: the stored tree was altered`,
-        });
-      }
-    }
-  }
-}
-
-async function checkInnerNodes(session: StorageSession): Promise<number> {
-  let checked = 0;
-  for (let level = 1; level < 64; level++) {
-    let any = false;
-    for (let from = 0; ; from += CHUNK) {
-      const parents = await session.all<{ idx: number; hash: unknown }>(SQL.nodesOfLevel, [
-        level,
-        from,
-        from + CHUNK,
-      ]);
-      if (parents.length === 0) break;
-      any = true;
-      const children = await session.all<{ idx: number; hash: unknown }>(SQL.nodesOfLevel, [
-        level - 1,
-        from * 2,
-        (from + CHUNK) * 2,
-      ]);
-      const byIndex = new Map(children.map((c) => [c.idx, c.hash]));
-      for (const parent of parents) {
-        const left = byIndex.get(parent.idx * 2);
-        const right = byIndex.get(parent.idx * 2 + 1);
-        if (left === undefined || right === undefined) {
-          throw new Finding({ message: `tree node (${level}, ${parent.idx}) has no stored children` });
-        }
-        const expected = hashChildren(bytes(left, 'node'), bytes(right, 'node'));
-        if (!constantTimeEqual(expected, bytes(parent.hash, 'node'))) {
-          throw new Finding({
-            seq: parent.idx * 2 ** level,
-            message: `tree node (${level}, ${parent.idx}) is not the hash of its children: the tree's hashes were altered`,
-          });
-        }
-        checked++;
-      }
-    }
-    if (!any) break;
-  }
-  return checked;
-}
-
 /** Throws FX_AUDIT_VERIFY_FAILED with the report's problem when it failed. */
 export function assertVerified(report: VerifyReport): void {
   if (!report.ok) throw new AuditError('FX_AUDIT_VERIFY_FAILED', report.problem!.message);
+}
+
+/** Runs `checkEntryBatch` in a worker thread when the compiled worker is there, else inline. */
+class EntryChecker {
+  readonly #worker: Worker | null;
+  /** Callers waiting for results, in the order their batches were posted (the worker keeps it). */
+  readonly #waiting: { resolve: (r: EntryBatchResult) => void; reject: (e: Error) => void }[] = [];
+
+  private constructor(worker: Worker | null) {
+    this.#worker = worker;
+    worker?.on('message', (result: EntryBatchResult) => this.#waiting.shift()?.resolve(result));
+    worker?.on('error', (error: Error) => {
+      for (const waiting of this.#waiting.splice(0)) waiting.reject(error);
+    });
+  }
+
+  static create(): EntryChecker {
+    const url = new URL('./entry-check-worker.js', import.meta.url);
+    // Running from TypeScript sources (tests) there is no compiled worker: check inline.
+    if (url.protocol !== 'file:' || !existsSync(fileURLToPath(url))) return new EntryChecker(null);
+    return new EntryChecker(new Worker(url));
+  }
+
+  check(batch: EntryBatch): Promise<EntryBatchResult> {
+    const worker = this.#worker;
+    if (worker === null) return Promise.resolve(checkEntryBatch(batch));
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ resolve, reject });
+      worker.postMessage(batch);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#worker?.terminate();
+  }
 }
