@@ -103,7 +103,12 @@ export class AuditHandle {
 
   /** `hmac-sha256:<hex>` of a value, to find the entries about it (`digest` in `entries()`). */
   hash(value: unknown): string {
-    return this.#trail.hash(value);
+    const digest = this.#trail.hash(value);
+    // Recorded (without the value); the digest is returned at once, the entry follows.
+    void this.#trail
+      .operation('audit.hash', { type: 'audit', tenant: this.#trail.resource().tenant! }, null)
+      .catch(() => undefined);
+    return digest;
   }
 
   /** Verifies the whole ledger (see `verifyLedger`); with no verifiers, the pinned `audit.vkey` keys. */

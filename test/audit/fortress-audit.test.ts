@@ -4,13 +4,14 @@
  * write and its entry commit together; and when the ledger cannot record, the operation fails
  * (fail-closed) without being acknowledged or stored.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Fortress } from '../../src/fortress.js';
 import type { AuditEntry } from '../../src/audit/entry/audit-entry.js';
 import { readAuditVerifierKeys } from '../../src/audit-trail.js';
+import { openCheckpoint } from '../../src/audit/note/checkpoint.js';
 import { DevKeyFileSealProvider } from '../../src/keys/seal/dev-key-file-seal.js';
 import { expectCode } from '../helpers/expect-code.js';
 import { openRaw } from '../helpers/raw-sqlite.js';
@@ -141,6 +142,42 @@ describe('every operation is recorded', () => {
     expect(report).toMatchObject({ ok: true, problem: null });
     expect(report.checkpointsChecked).toBeGreaterThanOrEqual(2);
     await again.close();
+  });
+});
+
+describe('checkpoint signatures', () => {
+  it('with audit.mlDsa, checkpoints carry an Ed25519 and an ML-DSA-65 signature, each verifying alone', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fx-audit-mldsa-'));
+    dirs.push(dir);
+    const db = await Fortress.open({
+      path: dir,
+      onWarning: () => undefined,
+      audit: { checkpointIntervalMs: 0, mlDsa: true },
+    });
+    const t = await db.createTable('t', { columns });
+    await t.insert({ id: 'a', email: 'a@example.com' });
+    const checkpoint = await db.audit.checkpoint();
+    const verifiers = await readAuditVerifierKeys(dir);
+    expect(verifiers.map((v) => v.algorithm).sort()).toEqual(['ed25519', 'ml-dsa-65']);
+    for (const verifier of verifiers) {
+      const opened = openCheckpoint(checkpoint.note, [verifier], { origin: db.audit.origin });
+      expect(opened.checkpoint.size).toBe(checkpoint.size);
+      expect(opened.verified).toHaveLength(1);
+      expect(opened.unverified).toHaveLength(1);
+    }
+    expect((await db.audit.verify({ verifiers: [verifiers[1]!] })).ok).toBe(true);
+    await db.close();
+  });
+
+  it('refuses to sign with a keyring key other than the pinned audit.vkey', async () => {
+    const { db, dir } = await open();
+    await db.close();
+    const other = await mkdtemp(path.join(os.tmpdir(), 'fx-audit-other-'));
+    dirs.push(other);
+    const second = await Fortress.open({ path: other, onWarning: () => undefined });
+    await second.close();
+    await copyFile(path.join(other, 'audit.vkey'), path.join(dir, 'audit.vkey'));
+    await expectCode(Fortress.open({ path: dir, onWarning: () => undefined }), 'FX_AUDIT_SIGNATURE');
   });
 });
 
