@@ -61,12 +61,9 @@ export function processPrincipal(tenant: string): AuditPrincipal {
   return { type: 'process', id, tenant };
 }
 
+/** The control characters (Unicode Cc) entries refuse in names, as `checkAuditRecord` does. */
 function hasControl(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
-  }
-  return false;
+  return /\p{Cc}/u.test(value);
 }
 
 /**

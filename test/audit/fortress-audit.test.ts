@@ -63,6 +63,8 @@ describe('every operation is recorded', () => {
     await people.delete('p3');
     await people.deleteMany({ where: { email: 'nobody@example.com' } });
     await expectCode(people.insert({ id: 'p1', email: 'x@example.com' }), 'FX_DUPLICATE_KEY');
+    // Names a caller got wrong (control characters, C1 included) are recorded as #invalid.
+    await expectCode(people.update('p1', { 'x\u0085y': 1 } as never), 'FX_COLUMN_NOT_FOUND');
     await db.addColumn('people', 'notes', { type: 'text', encrypt: true });
     await (
       await db.rotateKeys('people')

@@ -4,7 +4,7 @@
  * - the specialised `encodeAuditEntry` writes exactly what the generic RFC 8785 canonicaliser
  *   (`canonicalJson`) writes for the same entry, byte for byte, for records valid by construction
  *   whose strings carry the characters JSON escapes or passes through (quotes, backslashes,
- *   U+2028/9, C1 controls, combining marks, astral symbols, noncharacters), and
+ *   U+2028/9, combining marks, astral symbols, noncharacters), and
  *   `decodeAuditEntry` parses those bytes back to the same entry;
  * - random sequences of appends (group commit), appends inside transactions that commit or roll
  *   back, checkpoints, tree flushes and restarts (clean, or a crash that skips the final flush)
@@ -62,12 +62,12 @@ const SPECIAL = [
   '\\u0000',
 ];
 
-/** C0 controls and DEL (entries refuse them) become '·'; lone surrogates become U+FFFD. */
+/** Control characters (C0, DEL, C1: entries refuse them) become '·'; lone surrogates become U+FFFD. */
 function entryText(raw: string, max: number): string {
   let s = '';
   for (const c of raw.toWellFormed()) {
     const code = c.charCodeAt(0);
-    s += code < 0x20 || code === 0x7f ? '·' : c;
+    s += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? '·' : c;
   }
   if (s.length > max) s = s.slice(0, max).toWellFormed();
   // A pair cut in half became U+FFFD (one unit): still within max. Never empty.

@@ -1046,6 +1046,7 @@ describe('bad input', () => {
       set('details', Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i]))),
     ],
     ['details a string with a control character', set('details', { note: 'a\u0000b' })],
+    ['details a string with a C1 control character (NEL)', set('details', { note: 'a\u0085b' })],
     ['an unknown top-level field', set('extra', 1)],
     ['a v field (the ledger adds it)', set('v', 1)],
     ['a seq field (the ledger adds it)', set('seq', 0)],

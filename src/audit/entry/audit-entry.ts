@@ -80,6 +80,8 @@ export interface AuditEntry extends AuditRecord {
   readonly time: string;
 }
 
+/** C0 and C1 control characters and DEL (Unicode category Cc). */
+const CONTROL_RE = /\p{Cc}/u;
 const ACTION_RE = /^[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)+$/;
 const DIGEST_RE = /^(sha256|hmac-sha256):[0-9a-f]{64}$/;
 const DETAIL_KEY_RE = /^[a-z][a-zA-Z0-9]{0,63}$/;
@@ -117,10 +119,7 @@ function checkString(value: unknown, path: string, max = MAX_AUDIT_STRING): stri
   if (value.length === 0 || value.length > max) bad(path, `expected 1-${max} characters`);
   if (!value.isWellFormed()) bad(path, 'contains a lone UTF-16 surrogate');
   // Control characters would let a crafted name forge line breaks in text exports.
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) bad(path, 'contains a control character');
-  }
+  if (CONTROL_RE.test(value)) bad(path, 'contains a control character');
   return value;
 }
 
