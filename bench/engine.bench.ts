@@ -18,7 +18,7 @@ import path from 'node:path';
 import { openUnauditedEngine } from './unaudited-engine.js';
 import type { EncryptionLevel } from '../src/engine/schema/table-schema.js';
 import type { MillionReport } from './engine-million.bench.js';
-import { median, progress, round } from './harness.js';
+import { machineInfo, median, progress, round, target } from './harness.js';
 
 const require = createRequire(import.meta.url);
 
@@ -336,12 +336,12 @@ export async function run(options: { quick: boolean }): Promise<object> {
     const row = await engineSuite(dir, rows, rounds, ms, 'row');
     const diy = await diySuite(dir, options.quick ? 5_000 : 20_000, rounds, ms);
     const million = options.quick ? null : millionSuite(dir, 1_000_000);
-    const met = (value: number, target: number) => ({ value, target, met: value >= target });
+    const met = (value: number, goal: number) => target(value, goal);
     return {
       suite: 'engine',
       quick: options.quick,
       date: new Date().toISOString(),
-      machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version },
+      machine: machineInfo(),
       field,
       row,
       diy,

@@ -4,6 +4,7 @@
  * figure is measured beside its baseline in interleaved rounds, and ratios are the median of the
  * per-round ratios (each round's pair ran seconds apart, under the same load).
  */
+import os from 'node:os';
 
 export interface RateStats {
   /** Median operations per second over the rounds. */
@@ -73,4 +74,19 @@ export function round(value: number, digits = 2): number {
 /** One line on stderr so a person watching sees progress; stdout stays pure JSON. */
 export function progress(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
+}
+
+/** The machine a report was measured on. */
+export function machineInfo(): { cores: number; cpu: string; node: string } {
+  const cpus = os.cpus();
+  return { cores: cpus.length, cpu: cpus[0]?.model ?? 'unknown', node: process.version };
+}
+
+/** A target's line in a report: the value, the target, and whether it was met. */
+export function target(
+  value: number,
+  goal: number,
+  atMost = false,
+): { value: number; target: number; met: boolean } {
+  return { value, target: goal, met: atMost ? value <= goal : value >= goal };
 }

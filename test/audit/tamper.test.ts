@@ -12,7 +12,6 @@
  * together with the checkpoints covering it is detected only with a checkpoint the auditor kept.
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,20 +34,7 @@ import { SecretKey } from '../../src/crypto/memory/secret-key.js';
 import { createSigner } from '../../src/crypto/signature/signature.js';
 import { Fortress } from '../../src/fortress.js';
 import { SqliteDialect } from '../../src/storage/sqlite/sqlite-dialect.js';
-
-// ── a raw connection (better-sqlite3 ships no types here: the slice this file uses) ─────────────
-
-interface RawStatement {
-  run(...params: unknown[]): { changes: number };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-}
-interface RawDatabase {
-  prepare(sql: string): RawStatement;
-  close(): void;
-}
-type RawConstructor = new (file: string, options?: { fileMustExist?: boolean }) => RawDatabase;
-const Database = createRequire(import.meta.url)('better-sqlite3') as RawConstructor;
+import { openRaw, type RawDatabase } from '../helpers/raw-sqlite.js';
 
 // ── the data directory ────────────────────────────────────────────────────────────────────────
 
@@ -133,7 +119,7 @@ beforeAll(async () => {
   } finally {
     await db.close();
   }
-  const raw = new Database(path.join(base, 'fortress.db'), { fileMustExist: true });
+  const raw = openRaw(path.join(base, 'fortress.db'));
   try {
     size = (raw.prepare('SELECT count(*) AS n FROM fx_audit_entries').get() as { n: number }).n;
     origin = (raw.prepare('SELECT origin FROM fx_audit_state').get() as { origin: string }).origin;
@@ -154,7 +140,7 @@ afterAll(async () => {
 async function tampered(change: (raw: RawDatabase) => void): Promise<string> {
   const dir = path.join(root, `copy-${copies++}`);
   await cp(base, dir, { recursive: true });
-  const raw = new Database(path.join(dir, 'fortress.db'), { fileMustExist: true });
+  const raw = openRaw(path.join(dir, 'fortress.db'));
   try {
     change(raw);
   } finally {

@@ -99,6 +99,17 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
   const frontier = MerkleFrontier.empty();
   let inner: NodeWrite[] = [];
   let state: StateRow | undefined;
+  const report = (problem: VerifyProblem | null): VerifyReport => ({
+    ok: problem === null,
+    origin,
+    size,
+    entriesChecked,
+    archivedByHashOnly,
+    nodesChecked,
+    checkpointsChecked,
+    root: Buffer.from(frontier.root()).toString('base64'),
+    problem,
+  });
   try {
     state = await session.get<StateRow>(SQL.state);
     if (state === undefined) throw new Finding({ message: 'no ledger in this database (state row missing)' });
@@ -329,17 +340,7 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
     );
     if ((stray?.n ?? 0) > 0) throw new Finding({ message: 'a checkpoint lies beyond the log' });
     options.onProgress?.(size, size);
-    return {
-      ok: true,
-      origin,
-      size,
-      entriesChecked,
-      archivedByHashOnly,
-      nodesChecked,
-      checkpointsChecked,
-      root: Buffer.from(frontier.root()).toString('base64'),
-      problem: null,
-    };
+    return report(null);
 
     function append(leafHash: Uint8Array): void {
       for (const node of frontier.append(leafHash)) if (node.level > 0) inner.push(node);
@@ -395,17 +396,7 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
     }
   } catch (error) {
     if (!(error instanceof Finding)) throw error;
-    return {
-      ok: false,
-      origin,
-      size,
-      entriesChecked,
-      archivedByHashOnly,
-      nodesChecked,
-      checkpointsChecked,
-      root: Buffer.from(frontier.root()).toString('base64'),
-      problem: error.problem,
-    };
+    return report(error.problem);
   }
 }
 
