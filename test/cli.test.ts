@@ -14,6 +14,18 @@ function fortress(...args: string[]): { status: number | null; stdout: string; s
 }
 
 describe('fortress CLI', () => {
+  it('demo (the README main command) runs end to end: no plaintext in the file, rotation, a verified ledger', () => {
+    const { status, stdout } = fortress('demo', '--rows', '1000');
+    expect(status, stdout).toBe(0);
+    expect(stdout).toMatch(/files containing the SSN [0-9-]+: none/);
+    expect(stdout).toContain('refused: FX_QUERY_UNSUPPORTED');
+    expect(stdout).toMatch(/job done: 1000 rows re-encrypted/);
+    expect(stdout).toMatch(
+      /entries about the searched email \(by its keyed digest, never the value\): [1-9]/,
+    );
+    expect(stdout).toMatch(/verify: OK — \d+ entries re-hashed/);
+  });
+
   it('selftest passes every check and says so', () => {
     const { status, stdout } = fortress('selftest');
     expect(stdout).toContain('SELFTEST PASSED');

@@ -128,6 +128,29 @@ export async function demo(args: string[]): Promise<number> {
       const after = await db.keyUsage('patients');
       out(`   after: ${after.map((u) => `${u.column} v${String(u.version)}: ${String(u.rows)}`).join(', ')}`);
       out();
+
+      out('6. Everything above is in the tamper-evident audit ledger:');
+      const recent: string[] = [];
+      for await (const entry of db.audit.entries({ action: 'table.', newestFirst: true, limit: 3 })) {
+        recent.push(
+          `#${String(entry.seq)} ${entry.action} ${entry.resource.table ?? ''} ${entry.outcome.status}`,
+        );
+      }
+      out(`   latest table entries: ${recent.reverse().join(', ')}`);
+      const about = [];
+      for await (const entry of db.audit.entries({ digest: db.audit.hash('  ANN0@example.com ') }))
+        about.push(entry);
+      out(
+        `   entries about the searched email (by its keyed digest, never the value): ${String(about.length)}`,
+      );
+      const checkpoint = await db.audit.checkpoint();
+      out(`   signed checkpoint of ${String(checkpoint.size)} entries:`);
+      for (const line of checkpoint.note.trimEnd().split('\n')) out(line === '' ? '' : `     ${line}`);
+      const verified = await db.audit.verify();
+      out(
+        `   verify: ${verified.ok ? 'OK' : `FAILED (${verified.problem?.message ?? ''})`} — ${String(verified.entriesChecked)} entries re-hashed, ${String(verified.checkpointsChecked)} checkpoint(s) checked`,
+      );
+      out();
       out('Done. Read README.md for the API, docs/security.md for what an attacker with the file learns.');
     } finally {
       await db.close();
