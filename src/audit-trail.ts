@@ -32,6 +32,7 @@ import {
 } from './audit/note/signed-note.js';
 import type { AccessEvent, AccessLog } from './engine/access/access-log.js';
 import type { KeyManager } from './keys/key-manager.js';
+import type { Signer } from './crypto/signature/signature.js';
 import type { StorageSession } from './storage/dialect.js';
 import { AuditError, FortressError } from './util/errors.js';
 
@@ -116,6 +117,8 @@ export class AuditTrail implements AccessLog {
   #ledger: AuditLedger | null = null;
   #hasher: AuditHasher | null = null;
   #signers: StandardNoteSigner[] | null = null;
+  /** The signers behind #signers, owned here so their seeds are zeroed at seal. */
+  #rawSigners: Signer[] = [];
   /** Records made before the ledger could be opened (page-encrypted and sealed). */
   #early: AuditRecord[] = [];
   /** Read and failure entries written inside the running caller transaction (see `within`). */
@@ -154,9 +157,13 @@ export class AuditTrail implements AccessLog {
     if (this.#options.mlDsa && !names.has(AUDIT_MLDSA_KEY))
       await keys.createKey({ name: AUDIT_MLDSA_KEY, purpose: 'signing', parent: AUDIT_KEK });
     this.#hasher = new AuditHasher(await keys.indexKey(AUDIT_HMAC_KEY));
-    const signers = [ed25519NoteSigner(origin, await keys.signer(AUDIT_ED25519_KEY))];
+    this.#disposeSigners();
+    const raw: Signer[] = [await keys.signer(AUDIT_ED25519_KEY)];
+    this.#rawSigners = raw;
+    const signers = [ed25519NoteSigner(origin, raw[0]!)];
     if (this.#options.mlDsa || names.has(AUDIT_MLDSA_KEY)) {
-      signers.push(mlDsa65NoteSigner(origin, await keys.signer(AUDIT_MLDSA_KEY, 'ml-dsa-65')));
+      raw.push(await keys.signer(AUDIT_MLDSA_KEY, 'ml-dsa-65'));
+      signers.push(mlDsa65NoteSigner(origin, raw[1]!));
     }
     this.#signers = signers;
     const file = path.join(this.#options.dir, AUDIT_VKEY_FILE);
@@ -166,6 +173,7 @@ export class AuditTrail implements AccessLog {
     } else if ((await readFile(file, 'utf8')).trim() !== vkeys.trim()) {
       // The keyring's signing key is not the one pinned here: never sign silently with another.
       this.#signers = null;
+      this.#disposeSigners();
       throw new AuditError(
         'FX_AUDIT_SIGNATURE',
         `the ledger's signing key does not match the pinned ${file}; restore the key or the file`,
@@ -173,10 +181,16 @@ export class AuditTrail implements AccessLog {
     }
   }
 
-  /** Drops the keys (at seal). */
+  /** Drops the keys (at seal and close): the signing seeds are zeroed. */
   sealed(): void {
     this.#hasher = null;
     this.#signers = null;
+    this.#disposeSigners();
+  }
+
+  #disposeSigners(): void {
+    for (const signer of this.#rawSigners) signer.dispose();
+    this.#rawSigners = [];
   }
 
   /** `hmac-sha256:<hex>` of a value, as entries hold it (FX_SEALED while sealed). */

@@ -574,6 +574,7 @@ export class Fortress implements AsyncDisposable {
     } catch {
       // A ledger that cannot store its tail now finds it again at the next open (entries are durable).
     }
+    this.#trail.sealed();
     if (this.keys.state === 'unsealed') {
       try {
         await this.keys.flushUsage();

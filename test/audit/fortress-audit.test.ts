@@ -171,6 +171,19 @@ describe('checkpoint signatures', () => {
     await db.close();
   });
 
+  it('sealed, no checkpoint can be signed (the signing seeds are zeroed); unsealed again, it signs', async () => {
+    const { db } = await open();
+    const t = await db.createTable('t', { columns });
+    await t.insert({ id: 'a', email: 'a@example.com' });
+    db.seal();
+    await expectCode(db.audit.checkpoint(), 'FX_SEALED');
+    await db.unseal(new DevKeyFileSealProvider({ path: path.join(db.path, 'dev-unseal.key') }));
+    const checkpoint = await db.audit.checkpoint();
+    expect(checkpoint.size).toBe(db.audit.size - 1); // the checkpoint's own audit.checkpoint entry follows it
+    expect((await db.audit.verify()).ok).toBe(true);
+    await db.close();
+  });
+
   it('refuses to sign with a keyring key other than the pinned audit.vkey', async () => {
     const { db, dir } = await open();
     await db.close();
