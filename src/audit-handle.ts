@@ -101,6 +101,11 @@ export class AuditHandle {
     return this.#recorded('audit.archive', () => this.#ledger.archive(options), { before: options.before });
   }
 
+  /** Writes the log as static C2SP tlog-tiles under `dir` (see `AuditLedger.exportTiles`). */
+  exportTiles(dir: string): Promise<{ size: number; tiles: number; bundles: number; pruned: number }> {
+    return this.#recorded('audit.exportTiles', () => this.#ledger.exportTiles(dir));
+  }
+
   /** `hmac-sha256:<hex>` of a value, to find the entries about it (`digest` in `entries()`). */
   hash(value: unknown): string {
     const digest = this.#trail.hash(value);

@@ -45,8 +45,11 @@ export const AUDIT_VKEY_FILE = 'audit.vkey';
 
 /** The rule that allows every access in embedded use until policies are configured. */
 const EMBEDDED_RULE = 'builtin:embedded-owner';
-/** Row and literal digests kept per entry, each (MAX_AUDIT_LIST bounds them together). */
-const MAX_DIGESTS = 400;
+/**
+ * Row and literal digests kept per entry, each: entries then stay under 64 KiB, the largest a
+ * tlog-tiles entry bundle can hold (the rest is counted in rowCount).
+ */
+const MAX_DIGESTS = 300;
 /** Records built here are well-formed by construction (names pass safeName, values are digests). */
 const WELL_FORMED = { wellFormed: true } as const;
 const QUEUED = { wellFormed: true, queued: true } as const;

@@ -165,6 +165,21 @@ describe('fortress audit', () => {
     expect(json(['audit', 'search', '--value', 'nobody'])).toEqual([]);
   });
 
+  it('tiles writes the checkpoint, the tiles and the entry bundles of the log', async () => {
+    const out = path.join(root, 'tiles');
+    const run = ok(['audit', 'tiles', '--out', out, ...data()]);
+    expect(run.stdout).toMatch(/as tlog-tiles in .*: \d+ tile\(s\), 1 entry bundle\(s\) written/);
+    const note = await readFile(path.join(out, 'checkpoint'), 'utf8');
+    expect(note.split('\n')[0]).toBe(origin);
+    const size = Number(note.split('\n')[1]);
+    const tile = await readFile(path.join(out, `tile/0/000.p/${size}`));
+    expect(tile.length).toBe(32 * size);
+    const bundle = await readFile(path.join(out, `tile/entries/000.p/${size}`));
+    expect(bundle.readUInt16BE(0)).toBeGreaterThan(0);
+    usage(['audit', 'tiles', ...data()], /needs --out DIR/);
+    usage(['audit', 'tiles', '--out', CLI, ...data()], /not a directory/);
+  });
+
   it('prove writes a tlog-proof that check-proof accepts with the pinned key, and nothing else', async () => {
     const get = json(['audit', 'search', '--action', 'table.get'])[0]!;
     const file = path.join(root, 'get.tlog-proof');

@@ -61,6 +61,8 @@ Commands:
   audit checkpoint                Sign a checkpoint of the log now and print it
   audit archive --before SEQ --out DIR
                                   Move entries below SEQ to a signed segment file in DIR
+  audit tiles --out DIR           Write the log as static C2SP tlog-tiles (checkpoint, tiles,
+                                  entry bundles) for any tiles client to audit
   bench <suite> [--quick]         Run a benchmark suite and print JSON (suites: crypto, keys, engine, audit)
   version | help
 

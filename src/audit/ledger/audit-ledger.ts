@@ -18,6 +18,7 @@
  * appending is noticed at the next append (the entry count in storage differs from the one in
  * memory), and the tree state is reloaded from storage.
  */
+import { existsSync } from 'node:fs';
 import { writeFile, rename, mkdir, open as openFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { StorageDriver, StorageSession, SqlValue } from '../../storage/dialect.js';
@@ -41,6 +42,7 @@ import { openCheckpoint, signCheckpoint, type ParsedCheckpoint } from '../note/c
 import type { StandardNoteSigner } from '../note/signed-note.js';
 import { formatTlogProof } from '../note/tlog-proof.js';
 import { formatSegment, segmentFileName } from '../segment/segment-file.js';
+import { bundlePath, TILE_HEIGHT, TILE_WIDTH, tilePath, tilesOf } from '../tiles/tile-layout.js';
 import { constantTimeEqual } from '../../crypto/memory/constant-time.js';
 import { verifyLedger, type VerifyOptions, type VerifyReport } from '../verify/ledger-verifier.js';
 import { LEDGER_DDL, SQL, type CheckpointRow, type StateRow } from './ledger-schema.js';
@@ -761,6 +763,82 @@ export class AuditLedger {
     await this.flushTree();
     const verifiers = options.verifiers ?? this.#signers().map((s) => s.verifier());
     return verifyLedger(this.#driver, { ...options, verifiers });
+  }
+
+  /**
+   * Writes the log as static C2SP tlog-tiles (https://c2sp.org/tlog-tiles) under `dir`: every tile
+   * of a fresh checkpoint's tree, every entry bundle whose entries are still in the hot store
+   * (bundles reaching into archived entries are left out: pruned, as the spec allows), and the
+   * signed `checkpoint` last, so a client that reads it finds every tile it needs. Full tiles and
+   * bundles already present are kept (they never change); partial ones are rewritten.
+   */
+  async exportTiles(dir: string): Promise<{ size: number; tiles: number; bundles: number; pruned: number }> {
+    this.#check();
+    assertString(dir, 'dir');
+    const checkpoint = await this.checkpoint();
+    let tiles = 0;
+    let bundles = 0;
+    let pruned = 0;
+    const write = async (relative: string, bytes: Uint8Array | string): Promise<void> => {
+      const file = path.join(dir, relative);
+      await mkdir(path.dirname(file), { recursive: true });
+      const temporary = `${file}.tmp-${process.pid}`;
+      await writeFile(temporary, bytes);
+      await rename(temporary, file);
+    };
+    for (const tile of tilesOf(checkpoint.size)) {
+      const first = tile.index * TILE_WIDTH;
+      const full = tile.width === TILE_WIDTH;
+      if (!full || !existsSync(path.join(dir, tilePath(tile)))) {
+        const rows = await this.#driver.all<{ idx: number; hash: unknown }>(SQL.nodesOfLevel, [
+          tile.level * TILE_HEIGHT,
+          first,
+          first + tile.width,
+        ]);
+        if (rows.length !== tile.width) {
+          throw new AuditError(
+            'FX_AUDIT_UNAVAILABLE',
+            `the ledger's tree lacks nodes of ${tilePath(tile)}; run fortress audit verify`,
+          );
+        }
+        await write(tilePath(tile), Buffer.concat(rows.map((r) => toBytes(r.hash))));
+        tiles++;
+      }
+      if (tile.level !== 0) continue;
+      if (first < this.#archived) {
+        pruned++;
+        continue;
+      }
+      if (full && existsSync(path.join(dir, bundlePath(tile)))) continue;
+      const entries = await this.#driver.all<{ seq: number; entry: unknown }>(SQL.entriesRange, [
+        first,
+        first + tile.width,
+      ]);
+      if (entries.length !== tile.width) {
+        throw new AuditError(
+          'FX_AUDIT_UNAVAILABLE',
+          `entries of ${bundlePath(tile)} are missing; run fortress audit verify`,
+        );
+      }
+      const parts: Uint8Array[] = [];
+      for (const row of entries) {
+        const bytes = toBytes(row.entry);
+        // Bundles prefix each entry with a big-endian uint16 length.
+        if (bytes.length > 0xffff) {
+          throw new AuditError(
+            'FX_AUDIT_FORMAT',
+            `entry ${row.seq} is ${bytes.length} bytes: too large for a tlog-tiles bundle`,
+          );
+        }
+        const prefix = Buffer.alloc(2);
+        prefix.writeUInt16BE(bytes.length);
+        parts.push(prefix, bytes);
+      }
+      await write(bundlePath(tile), Buffer.concat(parts));
+      bundles++;
+    }
+    await write('checkpoint', checkpoint.note);
+    return { size: checkpoint.size, tiles, bundles, pruned };
   }
 
   /** Waits for queued appends, stores the tree, signs a final checkpoint if it can. Idempotent. */

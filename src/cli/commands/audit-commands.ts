@@ -40,7 +40,7 @@ import { AuditError, FortressError } from '../../util/errors.js';
 import { dataDirOf, isPageEncrypted, withUnsealed } from '../data-dir.js';
 import { readSecret } from '../input.js';
 
-const SUBCOMMANDS = 'verify, prove, check-proof, tail, search, hash, checkpoint or archive';
+const SUBCOMMANDS = 'verify, prove, check-proof, tail, search, hash, checkpoint, archive or tiles';
 
 function out(line = ''): void {
   process.stdout.write(`${line}\n`);
@@ -180,6 +180,8 @@ export async function auditCommand(args: string[]): Promise<number> {
       return checkpoint(rest);
     case 'archive':
       return archive(rest);
+    case 'tiles':
+      return tiles(rest);
     default:
       throw usage(`unknown audit command ${JSON.stringify(sub ?? '')}; expected ${SUBCOMMANDS}`);
   }
@@ -640,6 +642,28 @@ async function archive(args: string[]): Promise<number> {
       `Archived entries ${result.first}–${result.first + result.count - 1} (${result.count}) to ${result.file}; they were removed from the database.`,
     );
     out(`Keep the segment files: \`fortress audit verify --segments ${dir}\` re-reads them.`);
+    return 0;
+  });
+}
+
+/** `fortress audit tiles --out DIR`: the log as static C2SP tlog-tiles. */
+async function tiles(args: string[]): Promise<number> {
+  const { values, positionals } = parse('tiles', args, {
+    data: { type: 'string' },
+    out: { type: 'string' },
+  });
+  noPositionals('tiles', positionals);
+  if (values.out === undefined) throw usage('fortress audit tiles needs --out DIR');
+  const dir = path.resolve(values.out);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw usage(`--out: ${dir} is not a directory`);
+  return withUnsealed(dataDirOf(values.data), async (db) => {
+    const result = await db.audit.exportTiles(dir);
+    out(
+      `Wrote the log of ${result.size} entries as tlog-tiles in ${dir}: ${result.tiles} tile(s), ${result.bundles} entry bundle(s) written` +
+        (result.pruned > 0 ? `, ${result.pruned} bundle(s) of archived entries left out (pruned)` : '') +
+        '.',
+    );
+    out(`Serve ${dir} as static files: <prefix>/checkpoint, <prefix>/tile/… (https://c2sp.org/tlog-tiles).`);
     return 0;
   });
 }
