@@ -158,6 +158,10 @@ describe('fortress audit', () => {
     expect(digest).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
     // From stdin: the value stays out of shell history.
     expect(ok(['audit', 'hash', '-', ...data()], 'ann-123\n').stdout.trim()).toBe(digest);
+    // …exactly as typed: spaces around a value are part of it there.
+    const spaced = ok(['audit', 'hash', '  ann-123 ', ...data()]).stdout.trim();
+    expect(spaced).not.toBe(digest);
+    expect(ok(['audit', 'hash', '-', ...data()], '  ann-123 \n').stdout.trim()).toBe(spaced);
     const byValue = json(['audit', 'search', '--value', 'ann-123']);
     expect(byValue.map((e) => e.action)).toEqual(['table.insert', 'table.get']);
     for (const e of byValue) expect(e.details?.rows).toContain(digest);

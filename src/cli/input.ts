@@ -19,8 +19,7 @@ class PipedLines {
           Buffer.concat(chunks)
             .toString('utf8')
             .split(/\r?\n/)
-            .map((l) => l.trim())
-            .filter((l) => l.length > 0),
+            .filter((l) => l.trim().length > 0),
         );
       });
       process.stdin.on('error', reject);
@@ -67,9 +66,12 @@ function promptHidden(prompt: string): Promise<string> {
 }
 
 /** One secret input: hidden prompt on a terminal, next line of stdin otherwise. */
-export async function readSecret(prompt: string): Promise<string> {
+export async function readSecret(prompt: string, options: { exact?: boolean } = {}): Promise<string> {
   if (process.stdin.isTTY) return promptHidden(prompt);
-  const line = await piped.next();
+  const raw = await piped.next();
+  // Shares and passphrases are trimmed (stray spaces from copy and paste); `exact` keeps the line as
+  // it is, for values whose spaces matter (`fortress audit hash -`).
+  const line = raw === undefined || options.exact === true ? raw : raw.trim();
   if (line === undefined) {
     throw new FortressError(
       'FX_CLI_USAGE',

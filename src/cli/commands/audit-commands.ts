@@ -548,7 +548,7 @@ function entryLine(entry: AuditEntry): string {
 
 /** A value from the command line, or from stdin when it is `-` (kept out of shell history). */
 async function valueOf(value: string): Promise<string> {
-  return value === '-' ? readSecret('Value: ') : value;
+  return value === '-' ? readSecret('Value: ', { exact: true }) : value;
 }
 
 /**
