@@ -12,7 +12,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,23 +19,7 @@ import type { Table } from '../../src/engine/table/table.js';
 import { Fortress } from '../../src/fortress.js';
 import type { ErrorCode } from '../../src/util/errors.js';
 import { expectCode } from '../helpers/expect-code.js';
-
-// ── a raw connection (better-sqlite3 ships no types here: the slice this file uses) ─────────────
-
-interface RawStatement {
-  run(...params: unknown[]): { changes: number };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-}
-interface RawDatabase {
-  prepare(sql: string): RawStatement;
-  close(): void;
-}
-type RawConstructor = new (
-  file: string,
-  options?: { fileMustExist?: boolean; timeout?: number },
-) => RawDatabase;
-const Database = createRequire(import.meta.url)('better-sqlite3') as RawConstructor;
+import { openRaw, type RawDatabase } from '../helpers/raw-sqlite.js';
 
 // ── fixtures ──────────────────────────────────────────────────────────────────────────────────
 
@@ -74,7 +57,7 @@ afterEach(async () => {
 async function setup(level: Level = 'field', tableName = 'people'): Promise<Fixture> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-tamper-'));
   const db = await Fortress.open({ path: dir, onWarning: () => undefined });
-  const raw = new Database(path.join(dir, 'fortress.db'), { fileMustExist: true, timeout: 5000 });
+  const raw = openRaw(path.join(dir, 'fortress.db'), { timeout: 5000 });
   cleanups.push(async () => {
     raw.close();
     await db.close();

@@ -24,7 +24,10 @@ type RawConstructor = new (
 
 const Database = createRequire(import.meta.url)('better-sqlite3') as RawConstructor;
 
-/** Opens `file` with a plain better-sqlite3 connection (no Fortress in between). */
-export function openRaw(file: string, options: { readonly?: boolean } = {}): RawDatabase {
+/**
+ * Opens `file` with a plain better-sqlite3 connection (no Fortress in between). `timeout` is the
+ * busy timeout in ms, for connections opened beside a running Fortress.
+ */
+export function openRaw(file: string, options: { readonly?: boolean; timeout?: number } = {}): RawDatabase {
   return new Database(file, { fileMustExist: true, ...options });
 }
