@@ -55,6 +55,28 @@ describe('package exports', () => {
     expect(root['Pkcs11SealProvider']).toBeUndefined();
   });
 
+  it('fortress/audit exposes the verification toolkit: proofs, notes, checkpoints, entries, verify', async () => {
+    const audit = (await import('fortress/audit')) as Record<string, unknown>;
+    for (const name of [
+      'verifyLedger',
+      'verifySegments',
+      'verifyInclusion',
+      'verifyConsistency',
+      'hashLeaf',
+      'openTlogProof',
+      'openCheckpoint',
+      'openNote',
+      'noteVerifierFromKey',
+      'decodeAuditEntry',
+      'canonicalJson',
+      'tilesOf',
+    ]) {
+      expect(audit[name], name).toBeDefined();
+    }
+    // The ledger and its wiring stay internal (reached through db.audit).
+    expect(audit['AuditLedger']).toBeUndefined();
+  });
+
   it('a round trip through the built package works', async () => {
     const { DataKey, EncryptionContext, encrypt, decrypt } = await import('fortress');
     using key = DataKey.generate({ id: 1, version: 1 });
