@@ -32,6 +32,7 @@ import { Fortress } from '../src/fortress.js';
 import { SqliteDialect } from '../src/storage/sqlite/sqlite-dialect.js';
 import { machineInfo, median, progress, round, target } from './harness.js';
 import { openUnauditedEngine } from './unaudited-engine.js';
+import { PEOPLE_COLUMNS, personValues } from './people.js';
 
 const require = createRequire(import.meta.url);
 
@@ -159,25 +160,6 @@ async function appendSuite(dir: string, quick: boolean) {
   return { entryBytes: sample.length, ...results };
 }
 
-const COLUMNS = {
-  id: { type: 'uuid', primaryKey: true },
-  email: { type: 'text', encrypt: { search: 'equality' } },
-  ssn: { type: 'text', encrypt: true },
-  name: { type: 'text', encrypt: true },
-  age: { type: 'integer' },
-  notes: { type: 'text', encrypt: true },
-} as const;
-
-function person(i: number) {
-  return {
-    email: `user${i}@example.com`,
-    ssn: `${String(100 + (i % 900)).padStart(3, '0')}-${String(i % 100).padStart(2, '0')}-${String(i % 10000).padStart(4, '0')}`,
-    name: `Person Number ${i}`,
-    age: 18 + (i % 80),
-    notes: `Seen on visit ${i % 17}; follow-up in ${i % 12} weeks. Allergies: none known.`,
-  };
-}
-
 /** Point reads for ~`ms`, `concurrency` at a time; returns reads/s. */
 async function readRate(
   get: (id: string) => Promise<unknown>,
@@ -210,16 +192,19 @@ async function readSuite(dir: string, quick: boolean) {
     audit: { checkpointIntervalMs: 60_000 },
   });
   const plain = await openUnauditedEngine(path.join(dir, 'unaudited'));
-  const auditedPeople = await audited.createTable('people', { expectedRows: rows, columns: COLUMNS });
-  const plainPeople = await plain.engine.createTable('people', { expectedRows: rows, columns: COLUMNS });
+  const auditedPeople = await audited.createTable('people', { expectedRows: rows, columns: PEOPLE_COLUMNS });
+  const plainPeople = await plain.engine.createTable('people', {
+    expectedRows: rows,
+    columns: PEOPLE_COLUMNS,
+  });
   const ids: string[] = [];
   for (let i = 0; i < rows; i += 1000) {
-    const batch = Array.from({ length: Math.min(1000, rows - i) }, (_, j) => person(i + j));
+    const batch = Array.from({ length: Math.min(1000, rows - i) }, (_, j) => personValues(i + j));
     for (const row of await auditedPeople.insertMany(batch)) ids.push(row.id);
   }
   // The same ids in the unaudited copy, so both read the same rows.
   for (let i = 0; i < rows; i += 1000) {
-    await plainPeople.insertMany(ids.slice(i, i + 1000).map((id, j) => ({ id, ...person(i + j) })));
+    await plainPeople.insertMany(ids.slice(i, i + 1000).map((id, j) => ({ id, ...personValues(i + j) })));
   }
   const out: Record<
     string,

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { openUnauditedEngine } from './unaudited-engine.js';
+import { PEOPLE_COLUMNS, personValues } from './people.js';
 import type { KeyUsage } from '../src/engine/engine.js';
 import { progress, round } from './harness.js';
 
@@ -20,30 +21,13 @@ export interface MillionReport {
   maxRssMiB: number;
 }
 
-function person(i: number) {
-  return {
-    email: `user${i}@example.com`,
-    ssn: `${String(100 + (i % 900)).padStart(3, '0')}-${String(i % 100).padStart(2, '0')}-${String(i % 10000).padStart(4, '0')}`,
-    name: `Person Number ${i}`,
-    age: 18 + (i % 80),
-    notes: `Seen on visit ${i % 17}; follow-up in ${i % 12} weeks. Allergies: none known.`,
-  };
-}
-
 /** 1,000,000 rows in, streamed back, re-encrypted after a rotation; RSS sampled throughout. */
 async function millionSuite(dir: string, rows: number): Promise<MillionReport> {
   const opened = await openUnauditedEngine(path.join(dir, 'million'));
   const db = opened.engine;
   const people = await db.createTable('people', {
     expectedRows: rows,
-    columns: {
-      id: { type: 'uuid', primaryKey: true },
-      email: { type: 'text', encrypt: { search: 'equality' } },
-      ssn: { type: 'text', encrypt: true },
-      name: { type: 'text', encrypt: true },
-      age: { type: 'integer' },
-      notes: { type: 'text', encrypt: true },
-    },
+    columns: PEOPLE_COLUMNS,
   });
   let maxRss = process.memoryUsage().rss;
   const sample = (): void => {
@@ -52,8 +36,8 @@ async function millionSuite(dir: string, rows: number): Promise<MillionReport> {
   progress(`million: inserting ${rows} rows`);
   let start = performance.now();
   for (let i = 0; i < rows; i += 1000) {
-    const batch: ReturnType<typeof person>[] = [];
-    for (let j = i; j < Math.min(i + 1000, rows); j++) batch.push(person(j));
+    const batch: ReturnType<typeof personValues>[] = [];
+    for (let j = i; j < Math.min(i + 1000, rows); j++) batch.push(personValues(j));
     await people.insertMany(batch);
     sample();
   }

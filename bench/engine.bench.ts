@@ -16,6 +16,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { openUnauditedEngine } from './unaudited-engine.js';
+import { PEOPLE_COLUMNS, personValues } from './people.js';
 import type { EncryptionLevel } from '../src/engine/schema/table-schema.js';
 import type { MillionReport } from './engine-million.bench.js';
 import { machineInfo, median, progress, round, target } from './harness.js';
@@ -46,14 +47,7 @@ interface Person {
 }
 
 function person(i: number): Person {
-  return {
-    id: randomUUID(),
-    email: `user${i}@example.com`,
-    ssn: `${String(100 + (i % 900)).padStart(3, '0')}-${String(i % 100).padStart(2, '0')}-${String(i % 10000).padStart(4, '0')}`,
-    name: `Person Number ${i}`,
-    age: 18 + (i % 80),
-    notes: `Seen on visit ${i % 17}; follow-up in ${i % 12} weeks. Allergies: none known.`,
-  };
+  return { id: randomUUID(), ...personValues(i) };
 }
 
 interface Latency {
@@ -132,19 +126,14 @@ async function dirSize(dir: string, prefix: string): Promise<number> {
   return total;
 }
 
-const COLUMNS = {
-  id: { type: 'uuid', primaryKey: true },
-  email: { type: 'text', encrypt: { search: 'equality' } },
-  ssn: { type: 'text', encrypt: true },
-  name: { type: 'text', encrypt: true },
-  age: { type: 'integer' },
-  notes: { type: 'text', encrypt: true },
-} as const;
-
 async function openPeople(dir: string, level: EncryptionLevel, expectedRows: number) {
   // The engine itself: the audit ledger's cost is measured by the audit suite.
   const db = await openUnauditedEngine(dir);
-  const people = await db.engine.createTable('people', { encryption: level, expectedRows, columns: COLUMNS });
+  const people = await db.engine.createTable('people', {
+    encryption: level,
+    expectedRows,
+    columns: PEOPLE_COLUMNS,
+  });
   return { db, people };
 }
 
