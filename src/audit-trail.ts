@@ -170,11 +170,12 @@ export class AuditTrail implements AccessLog {
     }
     this.#signers = signers;
     const file = path.join(this.#options.dir, AUDIT_VKEY_FILE);
-    const vkeys = signers.map((s) => s.verifierKey).join('\n') + '\n';
-    if (!existsSync(file)) {
-      await writeFile(file, vkeys, { mode: 0o644 });
-    } else if ((await readFile(file, 'utf8')).trim() !== vkeys.trim()) {
-      // The keyring's signing key is not the one pinned here: never sign silently with another.
+    const current = signers.map((s) => s.verifierKey);
+    const pinned = existsSync(file)
+      ? (await readFile(file, 'utf8')).split('\n').filter((line) => line.trim() !== '')
+      : [];
+    if (pinned.some((line) => !current.includes(line.trim()))) {
+      // A pinned key is not the keyring's: never sign silently with another one.
       this.#signers = null;
       this.#disposeSigners();
       throw new AuditError(
@@ -182,6 +183,9 @@ export class AuditTrail implements AccessLog {
         `the ledger's signing key does not match the pinned ${file}; restore the key or the file`,
       );
     }
+    const added = current.filter((vkey) => !pinned.some((line) => line.trim() === vkey));
+    // First use, or a key added since (ML-DSA turned on later): pin it beside the existing ones.
+    if (added.length > 0) await writeFile(file, [...pinned, ...added].join('\n') + '\n', { mode: 0o644 });
   }
 
   /** Drops the keys (at seal and close): the signing seeds are zeroed. */

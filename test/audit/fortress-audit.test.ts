@@ -184,6 +184,19 @@ describe('checkpoint signatures', () => {
     await db.close();
   });
 
+  it('turning ML-DSA on later adds its key to audit.vkey beside the pinned Ed25519 key', async () => {
+    const { db, dir } = await open();
+    await db.close();
+    const before = (await readAuditVerifierKeys(dir)).map((v) => v.verifierKey);
+    expect(before).toHaveLength(1);
+    const again = await Fortress.open({ path: dir, onWarning: () => undefined, audit: { mlDsa: true } });
+    const after = (await readAuditVerifierKeys(dir)).map((v) => v.verifierKey);
+    expect(after).toHaveLength(2);
+    expect(after[0]).toBe(before[0]);
+    expect((await again.audit.verify({ verifiers: await readAuditVerifierKeys(dir) })).ok).toBe(true);
+    await again.close();
+  });
+
   it('refuses to sign with a keyring key other than the pinned audit.vkey', async () => {
     const { db, dir } = await open();
     await db.close();
