@@ -56,6 +56,8 @@ function openRaw(file: string): Database {
   db.pragma('synchronous = NORMAL');
   db.pragma('cache_size = -16384');
   db.pragma('secure_delete = ON');
+  db.pragma('wal_autocheckpoint = 8192');
+  db.pragma(`journal_size_limit = ${8192 * 4096}`);
   return db;
 }
 

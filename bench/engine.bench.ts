@@ -144,6 +144,8 @@ function openPlain(file: string): Database {
   // The same settings Fortress's SQLite driver uses, so the baseline differs only in encryption.
   db.pragma('synchronous = NORMAL');
   db.pragma('cache_size = -16384');
+  db.pragma('wal_autocheckpoint = 8192');
+  db.pragma(`journal_size_limit = ${8192 * 4096}`);
   db.exec(
     'CREATE TABLE people (id TEXT PRIMARY KEY, email TEXT, ssn TEXT, name TEXT, age INTEGER, notes TEXT); CREATE INDEX people_email ON people (email)',
   );

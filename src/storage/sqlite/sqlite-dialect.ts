@@ -60,6 +60,15 @@ export interface SqliteDialectOptions {
    * @default 16384
    */
   readonly cacheSizeKiB?: number;
+  /**
+   * Write-ahead-log pages after which a commit checkpoints them into the database file (and, with
+   * `synchronous: 'normal'`, the only fsyncs happen). SQLite's default of 1,000 pages (4 MiB) makes
+   * bulk writes checkpoint and fsync every few thousand rows; 8,192 (32 MiB) measured ~+20 % bulk
+   * insert throughput with no cost to reads (see docs/benchmarks.md). After a checkpoint the WAL
+   * file is truncated back to at most this size.
+   * @default 8192
+   */
+  readonly walAutocheckpointPages?: number;
   /** Refuse to create a new file. @default false */
   readonly mustExist?: boolean;
   /**
@@ -137,6 +146,8 @@ export class SqliteDialect implements Dialect {
     assertInteger(cacheSizeKiB, 'cacheSizeKiB', 64, 16 * 1024 * 1024);
     const statementCacheSize = options.statementCacheSize ?? 256;
     assertInteger(statementCacheSize, 'statementCacheSize', 1, 100_000);
+    const walAutocheckpointPages = options.walAutocheckpointPages ?? 8192;
+    assertInteger(walAutocheckpointPages, 'walAutocheckpointPages', 1, 1_000_000);
     if (
       options.pageKey !== undefined &&
       (!(options.pageKey instanceof Uint8Array) || options.pageKey.length !== 32)
@@ -150,6 +161,7 @@ export class SqliteDialect implements Dialect {
       busyTimeoutMs,
       statementCacheSize,
       cacheSizeKiB,
+      walAutocheckpointPages,
       mustExist: options.mustExist ?? false,
     };
   }
@@ -192,6 +204,9 @@ export class SqliteDialect implements Dialect {
         db.pragma(`synchronous = ${this.#options.synchronous.toUpperCase()}`);
         db.pragma('foreign_keys = ON');
         db.pragma(`cache_size = -${this.#options.cacheSizeKiB}`);
+        db.pragma(`wal_autocheckpoint = ${this.#options.walAutocheckpointPages}`);
+        // The WAL file keeps its largest size otherwise; truncate it back after checkpoints.
+        db.pragma(`journal_size_limit = ${this.#options.walAutocheckpointPages * 4096}`);
         // Deleted or overwritten content is zeroed in the file, not just unlinked (crypto-shredding
         // of wrapped keys relies on it; free pages never keep old ciphertext around).
         db.pragma('secure_delete = ON');
