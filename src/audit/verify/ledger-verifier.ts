@@ -62,6 +62,12 @@ export interface VerifyReport {
   readonly archivedByHashOnly: number;
   readonly nodesChecked: number;
   readonly checkpointsChecked: number;
+  /**
+   * Entries after the newest stored checkpoint: no signature covers them yet, so nothing here can
+   * tell them from entries appended by someone with write access to the file. The next checkpoint
+   * (published off the machine) will.
+   */
+  readonly uncheckpointed: number;
   /** Root of the recomputed tree (base64). */
   readonly root: string;
   readonly problem: VerifyProblem | null;
@@ -99,6 +105,7 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
   const frontier = MerkleFrontier.empty();
   let inner: NodeWrite[] = [];
   let state: StateRow | undefined;
+  let newestCheckpoint = 0;
   const report = (problem: VerifyProblem | null): VerifyReport => ({
     ok: problem === null,
     origin,
@@ -107,6 +114,7 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
     archivedByHashOnly,
     nodesChecked,
     checkpointsChecked,
+    uncheckpointed: Math.max(0, size - newestCheckpoint),
     root: Buffer.from(frontier.root()).toString('base64'),
     problem,
   });
@@ -143,6 +151,7 @@ export async function verifyLedger(session: StorageSession, options: VerifyOptio
         });
       }
       checkpoints.set(row.size, opened.checkpoint.rootHash);
+      newestCheckpoint = Math.max(newestCheckpoint, row.size);
     }
     let trusted: { size: number; root: Uint8Array } | null = null;
     if (options.trusted !== undefined) {

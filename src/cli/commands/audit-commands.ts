@@ -199,6 +199,7 @@ function stoppedReport(message: string): VerifyReport {
     archivedByHashOnly: 0,
     nodesChecked: 0,
     checkpointsChecked: 0,
+    uncheckpointed: 0,
     root: '',
     problem: { message },
   };
@@ -321,6 +322,11 @@ async function verify(args: string[]): Promise<number> {
   out(
     `  checkpoints: ${report.checkpointsChecked} signed by a pinned key, each matching the recomputed root`,
   );
+  if (report.uncheckpointed > 0) {
+    out(
+      `  unsigned:    the newest ${report.uncheckpointed} entries come after the newest checkpoint; no signature covers them yet (\`fortress audit checkpoint\` signs one)`,
+    );
+  }
   if (trusted !== undefined)
     out('  trusted:     the log still extends the checkpoint from --from-checkpoint');
   out(`  root:        ${report.root} (tree size ${report.size})`);
