@@ -16,6 +16,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  isAuditString,
   resourcePath,
   type AuditPrincipal,
   type AuditRecord,
@@ -65,26 +66,12 @@ export function processPrincipal(tenant: string): AuditPrincipal {
   return { type: 'process', id, tenant };
 }
 
-/** The control characters (Unicode Cc) entries refuse in names, as `checkAuditRecord` does. */
-function hasControl(value: string): boolean {
-  return /\p{Cc}/u.test(value);
-}
-
 /**
  * A name as an entry may hold it: names that callers got wrong (not a string, empty, too long,
  * control characters) are still recorded — as `#invalid` — so the refusal itself is audited.
  */
 function safeName(value: unknown): string {
-  if (
-    typeof value !== 'string' ||
-    value.length === 0 ||
-    value.length > 512 ||
-    !value.isWellFormed() ||
-    hasControl(value)
-  ) {
-    return '#invalid';
-  }
-  return value;
+  return isAuditString(value) ? value : '#invalid';
 }
 
 function codeOf(error: unknown): string {

@@ -131,13 +131,25 @@ function checkKeys(value: Record<string, unknown>, path: string, allowed: Readon
   }
 }
 
-function checkString(value: unknown, path: string, max = MAX_AUDIT_STRING): string {
-  if (typeof value !== 'string') bad(path, 'expected a string');
-  if (value.length === 0 || value.length > max) bad(path, `expected 1-${max} characters`);
-  if (!value.isWellFormed()) bad(path, 'contains a lone UTF-16 surrogate');
+/** Why `value` cannot be an entry's string (null when it can). */
+function stringProblem(value: unknown, max: number): string | null {
+  if (typeof value !== 'string') return 'expected a string';
+  if (value.length === 0 || value.length > max) return `expected 1-${max} characters`;
+  if (!value.isWellFormed()) return 'contains a lone UTF-16 surrogate';
   // Control characters would let a crafted name forge line breaks in text exports.
-  if (CONTROL_RE.test(value)) bad(path, 'contains a control character');
-  return value;
+  if (CONTROL_RE.test(value)) return 'contains a control character';
+  return null;
+}
+
+/** True when `value` may stand as a name or identifier in an entry (what `checkAuditRecord` accepts). */
+export function isAuditString(value: unknown, max: number = MAX_AUDIT_STRING): value is string {
+  return stringProblem(value, max) === null;
+}
+
+function checkString(value: unknown, path: string, max = MAX_AUDIT_STRING): string {
+  const problem = stringProblem(value, max);
+  if (problem !== null) bad(path, problem);
+  return value as string;
 }
 
 /** Checks a record's shape; throws FX_AUDIT_FORMAT naming the first bad field. */

@@ -38,8 +38,13 @@ import { hashLeaf } from '../merkle/merkle-hash.js';
 import { MerkleFrontier, type NodeWrite } from '../merkle/merkle-frontier.js';
 import { rangeNodes, type NodeId } from '../merkle/node-id.js';
 import { consistencyPlan, inclusionPlan, rootPlan } from '../merkle/merkle-proofs.js';
-import { openCheckpoint, signCheckpoint, type ParsedCheckpoint } from '../note/checkpoint.js';
-import type { StandardNoteSigner } from '../note/signed-note.js';
+import {
+  openCheckpoint,
+  parseCheckpoint,
+  signCheckpoint,
+  type ParsedCheckpoint,
+} from '../note/checkpoint.js';
+import { parseSignedNote, type StandardNoteSigner } from '../note/signed-note.js';
 import { formatTlogProof } from '../note/tlog-proof.js';
 import { formatSegment, segmentFileName } from '../segment/segment-file.js';
 import { bundlePath, TILE_HEIGHT, TILE_WIDTH, tilePath, tilesOf } from '../tiles/tile-layout.js';
@@ -500,15 +505,8 @@ export class AuditLedger {
         { origin: this.#origin },
       ).checkpoint;
     } else {
-      // Read-only use without keys: the caller verifies signatures with pinned keys if it must.
-      const text = row.note.slice(0, row.note.indexOf('\n\n') + 1);
-      const lines = text.split('\n');
-      checkpoint = {
-        origin: lines[0]!,
-        size: Number(lines[1]),
-        rootHash: Buffer.from(lines[2] ?? '', 'base64'),
-        extensions: [],
-      };
+      // Read-only use without keys: parsed, not verified — verify() checks signatures with pinned keys.
+      checkpoint = parseCheckpoint(parseSignedNote(row.note, 'stored checkpoint').text);
     }
     if (checkpoint.size !== row.size) {
       throw new AuditError(
@@ -674,9 +672,8 @@ export class AuditLedger {
         [...params, ...(cursor === null ? [] : [cursor]), page],
       );
       for (const row of rows) {
-        const entry = decodeAuditEntry(toBytes(row.entry));
-        if (query.digest !== undefined && !JSON.stringify(entry).includes(query.digest)) continue;
-        yield entry;
+        // A digest filter is decided in SQL: the digest is plain ASCII inside the canonical bytes.
+        yield decodeAuditEntry(toBytes(row.entry));
         remaining--;
         if (remaining === 0) return;
       }
@@ -900,16 +897,24 @@ function compileQuery(query: AuditQuery): { sql: string; params: SqlValue[] } {
       params.push(value);
     }
   };
-  if (query.fromSeq !== undefined) {
-    assertInteger(query.fromSeq, 'fromSeq', 0, Number.MAX_SAFE_INTEGER);
-    where.push('seq >= ?');
-    params.push(query.fromSeq);
-  }
-  if (query.toSeq !== undefined) {
-    assertInteger(query.toSeq, 'toSeq', 0, Number.MAX_SAFE_INTEGER);
-    where.push('seq <= ?');
-    params.push(query.toSeq);
-  }
+  const bound = (name: 'fromSeq' | 'toSeq' | 'since' | 'until', condition: string): void => {
+    const value = query[name];
+    if (value === undefined) return;
+    assertInteger(value, name, 0, Number.MAX_SAFE_INTEGER);
+    where.push(condition);
+    params.push(value);
+  };
+  const oneOf = (name: 'decision' | 'outcome', choices: readonly string[]): void => {
+    const value = query[name];
+    if (value === undefined) return;
+    if (!choices.includes(value)) {
+      throw new FortressError('FX_INVALID_ARGUMENT', `${name}: expected "${choices.join('" or "')}"`);
+    }
+    where.push(`${name} = ?`);
+    params.push(value);
+  };
+  bound('fromSeq', 'seq >= ?');
+  bound('toSeq', 'seq <= ?');
   if (query.principal !== undefined) {
     assertString(query.principal, 'principal');
     prefix('principal', query.principal, ':@');
@@ -923,38 +928,19 @@ function compileQuery(query: AuditQuery): { sql: string; params: SqlValue[] } {
     where.push('(resource = ? OR substr(resource, 1, length(?)) = ?)');
     params.push(query.resource, `${query.resource}/`, `${query.resource}/`);
   }
-  if (query.decision !== undefined) {
-    if (!['allow', 'deny'].includes(query.decision)) {
-      throw new FortressError('FX_INVALID_ARGUMENT', 'decision: expected "allow" or "deny"');
-    }
-    where.push('decision = ?');
-    params.push(query.decision);
-  }
-  if (query.outcome !== undefined) {
-    if (!['ok', 'error'].includes(query.outcome)) {
-      throw new FortressError('FX_INVALID_ARGUMENT', 'outcome: expected "ok" or "error"');
-    }
-    where.push('outcome = ?');
-    params.push(query.outcome);
-  }
-  if (query.since !== undefined) {
-    assertInteger(query.since, 'since', 0, Number.MAX_SAFE_INTEGER);
-    where.push('time >= ?');
-    params.push(query.since);
-  }
-  if (query.until !== undefined) {
-    assertInteger(query.until, 'until', 0, Number.MAX_SAFE_INTEGER);
-    where.push('time <= ?');
-    params.push(query.until);
-  }
+  oneOf('decision', ['allow', 'deny']);
+  oneOf('outcome', ['ok', 'error']);
+  bound('since', 'time >= ?');
+  bound('until', 'time <= ?');
   if (query.limit !== undefined) assertInteger(query.limit, 'limit', 1, Number.MAX_SAFE_INTEGER);
   if (query.digest !== undefined) {
     assertString(query.digest, 'digest');
     if (!/^(hmac-sha256|sha256):[0-9a-f]{64}$/.test(query.digest)) {
       throw new FortressError('FX_INVALID_ARGUMENT', 'digest: expected hmac-sha256:<64 hex digits>');
     }
-    // The digest is plain ASCII inside the JSON: a LIKE on the bytes pre-filters candidates.
-    where.push("CAST(entry AS TEXT) LIKE '%' || ? || '%'");
+    // The digest is plain ASCII inside the canonical JSON: an exact, case-sensitive substring test
+    // (LIKE would ignore case) decides it.
+    where.push('instr(CAST(entry AS TEXT), ?) > 0');
     params.push(query.digest);
   }
   return { sql: `SELECT seq, entry FROM fx_audit_entries WHERE ${where.join(' AND ')}`, params };
