@@ -27,6 +27,11 @@ declare module 'sodium-native' {
     crypto_aead_xchacha20poly1305_ietf_KEYBYTES: number;
     crypto_aead_xchacha20poly1305_ietf_NPUBBYTES: number;
     crypto_aead_xchacha20poly1305_ietf_ABYTES: number;
+    crypto_hash_sha256(out: Uint8Array, message: Uint8Array): void;
+    crypto_hash_sha256_init(state: Uint8Array): void;
+    crypto_hash_sha256_update(state: Uint8Array, message: Uint8Array): void;
+    crypto_hash_sha256_final(state: Uint8Array, out: Uint8Array): void;
+    crypto_hash_sha256_STATEBYTES: number;
   }
   const sodium: SodiumNative;
   export default sodium;
