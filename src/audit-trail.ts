@@ -146,7 +146,9 @@ export class AuditTrail implements AccessLog {
       await keys.createKey({ name: AUDIT_ED25519_KEY, purpose: 'signing', parent: AUDIT_KEK });
     if (this.#options.mlDsa && !names.has(AUDIT_MLDSA_KEY))
       await keys.createKey({ name: AUDIT_MLDSA_KEY, purpose: 'signing', parent: AUDIT_KEK });
-    this.#hasher = new AuditHasher(await keys.indexKey(AUDIT_HMAC_KEY));
+    const hasher = new AuditHasher(await keys.indexKey(AUDIT_HMAC_KEY));
+    this.#hasher?.dispose();
+    this.#hasher = hasher;
     this.#disposeSigners();
     const raw: Signer[] = [await keys.signer(AUDIT_ED25519_KEY)];
     this.#rawSigners = raw;
@@ -175,8 +177,9 @@ export class AuditTrail implements AccessLog {
     if (added.length > 0) await writeFile(file, [...pinned, ...added].join('\n') + '\n', { mode: 0o644 });
   }
 
-  /** Drops the keys (at seal and close): the signing seeds are zeroed. */
+  /** Drops the keys (at seal and close): the signing seeds and the audit HMAC state are zeroed. */
   sealed(): void {
+    this.#hasher?.dispose();
     this.#hasher = null;
     this.#signers = null;
     this.#disposeSigners();

@@ -172,9 +172,10 @@ export class Engine implements TableHost {
     return entry.building;
   }
 
-  /** Forgets every decoded key state (after a seal). */
+  /** Forgets every decoded key state (after a seal): the codecs' blind-index keys are zeroed. */
   dropCodecs(): void {
     for (const entry of this.#tables.values()) {
+      entry.codec?.dispose();
       entry.codec = null;
       entry.building = null;
     }
@@ -984,6 +985,7 @@ export class Engine implements TableHost {
   /** Stops jobs (they resume at the next open) and forgets tables. The driver is the caller's. */
   close(): void {
     this.#closed = true;
+    this.dropCodecs();
   }
 }
 

@@ -23,7 +23,7 @@ export function auditValueText(value: unknown): string {
   return canonicalJson(value);
 }
 
-export class AuditHasher {
+export class AuditHasher implements Disposable {
   readonly #index: BlindIndex;
 
   /** `key` is the ledger's audit HMAC key (an index-purpose key from the keyring). */
@@ -42,6 +42,15 @@ export class AuditHasher {
   hash(value: unknown): string {
     const text = auditValueText(value);
     return `hmac-sha256:${this.#index.compute(Buffer.from(text, 'utf8')).toString('hex')}`;
+  }
+
+  /** Zeroes the audit key's HMAC state (at seal and close). Idempotent. */
+  dispose(): void {
+    this.#index.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }
 

@@ -5,10 +5,10 @@
  * the index into a filter with false positives — which is what limits what the index leaks — so
  * callers must decrypt candidates and compare to get exact results.
  */
-import { createHmac, type KeyObject, createSecretKey } from 'node:crypto';
 import { assertInteger, assertOptions, describe, isBytes, utf8Encoder } from '../../util/bytes.js';
 import { InvalidArgumentError } from '../../util/errors.js';
 import { DataKey, dataKeyMaterial } from '../envelope/data-key.js';
+import { HmacSha256Key } from '../mac/hmac-sha256-key.js';
 import { assertSecretKey, keyMaterial, type SecretKey } from '../memory/secret-key.js';
 import { composeNormalizers, type NormalizerName } from './normalizers.js';
 
@@ -28,16 +28,18 @@ export interface BlindIndexOptions {
  * index.compute('Ann@Example.com ').equals(index.compute('ann@example.com')); // true
  * ```
  */
-export class BlindIndex {
+export class BlindIndex implements Disposable {
   readonly bits: number;
   readonly normalizers: readonly NormalizerName[];
   /** Bytes of each index value: ceil(bits / 8). */
   readonly byteLength: number;
   readonly #normalize: (value: string) => string;
   readonly #mask: number;
-  // An OpenSSL key object: the HMAC key is imported once instead of on every call. It lives in
-  // OpenSSL's heap, not in guarded memory; see docs/security.md § Key memory.
-  readonly #hmacKey: KeyObject;
+  // The HMAC key with its pad blocks absorbed once (guarded memory, zeroed by dispose()): the key
+  // is not re-imported on every call. See docs/security.md § Key memory.
+  readonly #hmac: HmacSha256Key;
+  /** Scratch for the full tag (an index value is a prefix of it; not secret once computed). */
+  readonly #tag = Buffer.alloc(32);
 
   /** `key` is the column's index key: raw guarded bytes, or an index key version from the keyring. */
   constructor(key: SecretKey | DataKey, options: BlindIndexOptions) {
@@ -64,7 +66,7 @@ export class BlindIndex {
     this.byteLength = Math.ceil(this.bits / 8);
     const spare = this.byteLength * 8 - this.bits;
     this.#mask = (0xff << spare) & 0xff;
-    this.#hmacKey = createSecretKey(material);
+    this.#hmac = new HmacSha256Key(material);
   }
 
   /** The normalised form of `value` (what is actually hashed). */
@@ -72,6 +74,7 @@ export class BlindIndex {
     return this.#normalize(value);
   }
 
+  /** The full HMAC of `value`, in the scratch tag (valid until the next call). */
   #mac(value: string | Uint8Array): Buffer {
     let bytes: Uint8Array;
     if (typeof value === 'string') {
@@ -82,13 +85,13 @@ export class BlindIndex {
     } else {
       throw new InvalidArgumentError('value', `expected a string or bytes, got ${describe(value)}`);
     }
-    return createHmac('sha256', this.#hmacKey).update(bytes).digest();
+    this.#hmac.macInto(bytes, this.#tag);
+    return this.#tag;
   }
 
   /** The index value: `byteLength` bytes, with the bits past `bits` set to zero. */
   compute(value: string | Uint8Array): Buffer {
-    const mac = this.#mac(value);
-    const out = mac.subarray(0, this.byteLength);
+    const out = Buffer.from(this.#mac(value).subarray(0, this.byteLength));
     out[this.byteLength - 1]! &= this.#mask;
     return out;
   }
@@ -103,5 +106,19 @@ export class BlindIndex {
     let n = 0;
     for (let i = 0; i < 6; i++) n = n * 256 + mac[i]!;
     return Math.floor(n / 2 ** (48 - this.bits));
+  }
+
+  /** True once `dispose()` has zeroed the index key's state. */
+  get disposed(): boolean {
+    return this.#hmac.disposed;
+  }
+
+  /** Zeroes the index key's HMAC state (at seal). Idempotent; later use throws `FX_CRYPTO_KEY_DISPOSED`. */
+  dispose(): void {
+    this.#hmac.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }

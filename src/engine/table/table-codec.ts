@@ -129,8 +129,8 @@ export class TableCodec {
   readonly #selects = new Map<string, string>();
   readonly #decodePlans = new WeakMap<readonly StoredColumn[], readonly DecodeStep[]>();
   readonly #primaryPhysical: string;
-  /** `fx_l:<envelope column>` → `<envelope column>`, for unpack(). */
-  readonly #lengthColumns = new Map<string, string>();
+  /** `[fx_l:<envelope column>, <envelope column>]` in physical order, for unpack(). */
+  readonly #lengthColumns: (readonly [string, string])[] = [];
   readonly #splits = new Map<StoredColumn, readonly [StoredColumn[], StoredColumn[]]>();
   readonly #updates = new Map<string, string>();
   /** Data key id per encrypted column (field level) or of the row key. */
@@ -174,7 +174,7 @@ export class TableCodec {
       );
     }
     this.physical = physical;
-    for (const p of physical) if (p.startsWith('e_')) this.#lengthColumns.set(`fx_l:${p}`, p);
+    for (const p of physical) if (p.startsWith('e_')) this.#lengthColumns.push([`fx_l:${p}`, p]);
     this.insertSql = `INSERT INTO "${this.physicalTable}" (${physical.map((p) => `"${p}"`).join(', ')}) VALUES (${physical.map(() => '?').join(', ')})`;
   }
 
@@ -296,6 +296,14 @@ export class TableCodec {
     if (entries !== null) {
       const context = this.#contexts.get(ROW_CONTEXT_COLUMN)!(rowKey);
       out.set(ROW_ENVELOPE, encrypt(this.#dataKey(this.#rowKeyId), encodeRow(entries), context));
+    }
+  }
+
+  /** Zeroes the blind-index keys' HMAC states (the codec is dropped at seal and close). */
+  dispose(): void {
+    for (const { active, pending } of this.#indexes.values()) {
+      active.dispose();
+      pending?.dispose();
     }
   }
 
@@ -440,7 +448,8 @@ export class TableCodec {
    * back as one blob (`fx_env`) plus their lengths; `unpack()` splits it into views again.
    */
   selectList(physical: readonly string[]): string {
-    const envelopes = physical.filter((p) => p.startsWith('e_'));
+    // Envelopes in physical order whatever the order asked for: unpack() walks them in that order.
+    const envelopes = this.physical.filter((p) => p.startsWith('e_') && physical.includes(p));
     if (!this.#pack || envelopes.length < 2) return physical.map((p) => `"${p}"`).join(', ');
     return [
       ...physical.filter((p) => !p.startsWith('e_')).map((p) => `"${p}"`),
@@ -454,10 +463,9 @@ export class TableCodec {
     const packed = raw['fx_env'];
     if (!(packed instanceof Uint8Array)) return;
     let offset = 0;
-    for (const key in raw) {
-      const name = this.#lengthColumns.get(key);
-      if (name === undefined) continue;
-      const length = raw[key];
+    for (const [lengthColumn, name] of this.#lengthColumns) {
+      const length = raw[lengthColumn];
+      if (length === undefined) continue; // not selected
       if (typeof length !== 'number') {
         raw[name] = null;
       } else {
