@@ -92,7 +92,8 @@ export function decodeValue(type: ColumnType, bytes: Uint8Array, column: string)
       `column ${column}: the stored value has another type than the column's ${type}`,
     );
   }
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  // Decrypted values already arrive as Buffers: no second view object for them.
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   switch (type) {
     case 'text':
       return buffer.toString('utf8', 1);

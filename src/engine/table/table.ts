@@ -110,9 +110,18 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   // transaction; a read's entry is durable before its rows are returned (fail closed); a failed
   // operation is recorded with its error code.
 
-  async #write<T>(event: (result: T | undefined) => AccessEvent, body: () => Promise<T>): Promise<T> {
+  // Not async themselves: with no access log the body's promise is returned as is (an async
+  // wrapper would add microtask hops to every call of the unaudited engine).
+  #write<T>(event: (result: T | undefined) => AccessEvent, body: () => Promise<T>): Promise<T> {
     const log = this.#host.accessLog;
-    if (log === undefined) return body();
+    return log === undefined ? body() : this.#writeAudited(log, event, body);
+  }
+
+  async #writeAudited<T>(
+    log: AccessLog,
+    event: (result: T | undefined) => AccessEvent,
+    body: () => Promise<T>,
+  ): Promise<T> {
     try {
       return await this.#host.session().transaction(async (tx) => {
         const result = await body();
@@ -125,9 +134,16 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     }
   }
 
-  async #read<T>(event: (result: T | undefined) => AccessEvent, body: () => Promise<T>): Promise<T> {
+  #read<T>(event: (result: T | undefined) => AccessEvent, body: () => Promise<T>): Promise<T> {
     const log = this.#host.accessLog;
-    if (log === undefined) return body();
+    return log === undefined ? body() : this.#readAudited(log, event, body);
+  }
+
+  async #readAudited<T>(
+    log: AccessLog,
+    event: (result: T | undefined) => AccessEvent,
+    body: () => Promise<T>,
+  ): Promise<T> {
     let result: T;
     try {
       result = await body();
