@@ -7,10 +7,13 @@
 import path from 'node:path';
 import { Engine } from '../src/engine/engine.js';
 import { openDataDirectoryKeys } from '../src/fortress.js';
+import type { KeyManager } from '../src/keys/key-manager.js';
 import { DevKeyFileSealProvider } from '../src/keys/seal/dev-key-file-seal.js';
 
 export interface UnauditedEngine {
   readonly engine: Engine;
+  /** The keys layer (for benchmarks that call the primitives directly with the same keys). */
+  readonly keys: KeyManager;
   close(): Promise<void>;
 }
 
@@ -21,6 +24,7 @@ export async function openUnauditedEngine(dir: string): Promise<UnauditedEngine>
   const engine = await Engine.open({ driver, keys });
   return {
     engine,
+    keys,
     async close() {
       engine.close();
       await keys.close();
