@@ -67,6 +67,14 @@ export const ERROR_CODES = {
     'The audit ledger cannot durably record the entry, so the operation it describes was refused (fail-closed).',
   FX_AUDIT_VERIFY_FAILED: 'Ledger verification found an entry, hash or checkpoint that does not match.',
   FX_AUDIT_NOT_FOUND: 'No audit entry or checkpoint with that sequence number or size.',
+  FX_FORBIDDEN:
+    'Policy denies the operation; the message names the principal, action and resource and the deciding rule, never data.',
+  FX_POLICY_INVALID:
+    "A policy does not parse or does not validate against Fortress's Cedar schema; the message quotes the validator.",
+  FX_POLICY_NOT_FOUND: 'No policy, principal, group, role or row filter with that id.',
+  FX_POLICY_CONFLICT: 'An id is already taken, or a change would break a built-in guardrail.',
+  FX_LABEL_INVALID:
+    'A security label or clearance names an unknown level or compartment, or the label scheme is malformed.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,311 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import {
+  Authorizer,
+  checkPolicies,
+  type CedarEntity,
+  type EntityRef,
+  type EntitySource,
+} from '../../src/policy/authorizer/authorizer.js';
+import { GUARDRAILS } from '../../src/policy/authorizer/guardrails.js';
+
+/** A small in-memory world: two tenants, a few principals, roles, tables and columns. */
+class World implements EntitySource {
+  readonly byId = new Map<string, CedarEntity>();
+  add(e: CedarEntity): this {
+    this.byId.set(`${e.uid.type}::${e.uid.id}`, e);
+    return this;
+  }
+  entities(principal: EntityRef, resource: EntityRef): CedarEntity[] {
+    const out = new Map<string, CedarEntity>();
+    const walk = (ref: EntityRef): void => {
+      const key = `${ref.type}::${ref.id}`;
+      const e = this.byId.get(key);
+      if (e === undefined || out.has(key)) return;
+      out.set(key, e);
+      for (const p of e.parents) walk(p);
+    };
+    walk(principal);
+    walk(resource);
+    return [...out.values()];
+  }
+}
+
+function user(
+  tenant: string,
+  name: string,
+  level: number,
+  compartments: string[] = [],
+  roles: string[] = [],
+): CedarEntity {
+  return {
+    uid: { type: 'User', id: `${tenant}/${name}` },
+    attrs: { tenant, name, level, compartments },
+    parents: roles.map((r) => ({ type: 'Role', id: `${tenant}/${r}` })),
+  };
+}
+function role(tenant: string, name: string, parents: string[] = []): CedarEntity {
+  return {
+    uid: { type: 'Role', id: `${tenant}/${name}` },
+    attrs: { tenant, name },
+    parents: parents.map((p) => ({ type: 'Role', id: `${tenant}/${p}` })),
+  };
+}
+function table(tenant: string, name: string, level: number, compartments: string[] = []): CedarEntity {
+  return {
+    uid: { type: 'Table', id: `${tenant}/main/${name}` },
+    attrs: { tenant, database: 'main', name, level, compartments },
+    parents: [{ type: 'Database', id: `${tenant}/main` }],
+  };
+}
+function database(tenant: string): CedarEntity {
+  return {
+    uid: { type: 'Database', id: `${tenant}/main` },
+    attrs: { tenant, name: 'main' },
+    parents: [{ type: 'Tenant', id: tenant }],
+  };
+}
+
+function world(): World {
+  return new World()
+    .add({ uid: { type: 'Tenant', id: 'a' }, attrs: { tenant: 'a' }, parents: [] })
+    .add({ uid: { type: 'Tenant', id: 'b' }, attrs: { tenant: 'b' }, parents: [] })
+    .add(database('a'))
+    .add(database('b'))
+    .add(role('a', 'staff'))
+    .add(role('a', 'analyst', ['staff']))
+    .add(role('b', 'analyst'))
+    .add(user('a', 'ann', 2, ['alpha'], ['analyst']))
+    .add(user('a', 'bob', 0, [], ['staff']))
+    .add(user('b', 'eve', 3, ['alpha'], ['analyst']))
+    .add(table('a', 'patients', 1))
+    .add(table('a', 'secrets', 3))
+    .add(table('a', 'alpha', 1, ['alpha']))
+    .add(table('b', 'patients', 1));
+}
+
+const EVERYONE_READS = 'permit (principal, action == Fortress::Action::"read", resource is Fortress::Table);';
+
+describe('checkPolicies', () => {
+  it('accepts the guardrails and a valid policy', () => {
+    expect(checkPolicies({ p: EVERYONE_READS })).toEqual([]);
+  });
+
+  it('reports validator errors that come with a "success" answer', () => {
+    const issues = checkPolicies({
+      bad: 'permit (principal, action, resource) when { resource.nope == 1 };',
+    });
+    expect(issues.length).toBeGreaterThan(0);
+    expect(issues.every((i) => i.policy === 'bad')).toBe(true);
+    expect(issues[0]!.message).toMatch(/nope/);
+  });
+
+  it('rejects syntax errors, two policies under one id, reserved and malformed ids', () => {
+    expect(checkPolicies({ p: 'permit (principal, action, resource' })[0]!.policy).toBe('p');
+    expect(checkPolicies({ p: `${EVERYONE_READS}\n${EVERYONE_READS}` })[0]!.message).toMatch(/exactly one/);
+    expect(checkPolicies({ 'fortress.guard.x': EVERYONE_READS })[0]!.message).toMatch(/reserved/);
+    expect(checkPolicies({ 'bad id': EVERYONE_READS })[0]!.message).toMatch(/policy id/);
+    expect(checkPolicies({ p: '' })[0]!.message).toMatch(/Cedar text/);
+    expect(checkPolicies({ p: 42 as unknown as string })[0]!.message).toMatch(/Cedar text/);
+    expect(checkPolicies([] as unknown as Record<string, string>)[0]!.message).toMatch(/record/);
+  });
+
+  it('rejects an action applied to a resource type it does not apply to', () => {
+    const issues = checkPolicies({
+      p: 'permit (principal, action == Fortress::Action::"decrypt", resource is Fortress::Table);',
+    });
+    expect(issues.map((i) => i.message).join(' ')).toMatch(/impossible|applicable action/);
+  });
+
+  it('the guardrails validate on their own', () => {
+    expect(Object.keys(GUARDRAILS)).toHaveLength(3);
+  });
+});
+
+describe('Authorizer', () => {
+  it('denies by default', () => {
+    const az = new Authorizer(world());
+    const d = az.authorize({
+      principal: { type: 'User', id: 'a/ann' },
+      action: 'read',
+      resource: { type: 'Table', id: 'a/main/patients' },
+    });
+    expect(d.allowed).toBe(false);
+    expect(d.policies).toEqual([]);
+    expect(Authorizer.explain(d)).toBe('no policy permits it');
+  });
+
+  it('permits through role inheritance and names the deciding policy', () => {
+    const az = new Authorizer(world());
+    az.setPolicies({
+      staff:
+        'permit (principal in Fortress::Role::"a/staff", action == Fortress::Action::"read", resource is Fortress::Table);',
+    });
+    const d = az.authorize({
+      principal: { type: 'User', id: 'a/ann' },
+      action: 'read',
+      resource: { type: 'Table', id: 'a/main/patients' },
+    });
+    expect(d).toMatchObject({ allowed: true, policies: ['staff'], cached: false });
+    expect(
+      az.authorize({
+        principal: { type: 'User', id: 'a/ann' },
+        action: 'read',
+        resource: { type: 'Table', id: 'a/main/patients' },
+      }).cached,
+    ).toBe(true);
+  });
+
+  it('the tenant guardrail beats any permit', () => {
+    const az = new Authorizer(world());
+    az.setPolicies({ all: 'permit (principal, action, resource);' });
+    const d = az.authorize({
+      principal: { type: 'User', id: 'b/eve' },
+      action: 'read',
+      resource: { type: 'Table', id: 'a/main/patients' },
+    });
+    expect(d.allowed).toBe(false);
+    expect(d.policies).toContain('fortress.guard.tenant');
+    expect(Authorizer.explain(d)).toMatch(/another tenant/);
+  });
+
+  it('no read up, no write down, compartments', () => {
+    const az = new Authorizer(world());
+    az.setPolicies({ all: 'permit (principal, action, resource);' });
+    const ask = (who: string, action: 'read' | 'insert', t: string) =>
+      az.authorize({
+        principal: { type: 'User', id: who },
+        action,
+        resource: { type: 'Table', id: `a/main/${t}` },
+      });
+    expect(ask('a/ann', 'read', 'secrets').policies).toEqual(['fortress.guard.no-read-up']);
+    expect(ask('a/ann', 'read', 'patients').allowed).toBe(true);
+    expect(ask('a/ann', 'insert', 'patients').policies).toEqual(['fortress.guard.no-write-down']);
+    expect(ask('a/ann', 'insert', 'secrets').allowed).toBe(true);
+    expect(ask('a/ann', 'read', 'alpha').allowed).toBe(true);
+    expect(ask('a/bob', 'read', 'alpha').allowed).toBe(false);
+  });
+
+  it('a bad policy set leaves the previous one in force', () => {
+    const az = new Authorizer(world());
+    az.setPolicies({ p: EVERYONE_READS });
+    expect(() => {
+      az.setPolicies({
+        p: EVERYONE_READS,
+        q: 'permit (principal, action, resource) when { principal.nope };',
+      });
+    }).toThrow(expect.objectContaining({ code: 'FX_POLICY_INVALID' }));
+    expect(Object.keys(az.policies)).toEqual(['p']);
+  });
+
+  it('never caches actions decided from context', () => {
+    const az = new Authorizer(world());
+    az.setPolicies({
+      office:
+        'permit (principal, action == Fortress::Action::"read", resource is Fortress::Table) when { context.now < 1000 };',
+    });
+    expect(az.isContextual('read')).toBe(true);
+    expect(az.isContextual('insert')).toBe(false);
+    const req = {
+      principal: { type: 'User', id: 'a/ann' },
+      action: 'read' as const,
+      resource: { type: 'Table', id: 'a/main/patients' },
+    };
+    expect(az.authorize({ ...req, context: { now: 10 } }).allowed).toBe(true);
+    expect(az.authorize({ ...req, context: { now: 5000 } }).allowed).toBe(false);
+    expect(az.authorize({ ...req, context: { now: 10 } }).cached).toBe(false);
+  });
+
+  it('a changed policy set is seen at once (no stale cache)', () => {
+    const az = new Authorizer(world());
+    const req = {
+      principal: { type: 'User', id: 'a/ann' },
+      action: 'read' as const,
+      resource: { type: 'Table', id: 'a/main/patients' },
+    };
+    az.setPolicies({ p: EVERYONE_READS });
+    expect(az.authorize(req).allowed).toBe(true);
+    az.setPolicies({
+      p: EVERYONE_READS,
+      f: 'forbid (principal == Fortress::User::"a/ann", action, resource);',
+    });
+    expect(az.authorize(req)).toMatchObject({ allowed: false, policies: ['f'], cached: false });
+  });
+
+  it('marks break-glass permits', () => {
+    const az = new Authorizer(world());
+    az.setPolicies({
+      bg: '@breakGlass("") permit (principal, action, resource) when { context.breakGlass };',
+    });
+    const req = {
+      principal: { type: 'User', id: 'a/ann' },
+      action: 'read' as const,
+      resource: { type: 'Table', id: 'a/main/patients' },
+    };
+    expect(az.authorize(req).allowed).toBe(false);
+    expect(az.authorize({ ...req, context: { breakGlass: true } })).toMatchObject({
+      allowed: true,
+      breakGlass: true,
+    });
+  });
+
+  it('denies a request that does not fit the schema', () => {
+    const az = new Authorizer(world());
+    az.setPolicies({ all: 'permit (principal, action, resource);' });
+    const d = az.authorize({
+      principal: { type: 'User', id: 'a/ann' },
+      action: 'decrypt',
+      resource: { type: 'Table', id: 'a/main/patients' },
+    });
+    expect(d.allowed).toBe(false);
+    expect(Authorizer.explain(d)).toMatch(/schema/);
+  });
+
+  it('property: cached decisions always equal uncached evaluation, across policy changes', () => {
+    const principals = ['a/ann', 'a/bob', 'b/eve'];
+    const tables = ['a/main/patients', 'a/main/secrets', 'a/main/alpha', 'b/main/patients'];
+    const actions = ['read', 'query', 'insert', 'update', 'delete'] as const;
+    const permitOf = fc.record({
+      effect: fc.constantFrom('permit', 'forbid'),
+      who: fc.constantFrom(
+        'principal',
+        'principal in Fortress::Role::"a/staff"',
+        'principal == Fortress::User::"a/bob"',
+        'principal in Fortress::Role::"b/analyst"',
+      ),
+      action: fc.constantFrom(...actions),
+      cond: fc.constantFrom(
+        '',
+        ' when { resource.level <= 1 }',
+        ' when { resource.name == "patients" }',
+        ' unless { principal.level > 1 }',
+      ),
+    });
+    const az = new Authorizer(world());
+    fc.assert(
+      fc.property(
+        fc.array(permitOf, { maxLength: 6 }),
+        fc.array(
+          fc.tuple(fc.constantFrom(...principals), fc.constantFrom(...actions), fc.constantFrom(...tables)),
+          { minLength: 1, maxLength: 20 },
+        ),
+        (policies, requests) => {
+          const set: Record<string, string> = {};
+          policies.forEach((p, i) => {
+            set[`p${i}`] =
+              `${p.effect} (${p.who}, action == Fortress::Action::"${p.action}", resource is Fortress::Table)${p.cond};`;
+          });
+          az.setPolicies(set);
+          for (const [who, action, t] of [...requests, ...requests]) {
+            const req = { principal: { type: 'User', id: who }, action, resource: { type: 'Table', id: t } };
+            const cached = az.authorize(req);
+            const fresh = az.evaluate(req);
+            expect(cached.allowed).toBe(fresh.allowed);
+            expect([...cached.policies].sort()).toEqual([...fresh.policies].sort());
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
