@@ -46,6 +46,8 @@ export const AUDIT_VKEY_FILE = 'audit.vkey';
 
 /** The rule that allows every access in embedded use until policies are configured. */
 const EMBEDDED_RULE = 'builtin:embedded-owner';
+/** Denied with no policy to name: nothing permitted it (deny by default). */
+const DEFAULT_DENY_RULE = 'builtin:default-deny';
 /**
  * Row and literal digests kept per entry, each: entries then stay under 64 KiB, the largest a
  * tlog-tiles entry bundle can hold (the rest is counted in rowCount).
@@ -219,6 +221,16 @@ export class AuditTrail implements AccessLog {
       details['columns'] = event.columns.map(safeName);
     if (event.rowCount !== undefined) details['rowCount'] = event.rowCount;
     if (withheld) details['valuesWithheld'] = true;
+    if (event.actor?.breakGlass === true) details['breakGlass'] = true;
+    const decision: AuditRecord['decision'] =
+      event.denied !== undefined
+        ? {
+            effect: 'deny',
+            policies: event.denied.length === 0 ? [DEFAULT_DENY_RULE] : event.denied.map(safeName),
+          }
+        : event.actor !== undefined
+          ? { effect: 'allow', policies: event.actor.policies.map(safeName) }
+          : { effect: 'allow', policies: [EMBEDDED_RULE] };
     return this.#record(
       event.action,
       resource,
@@ -231,6 +243,8 @@ export class AuditTrail implements AccessLog {
         literals ?? [],
         (event.columns ?? []).map(String),
       ]),
+      event.actor?.principal,
+      decision,
     );
   }
 
@@ -240,12 +254,14 @@ export class AuditTrail implements AccessLog {
     error: unknown,
     details: Record<string, string | number | boolean | readonly string[]>,
     request: string,
+    principal: AuditRecord['principal'] = this.#options.principal,
+    decision: AuditRecord['decision'] = { effect: 'allow', policies: [EMBEDDED_RULE] },
   ): AuditRecord {
     return {
-      principal: this.#options.principal,
+      principal: { type: principal.type, id: safeName(principal.id), tenant: principal.tenant },
       action,
       resource,
-      decision: { effect: 'allow', policies: [EMBEDDED_RULE] },
+      decision,
       outcome:
         error === null || error === undefined ? { status: 'ok' } : { status: 'error', code: codeOf(error) },
       requestId: randomUUID(),

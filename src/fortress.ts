@@ -37,6 +37,11 @@ import { StorageKeyStore } from './storage/key-store/storage-key-store.js';
 import { SqliteDialect } from './storage/sqlite/sqlite-dialect.js';
 import { assertOptions, assertString } from './util/bytes.js';
 import { FortressError, InvalidArgumentError } from './util/errors.js';
+import { AccessControl } from './access-control.js';
+import { AccessStore } from './storage/access-store/access-store.js';
+import type { LabelSchemeOptions } from './policy/mac/security-label.js';
+import { HmacSha256Key } from './crypto/mac/hmac-sha256-key.js';
+import { PolicySession, type SessionPrincipal } from './policy-session.js';
 
 export interface FortressOptions {
   /** The data directory (created on first open). */
@@ -71,6 +76,12 @@ export interface FortressOptions {
    */
   readonly principal?: { readonly type?: string; readonly id: string };
   /** The audit ledger (always on; these tune it). */
+  /**
+   * Security levels (lowest first) and compartments for mandatory access control. Stored at first
+   * open; afterwards levels are fixed and compartments can only be appended.
+   * @default levels unclassified < cui < secret < top-secret, no compartments
+   */
+  readonly labels?: LabelSchemeOptions;
   readonly audit?: {
     /** Publish a signed checkpoint this often when the log grew (ms; 0 = on demand only). @default 60000 */
     readonly checkpointIntervalMs?: number;
@@ -208,6 +219,8 @@ export class Fortress implements AsyncDisposable {
   readonly #options: FortressOptions;
   readonly #pending: (() => Promise<Engine>) | null;
   readonly #trail: AuditTrail;
+  readonly #access: () => AccessControl | null;
+  #maskKey: HmacSha256Key | null = null;
   #lazyEngine: Engine | null = null;
   #closed = false;
 
@@ -219,7 +232,9 @@ export class Fortress implements AsyncDisposable {
     options: FortressOptions,
     pending: (() => Promise<Engine>) | null,
     trail: AuditTrail,
+    access: () => AccessControl | null,
   ) {
+    this.#access = access;
     this.path = dir;
     this.keys = keys;
     this.#engine = engine;
@@ -316,6 +331,7 @@ export class Fortress implements AsyncDisposable {
         await closeLedger();
         throw error;
       }
+      let accessControl: AccessControl | null = null;
       const openEngine = async (): Promise<Engine> => {
         let driver = keysDriver;
         if (manifest.pageEncryption) {
@@ -343,14 +359,23 @@ export class Fortress implements AsyncDisposable {
           throw error;
         }
         engine.accessLog = trail;
+        accessControl = await AccessControl.open({
+          store: await AccessStore.open(driver),
+          tenant: options.tenant ?? 'default',
+          database: options.database ?? 'main',
+          ...(options.labels === undefined ? {} : { labels: options.labels }),
+          describeTable: (name) =>
+            engine.listTables().includes(name) ? engine.describeTable(name) : undefined,
+        });
         if (rawKeys.state === 'unsealed') await engine.resumeJobs(options.jobs);
         return engine;
       };
       // With page encryption the data file cannot even be opened while sealed.
       if (manifest.pageEncryption && rawKeys.state !== 'unsealed') {
-        return new Fortress(dir, keys, null, drivers, options, openEngine, trail);
+        return new Fortress(dir, keys, null, drivers, options, openEngine, trail, () => accessControl);
       }
-      return new Fortress(dir, keys, await openEngine(), drivers, options, null, trail);
+      const engine = await openEngine();
+      return new Fortress(dir, keys, engine, drivers, options, null, trail, () => accessControl);
     } catch (error) {
       await opened?.close().catch(() => undefined);
       for (const driver of drivers.reverse()) await driver.close();
@@ -389,9 +414,77 @@ export class Fortress implements AsyncDisposable {
 
   /** Zeroes every key: nothing reads or writes data until `unseal()`. Running jobs stop and resume at unseal. */
   seal(): void {
+    this.#maskKey?.dispose();
+    this.#maskKey = null;
     this.keys.seal();
     this.#trail.sealed();
     (this.#engine ?? this.#lazyEngine)?.dropCodecs();
+  }
+
+  /**
+   * Access control: policies, principals, groups, roles, row filters, the label scheme.
+   *
+   * @example
+   * ```ts
+   * await db.access.addRole('analyst');
+   * await db.access.addUser('ann', { roles: ['analyst'], clearance: 'secret' });
+   * await db.access.addPolicies(renderTemplate('analyst', { tenant: 'default', role: 'analyst' }));
+   * ```
+   */
+  get access(): AccessControl {
+    this.#requireEngine();
+    if (this.#engine === null && this.#lazyEngine === null)
+      throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
+    const access = this.#access();
+    if (access === null) throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
+    return access;
+  }
+
+  /**
+   * A session acting as `principal`: every operation is decided by policy (deny by default),
+   * encrypted columns the principal may read but not decrypt come back masked, rows above its
+   * label are invisible, and every decision is audited with the deciding policies.
+   *
+   * @example
+   * ```ts
+   * const ann = db.as('ann');                        // a user of the database's tenant
+   * await ann.table('patients').find({ where: { age: { gte: 30 } } });
+   * db.as({ service: 'etl', level: 'cui' });         // a service account working at 'cui'
+   * ```
+   */
+  as(principal: SessionPrincipal): PolicySession {
+    const access = this.access;
+    return new PolicySession(
+      {
+        engine: () => this.#e,
+        access,
+        accessLog: this.#trail,
+        maskKey: () => this.#maskKeyOf(access),
+        warn: (message) => {
+          (
+            this.#options.onWarning ??
+            ((m: string) => {
+              process.emitWarning(m, 'FortressWarning');
+            })
+          )(message);
+        },
+      },
+      principal,
+    );
+  }
+
+  async #maskKeyOf(access: AccessControl): Promise<HmacSha256Key> {
+    if (this.#maskKey !== null && !this.#maskKey.disposed) return this.#maskKey;
+    const name = `mask/${access.tenant}/${access.database}`;
+    const kek = `kek/${access.tenant}/${access.database}`;
+    if (!this.keys.listKeys().some((k) => k.name === name)) {
+      if (!this.keys.listKeys().some((k) => k.name === kek))
+        await this.keys.createKey({ name: kek, purpose: 'kek' });
+      await this.keys.createKey({ name, purpose: 'index', parent: kek });
+    }
+    const material = dataKeyMaterial(await this.keys.indexKey(name, 1));
+    this.#maskKey = new HmacSha256Key(material);
+    return this.#maskKey;
   }
 
   /** Creates a table; the returned handle is typed from the definition. */
@@ -568,6 +661,8 @@ export class Fortress implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#maskKey?.dispose();
+    this.#maskKey = null;
     (this.#engine ?? this.#lazyEngine)?.close();
     try {
       await this.#trail.ledger?.close();

@@ -1,11 +1,19 @@
 /**
  * @module fortress
  * The package root: the database facade (`Fortress.open`), its table API, the cryptographic core,
- * the keys layer and the error classes. Subpaths: `fortress/crypto`, `fortress/keys`, and
+ * the keys layer, access control (`db.access`, `db.as()`) and the error classes. Subpaths:
+ * `fortress/crypto`, `fortress/keys`, `fortress/policy`, `fortress/audit` and
  * `fortress/keys/pkcs11` (optional native binding).
  */
 export { Fortress, Transaction, type FortressOptions } from './fortress.js';
 export { Table, type FindOptions, type OrderBy, type Page } from './engine/table/table.js';
+export {
+  AccessControl,
+  type PrincipalInfo,
+  type PrincipalOptions,
+  type RowFilterInfo,
+} from './access-control.js';
+export { GuardedTable, PolicySession, type SessionPrincipal } from './policy-session.js';
 export type { ColumnFilter, Where } from './engine/query/where.js';
 export type { KeyUsage } from './engine/engine.js';
 export type { Job, JobKind, JobOptions, JobProgress, JobState } from './engine/jobs/job.js';
@@ -13,6 +21,7 @@ export type { ColumnType, ColumnValueTypes, JsonValue } from './engine/schema/co
 export type {
   AnyRow,
   ColumnDefinition,
+  ColumnMask,
   EncryptionLevel,
   EncryptOptions,
   InsertOf,

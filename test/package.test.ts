@@ -55,6 +55,26 @@ describe('package exports', () => {
     expect(root['Pkcs11SealProvider']).toBeUndefined();
   });
 
+  it('fortress/policy exposes the policy toolkit and the root exposes sessions', async () => {
+    const policy = (await import('fortress/policy')) as Record<string, unknown>;
+    for (const name of [
+      'Authorizer',
+      'checkPolicies',
+      'LabelScheme',
+      'maskValue',
+      'renderTemplate',
+      'lintPolicies',
+      'parsePolicyTestFile',
+      'runPolicyTests',
+      'FORTRESS_CEDAR_SCHEMA',
+    ]) {
+      expect(policy[name], name).toBeDefined();
+    }
+    const root = (await import('fortress')) as Record<string, unknown>;
+    expect(root['PolicySession']).toBeDefined();
+    expect(root['AccessControl']).toBeDefined();
+  });
+
   it('fortress/audit exposes the verification toolkit: proofs, notes, checkpoints, entries, verify', async () => {
     const audit = (await import('fortress/audit')) as Record<string, unknown>;
     for (const name of [

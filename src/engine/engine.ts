@@ -12,7 +12,7 @@ import type { AeadName } from '../crypto/aead/aead.js';
 import { isAeadName } from '../crypto/aead/registry.js';
 import { randomBytes } from '../crypto/random.js';
 import type { KeyManager } from '../keys/key-manager.js';
-import type { AccessLog } from './access/access-log.js';
+import type { AccessActor, AccessLog } from './access/access-log.js';
 import type { SqlValue, StorageDriver, StorageSession } from '../storage/dialect.js';
 import { describe, toHex } from '../util/bytes.js';
 import { FortressError } from '../util/errors.js';
@@ -219,9 +219,12 @@ export class Engine implements TableHost {
 
   // ── tables ─────────────────────────────────────────────────────────────────────────────────────
 
-  table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>>(name: string): Table<R, I> {
+  table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>>(
+    name: string,
+    actor?: AccessActor,
+  ): Table<R, I> {
     this.#entry(name);
-    return new Table<R, I>(this, name);
+    return new Table<R, I>(this, name, actor);
   }
 
   listTables(): string[] {
@@ -491,6 +494,11 @@ export class Engine implements TableHost {
           'FX_SCHEMA_INVALID',
           `column ${name} is the primary key and cannot be dropped`,
         );
+      if (schema.rowLabel === name)
+        throw new FortressError(
+          'FX_SCHEMA_INVALID',
+          `column ${name} holds the rows' security labels and cannot be dropped`,
+        );
       const next = this.#withColumns(
         schema,
         schema.columns.filter((c) => c !== column),
@@ -532,6 +540,11 @@ export class Engine implements TableHost {
         );
       if (column.encryption !== null)
         throw new FortressError('FX_SCHEMA_INVALID', `column ${name} is already encrypted`);
+      if (schema.rowLabel === name)
+        throw new FortressError(
+          'FX_SCHEMA_INVALID',
+          `column ${name} holds the rows' security labels: the row filter needs it in plaintext`,
+        );
       const built = buildColumn(
         table,
         name,
@@ -541,7 +554,12 @@ export class Engine implements TableHost {
         schema.expectedRows,
         this.#namingFor(entry),
       );
-      const target: StoredColumn = Object.freeze({ ...built, legacyPlaintext: true, index: column.index });
+      const target: StoredColumn = Object.freeze({
+        ...built,
+        legacyPlaintext: true,
+        index: column.index,
+        ...(column.mask === undefined ? {} : { mask: column.mask }),
+      });
       let next = this.#withColumns(
         schema,
         schema.columns.map((c) => (c === column ? target : c)),
@@ -1047,7 +1065,10 @@ export class Transaction {
     this.#session = session;
   }
 
-  table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>>(name: string): Table<R, I> {
+  table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>>(
+    name: string,
+    actor?: AccessActor,
+  ): Table<R, I> {
     this.#engine.describeTable(name);
     const session = this.#session;
     const engine = this.#engine;
@@ -1061,6 +1082,6 @@ export class Transaction {
       accessLog: engine.accessLog,
       inTransaction: () => true,
     };
-    return new Table<R, I>(host, name);
+    return new Table<R, I>(host, name, actor);
   }
 }

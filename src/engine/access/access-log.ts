@@ -7,6 +7,18 @@
  */
 import type { StorageSession } from '../../storage/dialect.js';
 
+/**
+ * Who acts and which policy let them (policy sessions, `db.as()`); absent for the embedded
+ * process itself, which the recorder names.
+ */
+export interface AccessActor {
+  readonly principal: { readonly type: string; readonly id: string; readonly tenant: string };
+  /** The policies (by id) that allowed the operation. */
+  readonly policies: readonly string[];
+  /** Allowed by a break-glass policy: recorded with a flag and a warning. */
+  readonly breakGlass: boolean;
+}
+
 export interface AccessEvent {
   /** Dotted verb: `table.get`, `table.insert`, `schema.createTable`, … */
   readonly action: string;
@@ -20,6 +32,10 @@ export interface AccessEvent {
   readonly literals?: readonly unknown[];
   /** Column names involved (not sensitive: they are schema). */
   readonly columns?: readonly string[];
+  /** The acting principal and deciding policies (absent: the embedded process). */
+  readonly actor?: AccessActor;
+  /** The operation was refused by policy: these policies (or none: no permit) denied it. */
+  readonly denied?: readonly string[];
 }
 
 /** Records accesses; both methods fail (FX_AUDIT_UNAVAILABLE) when the entry cannot be stored. */

@@ -18,8 +18,19 @@ import { checkedToValue, toSql } from '../schema/column-types.js';
 import type { StoredColumn } from '../schema/table-schema.js';
 import type { TableCodec } from '../table/table-codec.js';
 
-export type Operator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'notIn' | 'isNull';
-const OPERATORS: readonly Operator[] = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'notIn', 'isNull'];
+export type Operator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 'notIn' | 'isNull' | 'bitsClear';
+const OPERATORS: readonly Operator[] = [
+  'eq',
+  'ne',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'in',
+  'notIn',
+  'isNull',
+  'bitsClear',
+];
 const MAX_IN_VALUES = 1000;
 const MAX_BRANCHES = 256;
 const MAX_DEPTH = 32;
@@ -35,6 +46,11 @@ export interface ColumnFilter<V> {
   in?: readonly V[];
   notIn?: readonly V[];
   isNull?: boolean;
+  /**
+   * Integer columns: none of the mask's bits is set (`(x & mask) = 0`). Security-label columns
+   * use it for the compartment half of the mandatory-access row filter.
+   */
+  bitsClear?: number;
 }
 
 /**
@@ -143,6 +159,13 @@ function comparison(codec: TableCodec, column: StoredColumn, op: string, operand
     );
   }
   switch (operator) {
+    case 'bitsClear':
+      if (column.type !== 'integer')
+        throw queryInvalid(`column ${column.name}: bitsClear applies to integer columns only`);
+      if (typeof operand !== 'number' || !Number.isSafeInteger(operand) || operand < 0) {
+        throw queryInvalid(`column ${column.name}: bitsClear takes a non-negative safe integer mask`);
+      }
+      return { kind: 'cmp', column, op: operator, value: operand, values: [] };
     case 'isNull':
       if (typeof operand !== 'boolean')
         throw queryInvalid(`column ${column.name}: isNull takes true or false`);
@@ -310,6 +333,9 @@ function plainSql(
       return values.length === 0 ? '0' : `${name} IN (${values.map(bind).join(', ')})`;
     case 'notIn':
       return values.length === 0 ? '1' : `${name} NOT IN (${values.map(bind).join(', ')})`;
+    case 'bitsClear':
+      params.push(value as number);
+      return `(${name} & ?) = 0`;
   }
 }
 
@@ -396,6 +422,9 @@ function compare(
       return operands.some((o) => compareValues(have, form(o)) === 0);
     case 'notIn':
       return !operands.some((o) => compareValues(have, form(o)) === 0);
+    case 'bitsClear':
+      // Masks reach 2^48: beyond JavaScript's 32-bit bitwise operators.
+      return (BigInt(actual as number) & BigInt(operand as number)) === 0n;
   }
 }
 

@@ -52,7 +52,24 @@ export interface ColumnDefinition {
   readonly maxBytes?: number;
   /** Keep a SQL index on a plaintext column (range queries and ordering). */
   readonly index?: boolean;
+  /**
+   * What a caller who may `read` this column but not `decrypt` it sees (policy sessions, see
+   * `db.as()`): `redact`, `last4`, `email` (a***@example.com), `hash` (keyed), `null`, or `omit`.
+   * @default 'redact'
+   */
+  readonly mask?: ColumnMask;
 }
+
+/** Masking rules a column can declare (the policy layer implements them). */
+export type ColumnMask = 'redact' | 'last4' | 'email' | 'hash' | 'null' | 'omit';
+export const COLUMN_MASKS: readonly ColumnMask[] = Object.freeze([
+  'redact',
+  'last4',
+  'email',
+  'hash',
+  'null',
+  'omit',
+]);
 
 export interface TableDefinition {
   readonly columns: Readonly<Record<string, ColumnDefinition>>;
@@ -62,6 +79,18 @@ export interface TableDefinition {
   readonly algorithm?: AeadName;
   /** Rows the table is expected to grow to; sizes blind indexes. @default 1_000_000 */
   readonly expectedRows?: number;
+  /**
+   * The table's security label for mandatory access control, e.g. `'secret'` or
+   * `'secret:alpha+beta'` (levels and compartments of the database's label scheme). Unlabelled
+   * tables are at the lowest level.
+   */
+  readonly classification?: string;
+  /**
+   * An integer column holding each row's security label (packed by the label scheme; policy
+   * sessions read and write it as label text). Rows above a session's clearance are filtered out
+   * in SQL; writes labelled below its level are refused.
+   */
+  readonly rowLabel?: string;
 }
 
 // ── typed rows ─────────────────────────────────────────────────────────────────────────────────
@@ -139,6 +168,8 @@ export interface StoredColumn {
   readonly encryption: StoredEncryption | null;
   /** Set while an encrypt-column job runs: some rows still hold the value in `p_<name>`. */
   readonly legacyPlaintext: boolean;
+  /** Masking rule for readers without `decrypt` (absent: redact). */
+  readonly mask?: ColumnMask;
 }
 
 export interface StoredTable {
@@ -151,6 +182,10 @@ export interface StoredTable {
   readonly rowKey: { readonly key: string; readonly algorithm: AeadName } | null;
   /** Bumped at every schema change. */
   readonly version: number;
+  /** Security label text (validated by the policy layer); absent: the lowest level. */
+  readonly classification?: string;
+  /** The row-label column, if rows carry labels. */
+  readonly rowLabel?: string;
 }
 
 export function physicalTable(table: string): string {
@@ -207,7 +242,11 @@ export function buildColumn(
   const where = `column ${name}`;
   if (!isObject(definition))
     throw invalid(`${where}: expected a column definition object, got ${describe(definition)}`);
-  checkKeys(definition, ['type', 'primaryKey', 'encrypt', 'required', 'maxBytes', 'index'], where);
+  checkKeys(definition, ['type', 'primaryKey', 'encrypt', 'required', 'maxBytes', 'index', 'mask'], where);
+  const mask = definition['mask'];
+  if (mask !== undefined && !(COLUMN_MASKS as readonly unknown[]).includes(mask)) {
+    throw invalid(`${where}: mask must be one of ${COLUMN_MASKS.join(', ')}`);
+  }
   const type = definition['type'];
   if (typeof type !== 'string' || !(COLUMN_TYPES as readonly string[]).includes(type)) {
     throw invalid(`${where}: type must be one of ${COLUMN_TYPES.join(', ')}`);
@@ -303,6 +342,7 @@ export function buildColumn(
     index: definition['index'] === true,
     encryption,
     legacyPlaintext: false,
+    ...(mask === undefined ? {} : { mask: mask as ColumnMask }),
   });
 }
 
@@ -311,7 +351,15 @@ export function buildTable(name: unknown, definition: unknown, naming: KeyNaming
   checkName(name, 'table');
   if (!isObject(definition))
     throw invalid(`table ${name}: expected a definition object, got ${describe(definition)}`);
-  checkKeys(definition, ['columns', 'encryption', 'algorithm', 'expectedRows'], `table ${name}`);
+  checkKeys(
+    definition,
+    ['columns', 'encryption', 'algorithm', 'expectedRows', 'classification', 'rowLabel'],
+    `table ${name}`,
+  );
+  const classification = definition['classification'];
+  if (classification !== undefined && (typeof classification !== 'string' || classification.length > 1024)) {
+    throw invalid(`table ${name}: classification must be a security label such as 'secret'`);
+  }
   const level = definition['encryption'] ?? 'field';
   if (level !== 'field' && level !== 'row' && level !== 'table') {
     throw invalid(`table ${name}: encryption must be 'field', 'row' or 'table'`);
@@ -343,6 +391,16 @@ export function buildTable(name: unknown, definition: unknown, naming: KeyNaming
   if (keys.length !== 1)
     throw invalid(`table ${name}: exactly one column must be the primary key (found ${keys.length})`);
   const encrypted = columns.some((c) => c.encryption !== null);
+  const rowLabel = definition['rowLabel'];
+  if (rowLabel !== undefined) {
+    const column = columns.find((c) => c.name === rowLabel);
+    if (column === undefined) throw invalid(`table ${name}: rowLabel names no column of the table`);
+    if (column.type !== 'integer' || column.encryption !== null || column.primaryKey) {
+      throw invalid(
+        `table ${name}: the rowLabel column ${column.name} must be a plaintext, non-key integer column (the row filter runs in SQL)`,
+      );
+    }
+  }
   return Object.freeze({
     name,
     level,
@@ -351,6 +409,8 @@ export function buildTable(name: unknown, definition: unknown, naming: KeyNaming
     columns: Object.freeze(columns),
     rowKey: level !== 'field' && encrypted ? { key: naming.dataKey(name, null, algorithm), algorithm } : null,
     version: 1,
+    ...(classification === undefined ? {} : { classification: classification }),
+    ...(rowLabel === undefined ? {} : { rowLabel: rowLabel as string }),
   });
 }
 

@@ -12,7 +12,7 @@ import type { AnyRow, StoredColumn } from '../schema/table-schema.js';
 import { uuidV7 } from '../schema/uuid-v7.js';
 import { compileWhere, compareValues, queryInvalid, type CompiledWhere, type Where } from '../query/where.js';
 import { withKeys, type KeyLoader, type TableCodec } from './table-codec.js';
-import { whereLiterals, type AccessEvent, type AccessLog } from '../access/access-log.js';
+import { whereLiterals, type AccessActor, type AccessEvent, type AccessLog } from '../access/access-log.js';
 
 /** What a table handle needs from the engine. */
 export interface TableHost extends KeyLoader {
@@ -94,11 +94,18 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   readonly name: string;
   readonly #host: TableHost;
+  readonly #actor: AccessActor | undefined;
 
-  /** @internal Tables come from `Fortress.table()` / `createTable()`. */
-  constructor(host: TableHost, name: string) {
+  /** @internal Tables come from `Fortress.table()` / `createTable()` / a policy session. */
+  constructor(host: TableHost, name: string, actor?: AccessActor) {
     this.#host = host;
     this.name = name;
+    this.#actor = actor;
+  }
+
+  /** The event as recorded: with the acting principal when a policy session acts. */
+  #as(event: AccessEvent): AccessEvent {
+    return this.#actor === undefined ? event : { ...event, actor: this.#actor };
   }
 
   #codec(): TableCodec | Promise<TableCodec> {
@@ -125,11 +132,11 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     try {
       return await this.#host.session().transaction(async (tx) => {
         const result = await body();
-        await log.within(tx, event(result), null, false);
+        await log.within(tx, this.#as(event(result)), null, false);
         return result;
       });
     } catch (error) {
-      if (!isAuditFailure(error)) await this.#recordFailure(log, event(undefined), error);
+      if (!isAuditFailure(error)) await this.#recordFailure(log, this.#as(event(undefined)), error);
       throw error;
     }
   }
@@ -148,12 +155,13 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     try {
       result = await body();
     } catch (error) {
-      await this.#recordFailure(log, event(undefined), error);
+      await this.#recordFailure(log, this.#as(event(undefined)), error);
       throw error;
     }
     // Inside a transaction the lock is ours: record in it rather than wait for a group commit.
-    if (this.#host.inTransaction()) await log.within(this.#host.session(), event(result), null, true);
-    else await log.record(event(result), null);
+    const recorded = this.#as(event(result));
+    if (this.#host.inTransaction()) await log.within(this.#host.session(), recorded, null, true);
+    else await log.record(recorded, null);
     return result;
   }
 

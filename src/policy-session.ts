@@ -1,0 +1,516 @@
+/**
+ * @module policy-session
+ * A session of one principal (`db.as(principal)`): every operation is decided by policy before any
+ * storage access, and recorded in the audit ledger with the principal and the deciding policies.
+ *
+ * - Table decisions (`read`, `insert`, `update`, `delete`, `query`) first; a denial throws
+ *   `FX_FORBIDDEN` with a data-free explanation and is itself recorded.
+ * - Column decisions: a column the principal may not `read` is left out; an encrypted column it
+ *   may read but not `decrypt` comes back masked by the column's rule (and is never decrypted when
+ *   the rule needs no plaintext). Filtering or ordering on a column needs `query` on it — else a
+ *   blind-index lookup would confirm guesses about values the caller cannot see.
+ * - Rows: the mandatory-access row filter (rows above the session's label are invisible) and the
+ *   row filters of the principal's roles are ANDed into the SQL of every read, update and delete.
+ *   Writes are checked against the row's label (no write down).
+ */
+import type { AccessControl, PrincipalKind } from './access-control.js';
+import { columnsOf } from './access-control.js';
+import type { AccessActor, AccessLog } from './engine/access/access-log.js';
+import type { Engine } from './engine/engine.js';
+import type { Where } from './engine/query/where.js';
+import type { AnyRow, StoredTable } from './engine/schema/table-schema.js';
+import type { FindOptions, Table } from './engine/table/table.js';
+import type { HmacSha256Key } from './crypto/mac/hmac-sha256-key.js';
+import { Authorizer, type Decision, type EntityRef } from './policy/authorizer/authorizer.js';
+import type { SecurityLabel } from './policy/mac/security-label.js';
+import { maskValue, needsPlaintext, REDACTED, type MaskRule } from './policy/masking/masking.js';
+import type { Action } from './policy/schema/fortress-schema.js';
+import { FortressError, InvalidArgumentError } from './util/errors.js';
+
+/** Who a session acts as. A string is a user name of the database's tenant; `service:name` a service account. */
+export type SessionPrincipal =
+  | string
+  | {
+      readonly user?: string;
+      readonly service?: string;
+      readonly tenant?: string;
+      /** Work at this label (must be dominated by the clearance): Bell–LaPadula's current level. */
+      readonly level?: string;
+      /** Invoke break-glass policies for this session (every use is flagged in the audit log). */
+      readonly breakGlass?: boolean;
+      /** The client's network address, for policies that use `context.clientAddress`. */
+      readonly clientAddress?: string;
+    };
+
+/** What a session needs from the database it belongs to. */
+export interface SessionHost {
+  engine(): Engine;
+  readonly access: AccessControl;
+  readonly accessLog: AccessLog;
+  /** The keyed hash behind the `hash` mask (created on first use, zeroed at seal). */
+  maskKey(): Promise<HmacSha256Key>;
+  warn(message: string): void;
+}
+
+interface ColumnPlan {
+  /** Columns fetched (and decrypted where encrypted). */
+  readonly fetch: readonly string[];
+  /** Columns returned masked: name → rule (for rules needing plaintext, the column is fetched). */
+  readonly masks: ReadonlyMap<string, Exclude<MaskRule, 'omit'>>;
+  readonly policies: readonly string[];
+}
+
+/**
+ * @example
+ * ```ts
+ * const ann = db.as('ann');
+ * const rows = await ann.table('patients').find({ where: { age: { gte: 30 } } });
+ * ```
+ */
+export class PolicySession {
+  readonly kind: PrincipalKind;
+  readonly name: string;
+  readonly tenant: string;
+  readonly #host: SessionHost;
+  readonly #label: SecurityLabel;
+  readonly #breakGlass: boolean;
+  readonly #clientAddress: string | undefined;
+  readonly #variant: string;
+  readonly #attrs: { level: number; compartments: string[] };
+
+  /** @internal Sessions come from `Fortress.as()`. */
+  constructor(host: SessionHost, principal: SessionPrincipal) {
+    this.#host = host;
+    const access = host.access;
+    const p = typeof principal === 'string' ? parsePrincipalString(principal) : principal;
+    if ((p as unknown) === null || typeof (p as unknown) !== 'object')
+      throw new InvalidArgumentError('principal', 'expected a name or { user | service, tenant?, level? }');
+    if ((p.user === undefined) === (p.service === undefined)) {
+      throw new InvalidArgumentError('principal', 'name exactly one of user or service');
+    }
+    this.kind = p.user !== undefined ? 'user' : 'service';
+    const info = access.principal(this.kind, (p.user ?? p.service)!, p.tenant);
+    this.name = info.name;
+    this.tenant = info.tenant;
+    const clearance = access.labels.parse(info.clearance, 'clearance');
+    this.#label = p.level === undefined ? clearance : access.labels.parse(p.level, 'level');
+    if (!access.labels.dominates(clearance, this.#label)) {
+      throw new FortressError(
+        'FX_FORBIDDEN',
+        `${this.kind} ${this.tenant}/${this.name} cannot work above their clearance`,
+      );
+    }
+    if (p.breakGlass !== undefined && typeof p.breakGlass !== 'boolean')
+      throw new InvalidArgumentError('breakGlass', 'expected true or false');
+    this.#breakGlass = p.breakGlass === true;
+    if (
+      p.clientAddress !== undefined &&
+      (typeof p.clientAddress !== 'string' || p.clientAddress.length > 64)
+    ) {
+      throw new InvalidArgumentError('clientAddress', 'expected an address of at most 64 characters');
+    }
+    this.#clientAddress = p.clientAddress;
+    this.#attrs = access.labelAttrs(this.#label);
+    this.#variant = access.labels.format(this.#label);
+  }
+
+  /** The principal's entity reference. */
+  get entity(): EntityRef {
+    return { type: this.kind === 'user' ? 'User' : 'ServiceAccount', id: `${this.tenant}/${this.name}` };
+  }
+
+  /** The session's working label. */
+  get label(): SecurityLabel {
+    return this.#label;
+  }
+
+  /** Decides one request for this session (cached where policy allows). */
+  decide(action: Action, resource: EntityRef): Decision {
+    return this.#host.access.authorizer.authorize({
+      principal: this.entity,
+      action,
+      resource,
+      variant: this.#variant,
+      principalAttrs: this.#attrs,
+      context: {
+        breakGlass: this.#breakGlass,
+        ...(this.#clientAddress === undefined ? {} : { clientAddress: this.#clientAddress }),
+      },
+    });
+  }
+
+  /** Decides, and on denial records it and throws `FX_FORBIDDEN`. */
+  async require(action: Action, resource: EntityRef, auditAction: string, table?: string): Promise<Decision> {
+    const decision = this.decide(action, resource);
+    if (decision.allowed) {
+      if (decision.breakGlass) {
+        this.#host.warn(
+          `break-glass: ${this.kind} ${this.tenant}/${this.name} ${action} ${resource.type} ${resource.id} (${decision.policies.join(', ')})`,
+        );
+      }
+      return decision;
+    }
+    const error = new FortressError(
+      'FX_FORBIDDEN',
+      `${this.kind} ${this.tenant}/${this.name} may not ${action} ${resource.type.toLowerCase()} ${resource.id}: ${Authorizer.explain(decision)}`,
+    );
+    await this.#host.accessLog.record(
+      {
+        action: auditAction,
+        ...(table === undefined ? {} : { table }),
+        actor: this.actor(decision),
+        denied: decision.policies,
+      },
+      error,
+    );
+    throw error;
+  }
+
+  /** @internal The audit actor for a decision. */
+  actor(decision: Decision): AccessActor {
+    return {
+      principal: { type: this.kind, id: `${this.tenant}/${this.name}`, tenant: this.tenant },
+      policies: decision.policies,
+      breakGlass: decision.breakGlass,
+    };
+  }
+
+  /** A policy-enforcing handle on a table. `FX_TABLE_NOT_FOUND` names exactly-spelled tables only. */
+  table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>>(name: string): GuardedTable<R, I> {
+    const schema = this.#host.engine().describeTable(name);
+    return new GuardedTable<R, I>(this, this.#host, schema);
+  }
+
+  /** @internal */
+  tableRef(table: string): EntityRef {
+    const a = this.#host.access;
+    return { type: 'Table', id: `${a.tenant}/${a.database}/${table}` };
+  }
+
+  /** @internal */
+  columnRef(table: string, column: string): EntityRef {
+    const a = this.#host.access;
+    return { type: 'Column', id: `${a.tenant}/${a.database}/${table}/${column}` };
+  }
+
+  /** @internal Row entity of a packed label. */
+  rowRef(table: string, packed: number): EntityRef {
+    const a = this.#host.access;
+    return { type: 'Row', id: `${a.tenant}/${a.database}/${table}#${packed}` };
+  }
+}
+
+function parsePrincipalString(text: string): Exclude<SessionPrincipal, string> {
+  if (text.startsWith('service:')) return { service: text.slice('service:'.length) };
+  if (text.startsWith('user:')) return { user: text.slice('user:'.length) };
+  return { user: text };
+}
+
+/** A table handle that enforces the session's policies. Same shapes as `Table`. */
+export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
+  readonly name: string;
+  readonly #session: PolicySession;
+  readonly #host: SessionHost;
+  readonly #schema: StoredTable;
+  readonly #key: string;
+
+  /** @internal */
+  constructor(session: PolicySession, host: SessionHost, schema: StoredTable) {
+    this.#session = session;
+    this.#host = host;
+    this.#schema = schema;
+    this.name = schema.name;
+    this.#key = schema.columns.find((c) => c.primaryKey)!.name;
+  }
+
+  #table(decision: Decision): Table<AnyRow, AnyRow> {
+    return this.#host.engine().table(this.name, this.#session.actor(decision));
+  }
+
+  /** Rows this session may see: MAC label range and role row filters, as one filter. */
+  #scope(): Where<AnyRow> | undefined {
+    const parts: Where<AnyRow>[] = [];
+    const labelColumn = this.#schema.rowLabel;
+    if (labelColumn !== undefined) {
+      const { maxRank, forbiddenMask } = this.#host.access.labels.readableRange(this.#session.label);
+      // packed = rank·2^48 + compartments: rank ≤ maxRank ⟺ packed < (maxRank+1)·2^48.
+      parts.push({ [labelColumn]: { lt: (maxRank + 1) * 2 ** 48, bitsClear: forbiddenMask } });
+    }
+    const filters = this.#host.access.rowFiltersFor(
+      this.#session.kind,
+      this.#session.name,
+      this.#session.tenant,
+      this.name,
+    );
+    if (filters.length === 1) parts.push(filters[0]!);
+    else if (filters.length > 1) parts.push({ or: filters });
+    if (parts.length === 0) return undefined;
+    return parts.length === 1 ? parts[0] : { and: parts };
+  }
+
+  #plan(select: readonly string[] | undefined): ColumnPlan {
+    const masks = new Map<string, Exclude<MaskRule, 'omit'>>();
+    const fetch: string[] = [];
+    const policies = new Set<string>();
+    const wanted = select ?? this.#schema.columns.map((c) => c.name);
+    for (const name of wanted) {
+      const column = this.#schema.columns.find((c) => c.name === name);
+      if (column === undefined) {
+        throw new FortressError(
+          'FX_COLUMN_NOT_FOUND',
+          `table ${this.name} has no column ${JSON.stringify(name.slice(0, 80))}`,
+        );
+      }
+      if (column.primaryKey) {
+        fetch.push(name);
+        continue;
+      }
+      const read = this.#session.decide('read', this.#session.columnRef(this.name, name));
+      if (!read.allowed) {
+        if (select !== undefined) {
+          throw new FortressError(
+            'FX_FORBIDDEN',
+            `${this.#session.kind} ${this.#session.tenant}/${this.#session.name} may not read column ${this.name}.${name}: ${Authorizer.explain(read)}`,
+          );
+        }
+        continue;
+      }
+      read.policies.forEach((p) => policies.add(p));
+      if (column.encryption === null) {
+        fetch.push(name);
+        continue;
+      }
+      const decrypt = this.#session.decide('decrypt', this.#session.columnRef(this.name, name));
+      if (decrypt.allowed) {
+        decrypt.policies.forEach((p) => policies.add(p));
+        fetch.push(name);
+        continue;
+      }
+      const rule = column.mask ?? 'redact';
+      if (rule === 'omit') continue;
+      masks.set(name, rule);
+      if (needsPlaintext(rule)) fetch.push(name);
+    }
+    return { fetch, masks, policies: [...policies] };
+  }
+
+  async #mask(rows: AnyRow[], plan: ColumnPlan): Promise<R[]> {
+    if (plan.masks.size === 0 && this.#schema.rowLabel === undefined) return rows as R[];
+    const hashKey = [...plan.masks.values()].includes('hash') ? await this.#host.maskKey() : null;
+    const labelColumn = this.#schema.rowLabel;
+    const labels = this.#host.access.labels;
+    for (const row of rows) {
+      for (const [name, rule] of plan.masks) {
+        const column = this.#schema.columns.find((c) => c.name === name)!;
+        // redact and null never fetched the value: their output must not depend on it (not even on null).
+        row[name] =
+          rule === 'redact'
+            ? REDACTED
+            : rule === 'null'
+              ? null
+              : maskValue(rule, column.type, row[name], hashKey);
+      }
+      if (labelColumn !== undefined && typeof row[labelColumn] === 'number') {
+        row[labelColumn] = labels.format(labels.unpack(row[labelColumn]));
+      }
+    }
+    return rows as R[];
+  }
+
+  /** Checks `query` on the table and on every column a filter or ordering names. */
+  #queryColumns(where: unknown, orderBy: unknown): void {
+    const names = columnsOf(where);
+    const orders = Array.isArray(orderBy) ? orderBy : orderBy === undefined ? [] : [orderBy];
+    for (const o of orders)
+      if (o !== null && typeof o === 'object') for (const k of Object.keys(o as object)) names.add(k);
+    for (const name of names) {
+      const column = this.#schema.columns.find((c) => c.name === name);
+      if (column === undefined) continue; // the engine reports unknown columns
+      const d = this.#session.decide('query', this.#session.columnRef(this.name, name));
+      if (!d.allowed) {
+        throw new FortressError(
+          'FX_FORBIDDEN',
+          `${this.#session.kind} ${this.#session.tenant}/${this.#session.name} may not query column ${this.name}.${name}: ${Authorizer.explain(d)}`,
+        );
+      }
+    }
+  }
+
+  #scoped(where: unknown): Where<AnyRow> | undefined {
+    const scope = this.#scope();
+    if (scope === undefined) return where as Where<AnyRow> | undefined;
+    if (where === undefined) return scope;
+    return { and: [where as Where<AnyRow>, scope] };
+  }
+
+  /** One row by primary key, or undefined when there is none the session may see. */
+  async get(
+    key: R[keyof R] | string | number,
+    options: { select?: readonly (keyof R & string)[] } = {},
+  ): Promise<R | undefined> {
+    const decision = await this.#session.require(
+      'read',
+      this.#session.tableRef(this.name),
+      'table.get',
+      this.name,
+    );
+    const plan = this.#plan(options.select);
+    const table = this.#table(decision);
+    const scope = this.#scope();
+    const rows =
+      scope === undefined
+        ? [await table.get(key, { select: plan.fetch })].filter((r): r is AnyRow => r !== undefined)
+        : await table.find({ where: { and: [{ [this.#key]: key }, scope] }, limit: 1, select: plan.fetch });
+    const [row] = await this.#mask(rows, plan);
+    return row;
+  }
+
+  /** Rows matching `options.where` that the session may see, masked per column. */
+  async find(options: FindOptions<R> = {}): Promise<R[]> {
+    const decision = await this.#session.require(
+      'read',
+      this.#session.tableRef(this.name),
+      'table.find',
+      this.name,
+    );
+    if (options.where !== undefined || options.orderBy !== undefined) {
+      await this.#session.require('query', this.#session.tableRef(this.name), 'table.find', this.name);
+      this.#queryColumns(options.where, options.orderBy);
+    }
+    const plan = this.#plan(options.select);
+    const where = this.#scoped(options.where);
+    const rows = await this.#table(decision).find({
+      ...(options as FindOptions<AnyRow>),
+      ...(where === undefined ? {} : { where }),
+      select: plan.fetch,
+    });
+    return this.#mask(rows, plan);
+  }
+
+  async findOne(options: FindOptions<R> = {}): Promise<R | undefined> {
+    const [row] = await this.find({ ...options, limit: 1 });
+    return row;
+  }
+
+  async count(options: Pick<FindOptions<R>, 'where' | 'scan'> = {}): Promise<number> {
+    const decision = await this.#session.require(
+      'read',
+      this.#session.tableRef(this.name),
+      'table.count',
+      this.name,
+    );
+    if (options.where !== undefined) {
+      await this.#session.require('query', this.#session.tableRef(this.name), 'table.count', this.name);
+      this.#queryColumns(options.where, undefined);
+    }
+    const where = this.#scoped(options.where);
+    return this.#table(decision).count({
+      ...(options as FindOptions<AnyRow>),
+      ...(where === undefined ? {} : { where }),
+    });
+  }
+
+  /** The packed label a write carries: the given label text, else the session's own label. */
+  #writeLabel(row: AnyRow): AnyRow {
+    const column = this.#schema.rowLabel;
+    if (column === undefined) return row;
+    const labels = this.#host.access.labels;
+    const given = row[column];
+    const label = given === undefined || given === null ? this.#session.label : labels.parse(given, column);
+    return { ...row, [column]: labels.pack(label) };
+  }
+
+  /**
+   * Decides a write. In a row-labelled table the row's label governs (the Row entity, whose parent
+   * is the table, so table-scoped policies still apply); otherwise the table's.
+   */
+  #requireWrite(
+    action: 'insert' | 'update' | 'delete',
+    packed: number | null,
+    auditAction: string,
+  ): Promise<Decision> {
+    const resource =
+      packed === null ? this.#session.tableRef(this.name) : this.#session.rowRef(this.name, packed);
+    return this.#session.require(action, resource, auditAction, this.name);
+  }
+
+  /**
+   * The decision a write starts from: on the table, or — in a row-labelled table, where the row's
+   * label decides — a provisional one that only names the actor of the visibility lookup.
+   */
+  #startWrite(action: 'update' | 'delete', auditAction: string): Promise<Decision> | Decision {
+    const table = this.#session.tableRef(this.name);
+    return this.#schema.rowLabel === undefined
+      ? this.#session.require(action, table, auditAction, this.name)
+      : this.#session.decide(action, table);
+  }
+
+  async insert(row: I): Promise<R> {
+    if ((row as unknown) === null || typeof (row as unknown) !== 'object')
+      throw new InvalidArgumentError('row', 'expected a row object');
+    const labelled = this.#writeLabel(row);
+    const column = this.#schema.rowLabel;
+    const decision = await this.#requireWrite(
+      'insert',
+      column === undefined ? null : (labelled[column] as number),
+      'table.insert',
+    );
+    const stored = await this.#table(decision).insert(labelled);
+    return (await this.#mask([stored], { fetch: [], masks: new Map(), policies: [] }))[0]!;
+  }
+
+  async insertMany(rows: readonly I[]): Promise<R[]> {
+    if (!Array.isArray(rows)) throw new InvalidArgumentError('rows', 'expected an array of rows');
+    const column = this.#schema.rowLabel;
+    const labelled = rows.map((r) => this.#writeLabel(r as AnyRow));
+    let decision: Decision | null = null;
+    if (column === undefined) decision = await this.#requireWrite('insert', null, 'table.insertMany');
+    else {
+      for (const packed of new Set(labelled.map((r) => r[column] as number))) {
+        decision = await this.#requireWrite('insert', packed, 'table.insertMany');
+      }
+    }
+    if (decision === null) return [];
+    const stored = await this.#table(decision).insertMany(labelled);
+    return this.#mask(stored, { fetch: [], masks: new Map(), policies: [] });
+  }
+
+  /** The packed label of a visible row, or `FX_ROW_NOT_FOUND` when the session cannot see it. */
+  async #visibleLabel(key: unknown, decision: Decision): Promise<number | null> {
+    const column = this.#schema.rowLabel;
+    const rows = await this.#table(decision).find({
+      where: this.#scoped({ [this.#key]: key }) ?? {},
+      limit: 1,
+      select: column === undefined ? [this.#key] : [this.#key, column],
+    });
+    if (rows.length === 0)
+      throw new FortressError('FX_ROW_NOT_FOUND', `no row with that key in ${this.name}`);
+    return column === undefined ? null : (rows[0]![column] as number);
+  }
+
+  async update(key: R[keyof R] | string | number, changes: Partial<I>): Promise<void> {
+    let decision = await this.#startWrite('update', 'table.update');
+    const current = await this.#visibleLabel(key, decision);
+    if (current !== null) decision = await this.#requireWrite('update', current, 'table.update');
+    const column = this.#schema.rowLabel;
+    let next = changes as AnyRow;
+    if (column !== undefined && column in next) {
+      next = this.#writeLabel(next);
+      await this.#requireWrite('update', next[column] as number, 'table.update');
+    }
+    await this.#table(decision).update(key, next);
+  }
+
+  async delete(key: R[keyof R] | string | number): Promise<boolean> {
+    let decision = await this.#startWrite('delete', 'table.delete');
+    let current: number | null;
+    try {
+      current = await this.#visibleLabel(key, decision);
+    } catch (error) {
+      if (error instanceof FortressError && error.code === 'FX_ROW_NOT_FOUND') return false;
+      throw error;
+    }
+    if (current !== null) decision = await this.#requireWrite('delete', current, 'table.delete');
+    return this.#table(decision).delete(key);
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * Policy enforcement end to end on a real data directory: sessions (`db.as`), masking, the MAC
+ * row filter in SQL, no write down, row filters, tenants, cache invalidation, audit entries,
+ * persistence across reopen, and bypass attempts.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Fortress } from '../../src/fortress.js';
+
+let dir: string;
+let db: Fortress;
+
+const quiet = { onWarning: () => undefined };
+
+/** Awaits a rejection and checks its code and message. */
+async function rejects(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e as { code?: string; message?: string },
+  );
+  expect(error?.code).toBe(code);
+  if (message !== undefined) expect(error?.message).toMatch(message);
+}
+
+function throws(fn: () => unknown, code: RegExp): void {
+  let caught: { code?: string } | null = null;
+  try {
+    fn();
+  } catch (e) {
+    caught = e as { code?: string };
+  }
+  expect(caught?.code).toMatch(code);
+}
+
+async function seed(): Promise<void> {
+  await db.createTable('patients', {
+    columns: {
+      id: { type: 'integer', primaryKey: true },
+      email: { type: 'text', encrypt: { search: 'equality' }, mask: 'email' },
+      ssn: { type: 'text', encrypt: true, mask: 'last4' },
+      notes: { type: 'text', encrypt: true },
+      secretNote: { type: 'text', encrypt: true, mask: 'omit' },
+      ward: { type: 'text' },
+      age: { type: 'integer' },
+      label: { type: 'integer' },
+    },
+    rowLabel: 'label',
+    classification: 'unclassified',
+  });
+  const s = db.access.labels;
+  const p = db.table('patients');
+  await p.insert({
+    id: 1,
+    email: 'ann@example.com',
+    ssn: '123-45-6789',
+    notes: 'n1',
+    secretNote: 'x',
+    ward: 'A',
+    age: 41,
+    label: s.pack(s.parse('unclassified')),
+  });
+  await p.insert({
+    id: 2,
+    email: 'bob@example.com',
+    ssn: '987-65-4321',
+    notes: 'n2',
+    secretNote: 'y',
+    ward: 'B',
+    age: 29,
+    label: s.pack(s.parse('secret')),
+  });
+  await p.insert({
+    id: 3,
+    email: 'cy@example.com',
+    ssn: '555-55-5555',
+    notes: 'n3',
+    secretNote: 'z',
+    ward: 'A',
+    age: 60,
+    label: s.pack(s.parse('top-secret')),
+  });
+  await db.access.addRole('analyst');
+  await db.access.addRole('app');
+  await db.access.addUser('ann', { roles: ['analyst'], clearance: 'secret' });
+  await db.access.addServiceAccount('etl', { roles: ['app'], clearance: 'top-secret' });
+  await db.access.addUser('low', { roles: ['app'], clearance: 'unclassified' });
+  await db.access.addUser('nobody', {});
+  await db.access.addPolicies({
+    'analyst-read':
+      'permit (principal in Fortress::Role::"default/analyst", action in [Fortress::Action::"read", Fortress::Action::"query"], resource);',
+    'app-all':
+      'permit (principal in Fortress::Role::"default/app", action in [Fortress::Action::"read", Fortress::Action::"decrypt", Fortress::Action::"query", Fortress::Action::"insert", Fortress::Action::"update", Fortress::Action::"delete"], resource);',
+  });
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-policy-'));
+  db = await Fortress.open({ path: dir, ...quiet, audit: { checkpointIntervalMs: 0 } });
+  await seed();
+});
+
+afterEach(async () => {
+  await db.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('policy sessions', () => {
+  it('denies by default with FX_FORBIDDEN and a data-free explanation', async () => {
+    const err = await db
+      .as('nobody')
+      .table('patients')
+      .find()
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'FX_FORBIDDEN' });
+    expect((err as Error).message).toMatch(/no policy permits it/);
+    expect((err as Error).message).not.toMatch(/ann@example/);
+  });
+
+  it('an analyst reads masked values and never sees rows above their clearance', async () => {
+    const rows = await db
+      .as('ann')
+      .table('patients')
+      .find({ orderBy: { id: 'asc' } });
+    expect(rows.map((r) => r['id'])).toEqual([1, 2]);
+    expect(rows[0]).toMatchObject({
+      email: 'a***@example.com',
+      ssn: '*******6789',
+      notes: '[redacted]',
+      ward: 'A',
+      label: 'unclassified',
+    });
+    expect(rows[0]).not.toHaveProperty('secretNote');
+    expect(await db.as('ann').table('patients').get(3)).toBeUndefined();
+    expect(await db.as('ann').table('patients').count()).toBe(2);
+  });
+
+  it('the row filter runs in SQL: limits and counts see only visible rows', async () => {
+    const low = db.as('low').table('patients');
+    expect(await low.count()).toBe(1);
+    expect((await low.find({ limit: 5 })).map((r) => r['id'])).toEqual([1]);
+    expect(await low.find({ where: { email: 'cy@example.com' } })).toEqual([]);
+  });
+
+  it('an app with decrypt sees plaintext', async () => {
+    const row = await db.as('service:etl').table('patients').get(3);
+    expect(row).toMatchObject({
+      email: 'cy@example.com',
+      ssn: '555-55-5555',
+      secretNote: 'z',
+      label: 'top-secret',
+    });
+  });
+
+  it('no write down: a write labelled below the session level is refused; at or above it succeeds', async () => {
+    const etl = db.as('service:etl').table('patients');
+    await rejects(etl.insert({ id: 10, ward: 'C', label: 'secret' }), 'FX_FORBIDDEN', /below/);
+    await etl.insert({ id: 11, ward: 'C' }); // defaults to the session's own label
+    expect((await db.table('patients').get(11))!['label']).toBe(
+      db.access.labels.pack(db.access.labels.parse('top-secret')),
+    );
+    // Working at a lower level (within the clearance) allows writing there.
+    await db
+      .as({ service: 'etl', level: 'secret' })
+      .table('patients')
+      .insert({ id: 12, ward: 'C', label: 'secret' });
+    await expect(
+      db.as({ service: 'etl', level: 'top-secret' }).table('patients').update(1, { ward: 'Z' }),
+    ).rejects.toMatchObject({ code: 'FX_FORBIDDEN' });
+    throws(() => db.as({ user: 'low', level: 'secret' }), /^FX_FORBIDDEN$/);
+  });
+
+  it('updates and deletes only reach visible rows', async () => {
+    const low = db.as('low').table('patients');
+    await expect(low.update(2, { ward: 'Q' })).rejects.toMatchObject({ code: 'FX_ROW_NOT_FOUND' });
+    expect(await low.delete(3)).toBe(false);
+    expect(await db.table('patients').count()).toBe(3);
+    await low.update(1, { ward: 'Q' });
+    expect((await db.table('patients').get(1))!['ward']).toBe('Q');
+  });
+
+  it('a permit cannot override the MAC guardrail', async () => {
+    await db.access.addPolicy('everything', 'permit (principal, action, resource);');
+    expect((await db.as('low').table('patients').find()).map((r) => r['id'])).toEqual([1]);
+  });
+
+  it('querying a column needs query on it (no blind-index probing)', async () => {
+    await db.access.addPolicy(
+      'no-email-query',
+      'forbid (principal, action == Fortress::Action::"query", resource == Fortress::Column::"default/main/patients/email");',
+    );
+    await expect(
+      db
+        .as('ann')
+        .table('patients')
+        .find({ where: { email: 'ann@example.com' } }),
+    ).rejects.toMatchObject({ code: 'FX_FORBIDDEN' });
+    expect(
+      await db
+        .as('ann')
+        .table('patients')
+        .find({ where: { ward: 'A' } }),
+    ).toHaveLength(1);
+  });
+
+  it('a policy change takes effect at once (no stale cache)', async () => {
+    const ann = db.as('ann').table('patients');
+    expect(await ann.count()).toBe(2);
+    await db.access.addPolicy(
+      'ban-ann',
+      'forbid (principal == Fortress::User::"default/ann", action, resource);',
+    );
+    await expect(ann.count()).rejects.toMatchObject({ code: 'FX_FORBIDDEN' });
+    await db.access.removePolicy('ban-ann');
+    expect(await ann.count()).toBe(2);
+    await db.access.updatePrincipal('user', 'ann', { roles: [], clearance: 'secret' });
+    await expect(ann.count()).rejects.toMatchObject({ code: 'FX_FORBIDDEN' });
+  });
+
+  it('per-role row filters are pushed down and OR across roles', async () => {
+    await db.access.addRowFilter('analysts-ward-a', {
+      table: 'patients',
+      role: 'analyst',
+      where: { ward: 'A' },
+    });
+    expect((await db.as('ann').table('patients').find()).map((r) => r['id'])).toEqual([1]);
+    expect(await db.as('service:etl').table('patients').count()).toBe(3);
+    await expect(
+      db.access.addRowFilter('bad', { table: 'patients', role: 'analyst', where: { ssn: 'x' } }),
+    ).rejects.toMatchObject({ code: 'FX_QUERY_UNSUPPORTED' });
+  });
+
+  it('identifier tricks: case and Unicode variants of names do not reach the table', async () => {
+    for (const name of ['PATIENTS', 'Patients', 'pаtients' /* Cyrillic а */, 'patients ', 'patients\u200b']) {
+      throws(() => db.as('ann').table(name), /^(FX_TABLE_NOT_FOUND|FX_SCHEMA_INVALID)$/);
+    }
+    // Cedar's validator flags mixed-script identifiers: a look-alike name cannot even be written.
+    await rejects(
+      db.access.addPolicy(
+        'cyr',
+        'permit (principal, action, resource == Fortress::Table::"default/main/pаtients");',
+      ),
+      'FX_POLICY_INVALID',
+      /mixed scripts/,
+    );
+    expect(await db.as('low').table('patients').count()).toBe(1);
+  });
+
+  it('a principal of another tenant sees nothing, whatever the policies say', async () => {
+    await db.access.addUser('mallory', { tenant: 'other', clearance: 'top-secret' });
+    await db.access.addPolicy('everything', 'permit (principal, action, resource);');
+    await rejects(
+      db.as({ user: 'mallory', tenant: 'other' }).table('patients').find(),
+      'FX_FORBIDDEN',
+      /another tenant/,
+    );
+  });
+
+  it('invalid policies are rejected with the validator message and nothing changes', async () => {
+    await rejects(
+      db.access.addPolicy('bad', 'permit (principal, action, resource) when { resource.nope };'),
+      'FX_POLICY_INVALID',
+      /nope/,
+    );
+    await expect(
+      db.access.addPolicy('fortress.guard.tenant', 'permit (principal, action, resource);'),
+    ).rejects.toMatchObject({ code: 'FX_POLICY_INVALID' });
+    await expect(
+      db.access.addPolicy('analyst-read', 'permit (principal, action, resource);'),
+    ).rejects.toMatchObject({ code: 'FX_POLICY_CONFLICT' });
+    expect(db.access.listPolicies().map((p) => p.id)).toEqual(['analyst-read', 'app-all']);
+  });
+
+  it('records allowed and denied decisions with the deciding policies', async () => {
+    await db.as('ann').table('patients').count();
+    await db
+      .as('nobody')
+      .table('patients')
+      .count()
+      .catch(() => undefined);
+    const entries = [];
+    for await (const e of db.audit.entries({ newestFirst: true, limit: 5 })) entries.push(e);
+    const denied = entries.find((e) => e.decision.effect === 'deny')!;
+    expect(denied).toMatchObject({
+      principal: { type: 'user', id: 'default/nobody' },
+      outcome: { status: 'error', code: 'FX_FORBIDDEN' },
+      decision: { policies: ['builtin:default-deny'] },
+    });
+    const allowed = entries.find((e) => e.principal.id === 'default/ann')!;
+    expect(allowed.decision).toEqual({ effect: 'allow', policies: ['analyst-read'] });
+  });
+
+  it('break-glass permits work only when invoked, and are flagged and warned', async () => {
+    const warnings: string[] = [];
+    await db.close();
+    db = await Fortress.open({
+      path: dir,
+      onWarning: (m) => warnings.push(m),
+      audit: { checkpointIntervalMs: 0 },
+    });
+    await db.access.addPolicy(
+      'bg',
+      '@breakGlass("") permit (principal == Fortress::User::"default/nobody", action, resource) when { context.breakGlass };',
+    );
+    await expect(db.as('nobody').table('patients').count()).rejects.toMatchObject({ code: 'FX_FORBIDDEN' });
+    expect(await db.as({ user: 'nobody', breakGlass: true }).table('patients').count()).toBe(1);
+    expect(warnings.some((w) => w.startsWith('break-glass'))).toBe(true);
+    const entries = [];
+    for await (const e of db.audit.entries({ newestFirst: true, limit: 10 })) entries.push(e);
+    const used = entries.find((e) => e.principal.id === 'default/nobody' && e.decision.effect === 'allow')!;
+    expect(used.decision.policies).toEqual(['bg']);
+    expect(used.details).toMatchObject({ breakGlass: true });
+  });
+
+  it('policies, principals, roles and row filters survive a reopen', async () => {
+    await db.access.addRowFilter('f', { table: 'patients', role: 'analyst', where: { ward: 'A' } });
+    await db.close();
+    db = await Fortress.open({ path: dir, ...quiet });
+    expect(db.access.listPolicies()).toHaveLength(2);
+    expect(db.access.rolesOf('user', 'ann')).toEqual(['analyst']);
+    expect(await db.as('ann').table('patients').count()).toBe(1);
+  });
+
+  it('the label scheme is fixed once stored (compartments may be appended)', async () => {
+    await db.close();
+    await expect(
+      Fortress.open({ path: dir, ...quiet, labels: { levels: ['low', 'high'] } }),
+    ).rejects.toMatchObject({ code: 'FX_LABEL_INVALID' });
+    db = await Fortress.open({
+      path: dir,
+      ...quiet,
+      labels: { levels: ['unclassified', 'cui', 'secret', 'top-secret'], compartments: ['alpha'] },
+    });
+    expect(db.access.labels.compartments).toEqual(['alpha']);
+  });
+});
