@@ -22,20 +22,15 @@
  */
 import type { HmacSha256Key } from '../../crypto/mac/hmac-sha256-key.js';
 import type { ColumnType } from '../../engine/schema/column-types.js';
+import { COLUMN_MASKS, type ColumnMask } from '../../engine/schema/table-schema.js';
 import { describe, isBytes, toHex, utf8Encoder } from '../../util/bytes.js';
 import { CryptoError, InvalidArgumentError } from '../../util/errors.js';
 
 /** How a readable but not decryptable column is shown; see the module comment. */
-export type MaskRule = 'redact' | 'last4' | 'email' | 'hash' | 'null' | 'omit';
+export type MaskRule = ColumnMask;
 
-export const MASK_RULES: readonly MaskRule[] = Object.freeze([
-  'redact',
-  'last4',
-  'email',
-  'hash',
-  'null',
-  'omit',
-]);
+/** The rules a column may declare (one list, owned by the table schema that stores them). */
+export const MASK_RULES: readonly MaskRule[] = COLUMN_MASKS;
 
 /** What `redact` (and any rule with nothing safe to show for a type) returns. */
 export const REDACTED = '[redacted]';
