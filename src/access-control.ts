@@ -10,7 +10,6 @@
  * Every change bumps the authorizer's generation, dropping cached decisions, and is persisted
  * before it takes effect in memory; a change that fails validation changes nothing.
  */
-import type { CedarValueJson } from '@cedar-policy/cedar-wasm/nodejs';
 import type { StoredTable } from './engine/schema/table-schema.js';
 import type { Where } from './engine/query/where.js';
 import {
@@ -634,8 +633,15 @@ export class AccessControl implements EntitySource {
       attrs: { tenant, name: database },
       parents: [tenantEntity.uid],
     };
-    const inTenant = (attrs: Record<string, CedarValueJson>): void => {
-      out.push({ uid: ref, attrs: { tenant, ...attrs }, parents: [tenantEntity.uid] }, tenantEntity);
+    /** Keys and policies are named `<tenant>/<name>`: the tenant is the id's, whichever it is. */
+    const inNamedTenant = (): void => {
+      const slash = ref.id.indexOf('/');
+      const owner = slash <= 0 ? '' : ref.id.slice(0, slash);
+      const ownerRef = { type: 'Tenant', id: owner };
+      out.push(
+        { uid: ref, attrs: { tenant: owner, name: ref.id.slice(slash + 1) }, parents: [ownerRef] },
+        { uid: ownerRef, attrs: { tenant: owner }, parents: [] },
+      );
     };
     const prefix = `${tenant}/${database}/`;
     switch (ref.type) {
@@ -647,17 +653,22 @@ export class AccessControl implements EntitySource {
         out.push({ uid: ref, attrs: { tenant: ref.id }, parents: [] });
         return;
       case 'Database':
-        out.push(dbEntity, tenantEntity);
+        if (ref.id === dbRef.id) out.push(dbEntity, tenantEntity);
+        else inNamedTenant(); // another database or tenant: its own tenant decides (the guardrail)
         return;
       case 'Key':
-        inTenant({ name: ref.id.slice(tenant.length + 1) });
-        return;
       case 'Policy':
-        inTenant({ name: ref.id.slice(tenant.length + 1) });
+        inNamedTenant();
         return;
-      case 'AuditLog':
-        out.push({ uid: ref, attrs: { tenant: ref.id }, parents: [tenantEntity.uid] }, tenantEntity);
+      case 'AuditLog': {
+        const owner = ref.id.split('/', 1)[0]!;
+        const ownerRef = { type: 'Tenant', id: owner };
+        out.push(
+          { uid: ref, attrs: { tenant: owner }, parents: [ownerRef] },
+          { uid: ownerRef, attrs: { tenant: owner }, parents: [] },
+        );
         return;
+      }
       case 'Table':
       case 'Column':
       case 'Row': {

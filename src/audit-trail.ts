@@ -18,6 +18,7 @@ import path from 'node:path';
 import {
   isAuditString,
   resourcePath,
+  type AuditDecision,
   type AuditPrincipal,
   type AuditRecord,
   type AuditResource,
@@ -31,7 +32,7 @@ import {
   type StandardNoteSigner,
   type StandardNoteVerifier,
 } from './audit/note/signed-note.js';
-import type { AccessEvent, AccessLog } from './engine/access/access-log.js';
+import type { AccessActor, AccessEvent, AccessLog } from './engine/access/access-log.js';
 import type { KeyManager } from './keys/key-manager.js';
 import type { Signer } from './crypto/signature/signature.js';
 import type { StorageSession } from './storage/dialect.js';
@@ -56,6 +57,16 @@ const MAX_DIGESTS = 300;
 /** Records built here are well-formed by construction (names pass safeName, values are digests). */
 const WELL_FORMED = { wellFormed: true } as const;
 const QUEUED = { wellFormed: true, queued: true } as const;
+
+/** The decision an entry records: the denying or permitting policies, or the embedded owner's rule. */
+function decisionOf(actor: AccessActor | undefined, denied: readonly string[] | undefined): AuditDecision {
+  if (denied !== undefined) {
+    return { effect: 'deny', policies: denied.length === 0 ? [DEFAULT_DENY_RULE] : denied.map(safeName) };
+  }
+  return actor !== undefined
+    ? { effect: 'allow', policies: actor.policies.map(safeName) }
+    : { effect: 'allow', policies: [EMBEDDED_RULE] };
+}
 
 /** The OS user running the process: the embedded principal's default id. */
 export function processPrincipal(tenant: string): AuditPrincipal {
@@ -222,15 +233,7 @@ export class AuditTrail implements AccessLog {
     if (event.rowCount !== undefined) details['rowCount'] = event.rowCount;
     if (withheld) details['valuesWithheld'] = true;
     if (event.actor?.breakGlass === true) details['breakGlass'] = true;
-    const decision: AuditRecord['decision'] =
-      event.denied !== undefined
-        ? {
-            effect: 'deny',
-            policies: event.denied.length === 0 ? [DEFAULT_DENY_RULE] : event.denied.map(safeName),
-          }
-        : event.actor !== undefined
-          ? { effect: 'allow', policies: event.actor.policies.map(safeName) }
-          : { effect: 'allow', policies: [EMBEDDED_RULE] };
+    const decision = decisionOf(event.actor, event.denied);
     return this.#record(
       event.action,
       resource,
@@ -329,8 +332,11 @@ export class AuditTrail implements AccessLog {
     resource: AuditResource,
     error: unknown,
     facts: Readonly<Record<string, string | number | boolean>> = {},
+    actor?: AccessActor,
+    denied?: readonly string[],
   ): Promise<void> {
     const details: Record<string, string | number | boolean> = { ...facts };
+    if (actor?.breakGlass === true) details['breakGlass'] = true;
     await this.#append(
       this.#record(
         action,
@@ -338,6 +344,8 @@ export class AuditTrail implements AccessLog {
         error,
         details,
         requestDigestOf([action, resourcePath(resource), facts]),
+        actor?.principal,
+        decisionOf(actor, denied),
       ),
     );
   }
@@ -431,6 +439,85 @@ export function auditedKeyManager(keys: KeyManager, trail: AuditTrail): KeyManag
             throw error;
           },
         );
+      };
+    },
+  });
+}
+
+/**
+ * `db.access` methods that change who may do what, recorded as `access.<method>`: resource `policy`
+ * for policy changes, the tenant for principals, groups, roles and row filters. Facts name what
+ * changed (policy ids, principal names — identifiers, never policy text or filter values).
+ */
+export const AUDITED_ACCESS_METHODS: Readonly<Record<string, (args: readonly unknown[]) => AccessChange>> =
+  Object.freeze({
+    addPolicies: (args) => ({ policy: true, name: isObject(args[0]) ? Object.keys(args[0]).join(' ') : '' }),
+    addPolicy: (args) => ({ policy: true, name: args[0] }),
+    removePolicy: (args) => ({ policy: true, name: args[0] }),
+    addUser: (args) => ({ name: args[0], tenant: optionTenant(args[1]) }),
+    addServiceAccount: (args) => ({ name: args[0], tenant: optionTenant(args[1]) }),
+    updatePrincipal: (args) => ({
+      name: `${String(args[0])}:${String(args[1])}`,
+      tenant: optionTenant(args[2]),
+    }),
+    removePrincipal: (args) => ({ name: `${String(args[0])}:${String(args[1])}`, tenant: args[2] }),
+    addGroup: (args) => ({ name: args[0], tenant: optionTenant(args[1]) }),
+    addRole: (args) => ({ name: args[0], tenant: optionTenant(args[1]) }),
+    removeGroup: (args) => ({ name: args[0], tenant: args[1] }),
+    removeRole: (args) => ({ name: args[0], tenant: args[1] }),
+    addRowFilter: (args) => ({ name: args[0], tenant: optionTenant(args[1]) }),
+    removeRowFilter: (args) => ({ name: args[0] }),
+  });
+
+/** What an access change names (before the names are made safe for an entry). */
+interface AccessChange {
+  readonly policy?: boolean;
+  readonly name: unknown;
+  readonly tenant?: unknown;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function optionTenant(options: unknown): unknown {
+  return isObject(options) ? options['tenant'] : undefined;
+}
+
+/**
+ * Wraps access control so every change to policies, principals, groups, roles and row filters is
+ * recorded after it succeeds or fails — as the embedded owner, or as `actor` (a session's principal
+ * that was permitted `managePolicy`). Reads (`listPolicies`, `principal`, …) pass through unrecorded.
+ */
+export function auditedAccessControl<T extends object>(
+  access: T & { readonly tenant: string },
+  trail: AuditTrail,
+  actor?: AccessActor,
+): T {
+  return new Proxy(access, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof property !== 'string' || typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      const describe = AUDITED_ACCESS_METHODS[property];
+      if (describe === undefined) return method.bind(target);
+      const action = `access.${property}`;
+      return async (...args: unknown[]): Promise<unknown> => {
+        const change = describe(args);
+        const tenant = typeof change.tenant === 'string' ? safeName(change.tenant) : target.tenant;
+        const resource: AuditResource =
+          change.policy === true ? { type: 'policy', tenant } : { type: 'tenant', tenant };
+        const name = typeof change.name === 'string' ? change.name.slice(0, 512) || '#none' : change.name;
+        const facts = { name: safeName(name) };
+        let result: unknown;
+        try {
+          result = await method.apply(target, args);
+        } catch (error) {
+          await trail.operation(action, resource, error, facts, actor);
+          throw error;
+        }
+        await trail.operation(action, resource, null, facts, actor);
+        return result;
       };
     },
   });

@@ -25,7 +25,7 @@ import type {
 } from './engine/schema/table-schema.js';
 import type { Table } from './engine/table/table.js';
 import { AuditLedger } from './audit/ledger/audit-ledger.js';
-import { AuditTrail, auditedKeyManager, processPrincipal } from './audit-trail.js';
+import { AuditTrail, auditedAccessControl, auditedKeyManager, processPrincipal } from './audit-trail.js';
 import { AuditHandle } from './audit-handle.js';
 import type { AuditResource } from './audit/entry/audit-entry.js';
 import { randomBytes } from './crypto/random.js';
@@ -220,6 +220,8 @@ export class Fortress implements AsyncDisposable {
   readonly #pending: (() => Promise<Engine>) | null;
   readonly #trail: AuditTrail;
   readonly #access: () => AccessControl | null;
+  /** `db.access` as callers see it: every change recorded in the audit ledger. */
+  #auditedAccess: { readonly raw: AccessControl; readonly audited: AccessControl } | null = null;
   #maskKey: HmacSha256Key | null = null;
   #lazyEngine: Engine | null = null;
   #closed = false;
@@ -432,6 +434,14 @@ export class Fortress implements AsyncDisposable {
    * ```
    */
   get access(): AccessControl {
+    const access = this.#rawAccess();
+    if (this.#auditedAccess?.raw !== access) {
+      this.#auditedAccess = { raw: access, audited: auditedAccessControl(access, this.#trail) };
+    }
+    return this.#auditedAccess.audited;
+  }
+
+  #rawAccess(): AccessControl {
     this.#requireEngine();
     if (this.#engine === null && this.#lazyEngine === null)
       throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
@@ -453,7 +463,8 @@ export class Fortress implements AsyncDisposable {
    * ```
    */
   as(principal: SessionPrincipal): PolicySession {
-    const access = this.access;
+    // The raw object on the hot path (no proxy per call); admin changes go through the audited one.
+    const access = this.#rawAccess();
     return new PolicySession(
       {
         engine: () => this.#e,

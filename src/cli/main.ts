@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * @module cli/main
- * The `fortress` command: the embedded data directory (init, unseal, keys, audit), `selftest`
+ * The `fortress` command: the embedded data directory (init, unseal, keys, audit, policy), `selftest`
  * (known-answer tests on this machine) and `bench` (benchmarks that print JSON). Exit codes: 0
  * success, 1 a check failed (self-test, audit verification, a proof), 2 usage or other error.
  */
@@ -11,6 +11,7 @@ import { FortressError } from '../util/errors.js';
 import { lockedMemoryLimit, runSelftest } from '../selftest/selftest.js';
 import { auditCommand } from './commands/audit-commands.js';
 import { demo } from './commands/demo.js';
+import { policyCommand } from './commands/policy-commands.js';
 import { init, keysCommand, seal, status, unseal } from './commands/keys-commands.js';
 
 const USAGE = `Usage: fortress <command> [options]
@@ -63,7 +64,25 @@ Commands:
                                   Move entries below SEQ to a signed segment file in DIR
   audit tiles --out DIR           Write the log as static C2SP tlog-tiles (checkpoint, tiles,
                                   entry bundles) for any tiles client to audit
-  bench <suite> [--quick]         Run a benchmark suite and print JSON (suites: crypto, keys, engine, audit)
+  policy list|show ID|remove ID…  The directory's Cedar policies (changes are audited)
+  policy add FILE [--id ID] [--replace]
+                                  Add policies: a .cedar file (each policy under @id("…")) or
+                                  JSON { "id": "text" }; validated against the schema first
+  policy validate FILE…           Check policy files against the Fortress schema (no --data)
+  policy lint [FILE…]             Permits shadowed by a forbid, permit/forbid pairs on one scope
+                                  (files, or the directory's policies); exit 1 on findings
+  policy test FILE [--with POLICIES]…
+                                  Run a file of cases (principal, action, resource, context →
+                                  allow|deny) against the directory's policies and principals,
+                                  with candidate POLICIES laid over them (not stored); exit 1 on
+                                  a failing case
+  policy explain PRINCIPAL ACTION RESOURCE [--context JSON] [--with POLICIES]
+                                  Decide one request and name the deciding policies, e.g.
+                                  user:default/ann read table:default/main/patients (exit 1: deny)
+  policy template [NAME --role ROLE [--tenant T] [--add [--replace]]]
+                                  List templates, print one as a .cedar file, or add it
+  bench <suite> [--quick]         Run a benchmark suite and print JSON (suites: crypto, keys,
+                                  engine, audit, policy)
   version | help
 
 Every command takes --data DIR (default $FORTRESS_DATA or ./fortress-data). Commands that need keys
@@ -72,7 +91,7 @@ They open the directory through the audit ledger: the unseal, every key operatio
 of the log leave an entry. Only audit verify and audit check-proof work without unsealing.
 `;
 
-const BENCH_SUITES = ['crypto', 'keys', 'engine', 'audit'] as const;
+const BENCH_SUITES = ['crypto', 'keys', 'engine', 'audit', 'policy'] as const;
 
 function usageError(message: string): FortressError {
   return new FortressError('FX_CLI_USAGE', message);
@@ -173,6 +192,8 @@ async function main(argv: string[]): Promise<number> {
       return keysCommand(rest);
     case 'audit':
       return auditCommand(rest);
+    case 'policy':
+      return policyCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`${packageVersion()}\n`);

@@ -1,35 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  Authorizer,
-  checkPolicies,
-  type CedarEntity,
-  type EntityRef,
-  type EntitySource,
-} from '../../src/policy/authorizer/authorizer.js';
+import { Authorizer, checkPolicies, type CedarEntity } from '../../src/policy/authorizer/authorizer.js';
 import { GUARDRAILS } from '../../src/policy/authorizer/guardrails.js';
-
-/** A small in-memory world: two tenants, a few principals, roles, tables and columns. */
-class World implements EntitySource {
-  readonly byId = new Map<string, CedarEntity>();
-  add(e: CedarEntity): this {
-    this.byId.set(`${e.uid.type}::${e.uid.id}`, e);
-    return this;
-  }
-  entities(principal: EntityRef, resource: EntityRef): CedarEntity[] {
-    const out = new Map<string, CedarEntity>();
-    const walk = (ref: EntityRef): void => {
-      const key = `${ref.type}::${ref.id}`;
-      const e = this.byId.get(key);
-      if (e === undefined || out.has(key)) return;
-      out.set(key, e);
-      for (const p of e.parents) walk(p);
-    };
-    walk(principal);
-    walk(resource);
-    return [...out.values()];
-  }
-}
+import { CedarWorld } from '../helpers/cedar-world.js';
 
 function user(
   tenant: string,
@@ -66,8 +39,8 @@ function database(tenant: string): CedarEntity {
   };
 }
 
-function world(): World {
-  return new World()
+function world(): CedarWorld {
+  return new CedarWorld()
     .add({ uid: { type: 'Tenant', id: 'a' }, attrs: { tenant: 'a' }, parents: [] })
     .add({ uid: { type: 'Tenant', id: 'b' }, attrs: { tenant: 'b' }, parents: [] })
     .add(database('a'))

@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Fortress } from '../../src/fortress.js';
+import { Authorizer, type Decision } from '../../src/policy/authorizer/authorizer.js';
+import type { Action } from '../../src/policy/schema/fortress-schema.js';
 
 let dir: string;
 let db: Fortress;
@@ -255,6 +257,42 @@ describe('policy sessions', () => {
       'FX_FORBIDDEN',
       /another tenant/,
     );
+  });
+
+  it("keys, policies, audit logs and databases of another tenant are that tenant's, whatever the policies say", async () => {
+    await db.access.addPolicy('everything', 'permit (principal, action, resource);');
+    await db.access.addServiceAccount('ops', { clearance: 'top-secret' });
+    const decide = (action: Action, type: string, id: string): Decision =>
+      db.access.authorizer.evaluate({
+        principal: { type: 'ServiceAccount', id: 'default/ops' },
+        action,
+        resource: { type, id },
+      });
+    expect(decide('rotateKey', 'Key', 'default/kek/default/main').allowed).toBe(true);
+    for (const [action, type, id] of [
+      ['rotateKey', 'Key', 'other/kek/other/main'],
+      ['managePolicy', 'Policy', 'other/p1'],
+      ['readAudit', 'AuditLog', 'other'],
+      ['readAudit', 'AuditLog', 'other/main'],
+      ['createTable', 'Database', 'other/main'],
+    ] as const) {
+      const d = decide(action, type, id);
+      expect(d, `${action} ${type} ${id}`).toMatchObject({
+        allowed: false,
+        policies: ['fortress.guard.tenant'],
+      });
+    }
+    expect(decide('readAudit', 'AuditLog', 'default').allowed).toBe(true);
+  });
+
+  it('an unknown principal is denied and the explanation says so', () => {
+    const d = db.access.authorizer.evaluate({
+      principal: { type: 'User', id: 'default/ghost' },
+      action: 'read',
+      resource: { type: 'Table', id: 'default/main/patients' },
+    });
+    expect(d.allowed).toBe(false);
+    expect(Authorizer.explain(d)).toBe('the principal does not exist');
   });
 
   it('invalid policies are rejected with the validator message and nothing changes', async () => {

@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  Authorizer,
-  type CedarEntity,
-  type Decision,
-  type EntityRef,
-  type EntitySource,
-} from '../../src/policy/authorizer/authorizer.js';
+import { Authorizer, type Decision, type EntityRef } from '../../src/policy/authorizer/authorizer.js';
 import { lintPolicies } from '../../src/policy/tools/policy-lint.js';
+import { formatPolicyFile, parsePolicyFile } from '../../src/policy/tools/policy-file.js';
 import {
   MAX_POLICY_TEST_CASES,
   parseEntityRef,
@@ -16,6 +11,7 @@ import {
   type PolicyTestCase,
 } from '../../src/policy/tools/policy-test.js';
 import { renderTemplate, TEMPLATE_NAMES } from '../../src/policy/templates/policy-templates.js';
+import { CedarWorld } from '../helpers/cedar-world.js';
 
 /** The error `fn` throws (nested asymmetric matchers would be typed `any`). */
 function thrown(fn: () => unknown): { code?: string; message: string } {
@@ -516,29 +512,8 @@ describe('parsePolicyTestFile', () => {
   });
 });
 
-/** A tiny world for running tests against a real Authorizer. */
-class World implements EntitySource {
-  readonly byId = new Map<string, CedarEntity>();
-  constructor(entities: CedarEntity[]) {
-    for (const e of entities) this.byId.set(`${e.uid.type}::${e.uid.id}`, e);
-  }
-  entities(principal: EntityRef, resource: EntityRef): CedarEntity[] {
-    const out = new Map<string, CedarEntity>();
-    const walk = (ref: EntityRef): void => {
-      const key = `${ref.type}::${ref.id}`;
-      const e = this.byId.get(key);
-      if (e === undefined || out.has(key)) return;
-      out.set(key, e);
-      for (const p of e.parents) walk(p);
-    };
-    walk(principal);
-    walk(resource);
-    return [...out.values()];
-  }
-}
-
 function authorizer(): Authorizer {
-  const world = new World([
+  const world = new CedarWorld([
     { uid: { type: 'Tenant', id: 'acme' }, attrs: { tenant: 'acme' }, parents: [] },
     {
       uid: { type: 'Database', id: 'acme/main' },
@@ -685,5 +660,64 @@ describe('runPolicyTests', () => {
     expect(() =>
       runPolicyTests([{ ...GOOD_CASE, name: 'bad', action: 'decrypt' } as PolicyTestCase], never),
     ).toThrow(/does not apply to a Table/);
+  });
+});
+
+describe('parsePolicyFile / formatPolicyFile', () => {
+  it("reads ids from @id annotations, keeps each policy's own text, and round-trips", () => {
+    const text = `// analysts\n@id("a")\npermit (principal, action == Fortress::Action::"read", resource);\n\n@id("b")\n@breakGlass("x")\nforbid (principal, action, resource is Fortress::System);\n`;
+    const parsed = parsePolicyFile(text);
+    expect(Object.keys(parsed)).toEqual(['a', 'b']);
+    expect(parsed['b']).toBe(
+      '@id("b")\n@breakGlass("x")\nforbid (principal, action, resource is Fortress::System);',
+    );
+    expect(parsePolicyFile(formatPolicyFile(parsed))).toEqual(parsed);
+    for (const name of TEMPLATE_NAMES) {
+      const policies = renderTemplate(name, { tenant: 'acme', role: 'r' });
+      expect(Object.keys(parsePolicyFile(formatPolicyFile(policies)))).toEqual(Object.keys(policies));
+    }
+  });
+
+  it('takes the id of a one-policy file from the caller, and JSON records as they are', () => {
+    expect(parsePolicyFile('permit (principal, action, resource);', { id: 'all' })).toEqual({
+      all: 'permit (principal, action, resource);',
+    });
+    expect(parsePolicyFile(' {"x": "permit (principal, action, resource);"}')).toEqual({
+      x: 'permit (principal, action, resource);',
+    });
+  });
+
+  it('refuses files it cannot give every policy one id', () => {
+    const cases: [string, { id?: string }, RegExp][] = [
+      ['permit (principal, action, resource);', {}, /policy 1 of the file: has no @id/],
+      [
+        '@id("a") permit (principal, action, resource); permit (principal, action, resource);',
+        {},
+        /policy 2 of the file: has no @id/,
+      ],
+      [
+        '@id("a") permit (principal, action, resource); @id("a") forbid (principal, action, resource);',
+        {},
+        /repeats the id "a"/,
+      ],
+      ['@id("a b") permit (principal, action, resource);', {}, /invalid policy id "a b"/],
+      ['@id("a") permit (principal, action, resource);', { id: 'b' }, /annotated @id\("a"\)/],
+      ['permit (principal, action, resource', {}, /does not parse as Cedar/],
+      ['permit (principal == ?principal, action, resource);', {}, /policy template/],
+      ['', {}, /holds no policies/],
+      ['// only a comment', {}, /holds no policies/],
+      ['{', {}, /not valid JSON/],
+      ['{}', {}, /holds no policies/],
+      ['{"x": 1}', {}, /policy x: expected Cedar text/],
+      ['{"bad id": "permit (principal, action, resource);"}', {}, /invalid policy id/],
+      ['{"x": "permit (principal, action, resource);"}', { id: 'x' }, /JSON policy file names its own ids/],
+      ['permit (principal, action, resource);', { id: '-x' }, /invalid policy id/],
+    ];
+    for (const [text, options, message] of cases) {
+      const error = thrown(() => parsePolicyFile(text, options));
+      expect(error.code, text).toBe('FX_INVALID_ARGUMENT');
+      expect(error.message, text).toMatch(message);
+    }
+    expect(thrown(() => parsePolicyFile(42 as unknown as string)).code).toBe('FX_INVALID_ARGUMENT');
   });
 });

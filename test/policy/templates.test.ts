@@ -5,7 +5,6 @@ import {
   checkPolicies,
   type CedarEntity,
   type EntityRef,
-  type EntitySource,
 } from '../../src/policy/authorizer/authorizer.js';
 import { ACTIONS, FORTRESS_CEDAR_SCHEMA, type Action } from '../../src/policy/schema/fortress-schema.js';
 import {
@@ -14,28 +13,7 @@ import {
   TEMPLATE_NAMES,
   type TemplateName,
 } from '../../src/policy/templates/policy-templates.js';
-
-/** An in-memory EntitySource (as in authorizer.test.ts): an entity and all its ancestors. */
-class World implements EntitySource {
-  readonly byId = new Map<string, CedarEntity>();
-  add(e: CedarEntity): this {
-    this.byId.set(`${e.uid.type}::${e.uid.id}`, e);
-    return this;
-  }
-  entities(principal: EntityRef, resource: EntityRef): CedarEntity[] {
-    const out = new Map<string, CedarEntity>();
-    const walk = (ref: EntityRef): void => {
-      const key = `${ref.type}::${ref.id}`;
-      const e = this.byId.get(key);
-      if (e === undefined || out.has(key)) return;
-      out.set(key, e);
-      for (const p of e.parents) walk(p);
-    };
-    walk(principal);
-    walk(resource);
-    return [...out.values()];
-  }
-}
+import { CedarWorld } from '../helpers/cedar-world.js';
 
 /** The error `fn` throws (nested asymmetric matchers would be typed `any`). */
 function thrown(fn: () => unknown): { code?: string; message: string } {
@@ -226,8 +204,8 @@ interface Target {
   readonly level?: number;
 }
 
-function buildWorld(): { world: World; targets: Target[] } {
-  const world = new World();
+function buildWorld(): { world: CedarWorld; targets: Target[] } {
+  const world = new CedarWorld();
   const targets: Target[] = [];
   const resource = (e: CedarEntity, tenant: Tenant | '*', level?: number): void => {
     world.add(e);

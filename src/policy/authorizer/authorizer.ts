@@ -89,6 +89,8 @@ export interface PolicyIssue {
 /** Policy ids: letters, digits and `._:-`, at most 128 characters. */
 export const POLICY_ID_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const MAX_POLICY_TEXT = 64 * 1024;
+/** The `errors` entry of a decision about a principal the entity source does not know. */
+const UNKNOWN_PRINCIPAL = 'principal: unknown';
 const MAX_CACHE_ENTRIES = 100_000;
 const SCHEMA_NAME = 'fortress';
 
@@ -312,7 +314,12 @@ export class Authorizer {
   /** Evaluates without the cache (the property tests compare the two). */
   evaluate(request: AuthorizationRequest): Decision {
     ensureSchema();
-    const entities: EntityJson[] = this.#source.entities(request.principal, request.resource).map((e) => ({
+    const known = this.#source.entities(request.principal, request.resource);
+    if (!known.some((e) => e.uid.type === request.principal.type && e.uid.id === request.principal.id)) {
+      // No such principal: every policy on its attributes would error; say so instead.
+      return { allowed: false, policies: [], errors: [UNKNOWN_PRINCIPAL], breakGlass: false, cached: false };
+    }
+    const entities: EntityJson[] = known.map((e) => ({
       uid: qualified(e.uid),
       attrs:
         request.principalAttrs !== undefined &&
@@ -373,6 +380,7 @@ export class Authorizer {
   static explain(decision: Decision): string {
     if (decision.allowed) return `allowed by ${decision.policies.join(', ')}`;
     if (decision.policies.length === 0) {
+      if (decision.errors.includes(UNKNOWN_PRINCIPAL)) return 'the principal does not exist';
       return decision.errors.some((e) => e.startsWith('request:'))
         ? 'the request does not fit the schema (no policy applies)'
         : 'no policy permits it';

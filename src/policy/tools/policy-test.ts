@@ -228,6 +228,35 @@ function parseContext(value: unknown): PolicyTestContext {
   return context;
 }
 
+/**
+ * Parses a request context (`{ "now": …, "clientAddress": …, "breakGlass": … }`) as test cases hold
+ * it; `FX_INVALID_ARGUMENT` naming the field otherwise.
+ */
+export function parsePolicyTestContext(value: unknown): PolicyTestContext {
+  try {
+    return parseContext(value);
+  } catch (error) {
+    throw new InvalidArgumentError('context', (error as Error).message.replace(/^context(\.|: )/, ''));
+  }
+}
+
+/** The request context a parsed test context stands for. */
+export function requestContextOf(context: PolicyTestContext | undefined): RequestContext {
+  return requestContext(context);
+}
+
+/**
+ * A request's references (`user:acme/ann`, `table:acme/main/patients`), checked against the roles
+ * they play and against the action's schema (`FX_INVALID_ARGUMENT` naming the problem).
+ */
+export function parseRequestRefs(
+  principal: string,
+  action: Action,
+  resource: string,
+): { principal: EntityRef; resource: EntityRef } {
+  return parseCaseRefs(principal, action, resource);
+}
+
 /** A case's references, checked against the roles they play and against the action's schema. */
 function parseCaseRefs(
   principalText: unknown,
