@@ -329,6 +329,59 @@ describe('fortress policy', () => {
     expect(fortress(inData('policy', 'lint')).status).toBe(0);
   });
 
+  it('access manages the principals policies name, refusing bad names, labels and flags', () => {
+    expect(fortress(inData('access', 'role', 'add', 'readers', '--inherits', 'analysts')).status).toBe(0);
+    expect(fortress(inData('access', 'group', 'add', 'night-shift', '--roles', 'readers')).status).toBe(0);
+    const added = fortress(
+      inData('access', 'user', 'add', 'bob', '--groups', 'night-shift', '--clearance', 'cui'),
+    );
+    expect(added.status).toBe(0);
+    expect(added.stdout).toContain('added user bob');
+    expect(fortress(inData('access', 'user', 'add', 'etl', '--service', '--roles', 'analysts')).status).toBe(
+      0,
+    );
+    const roles = fortress(inData('access', 'roles-of', 'bob', '--json'));
+    expect((JSON.parse(roles.stdout) as string[]).sort()).toEqual(['analysts', 'readers']);
+    const listed = JSON.parse(fortress(inData('access', 'list', '--json')).stdout) as {
+      principals: { kind: string; name: string; clearance: string }[];
+    };
+    expect(listed.principals).toContainEqual(expect.objectContaining({ kind: 'service', name: 'etl' }));
+    expect(listed.principals).toContainEqual(expect.objectContaining({ name: 'bob', clearance: 'cui' }));
+    // bob reads through group → role → inherited role; his clearance keeps the secret table out.
+    const ok = fortress(
+      inData('policy', 'explain', 'user:default/bob', 'read', 'table:default/main/patients'),
+    );
+    expect(ok.status).toBe(0);
+    expect(fortress(inData('access', 'user', 'update', 'bob', '--roles', '')).status).toBe(0);
+    expect(fortress(inData('access', 'roles-of', 'bob', '--json')).stdout.trim()).toBe(
+      '["analysts","readers"]',
+    );
+
+    const again = fortress(inData('access', 'user', 'add', 'bob'));
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain('FX_POLICY_CONFLICT');
+    const badName = fortress(inData('access', 'user', 'add', 'a/b'));
+    expect(badName.status).toBe(2);
+    expect(badName.stderr).toContain('FX_INVALID_ARGUMENT');
+    const badLabel = fortress(inData('access', 'user', 'add', 'carol', '--clearance', 'cosmic'));
+    expect(badLabel.status).toBe(2);
+    expect(badLabel.stderr).toMatch(/cosmic|clearance/);
+    const flag = fortress(inData('access', 'role', 'add', 'x', '--clearance', 'secret'));
+    expect(flag.status).toBe(2);
+    expect(flag.stderr).toMatch(/takes no --clearance.*FX_CLI_USAGE/);
+    expect(fortress(inData('access', 'user', 'add')).stderr).toContain('needs one name');
+    expect(fortress(inData('access', 'users')).stderr).toContain('unknown access command');
+    const ghost = fortress(inData('access', 'user', 'remove', 'ghost'));
+    expect(ghost.status).toBe(2);
+    expect(ghost.stderr).toContain('FX_POLICY_NOT_FOUND');
+    expect(fortress(inData('access', 'user', 'remove', 'etl', '--service')).status).toBe(0);
+    const names = (
+      JSON.parse(fortress(inData('access', 'list', '--json')).stdout) as { principals: { name: string }[] }
+    ).principals.map((p) => p.name);
+    expect(names).not.toContain('etl');
+    expect(names).not.toContain('carol');
+  });
+
   it('remove refuses an unknown id without removing anything, and every change is audited', () => {
     const missing = fortress(inData('policy', 'remove', 'analysts-read', 'nope'));
     expect(missing.status).toBe(2);

@@ -11,6 +11,7 @@ import { FortressError } from '../util/errors.js';
 import { lockedMemoryLimit, runSelftest } from '../selftest/selftest.js';
 import { auditCommand } from './commands/audit-commands.js';
 import { demo } from './commands/demo.js';
+import { accessCommand } from './commands/access-commands.js';
 import { policyCommand } from './commands/policy-commands.js';
 import { init, keysCommand, seal, status, unseal } from './commands/keys-commands.js';
 
@@ -64,6 +65,11 @@ Commands:
                                   Move entries below SEQ to a signed segment file in DIR
   audit tiles --out DIR           Write the log as static C2SP tlog-tiles (checkpoint, tiles,
                                   entry bundles) for any tiles client to audit
+  access list [--json]            Principals, roles, groups and row filters policies refer to
+  access user add|update|remove NAME [--service] [--tenant T] [--clearance LABEL]
+                                  [--roles a,b] [--groups g,h]   (--service: a service account)
+  access role add|remove NAME [--inherits a,b]    access group add|remove NAME [--roles] [--groups]
+  access roles-of NAME [--service] Every role held (directly, through groups, by inheritance)
   policy list|show ID|remove ID…  The directory's Cedar policies (changes are audited)
   policy add FILE [--id ID] [--replace]
                                   Add policies: a .cedar file (each policy under @id("…")) or
@@ -194,6 +200,8 @@ async function main(argv: string[]): Promise<number> {
       return auditCommand(rest);
     case 'policy':
       return policyCommand(rest);
+    case 'access':
+      return accessCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`${packageVersion()}\n`);
