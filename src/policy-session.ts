@@ -18,11 +18,16 @@ import { columnsOf } from './access-control.js';
 import type { AccessActor, AccessLog } from './engine/access/access-log.js';
 import type { Engine } from './engine/engine.js';
 import type { Where } from './engine/query/where.js';
-import type { AnyRow, StoredTable } from './engine/schema/table-schema.js';
+import type { AnyRow, StoredColumn, StoredTable } from './engine/schema/table-schema.js';
 import type { FindOptions, Table } from './engine/table/table.js';
 import type { HmacSha256Key } from './crypto/mac/hmac-sha256-key.js';
-import { Authorizer, type Decision, type EntityRef } from './policy/authorizer/authorizer.js';
-import type { SecurityLabel } from './policy/mac/security-label.js';
+import {
+  Authorizer,
+  type Decision,
+  type EntityRef,
+  type RequestContext,
+} from './policy/authorizer/authorizer.js';
+import type { LabelScheme, SecurityLabel } from './policy/mac/security-label.js';
 import { maskValue, needsPlaintext, REDACTED, type MaskRule } from './policy/masking/masking.js';
 import type { Action } from './policy/schema/fortress-schema.js';
 import { FortressError, InvalidArgumentError } from './util/errors.js';
@@ -57,8 +62,32 @@ interface ColumnPlan {
   readonly fetch: readonly string[];
   /** Columns returned masked: name → rule (for rules needing plaintext, the column is fetched). */
   readonly masks: ReadonlyMap<string, Exclude<MaskRule, 'omit'>>;
+  /** The same masks with each column's type, in order, for the per-row loop. */
+  readonly maskSteps: readonly MaskStep[];
+  /** Some mask is `hash`: the keyed-hash key is needed. */
+  readonly needsHashKey: boolean;
   readonly policies: readonly string[];
 }
+
+interface MaskStep {
+  readonly name: string;
+  readonly type: StoredColumn['type'];
+  readonly rule: Exclude<MaskRule, 'omit'>;
+}
+
+/** What a write returns through: nothing masked (the writer supplied the values). */
+const UNMASKED: ColumnPlan = Object.freeze({
+  fetch: Object.freeze([]),
+  masks: new Map<string, Exclude<MaskRule, 'omit'>>(),
+  maskSteps: Object.freeze([]),
+  needsHashKey: false,
+  policies: Object.freeze([]),
+});
+
+/** Column plans kept per table handle (one per distinct `select`); more than this starts over. */
+const MAX_CACHED_PLANS = 64;
+/** Formatted row labels kept per table handle; more than this starts over. */
+const MAX_CACHED_LABELS = 4096;
 
 /**
  * @example
@@ -77,6 +106,9 @@ export class PolicySession {
   readonly #clientAddress: string | undefined;
   readonly #variant: string;
   readonly #attrs: { level: number; compartments: string[] };
+  /** The parts of every request this session makes that never change, built once. */
+  readonly #principalRef: EntityRef;
+  readonly #context: RequestContext;
 
   /** @internal Sessions come from `Fortress.as()`. */
   constructor(host: SessionHost, principal: SessionPrincipal) {
@@ -112,6 +144,11 @@ export class PolicySession {
     this.#clientAddress = p.clientAddress;
     this.#attrs = access.labelAttrs(this.#label);
     this.#variant = access.labels.format(this.#label);
+    this.#principalRef = Object.freeze(this.entity);
+    this.#context = Object.freeze({
+      breakGlass: this.#breakGlass,
+      ...(this.#clientAddress === undefined ? {} : { clientAddress: this.#clientAddress }),
+    });
   }
 
   /** The principal's entity reference. */
@@ -127,15 +164,12 @@ export class PolicySession {
   /** Decides one request for this session (cached where policy allows). */
   decide(action: Action, resource: EntityRef): Decision {
     return this.#host.access.authorizer.authorize({
-      principal: this.entity,
+      principal: this.#principalRef,
       action,
       resource,
       variant: this.#variant,
       principalAttrs: this.#attrs,
-      context: {
-        breakGlass: this.#breakGlass,
-        ...(this.#clientAddress === undefined ? {} : { clientAddress: this.#clientAddress }),
-      },
+      context: this.#context,
     });
   }
 
@@ -206,13 +240,63 @@ function parsePrincipalString(text: string): Exclude<SessionPrincipal, string> {
   return { user: text };
 }
 
-/** A table handle that enforces the session's policies. Same shapes as `Table`. */
+const FIND_OPTION_KEYS: ReadonlySet<string> = new Set([
+  'where',
+  'orderBy',
+  'limit',
+  'after',
+  'select',
+  'scan',
+]);
+
+/**
+ * `{ ...options, where (when scoped), select }` for the engine. Object spread copies through a
+ * generic runtime path that costs about a microsecond per read, so when every key is a find option
+ * (the engine rejects any other) the same object is built by assignment; anything else is spread.
+ */
+function findQuery(
+  options: FindOptions<AnyRow>,
+  where: Where<AnyRow> | undefined,
+  select: readonly string[],
+): FindOptions<AnyRow> {
+  const keys = Object.keys(options);
+  if (!keys.every((key) => FIND_OPTION_KEYS.has(key))) {
+    return { ...options, ...(where === undefined ? {} : { where }), select };
+  }
+  const query: Record<string, unknown> = {};
+  const source = options as Record<string, unknown>;
+  for (const key of keys) query[key] = source[key];
+  if (where !== undefined) query['where'] = where;
+  query['select'] = select;
+  return query;
+}
+
+/**
+ * A table handle that enforces the session's policies. Same shapes as `Table`.
+ *
+ * Reads are the hot path, so a handle keeps what only changes when access control does: the
+ * column plan of each `select` and the row scope, both dropped when the authorizer's generation
+ * moves (any policy, principal, group, role or row-filter change bumps it). A plan is kept only
+ * when `read` and `decrypt` are not decided from request context, i.e. only when the authorizer
+ * itself would answer every decision in it from its cache. The table decision (and its audit and
+ * break-glass warning) is still made on every call.
+ */
 export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   readonly name: string;
   readonly #session: PolicySession;
   readonly #host: SessionHost;
   readonly #schema: StoredTable;
   readonly #key: string;
+  /** The handle's columns by name (the schema it was opened with, like `#schema`). */
+  readonly #columns: ReadonlyMap<string, StoredColumn>;
+  readonly #columnNames: readonly string[];
+  readonly #tableRef: EntityRef;
+  readonly #plans = new Map<string, ColumnPlan>();
+  #plansGeneration = -1;
+  #scopeCache: Where<AnyRow> | undefined = undefined;
+  #scopeGeneration = -1;
+  readonly #labelTexts = new Map<number, string>();
+  #labelScheme: LabelScheme | null = null;
 
   /** @internal */
   constructor(session: PolicySession, host: SessionHost, schema: StoredTable) {
@@ -221,6 +305,9 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     this.#schema = schema;
     this.name = schema.name;
     this.#key = schema.columns.find((c) => c.primaryKey)!.name;
+    this.#columns = new Map(schema.columns.map((c) => [c.name, c]));
+    this.#columnNames = schema.columns.map((c) => c.name);
+    this.#tableRef = session.tableRef(schema.name);
   }
 
   #table(decision: Decision): Table<AnyRow, AnyRow> {
@@ -229,6 +316,10 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
 
   /** Rows this session may see: MAC label range and role row filters, as one filter. */
   #scope(): Where<AnyRow> | undefined {
+    // Row filters and role memberships only change with the generation; the label range is the
+    // session's own. The engine never mutates a filter, so one object serves every call.
+    const generation = this.#host.access.authorizer.generation;
+    if (generation === this.#scopeGeneration) return this.#scopeCache;
     const parts: Where<AnyRow>[] = [];
     const labelColumn = this.#schema.rowLabel;
     if (labelColumn !== undefined) {
@@ -244,17 +335,45 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     );
     if (filters.length === 1) parts.push(filters[0]!);
     else if (filters.length > 1) parts.push({ or: filters });
-    if (parts.length === 0) return undefined;
-    return parts.length === 1 ? parts[0] : { and: parts };
+    const scope = parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : { and: parts };
+    this.#scopeCache = scope;
+    this.#scopeGeneration = generation;
+    return scope;
   }
 
+  /** The column plan for `select`: from this handle's cache when the decisions behind it are. */
   #plan(select: readonly string[] | undefined): ColumnPlan {
+    const authorizer = this.#host.access.authorizer;
+    if (authorizer.isContextual('read') || authorizer.isContextual('decrypt')) return this.#newPlan(select);
+    if (authorizer.generation !== this.#plansGeneration) {
+      this.#plans.clear();
+      this.#plansGeneration = authorizer.generation;
+    }
+    // Only a list of strings has a key; anything else is planned (and rejected) afresh every time.
+    const key =
+      select === undefined
+        ? '*'
+        : Array.isArray(select) && select.every((name) => typeof name === 'string')
+          ? JSON.stringify(select)
+          : null;
+    if (key === null) return this.#newPlan(select);
+    let plan = this.#plans.get(key);
+    if (plan === undefined) {
+      plan = this.#newPlan(select);
+      if (this.#plans.size >= MAX_CACHED_PLANS) this.#plans.clear();
+      this.#plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  #newPlan(select: readonly string[] | undefined): ColumnPlan {
     const masks = new Map<string, Exclude<MaskRule, 'omit'>>();
+    const maskSteps: MaskStep[] = [];
     const fetch: string[] = [];
     const policies = new Set<string>();
-    const wanted = select ?? this.#schema.columns.map((c) => c.name);
+    const wanted = select ?? this.#columnNames;
     for (const name of wanted) {
-      const column = this.#schema.columns.find((c) => c.name === name);
+      const column = this.#columns.get(name);
       if (column === undefined) {
         throw new FortressError(
           'FX_COLUMN_NOT_FOUND',
@@ -288,30 +407,49 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
       }
       const rule = column.mask ?? 'redact';
       if (rule === 'omit') continue;
+      if (!masks.has(name)) maskSteps.push({ name, type: column.type, rule });
       masks.set(name, rule);
       if (needsPlaintext(rule)) fetch.push(name);
     }
-    return { fetch, masks, policies: [...policies] };
+    // Frozen: a cached plan is shared by every later read through this handle.
+    return Object.freeze({
+      fetch: Object.freeze(fetch),
+      masks,
+      maskSteps: Object.freeze(maskSteps),
+      needsHashKey: maskSteps.some((step) => step.rule === 'hash'),
+      policies: Object.freeze([...policies]),
+    });
+  }
+
+  /** The text of a packed row label, formatted once per handle. */
+  #labelText(labels: LabelScheme, packed: number): string {
+    if (labels !== this.#labelScheme) {
+      this.#labelTexts.clear();
+      this.#labelScheme = labels;
+    }
+    let text = this.#labelTexts.get(packed);
+    if (text === undefined) {
+      text = labels.format(labels.unpack(packed));
+      if (this.#labelTexts.size >= MAX_CACHED_LABELS) this.#labelTexts.clear();
+      this.#labelTexts.set(packed, text);
+    }
+    return text;
   }
 
   async #mask(rows: AnyRow[], plan: ColumnPlan): Promise<R[]> {
-    if (plan.masks.size === 0 && this.#schema.rowLabel === undefined) return rows as R[];
-    const hashKey = [...plan.masks.values()].includes('hash') ? await this.#host.maskKey() : null;
     const labelColumn = this.#schema.rowLabel;
+    const steps = plan.maskSteps;
+    if (steps.length === 0 && labelColumn === undefined) return rows as R[];
+    const hashKey = plan.needsHashKey ? await this.#host.maskKey() : null;
     const labels = this.#host.access.labels;
     for (const row of rows) {
-      for (const [name, rule] of plan.masks) {
-        const column = this.#schema.columns.find((c) => c.name === name)!;
+      for (const { name, type, rule } of steps) {
         // redact and null never fetched the value: their output must not depend on it (not even on null).
         row[name] =
-          rule === 'redact'
-            ? REDACTED
-            : rule === 'null'
-              ? null
-              : maskValue(rule, column.type, row[name], hashKey);
+          rule === 'redact' ? REDACTED : rule === 'null' ? null : maskValue(rule, type, row[name], hashKey);
       }
       if (labelColumn !== undefined && typeof row[labelColumn] === 'number') {
-        row[labelColumn] = labels.format(labels.unpack(row[labelColumn]));
+        row[labelColumn] = this.#labelText(labels, row[labelColumn]);
       }
     }
     return rows as R[];
@@ -324,8 +462,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     for (const o of orders)
       if (o !== null && typeof o === 'object') for (const k of Object.keys(o as object)) names.add(k);
     for (const name of names) {
-      const column = this.#schema.columns.find((c) => c.name === name);
-      if (column === undefined) continue; // the engine reports unknown columns
+      if (!this.#columns.has(name)) continue; // the engine reports unknown columns
       const d = this.#session.decide('query', this.#session.columnRef(this.name, name));
       if (!d.allowed) {
         throw new FortressError(
@@ -348,12 +485,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     key: R[keyof R] | string | number,
     options: { select?: readonly (keyof R & string)[] } = {},
   ): Promise<R | undefined> {
-    const decision = await this.#session.require(
-      'read',
-      this.#session.tableRef(this.name),
-      'table.get',
-      this.name,
-    );
+    const decision = await this.#session.require('read', this.#tableRef, 'table.get', this.name);
     const plan = this.#plan(options.select);
     const table = this.#table(decision);
     const scope = this.#scope();
@@ -367,23 +499,15 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
 
   /** Rows matching `options.where` that the session may see, masked per column. */
   async find(options: FindOptions<R> = {}): Promise<R[]> {
-    const decision = await this.#session.require(
-      'read',
-      this.#session.tableRef(this.name),
-      'table.find',
-      this.name,
-    );
+    const decision = await this.#session.require('read', this.#tableRef, 'table.find', this.name);
     if (options.where !== undefined || options.orderBy !== undefined) {
-      await this.#session.require('query', this.#session.tableRef(this.name), 'table.find', this.name);
+      await this.#session.require('query', this.#tableRef, 'table.find', this.name);
       this.#queryColumns(options.where, options.orderBy);
     }
     const plan = this.#plan(options.select);
-    const where = this.#scoped(options.where);
-    const rows = await this.#table(decision).find({
-      ...(options as FindOptions<AnyRow>),
-      ...(where === undefined ? {} : { where }),
-      select: plan.fetch,
-    });
+    const rows = await this.#table(decision).find(
+      findQuery(options, this.#scoped(options.where), plan.fetch),
+    );
     return this.#mask(rows, plan);
   }
 
@@ -456,7 +580,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
       'table.insert',
     );
     const stored = await this.#table(decision).insert(labelled);
-    return (await this.#mask([stored], { fetch: [], masks: new Map(), policies: [] }))[0]!;
+    return (await this.#mask([stored], UNMASKED))[0]!;
   }
 
   async insertMany(rows: readonly I[]): Promise<R[]> {
@@ -472,7 +596,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     }
     if (decision === null) return [];
     const stored = await this.#table(decision).insertMany(labelled);
-    return this.#mask(stored, { fetch: [], masks: new Map(), policies: [] });
+    return this.#mask(stored, UNMASKED);
   }
 
   /** The packed label of a visible row, or `FX_ROW_NOT_FOUND` when the session cannot see it. */
