@@ -19,7 +19,7 @@ import type { AccessActor, AccessLog } from './engine/access/access-log.js';
 import type { Engine } from './engine/engine.js';
 import type { Where } from './engine/query/where.js';
 import type { AnyRow, StoredColumn, StoredTable } from './engine/schema/table-schema.js';
-import type { FindOptions, Table } from './engine/table/table.js';
+import type { FindOptions, RowScope, Table } from './engine/table/table.js';
 import type { HmacSha256Key } from './crypto/mac/hmac-sha256-key.js';
 import {
   Authorizer,
@@ -60,6 +60,8 @@ export interface SessionHost {
 interface ColumnPlan {
   /** Columns fetched (and decrypted where encrypted). */
   readonly fetch: readonly string[];
+  /** `fetch` is every column of the table (each once): the engine is asked for whole rows. */
+  readonly fetchAll: boolean;
   /** Columns returned masked: name → rule (for rules needing plaintext, the column is fetched). */
   readonly masks: ReadonlyMap<string, Exclude<MaskRule, 'omit'>>;
   /** The same masks with each column's type, in order, for the per-row loop. */
@@ -78,6 +80,7 @@ interface MaskStep {
 /** What a write returns through: nothing masked (the writer supplied the values). */
 const UNMASKED: ColumnPlan = Object.freeze({
   fetch: Object.freeze([]),
+  fetchAll: false,
   masks: new Map<string, Exclude<MaskRule, 'omit'>>(),
   maskSteps: Object.freeze([]),
   needsHashKey: false,
@@ -257,17 +260,21 @@ const FIND_OPTION_KEYS: ReadonlySet<string> = new Set([
 function findQuery(
   options: FindOptions<AnyRow>,
   where: Where<AnyRow> | undefined,
-  select: readonly string[],
+  select: readonly string[] | undefined,
 ): FindOptions<AnyRow> {
   const keys = Object.keys(options);
+  let query: Record<string, unknown>;
   if (!keys.every((key) => FIND_OPTION_KEYS.has(key))) {
-    return { ...options, ...(where === undefined ? {} : { where }), select };
+    query = { ...options, ...(where === undefined ? {} : { where }) };
+  } else {
+    query = {};
+    const source = options as Record<string, unknown>;
+    for (const key of keys) query[key] = source[key];
+    if (where !== undefined) query['where'] = where;
   }
-  const query: Record<string, unknown> = {};
-  const source = options as Record<string, unknown>;
-  for (const key of keys) query[key] = source[key];
-  if (where !== undefined) query['where'] = where;
-  query['select'] = select;
+  // Every column: no select, so the engine's fast paths (which return whole rows) still apply.
+  if (select === undefined) delete query['select'];
+  else query['select'] = select;
   return query;
 }
 
@@ -291,6 +298,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
   readonly #columns: ReadonlyMap<string, StoredColumn>;
   readonly #columnNames: readonly string[];
   readonly #tableRef: EntityRef;
+  readonly #macScope: RowScope | undefined;
   readonly #plans = new Map<string, ColumnPlan>();
   #plansGeneration = -1;
   #scopeCache: Where<AnyRow> | undefined = undefined;
@@ -308,25 +316,34 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     this.#columns = new Map(schema.columns.map((c) => [c.name, c]));
     this.#columnNames = schema.columns.map((c) => c.name);
     this.#tableRef = session.tableRef(schema.name);
+    this.#macScope = this.#labelScope();
   }
 
+  /**
+   * An engine handle acting for the session: its accesses carry the session's principal and
+   * deciding policies, and in a row-labelled table every read it makes — key reads, blind-index
+   * lookups, general queries, counts — is confined in SQL to the rows the session's label may read.
+   */
   #table(decision: Decision): Table<AnyRow, AnyRow> {
-    return this.#host.engine().table(this.name, this.#session.actor(decision));
+    return this.#host.engine().table(this.name, this.#session.actor(decision), this.#macScope);
   }
 
-  /** Rows this session may see: MAC label range and role row filters, as one filter. */
+  /** The mandatory-access row scope: labels the session's label dominates (Bell–LaPadula). */
+  #labelScope(): RowScope | undefined {
+    const column = this.#schema.rowLabel;
+    if (column === undefined) return undefined;
+    const { maxRank, forbiddenMask } = this.#host.access.labels.readableRange(this.#session.label);
+    // packed = rank·2^48 + compartments: rank ≤ maxRank ⟺ packed < (maxRank+1)·2^48.
+    return Object.freeze({ column, below: (maxRank + 1) * 2 ** 48, bitsClear: forbiddenMask });
+  }
+
+  /** The per-role row filters that apply to this session (the label scope is the engine handle's). */
   #scope(): Where<AnyRow> | undefined {
-    // Row filters and role memberships only change with the generation; the label range is the
-    // session's own. The engine never mutates a filter, so one object serves every call.
+    // Row filters and role memberships only change with the generation. The engine never mutates
+    // a filter, so one object serves every call.
     const generation = this.#host.access.authorizer.generation;
     if (generation === this.#scopeGeneration) return this.#scopeCache;
     const parts: Where<AnyRow>[] = [];
-    const labelColumn = this.#schema.rowLabel;
-    if (labelColumn !== undefined) {
-      const { maxRank, forbiddenMask } = this.#host.access.labels.readableRange(this.#session.label);
-      // packed = rank·2^48 + compartments: rank ≤ maxRank ⟺ packed < (maxRank+1)·2^48.
-      parts.push({ [labelColumn]: { lt: (maxRank + 1) * 2 ** 48, bitsClear: forbiddenMask } });
-    }
     const filters = this.#host.access.rowFiltersFor(
       this.#session.kind,
       this.#session.name,
@@ -414,6 +431,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     // Frozen: a cached plan is shared by every later read through this handle.
     return Object.freeze({
       fetch: Object.freeze(fetch),
+      fetchAll: fetch.length === this.#columnNames.length && new Set(fetch).size === fetch.length,
       masks,
       maskSteps: Object.freeze(maskSteps),
       needsHashKey: maskSteps.some((step) => step.rule === 'hash'),
@@ -491,7 +509,9 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     const scope = this.#scope();
     const rows =
       scope === undefined
-        ? [await table.get(key, { select: plan.fetch })].filter((r): r is AnyRow => r !== undefined)
+        ? [await table.get(key, plan.fetchAll ? {} : { select: plan.fetch })].filter(
+            (r): r is AnyRow => r !== undefined,
+          )
         : await table.find({ where: { and: [{ [this.#key]: key }, scope] }, limit: 1, select: plan.fetch });
     const [row] = await this.#mask(rows, plan);
     return row;
@@ -506,7 +526,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     }
     const plan = this.#plan(options.select);
     const rows = await this.#table(decision).find(
-      findQuery(options, this.#scoped(options.where), plan.fetch),
+      findQuery(options, this.#scoped(options.where), plan.fetchAll ? undefined : plan.fetch),
     );
     return this.#mask(rows, plan);
   }

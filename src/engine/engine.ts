@@ -38,7 +38,7 @@ import {
   type ColumnDefinition,
 } from './schema/table-schema.js';
 import { TableCodec, envelopeKey, withKeys, type TableScope } from './table/table-codec.js';
-import { Table, type TableHost } from './table/table.js';
+import { Table, type RowScope, type TableHost } from './table/table.js';
 
 const CATALOG_SQL = `
 CREATE TABLE IF NOT EXISTS fx_tables (name TEXT PRIMARY KEY, id TEXT NOT NULL, schema TEXT NOT NULL);
@@ -219,12 +219,14 @@ export class Engine implements TableHost {
 
   // ── tables ─────────────────────────────────────────────────────────────────────────────────────
 
+  /** A handle on a table; `actor` is recorded with its accesses, `scope` filters every read (`RowScope`). */
   table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>>(
     name: string,
     actor?: AccessActor,
+    scope?: RowScope,
   ): Table<R, I> {
     this.#entry(name);
-    return new Table<R, I>(this, name, actor);
+    return new Table<R, I>(this, name, actor, scope);
   }
 
   listTables(): string[] {
@@ -1068,6 +1070,7 @@ export class Transaction {
   table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>>(
     name: string,
     actor?: AccessActor,
+    scope?: RowScope,
   ): Table<R, I> {
     this.#engine.describeTable(name);
     const session = this.#session;
@@ -1082,6 +1085,6 @@ export class Transaction {
       accessLog: engine.accessLog,
       inTransaction: () => true,
     };
-    return new Table<R, I>(host, name, actor);
+    return new Table<R, I>(host, name, actor, scope);
   }
 }

@@ -145,6 +145,24 @@ describe('policy sessions', () => {
     expect(await low.find({ where: { email: 'cy@example.com' } })).toEqual([]);
   });
 
+  it('every read path — key read, blind-index lookup, planner, count — sees only rows at or below the session label', async () => {
+    // etl (clearance top-secret) working at secret: whole rows are fetched, so the engine's fast
+    // paths run, with the label range in their SQL.
+    const etl = db.as({ service: 'etl', level: 'secret' }).table('patients');
+    expect(await etl.get(3)).toBeUndefined();
+    expect(await etl.get(2)).toMatchObject({ email: 'bob@example.com', label: 'secret' });
+    expect(await etl.find({ where: { email: 'cy@example.com' } })).toEqual([]);
+    expect((await etl.find({ where: { email: 'bob@example.com' } })).map((r) => r['id'])).toEqual([2]);
+    expect((await etl.find({ where: { ward: 'A' } })).map((r) => r['id'])).toEqual([1]);
+    expect((await etl.find({ orderBy: { id: 'desc' }, limit: 1 })).map((r) => r['id'])).toEqual([2]);
+    expect(await db.table('patients').count()).toBe(3); // the owner's handle is not scoped
+    expect(await etl.count()).toBe(2);
+    expect(await etl.count({ where: { ward: 'A' } })).toBe(1);
+    expect(await etl.findOne({ where: { email: 'cy@example.com' } })).toBeUndefined();
+    // At top-secret the same handle shape sees the row.
+    expect(await db.as('service:etl').table('patients').get(3)).toMatchObject({ id: 3 });
+  });
+
   it('an app with decrypt sees plaintext', async () => {
     const row = await db.as('service:etl').table('patients').get(3);
     expect(row).toMatchObject({

@@ -422,22 +422,26 @@ export class TableCodec {
   }
 
   /** Every column of the rows whose blind-index slot holds a value, in rowid (or key) order. */
-  selectByIndexSql(column: StoredColumn, slot: 0 | 1): string {
-    const cacheKey = `#index:${column.name}:${slot}`;
+  selectByIndexSql(column: StoredColumn, slot: 0 | 1, scope?: StoredColumn): string {
+    const cacheKey = `#index:${column.name}:${slot}${scope === undefined ? '' : `#scope:${scope.name}`}`;
     let sql = this.#selects.get(cacheKey);
     if (sql === undefined) {
-      sql = `SELECT ${this.selectList(this.physicalFor(this.schema.columns))} FROM "${this.physicalTable}" WHERE "b${slot}_${column.name}" = ?`;
+      sql = `SELECT ${this.selectList(this.physicalFor(this.schema.columns))} FROM "${this.physicalTable}" WHERE "b${slot}_${column.name}" = ?${scopeSql(scope)}`;
       this.#selects.set(cacheKey, sql);
     }
     return sql;
   }
 
-  /** `SELECT <physical columns of wanted> FROM <table> WHERE <primary key> = ?`, cached per column list. */
-  selectByKeySql(wanted: readonly StoredColumn[]): string {
-    const cacheKey = wanted === this.schema.columns ? '*' : wanted.map((c) => c.name).join(',');
+  /**
+   * `SELECT <physical columns of wanted> FROM <table> WHERE <primary key> = ?`, cached per column
+   * list; with `scope`, two more parameters bound: the row-scope bound and mask (see `RowScope`).
+   */
+  selectByKeySql(wanted: readonly StoredColumn[], scope?: StoredColumn): string {
+    const columns = wanted === this.schema.columns ? '*' : wanted.map((c) => c.name).join(',');
+    const cacheKey = scope === undefined ? columns : `${columns}#scope:${scope.name}`;
     let sql = this.#selects.get(cacheKey);
     if (sql === undefined) {
-      sql = `SELECT ${this.selectList(this.physicalFor(wanted))} FROM "${this.physicalTable}" WHERE "p_${this.primaryKey.name}" = ?`;
+      sql = `SELECT ${this.selectList(this.physicalFor(wanted))} FROM "${this.physicalTable}" WHERE "p_${this.primaryKey.name}" = ?${scopeSql(scope)}`;
       if (this.#selects.size < 256) this.#selects.set(cacheKey, sql);
     }
     return sql;
@@ -511,4 +515,9 @@ export class TableCodec {
     }
     return this.schema.rowKey !== null && stale(raw[ROW_ENVELOPE], this.#rowKeyId);
   }
+}
+
+/** The row-scope predicate (`RowScope`): below a bound, none of a mask's bits; binds two parameters. */
+function scopeSql(scope: StoredColumn | undefined): string {
+  return scope === undefined ? '' : ` AND "p_${scope.name}" < ? AND ("p_${scope.name}" & ?) = 0`;
 }

@@ -78,6 +78,18 @@ const MAX_LIMIT = 1_000_000_000;
 const BATCH = 512;
 const FIND_OPTIONS = ['where', 'orderBy', 'limit', 'after', 'select', 'scan'];
 
+/**
+ * A filter a table handle applies to every read, whatever the caller asks: rows whose plaintext
+ * integer `column` is below `below` and has none of the bits of `bitsClear` set (a policy
+ * session's mandatory-access label range). Applied in SQL on every path — key reads, blind-index
+ * lookups and the general planner — so a row outside it is never fetched or decrypted.
+ */
+export interface RowScope {
+  readonly column: string;
+  readonly below: number;
+  readonly bitsClear: number;
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -95,12 +107,38 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   readonly name: string;
   readonly #host: TableHost;
   readonly #actor: AccessActor | undefined;
+  readonly #scope: RowScope | undefined;
+  /** `#scope` as a filter, for the general planner. */
+  readonly #scopeWhere: Where<AnyRow> | undefined;
 
   /** @internal Tables come from `Fortress.table()` / `createTable()` / a policy session. */
-  constructor(host: TableHost, name: string, actor?: AccessActor) {
+  constructor(host: TableHost, name: string, actor?: AccessActor, scope?: RowScope) {
     this.#host = host;
     this.name = name;
     this.#actor = actor;
+    this.#scope = scope;
+    this.#scopeWhere =
+      scope === undefined ? undefined : { [scope.column]: { lt: scope.below, bitsClear: scope.bitsClear } };
+  }
+
+  /** `options` with the handle's row scope ANDed into its filter (malformed options pass through to be refused). */
+  #scoped<O>(options: O): O {
+    const scope = this.#scopeWhere;
+    if (scope === undefined || !isPlainObject(options)) return options;
+    const where = options['where'];
+    return { ...options, where: where === undefined ? scope : { and: [where, scope] } };
+  }
+
+  /** The scope's column, checked against the stored schema: a plaintext integer column. */
+  #scopeColumn(codec: TableCodec, scope: RowScope): StoredColumn {
+    const column = codec.columns.get(scope.column);
+    if (column?.type !== 'integer' || column.encryption !== null) {
+      throw new FortressError(
+        'FX_QUERY_INVALID',
+        `row scope column ${scope.column} of ${this.name} is not a plaintext integer column`,
+      );
+    }
+    return column;
   }
 
   /** The event as recorded: with the acting principal when a policy session acts. */
@@ -224,7 +262,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
         ...this.#queryFacts(options),
         rowCount: r?.rows.length ?? 0,
       }),
-      () => this.#page(options),
+      () => this.#page(this.#scoped(options)),
     );
   }
 
@@ -239,14 +277,14 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
       if (this.#host.inTransaction()) await log.within(this.#host.session(), event, null, true);
       else await log.record(event, null);
     }
-    yield* this.#iterate(options);
+    yield* this.#iterate(this.#scoped(options));
   }
 
   /** How many rows match. */
   count(options: Pick<FindOptions<R>, 'where' | 'scan'> = {}): Promise<number> {
     return this.#read(
       (r) => ({ action: 'table.count', table: this.name, ...this.#queryFacts(options), rowCount: r ?? 0 }),
-      () => this.#count(options),
+      () => this.#count(this.#scoped(options)),
     );
   }
 
@@ -280,7 +318,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
         ...this.#queryFacts(options),
         rowCount: r ?? 0,
       }),
-      () => this.#deleteMany(options),
+      () => this.#deleteMany(this.#scoped(options)),
     );
   }
 
@@ -485,9 +523,17 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     this.#checkOptions(options, ['select'], 'get');
     const checkedKey = this.#checkKey(codec, key);
     const wanted = this.#wanted(codec, options.select);
+    const scope = this.#scope;
     const raw = await this.#host
       .session()
-      .get<Record<string, unknown>>(codec.selectByKeySql(wanted), [checkedKey as SqlValue]);
+      .get<Record<string, unknown>>(
+        scope === undefined
+          ? codec.selectByKeySql(wanted)
+          : codec.selectByKeySql(wanted, this.#scopeColumn(codec, scope)),
+        scope === undefined
+          ? [checkedKey as SqlValue]
+          : [checkedKey as SqlValue, scope.below, scope.bitsClear],
+      );
     if (raw === undefined) return undefined;
     codec.unpack(raw);
     const decoded = withKeys(this.#host, () => codec.decode(raw, wanted));
@@ -573,7 +619,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     const codec = pending instanceof Promise ? await pending : pending;
     const fast = this.#equalityFastPath(codec, options);
     if (fast !== undefined) return (await fast) as R[];
-    const plan = this.#plan(codec, options, false);
+    const plan = this.#plan(codec, this.#scoped(options), false);
     const rows: R[] = [];
     for await (const batch of this.#batches(codec, plan)) for (const { row } of batch) rows.push(row as R);
     return rows;
@@ -616,14 +662,20 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     }
     const [indexValue] = codec.indexValues(column, checked);
     const wanted = codec.schema.columns;
-    const sql = codec.selectByIndexSql(column, search.active.slot);
+    const scope = this.#scope;
+    const sql =
+      scope === undefined
+        ? codec.selectByIndexSql(column, search.active.slot)
+        : codec.selectByIndexSql(column, search.active.slot, this.#scopeColumn(codec, scope));
+    const params: SqlValue[] =
+      scope === undefined ? [indexValue] : [indexValue, scope.below, scope.bitsClear];
     const expected =
       column.type === 'text'
         ? codec.normalizeForSearch(column, checked as string)
         : checkedToValue(column.type, checked);
     return this.#host
       .session()
-      .all<Record<string, unknown>>(sql, [indexValue])
+      .all<Record<string, unknown>>(sql, params)
       .then(async (raws) => {
         const rows: AnyRow[] = [];
         // Field level: the searched column first, so a false positive of the index costs one
