@@ -395,9 +395,10 @@ export const AUDITED_KEY_METHODS: Readonly<Record<string, 'key' | 'system'>> = O
 
 /**
  * Wraps the key manager so every key and seal operation called through it is recorded: after it
- * succeeds or fails, with the key's name (never key material, plaintexts or shares).
+ * succeeds or fails, with the key's name (never key material, plaintexts or shares) — as the
+ * embedded owner, or as `actor` (a session's principal and the policies that permitted it).
  */
-export function auditedKeyManager(keys: KeyManager, trail: AuditTrail): KeyManager {
+export function auditedKeyManager(keys: KeyManager, trail: AuditTrail, actor?: AccessActor): KeyManager {
   return new Proxy(keys, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, target);
@@ -421,21 +422,21 @@ export function auditedKeyManager(keys: KeyManager, trail: AuditTrail): KeyManag
         try {
           result = method.apply(target, args);
         } catch (error) {
-          void trail.operation(action, resourceOf(args), error).catch(() => undefined);
+          void trail.operation(action, resourceOf(args), error, {}, actor).catch(() => undefined);
           throw error;
         }
         if (!(result instanceof Promise)) {
           // seal() is synchronous and must always work: its entry is queued, and close() waits for it.
-          void trail.operation(action, resourceOf(args), null).catch(() => undefined);
+          void trail.operation(action, resourceOf(args), null, {}, actor).catch(() => undefined);
           return result;
         }
         return result.then(
           async (ok: unknown) => {
-            await trail.operation(action, resourceOf(args), null);
+            await trail.operation(action, resourceOf(args), null, {}, actor);
             return ok;
           },
           async (error: unknown) => {
-            await trail.operation(action, resourceOf(args), error);
+            await trail.operation(action, resourceOf(args), error, {}, actor);
             throw error;
           },
         );

@@ -28,6 +28,7 @@ import { AuditLedger } from './audit/ledger/audit-ledger.js';
 import { AuditTrail, auditedAccessControl, auditedKeyManager, processPrincipal } from './audit-trail.js';
 import { AuditHandle } from './audit-handle.js';
 import type { AuditResource } from './audit/entry/audit-entry.js';
+import type { AccessActor } from './engine/access/access-log.js';
 import { randomBytes } from './crypto/random.js';
 import { KeyManager } from './keys/key-manager.js';
 import { DEV_KEY_FILE_WARNING, DevKeyFileSealProvider } from './keys/seal/dev-key-file-seal.js';
@@ -214,6 +215,8 @@ export class Fortress implements AsyncDisposable {
   readonly path: string;
   /** The keys layer (rotation, versions, backups). */
   readonly keys: KeyManager;
+  /** The key manager without the audit wrapper: sessions wrap it again, recording their principal. */
+  readonly #rawKeys: KeyManager;
   readonly #engine: Engine | null;
   readonly #drivers: StorageDriver[];
   readonly #options: FortressOptions;
@@ -229,6 +232,7 @@ export class Fortress implements AsyncDisposable {
   private constructor(
     dir: string,
     keys: KeyManager,
+    rawKeys: KeyManager,
     engine: Engine | null,
     drivers: StorageDriver[],
     options: FortressOptions,
@@ -239,6 +243,7 @@ export class Fortress implements AsyncDisposable {
     this.#access = access;
     this.path = dir;
     this.keys = keys;
+    this.#rawKeys = rawKeys;
     this.#engine = engine;
     this.#drivers = drivers;
     this.#options = options;
@@ -374,10 +379,20 @@ export class Fortress implements AsyncDisposable {
       };
       // With page encryption the data file cannot even be opened while sealed.
       if (manifest.pageEncryption && rawKeys.state !== 'unsealed') {
-        return new Fortress(dir, keys, null, drivers, options, openEngine, trail, () => accessControl);
+        return new Fortress(
+          dir,
+          keys,
+          rawKeys,
+          null,
+          drivers,
+          options,
+          openEngine,
+          trail,
+          () => accessControl,
+        );
       }
       const engine = await openEngine();
-      return new Fortress(dir, keys, engine, drivers, options, null, trail, () => accessControl);
+      return new Fortress(dir, keys, rawKeys, engine, drivers, options, null, trail, () => accessControl);
     } catch (error) {
       await opened?.close().catch(() => undefined);
       for (const driver of drivers.reverse()) await driver.close();
@@ -479,6 +494,16 @@ export class Fortress implements AsyncDisposable {
             })
           )(message);
         },
+        admin: (action, resource, body, actor) => this.#admin(action, resource, body, {}, actor),
+        resource: (table, column) => this.#trail.resource(table, column),
+        keys: (actor) => auditedKeyManager(this.#rawKeys, this.#trail, actor),
+        accessAs: (actor) => auditedAccessControl(access, this.#trail, actor),
+        audit: () => this.audit,
+        seal: () => {
+          this.seal();
+        },
+        jobs: this.#options.jobs,
+        transaction: (fn) => this.transaction(fn),
       },
       principal,
     );
@@ -638,16 +663,17 @@ export class Fortress implements AsyncDisposable {
     resource: AuditResource,
     body: () => Promise<T>,
     facts: Readonly<Record<string, string>> = {},
+    actor?: AccessActor,
   ): Promise<T> {
     let result: T;
     try {
       result = await body();
     } catch (error) {
       if (!(error instanceof FortressError && error.code.startsWith('FX_AUDIT_')))
-        await this.#trail.operation(action, resource, error, facts);
+        await this.#trail.operation(action, resource, error, facts, actor);
       throw error;
     }
-    await this.#trail.operation(action, resource, null, facts);
+    await this.#trail.operation(action, resource, null, facts, actor);
     return result;
   }
 

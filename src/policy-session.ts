@@ -13,6 +13,13 @@
  *   row filters of the principal's roles are ANDed into the SQL of every read, update and delete.
  *   Writes are checked against the row's label (no write down).
  */
+import type { AuditResource } from './audit/entry/audit-entry.js';
+import type { AuditHandle } from './audit-handle.js';
+import type { Transaction } from './engine/engine.js';
+import type { Job, JobOptions } from './engine/jobs/job.js';
+import type { ColumnDefinition, EncryptOptions, TableDefinition } from './engine/schema/table-schema.js';
+import type { DestroyResult, KeyInfo, KeyManager } from './keys/key-manager.js';
+import { SessionAccess } from './session-access.js';
 import type { AccessControl, PrincipalKind } from './access-control.js';
 import { columnsOf } from './access-control.js';
 import type { AccessActor, AccessLog } from './engine/access/access-log.js';
@@ -55,7 +62,22 @@ export interface SessionHost {
   /** The keyed hash behind the `hash` mask (created on first use, zeroed at seal). */
   maskKey(): Promise<HmacSha256Key>;
   warn(message: string): void;
+  /** Runs an administrative operation and records it (outcome included) as `actor`. */
+  admin<T>(action: string, resource: AuditResource, body: () => Promise<T>, actor: AccessActor): Promise<T>;
+  /** The audit resource of the database, a table or a column. */
+  resource(table?: string, column?: string): AuditResource;
+  /** The key manager, every operation recorded as `actor`. */
+  keys(actor: AccessActor): KeyManager;
+  /** Access control, every change recorded as `actor`. */
+  accessAs(actor: AccessActor): AccessControl;
+  audit(): AuditHandle;
+  seal(): void;
+  readonly jobs: JobOptions | undefined;
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
 }
+
+/** Keys Fortress keeps for itself (the audit ledger's): system resources, not the tenant's. */
+const SYSTEM_KEY_PREFIX = 'fortress/';
 
 interface ColumnPlan {
   /** Columns fetched (and decrypted where encrypted). */
@@ -218,6 +240,203 @@ export class PolicySession {
     return new GuardedTable<R, I>(this, this.#host, schema);
   }
 
+  /**
+   * Runs `fn` atomically with this session's policies: every table it reaches through `tx.table()`
+   * is decided and filtered as `session.table()` is; everything written commits together or not
+   * at all (a denial inside rolls the whole transaction back, and is itself recorded).
+   *
+   * @example
+   * ```ts
+   * await db.as('service:billing').transaction(async (tx) => {
+   *   await tx.table('invoices').insert({ id, amount });
+   *   await tx.table('accounts').update(account, { balance });
+   * });
+   * ```
+   */
+  transaction<T>(fn: (tx: SessionTransaction) => Promise<T>): Promise<T> {
+    if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'expected an async function');
+    return this.#host.transaction((tx) => fn(new SessionTransaction(this, this.#host, tx)));
+  }
+
+  // ── administration: each needs its action on the resource, and is recorded as this principal ──
+
+  async #administer<T>(
+    action: Action,
+    resource: EntityRef,
+    auditAction: string,
+    auditResource: AuditResource,
+    body: () => Promise<T>,
+    table?: string,
+  ): Promise<T> {
+    const decision = await this.require(action, resource, auditAction, table);
+    return this.#host.admin(auditAction, auditResource, body, this.actor(decision));
+  }
+
+  #databaseRef(): EntityRef {
+    const a = this.#host.access;
+    return { type: 'Database', id: `${a.tenant}/${a.database}` };
+  }
+
+  /** A key's entity: the tenant's, or — for Fortress's own keys (`fortress/…`) — the system's (`*`). */
+  #keyRef(name: string): EntityRef {
+    if (typeof name !== 'string' || name.length === 0 || name.length > 512) {
+      throw new InvalidArgumentError('name', 'expected a key name');
+    }
+    const tenant = name.startsWith(SYSTEM_KEY_PREFIX) ? '*' : this.#host.access.tenant;
+    return { type: 'Key', id: `${tenant}/${name}` };
+  }
+
+  /**
+   * Creates a table (`createTable` on the database). Its classification must be at or above the
+   * session's level — creating an object below it would be a write down.
+   */
+  async createTable(name: string, definition: TableDefinition): Promise<GuardedTable> {
+    if (typeof name !== 'string') throw new InvalidArgumentError('name', 'expected a table name');
+    const labels = this.#host.access.labels;
+    const classification = (definition as { classification?: unknown } | null)?.classification;
+    const label =
+      classification === undefined
+        ? { level: labels.levels[0]!, compartments: [] }
+        : labels.parse(classification, 'classification');
+    if (labels.rank(label.level) < labels.rank(this.#label.level)) {
+      const error = new FortressError(
+        'FX_FORBIDDEN',
+        `${this.kind} ${this.tenant}/${this.name} may not create table ${name.slice(0, 80)}: it is labelled below the session's level (no write down)`,
+      );
+      await this.#host.accessLog.record(
+        {
+          action: 'schema.createTable',
+          actor: this.actor(this.decide('createTable', this.#databaseRef())),
+          denied: ['fortress.guard.no-write-down'],
+        },
+        error,
+      );
+      throw error;
+    }
+    await this.#administer(
+      'createTable',
+      this.#databaseRef(),
+      'schema.createTable',
+      this.#host.resource(name),
+      () => this.#host.engine().createTable(name, definition),
+    );
+    return this.table(name);
+  }
+
+  /** Drops a table and crypto-shreds its keys (`dropTable` on the table). */
+  dropTable(name: string): Promise<void> {
+    return this.#administer(
+      'dropTable',
+      this.tableRef(name),
+      'schema.dropTable',
+      this.#host.resource(name),
+      () => this.#host.engine().dropTable(name),
+      name,
+    );
+  }
+
+  /** Adds a column (`alterTable`). */
+  addColumn(table: string, name: string, definition: ColumnDefinition): Promise<void> {
+    return this.#administer(
+      'alterTable',
+      this.tableRef(table),
+      'schema.addColumn',
+      this.#host.resource(table, name),
+      () => this.#host.engine().addColumn(table, name, definition),
+      table,
+    );
+  }
+
+  /** Drops a column (`alterTable`). */
+  dropColumn(table: string, name: string): Promise<Job | null> {
+    return this.#administer(
+      'alterTable',
+      this.tableRef(table),
+      'schema.dropColumn',
+      this.#host.resource(table, name),
+      () => this.#host.engine().dropColumn(table, name, this.#host.jobs),
+      table,
+    );
+  }
+
+  /** Encrypts a plaintext column online (`alterTable`). */
+  encryptColumn(table: string, name: string, encrypt: true | EncryptOptions = true): Promise<Job> {
+    return this.#administer(
+      'alterTable',
+      this.tableRef(table),
+      'schema.encryptColumn',
+      this.#host.resource(table, name),
+      () => this.#host.engine().encryptColumn(table, name, encrypt, this.#host.jobs),
+      table,
+    );
+  }
+
+  /** Rotates a table's data keys and re-encrypts its values in the background (`rotateKey` on the table). */
+  rotateTableKeys(table: string): Promise<Job> {
+    return this.#administer(
+      'rotateKey',
+      this.tableRef(table),
+      'key.rotateTable',
+      this.#host.resource(table),
+      () => this.#host.engine().rotateKeys(table, this.#host.jobs),
+      table,
+    );
+  }
+
+  /** A new active version of a key of the keyring (`rotateKey` on the key). */
+  async rotateKey(name: string): Promise<KeyInfo> {
+    const decision = await this.require('rotateKey', this.#keyRef(name), 'key.rotate');
+    return this.#host.keys(this.actor(decision)).rotate(name);
+  }
+
+  /** Crypto-shreds one version of a key, or every version (`destroyKey` on the key). */
+  async destroyKey(name: string, which: { version: number } | { all: true }): Promise<DestroyResult[]> {
+    if ((which as unknown) === null || typeof which !== 'object') {
+      throw new InvalidArgumentError('which', 'expected { version } or { all: true }');
+    }
+    const decision = await this.require('destroyKey', this.#keyRef(name), 'key.destroyKey');
+    const keys = this.#host.keys(this.actor(decision));
+    if ((which as { all?: unknown }).all === true) return keys.destroyKey(name);
+    if ('version' in which) return [await keys.destroyVersion(name, which.version)];
+    throw new InvalidArgumentError('which', 'expected { version } or { all: true }');
+  }
+
+  /** An encrypted, signed backup of every key for `recipient` (`exportKey` on the tenant). */
+  async exportKeys(options: { recipient: Uint8Array; label?: string }): ReturnType<KeyManager['exportKeys']> {
+    const tenant = { type: 'Tenant', id: this.#host.access.tenant };
+    const decision = await this.require('exportKey', tenant, 'system.exportKeys');
+    return this.#host.keys(this.actor(decision)).exportKeys(options);
+  }
+
+  /** The audit ledger (`readAudit` on the tenant's audit log); the reads themselves are recorded. */
+  async readAudit(): Promise<AuditHandle> {
+    await this.require('readAudit', { type: 'AuditLog', id: this.#host.access.tenant }, 'audit.read');
+    return this.#host.audit();
+  }
+
+  /** Seals Fortress: every key is zeroed (`seal` on the system). */
+  async seal(): Promise<void> {
+    const decision = await this.require('seal', { type: 'System', id: 'system' }, 'system.seal');
+    await this.#host.admin(
+      'system.seal',
+      { type: 'system' },
+      () => {
+        this.#host.seal();
+        return Promise.resolve();
+      },
+      this.actor(decision),
+    );
+  }
+
+  /**
+   * Policies, principals, groups, roles and row filters, as this session may manage them: each
+   * call needs `managePolicy` (on the policy, or on the tenant for the rest), and every change is
+   * recorded as this principal.
+   */
+  get access(): SessionAccess {
+    return new SessionAccess(this, this.#host);
+  }
+
   /** @internal */
   tableRef(table: string): EntityRef {
     const a = this.#host.access;
@@ -299,6 +518,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
   readonly #columnNames: readonly string[];
   readonly #tableRef: EntityRef;
   readonly #macScope: RowScope | undefined;
+  readonly #open: TableOpener;
   readonly #plans = new Map<string, ColumnPlan>();
   #plansGeneration = -1;
   #scopeCache: Where<AnyRow> | undefined = undefined;
@@ -306,8 +526,9 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
   readonly #labelTexts = new Map<number, string>();
   #labelScheme: LabelScheme | null = null;
 
-  /** @internal */
-  constructor(session: PolicySession, host: SessionHost, schema: StoredTable) {
+  /** @internal `open` makes the engine handle: the database's, or a transaction's. */
+  constructor(session: PolicySession, host: SessionHost, schema: StoredTable, open?: TableOpener) {
+    this.#open = open ?? ((name, actor, scope) => host.engine().table(name, actor, scope));
     this.#session = session;
     this.#host = host;
     this.#schema = schema;
@@ -325,7 +546,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
    * lookups, general queries, counts — is confined in SQL to the rows the session's label may read.
    */
   #table(decision: Decision): Table<AnyRow, AnyRow> {
-    return this.#host.engine().table(this.name, this.#session.actor(decision), this.#macScope);
+    return this.#open(this.name, this.#session.actor(decision), this.#macScope);
   }
 
   /** The mandatory-access row scope: labels the session's label dominates (Bell–LaPadula). */
@@ -656,5 +877,29 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     }
     if (current !== null) decision = await this.#requireWrite('delete', current, 'table.delete');
     return this.#table(decision).delete(key);
+  }
+}
+
+/** Makes the engine handle a guarded table works through. */
+type TableOpener = (name: string, actor: AccessActor, scope: RowScope | undefined) => Table<AnyRow, AnyRow>;
+
+/** What a session's transaction body gets: guarded tables bound to the transaction. */
+export class SessionTransaction {
+  readonly #session: PolicySession;
+  readonly #host: SessionHost;
+  readonly #tx: Transaction;
+
+  /** @internal */
+  constructor(session: PolicySession, host: SessionHost, tx: Transaction) {
+    this.#session = session;
+    this.#host = host;
+    this.#tx = tx;
+  }
+
+  table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>>(name: string): GuardedTable<R, I> {
+    const schema = this.#host.engine().describeTable(name);
+    return new GuardedTable<R, I>(this.#session, this.#host, schema, (table, actor, scope) =>
+      this.#tx.table(table, actor, scope),
+    );
   }
 }

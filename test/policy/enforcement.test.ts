@@ -10,6 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Fortress } from '../../src/fortress.js';
 import { Authorizer, type Decision } from '../../src/policy/authorizer/authorizer.js';
 import type { Action } from '../../src/policy/schema/fortress-schema.js';
+import { renderTemplate } from '../../src/policy/templates/policy-templates.js';
+import type { AuditEntry } from '../../src/audit/entry/audit-entry.js';
 
 let dir: string;
 let db: Fortress;
@@ -389,5 +391,163 @@ describe('policy sessions', () => {
       labels: { levels: ['unclassified', 'cui', 'secret', 'top-secret'], compartments: ['alpha'] },
     });
     expect(db.access.labels.compartments).toEqual(['alpha']);
+  });
+});
+
+describe('administration through a session', () => {
+  const entriesOf = async (action: string): Promise<AuditEntry[]> => {
+    const out: AuditEntry[] = [];
+    for await (const e of db.audit.entries({ action, newestFirst: true, limit: 20 })) out.push(e);
+    return out;
+  };
+
+  it('schema changes need createTable / alterTable / dropTable, are recorded as the principal, and never write down', async () => {
+    await db.access.addRole('dba');
+    await db.access.addUser('dora', { roles: ['dba'], clearance: 'secret' });
+    await db.access.addPolicy(
+      'dba-schema',
+      'permit (principal in Fortress::Role::"default/dba", action in [Fortress::Action::"createTable", Fortress::Action::"alterTable", Fortress::Action::"dropTable"], resource);',
+    );
+    const dora = db.as('dora');
+    await rejects(
+      dora.createTable('notes', { columns: { id: { type: 'integer', primaryKey: true } } }),
+      'FX_FORBIDDEN',
+      /labelled below the session's level/,
+    );
+    expect(db.listTables()).not.toContain('notes');
+    const low = db.as({ user: 'dora', level: 'unclassified' });
+    await low.createTable('notes', { columns: { id: { type: 'integer', primaryKey: true } } });
+    await dora.createTable('briefs', {
+      columns: { id: { type: 'integer', primaryKey: true } },
+      classification: 'secret',
+    });
+    await dora.addColumn('briefs', 'body', { type: 'text', encrypt: true });
+    expect(db.describeTable('briefs').columns.map((c) => c.name)).toEqual(['id', 'body']);
+    await rejects(
+      db.as('ann').addColumn('patients', 'x', { type: 'text' }),
+      'FX_FORBIDDEN',
+      /may not alterTable table default\/main\/patients/,
+    );
+    await rejects(db.as('ann').dropTable('patients'), 'FX_FORBIDDEN');
+    expect(db.listTables()).toContain('patients');
+    await dora.dropTable('notes');
+    expect(db.listTables()).not.toContain('notes');
+
+    const [created] = await entriesOf('schema.createTable');
+    expect(created).toMatchObject({
+      principal: { type: 'user', id: 'default/dora' },
+      decision: { effect: 'allow', policies: ['dba-schema'] },
+      resource: { type: 'table', table: 'briefs' },
+      outcome: { status: 'ok' },
+    });
+    const denied = (await entriesOf('schema.')).filter((e) => e.decision.effect === 'deny');
+    expect(denied.map((e) => e.principal.id)).toEqual(
+      expect.arrayContaining(['default/ann', 'default/dora']),
+    );
+  });
+
+  it('a key administrator rotates the tenant keys but not Fortress own keys, and reads no data', async () => {
+    await db.access.addRole('keys');
+    await db.access.addUser('kim', { roles: ['keys'] });
+    await db.access.addPolicies(renderTemplate('key-admin', { tenant: 'default', role: 'keys' }));
+    await db.keys.createKey({ name: 'kek/default/extra', purpose: 'kek' });
+    const kim = db.as('kim');
+    const rotated = await kim.rotateKey('kek/default/extra');
+    expect(rotated.activeVersion).toBe(2);
+    await rejects(
+      kim.rotateKey('fortress/audit/ed25519'),
+      'FX_FORBIDDEN',
+      /key \*\/fortress\/audit\/ed25519/,
+    );
+    await rejects(kim.table('patients').count(), 'FX_FORBIDDEN');
+    await rejects(db.as('ann').rotateKey('kek/default/extra'), 'FX_FORBIDDEN');
+    await kim.destroyKey('kek/default/extra', { version: 1 });
+    await rejects(kim.destroyKey('kek/default/extra', {} as { all: true }), 'FX_INVALID_ARGUMENT');
+    const rotations = await entriesOf('key.rotate');
+    expect(
+      rotations.find((e) => e.principal.id === 'default/kim' && e.decision.effect === 'allow'),
+    ).toMatchObject({
+      resource: { type: 'key', key: 'kek/default/extra' },
+      decision: { policies: [expect.stringMatching(/^key-admin\./)] },
+      outcome: { status: 'ok' },
+    });
+    expect(rotations.find((e) => e.principal.id === 'default/ann')).toMatchObject({
+      decision: { effect: 'deny' },
+      outcome: { code: 'FX_FORBIDDEN' },
+    });
+  });
+
+  it('an auditor reads the audit log; others may not; seal needs break-glass', async () => {
+    await db.access.addRole('audit');
+    await db.access.addUser('aud', { roles: ['audit'] });
+    await db.access.addPolicies(renderTemplate('auditor', { tenant: 'default', role: 'audit' }));
+    const handle = await db.as('aud').readAudit();
+    expect((await handle.verify()).ok).toBe(true);
+    await rejects(db.as('ann').readAudit(), 'FX_FORBIDDEN');
+
+    await db.access.addRole('ops');
+    await db.access.addUser('ozzy', { roles: ['ops'] });
+    await db.access.addPolicies(renderTemplate('break-glass', { tenant: 'default', role: 'ops' }));
+    await rejects(db.as('ozzy').seal(), 'FX_FORBIDDEN');
+    expect(db.keys.state).toBe('unsealed');
+    await db.as({ user: 'ozzy', breakGlass: true }).seal();
+    expect(db.keys.state).toBe('sealed');
+  });
+
+  it('policy and principal changes need managePolicy, within the tenant, and are recorded as the principal', async () => {
+    await db.access.addRole('admins');
+    await db.access.addUser('ada', { roles: ['admins'] });
+    await db.access.addPolicy(
+      'admins-manage',
+      'permit (principal in Fortress::Role::"default/admins", action == Fortress::Action::"managePolicy", resource);',
+    );
+    const ada = db.as('ada').access;
+    await ada.addUser('newbie', { roles: ['analyst'] });
+    await ada.addPolicy(
+      'newbie-none',
+      'forbid (principal == Fortress::User::"default/newbie", action, resource);',
+    );
+    expect((await ada.listPolicies()).map((p) => p.id)).toContain('newbie-none');
+    expect((await ada.listPrincipals()).every((p) => p.tenant === 'default')).toBe(true);
+    await rejects(ada.addUser('spy', { tenant: 'other' }), 'FX_FORBIDDEN', /another tenant/);
+    await rejects(
+      db.as('ann').access.addPolicy('mine', 'permit (principal, action, resource);'),
+      'FX_FORBIDDEN',
+    );
+    await rejects(db.as('ann').access.listPolicies(), 'FX_FORBIDDEN');
+    expect(db.access.listPolicies().map((p) => p.id)).not.toContain('mine');
+    await rejects(db.as('newbie').table('patients').count(), 'FX_FORBIDDEN', /newbie-none/);
+    const entry = (await entriesOf('access.addPolicy')).find((e) => e.principal.id === 'default/ada');
+    expect(entry).toMatchObject({
+      principal: { id: 'default/ada' },
+      decision: { effect: 'allow', policies: ['admins-manage'] },
+      details: { name: 'newbie-none' },
+    });
+  });
+
+  it('transactions in a session commit together, or roll back on a denial or a missing row', async () => {
+    const low = db.as('low');
+    await low.transaction(async (tx) => {
+      await tx.table('patients').insert({ id: 20, ward: 'T', label: 'unclassified' });
+      await tx.table('patients').update(20, { ward: 'U' });
+    });
+    expect(await db.table('patients').get(20)).toMatchObject({ ward: 'U' });
+    await rejects(
+      low.transaction(async (tx) => {
+        await tx.table('patients').insert({ id: 21, ward: 'T', label: 'unclassified' });
+        await tx.table('patients').update(3, { ward: 'X' }); // top-secret: invisible to low
+      }),
+      'FX_ROW_NOT_FOUND',
+    );
+    await rejects(
+      db.as('ann').transaction(async (tx) => {
+        expect(await tx.table('patients').count()).toBe(3); // reads are scoped inside too (1, 2, 20)
+        await tx.table('patients').insert({ id: 22, ward: 'T' });
+      }),
+      'FX_FORBIDDEN',
+    );
+    expect(await db.table('patients').get(21)).toBeUndefined();
+    expect(await db.table('patients').get(22)).toBeUndefined();
+    expect(await db.table('patients').get(3)).toMatchObject({ ward: 'A' });
   });
 });
