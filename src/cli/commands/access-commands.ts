@@ -72,7 +72,8 @@ export async function accessCommand(args: string[]): Promise<number> {
   }
   for (const [flag, value] of Object.entries(values)) {
     // Booleans default to false: only a flag actually given counts.
-    if (value !== false && !allowed.includes(flag)) throw usage(`fortress access ${command} takes no --${flag}`);
+    if (value !== false && !allowed.includes(flag))
+      throw usage(`fortress access ${command} takes no --${flag}`);
   }
   if (command === 'list' ? rest.length !== 0 : rest.length !== 1) {
     throw usage(
