@@ -176,13 +176,15 @@ function sessionRequests(access: AccessControl): AuthorizationRequest[] {
 
 /**
  * Exactly the call `Authorizer.evaluate` makes for `request`, built once: the raw cedar-wasm cost,
- * with no entity gathering or conversion per decision.
+ * with no entity gathering or conversion per decision. With `schemaName`, the call a plain Cedar
+ * integration makes instead (Cedar validates the request and parses entities by the schema), which
+ * Fortress replaces by its own request check.
  */
 function rawCall(
   access: AccessControl,
   request: AuthorizationRequest,
   policySetId: string,
-  schemaName: string,
+  schemaName: string | null,
 ): StatefulAuthorizationCall {
   const qualified = (ref: { type: string; id: string }) => ({
     type: `${NAMESPACE}::${ref.type}`,
@@ -194,8 +196,8 @@ function rawCall(
     resource: qualified(request.resource),
     context: { now: Math.floor(Date.now() / 1000), breakGlass: request.context?.breakGlass ?? false },
     preparsedPolicySetId: policySetId,
-    preparsedSchemaName: schemaName,
-    validateRequest: true,
+    ...(schemaName === null ? {} : { preparsedSchemaName: schemaName }),
+    validateRequest: schemaName !== null,
     entities: access.entities(request.principal, request.resource).map((e) => ({
       uid: qualified(e.uid),
       attrs:
@@ -227,11 +229,17 @@ function authorizationSuite(access: AccessControl, rounds: number, ms: number) {
   if (preparseSchema(schemaName, FORTRESS_CEDAR_SCHEMA).type !== 'success') throw new Error('schema');
   const all = { ...authorizer.policies, ...GUARDRAILS };
   if (preparsePolicySet(setId, { staticPolicies: all }).type !== 'success') throw new Error('policies');
-  const calls = requests.map((r) => rawCall(access, r, setId, schemaName));
+  const calls = requests.map((r) => rawCall(access, r, setId, null));
+  const schemaCalls = requests.map((r) => rawCall(access, r, setId, schemaName));
   for (const [i, call] of calls.entries()) {
     const answer = statefulIsAuthorized(call);
     if (answer.type !== 'success') throw new Error('raw call failed');
     if ((answer.response.decision === 'allow') !== decisions[i]!.allowed) throw new Error('raw mismatch');
+    // Without Cedar's schema the decisions are the same (checked here on every request).
+    const validated = statefulIsAuthorized(schemaCalls[i]!);
+    if (validated.type !== 'success' || validated.response.decision !== answer.response.decision) {
+      throw new Error('schema-validated call decides differently');
+    }
   }
 
   const n = requests.length;
@@ -264,6 +272,17 @@ function authorizationSuite(access: AccessControl, rounds: number, ms: number) {
     rounds,
     ms,
   );
+  progress('authorization: raw calls without and with Cedar schema validation');
+  const validation = compare(
+    () => {
+      if (statefulIsAuthorized(calls[i++ % n]!).type === 'success') sink++;
+    },
+    () => {
+      if (statefulIsAuthorized(schemaCalls[i++ % n]!).type === 'success') sink++;
+    },
+    rounds,
+    ms / 2,
+  );
   if (sink === 0) throw new Error('nothing was decided');
   const us = (opsPerSec: number): number => round(1e6 / opsPerSec, 2);
   return {
@@ -288,6 +307,10 @@ function authorizationSuite(access: AccessControl, rounds: number, ms: number) {
       rawDecisionsPerSec: uncached.baseline.opsPerSec,
       ratioToRaw: uncached.ratio,
       rounds: uncached.subject.rounds,
+      rawWithSchemaValidationUsPerDecision: us(validation.baseline.opsPerSec),
+      schemaValidationSaving:
+        'rawUs with Cedar request validation and schema-typed entities (a plain integration) vs without (Fortress checks the request itself): ratio ' +
+        String(validation.ratio),
     },
   };
 }

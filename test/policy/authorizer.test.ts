@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Authorizer, checkPolicies, type CedarEntity } from '../../src/policy/authorizer/authorizer.js';
+import {
+  Authorizer,
+  checkPolicies,
+  type AuthorizationRequest,
+  type CedarEntity,
+} from '../../src/policy/authorizer/authorizer.js';
+import type { Action } from '../../src/policy/schema/fortress-schema.js';
 import { GUARDRAILS } from '../../src/policy/authorizer/guardrails.js';
 import { CedarWorld } from '../helpers/cedar-world.js';
 
@@ -232,6 +238,37 @@ describe('Authorizer', () => {
     });
     expect(d.allowed).toBe(false);
     expect(Authorizer.explain(d)).toMatch(/schema/);
+  });
+
+  it('denies requests that do not fit the schema, whatever the policies say', () => {
+    const az = new Authorizer(world());
+    az.setPolicies({ all: 'permit (principal, action, resource);' });
+    const ann = { type: 'User', id: 'a/ann' };
+    const table = { type: 'Table', id: 'a/main/patients' };
+    const bad: AuthorizationRequest[] = [
+      { principal: { type: 'Role', id: 'a/staff' }, action: 'read', resource: table },
+      { principal: ann, action: 'reed' as Action, resource: table },
+      { principal: ann, action: 'seal', resource: table },
+      { principal: ann, action: 'read', resource: { type: 'Bogus\n', id: 'x' } },
+      { principal: ann, action: 'read', resource: table, context: { now: 1.5 } },
+      {
+        principal: ann,
+        action: 'read',
+        resource: table,
+        context: { breakGlass: 'yes' as unknown as boolean },
+      },
+      { principal: ann, action: 'read', resource: table, context: { clientAddress: 7 as unknown as string } },
+    ];
+    for (const request of bad) {
+      const d = az.evaluate(request);
+      expect(d.allowed, JSON.stringify(request)).toBe(false);
+      expect(d.errors[0]).toMatch(/^request: /);
+      expect(Authorizer.explain(d)).toMatch(/schema/);
+    }
+    expect(
+      az.evaluate({ principal: ann, action: 'read', resource: { type: 'Bogus\n', id: 'x' } }).errors[0],
+    ).not.toContain('\n');
+    expect(az.evaluate({ principal: ann, action: 'read', resource: table }).allowed).toBe(true);
   });
 
   it('property: cached decisions always equal uncached evaluation, across policy changes', () => {

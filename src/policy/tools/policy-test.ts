@@ -35,14 +35,18 @@
  * 1) and the field, so a typo fails loudly instead of becoming a test that passes by being denied.
  * For the same reason an action applied to a resource type it does not apply to is refused.
  */
-import { schemaToJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { describe } from '../../util/bytes.js';
-import { FortressError, InvalidArgumentError } from '../../util/errors.js';
-import { Authorizer, type Decision, type EntityRef, type RequestContext } from '../authorizer/authorizer.js';
+import type { FortressError} from '../../util/errors.js';
+import { InvalidArgumentError } from '../../util/errors.js';
+import {
+  Authorizer,
+  resourceTypesOf,
+  type Decision,
+  type EntityRef,
+  type RequestContext,
+} from '../authorizer/authorizer.js';
 import {
   ACTIONS,
-  FORTRESS_CEDAR_SCHEMA,
-  NAMESPACE,
   PRINCIPAL_TYPES,
   RESOURCE_TYPES,
   type Action,
@@ -162,23 +166,6 @@ export function parseEntityRef(text: string, what: string): EntityRef {
     );
   }
   return { type: kind.type, id: path };
-}
-
-let appliesTo: ReadonlyMap<string, readonly string[]> | undefined;
-
-/** Resource types each action applies to, read from the schema itself so the two never drift. */
-function resourceTypesOf(action: Action): readonly string[] {
-  if (appliesTo === undefined) {
-    const answer = schemaToJson(FORTRESS_CEDAR_SCHEMA);
-    if (answer.type !== 'success') {
-      throw new FortressError('FX_POLICY_INVALID', 'the built-in Cedar schema does not parse');
-    }
-    const actions = answer.json[NAMESPACE]?.actions ?? {};
-    appliesTo = new Map(
-      Object.entries(actions).map(([name, spec]) => [name, spec.appliesTo?.resourceTypes ?? []]),
-    );
-  }
-  return appliesTo.get(action) ?? [];
 }
 
 const CASE_FIELDS: ReadonlySet<string> = new Set([
