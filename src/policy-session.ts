@@ -133,6 +133,9 @@ export class PolicySession {
   readonly #attrs: { level: number; compartments: string[] };
   /** The parts of every request this session makes that never change, built once. */
   readonly #principalRef: EntityRef;
+  readonly #auditPrincipal: AccessActor['principal'];
+  /** Actors per decision object: cached decisions are reused, so are their actors (weakly held). */
+  readonly #actors = new WeakMap<Decision, AccessActor>();
   readonly #context: RequestContext;
 
   /** @internal Sessions come from `Fortress.as()`. */
@@ -170,6 +173,11 @@ export class PolicySession {
     this.#attrs = access.labelAttrs(this.#label);
     this.#variant = access.labels.format(this.#label);
     this.#principalRef = Object.freeze(this.entity);
+    this.#auditPrincipal = Object.freeze({
+      type: this.kind,
+      id: `${this.tenant}/${this.name}`,
+      tenant: this.tenant,
+    });
     this.#context = Object.freeze({
       breakGlass: this.#breakGlass,
       ...(this.#clientAddress === undefined ? {} : { clientAddress: this.#clientAddress }),
@@ -199,7 +207,12 @@ export class PolicySession {
   }
 
   /** Decides, and on denial records it and throws `FX_FORBIDDEN`. */
-  async require(action: Action, resource: EntityRef, auditAction: string, table?: string): Promise<Decision> {
+  require(
+    action: Action,
+    resource: EntityRef,
+    auditAction: string,
+    table?: string,
+  ): Promise<Decision> | Decision {
     const decision = this.decide(action, resource);
     if (decision.allowed) {
       if (decision.breakGlass) {
@@ -207,8 +220,20 @@ export class PolicySession {
           `break-glass: ${this.kind} ${this.tenant}/${this.name} ${action} ${resource.type} ${resource.id} (${decision.policies.join(', ')})`,
         );
       }
+      // Allowed: no promise of its own (reads are the hot path; callers await either way).
       return decision;
     }
+    return this.#deny(action, resource, decision, auditAction, table);
+  }
+
+  /** Records a denial and throws `FX_FORBIDDEN` with a data-free explanation. */
+  async #deny(
+    action: Action,
+    resource: EntityRef,
+    decision: Decision,
+    auditAction: string,
+    table: string | undefined,
+  ): Promise<never> {
     const error = new FortressError(
       'FX_FORBIDDEN',
       `${this.kind} ${this.tenant}/${this.name} may not ${action} ${resource.type.toLowerCase()} ${resource.id}: ${Authorizer.explain(decision)}`,
@@ -225,13 +250,18 @@ export class PolicySession {
     throw error;
   }
 
-  /** @internal The audit actor for a decision. */
+  /** @internal The audit actor for a decision (the same object for the same cached decision). */
   actor(decision: Decision): AccessActor {
-    return {
-      principal: { type: this.kind, id: `${this.tenant}/${this.name}`, tenant: this.tenant },
-      policies: decision.policies,
-      breakGlass: decision.breakGlass,
-    };
+    let actor = this.#actors.get(decision);
+    if (actor === undefined) {
+      actor = Object.freeze({
+        principal: this.#auditPrincipal,
+        policies: decision.policies,
+        breakGlass: decision.breakGlass,
+      });
+      this.#actors.set(decision, actor);
+    }
+    return actor;
   }
 
   /** A policy-enforcing handle on a table. `FX_TABLE_NOT_FOUND` names exactly-spelled tables only. */
@@ -519,6 +549,9 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
   readonly #tableRef: EntityRef;
   readonly #macScope: RowScope | undefined;
   readonly #open: TableOpener;
+  readonly #columnRefs = new Map<string, EntityRef>();
+  #lastDecision: Decision | null = null;
+  #lastTable: Table<AnyRow, AnyRow> | null = null;
   readonly #plans = new Map<string, ColumnPlan>();
   #plansGeneration = -1;
   #scopeCache: Where<AnyRow> | undefined = undefined;
@@ -545,8 +578,23 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
    * deciding policies, and in a row-labelled table every read it makes — key reads, blind-index
    * lookups, general queries, counts — is confined in SQL to the rows the session's label may read.
    */
+  /** A column's entity reference, built once per column of this handle. */
+  #columnRef(name: string): EntityRef {
+    let ref = this.#columnRefs.get(name);
+    if (ref === undefined) {
+      ref = Object.freeze(this.#session.columnRef(this.name, name));
+      this.#columnRefs.set(name, ref);
+    }
+    return ref;
+  }
+
   #table(decision: Decision): Table<AnyRow, AnyRow> {
-    return this.#open(this.name, this.#session.actor(decision), this.#macScope);
+    // Cached decisions come back as the same object: so does the engine handle made for them.
+    if (decision === this.#lastDecision && this.#lastTable !== null) return this.#lastTable;
+    const table = this.#open(this.name, this.#session.actor(decision), this.#macScope);
+    this.#lastDecision = decision;
+    this.#lastTable = table;
+    return table;
   }
 
   /** The mandatory-access row scope: labels the session's label dominates (Bell–LaPadula). */
@@ -702,7 +750,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
       if (o !== null && typeof o === 'object') for (const k of Object.keys(o as object)) names.add(k);
     for (const name of names) {
       if (!this.#columns.has(name)) continue; // the engine reports unknown columns
-      const d = this.#session.decide('query', this.#session.columnRef(this.name, name));
+      const d = this.#session.decide('query', this.#columnRef(name));
       if (!d.allowed) {
         throw new FortressError(
           'FX_FORBIDDEN',
@@ -793,7 +841,7 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     action: 'insert' | 'update' | 'delete',
     packed: number | null,
     auditAction: string,
-  ): Promise<Decision> {
+  ): Promise<Decision> | Decision {
     const resource =
       packed === null ? this.#session.tableRef(this.name) : this.#session.rowRef(this.name, packed);
     return this.#session.require(action, resource, auditAction, this.name);

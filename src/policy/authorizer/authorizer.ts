@@ -325,7 +325,13 @@ export class Authorizer {
     // the entities come from Fortress's store, typed by construction.
     const problem = requestProblem(request);
     if (problem !== null) {
-      return { allowed: false, policies: [], errors: [`request: ${problem}`], breakGlass: false, cached: false };
+      return {
+        allowed: false,
+        policies: [],
+        errors: [`request: ${problem}`],
+        breakGlass: false,
+        cached: false,
+      };
     }
     const known = this.#source.entities(request.principal, request.resource);
     if (!known.some((e) => e.uid.type === request.principal.type && e.uid.id === request.principal.id)) {
@@ -436,7 +442,8 @@ function requestProblem(request: AuthorizationRequest): string | null {
   }
   const context = request.context;
   if (context !== undefined) {
-    if (context.now !== undefined && !Number.isSafeInteger(context.now)) return 'context.now is not an integer';
+    if (context.now !== undefined && !Number.isSafeInteger(context.now))
+      return 'context.now is not an integer';
     if (context.breakGlass !== undefined && typeof context.breakGlass !== 'boolean') {
       return 'context.breakGlass is not a boolean';
     }

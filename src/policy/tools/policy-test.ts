@@ -36,7 +36,7 @@
  * For the same reason an action applied to a resource type it does not apply to is refused.
  */
 import { describe } from '../../util/bytes.js';
-import type { FortressError} from '../../util/errors.js';
+import type { FortressError } from '../../util/errors.js';
 import { InvalidArgumentError } from '../../util/errors.js';
 import {
   Authorizer,
@@ -45,12 +45,7 @@ import {
   type EntityRef,
   type RequestContext,
 } from '../authorizer/authorizer.js';
-import {
-  ACTIONS,
-  PRINCIPAL_TYPES,
-  RESOURCE_TYPES,
-  type Action,
-} from '../schema/fortress-schema.js';
+import { ACTIONS, PRINCIPAL_TYPES, RESOURCE_TYPES, type Action } from '../schema/fortress-schema.js';
 
 /** The request context a case may set; anything left out takes the authorizer's default. */
 export interface PolicyTestContext {
