@@ -58,14 +58,25 @@ const MAX_DIGESTS = 300;
 const WELL_FORMED = { wellFormed: true } as const;
 const QUEUED = { wellFormed: true, queued: true } as const;
 
+const EMBEDDED_ALLOW: AuditDecision = Object.freeze({
+  effect: 'allow',
+  policies: Object.freeze([EMBEDDED_RULE]),
+});
+/** A session's actor is one object per cached decision: its recorded decision is built once. */
+const allowedBy = new WeakMap<AccessActor, AuditDecision>();
+
 /** The decision an entry records: the denying or permitting policies, or the embedded owner's rule. */
 function decisionOf(actor: AccessActor | undefined, denied: readonly string[] | undefined): AuditDecision {
   if (denied !== undefined) {
     return { effect: 'deny', policies: denied.length === 0 ? [DEFAULT_DENY_RULE] : denied.map(safeName) };
   }
-  return actor !== undefined
-    ? { effect: 'allow', policies: actor.policies.map(safeName) }
-    : { effect: 'allow', policies: [EMBEDDED_RULE] };
+  if (actor === undefined) return EMBEDDED_ALLOW;
+  let decision = allowedBy.get(actor);
+  if (decision === undefined) {
+    decision = Object.freeze({ effect: 'allow', policies: Object.freeze(actor.policies.map(safeName)) });
+    allowedBy.set(actor, decision);
+  }
+  return decision;
 }
 
 /** The OS user running the process: the embedded principal's default id. */

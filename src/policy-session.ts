@@ -573,11 +573,6 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     this.#macScope = this.#labelScope();
   }
 
-  /**
-   * An engine handle acting for the session: its accesses carry the session's principal and
-   * deciding policies, and in a row-labelled table every read it makes — key reads, blind-index
-   * lookups, general queries, counts — is confined in SQL to the rows the session's label may read.
-   */
   /** A column's entity reference, built once per column of this handle. */
   #columnRef(name: string): EntityRef {
     let ref = this.#columnRefs.get(name);
@@ -588,6 +583,11 @@ export class GuardedTable<R extends AnyRow = AnyRow, I extends AnyRow = Partial<
     return ref;
   }
 
+  /**
+   * An engine handle acting for the session: its accesses carry the session's principal and
+   * deciding policies, and in a row-labelled table every read it makes — key reads, blind-index
+   * lookups, general queries, counts — is confined in SQL to the rows the session's label may read.
+   */
   #table(decision: Decision): Table<AnyRow, AnyRow> {
     // Cached decisions come back as the same object: so does the engine handle made for them.
     if (decision === this.#lastDecision && this.#lastTable !== null) return this.#lastTable;

@@ -141,9 +141,13 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     return column;
   }
 
-  /** The event as recorded: with the acting principal when a policy session acts. */
+  /**
+   * The event as recorded: with the acting principal when a policy session acts. Events are made
+   * fresh per call, so the actor is set in place (a spread here cost more than the rest of the entry).
+   */
   #as(event: AccessEvent): AccessEvent {
-    return this.#actor === undefined ? event : { ...event, actor: this.#actor };
+    if (this.#actor !== undefined) (event as { actor?: AccessActor }).actor = this.#actor;
+    return event;
   }
 
   #codec(): TableCodec | Promise<TableCodec> {
@@ -273,7 +277,7 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
   async *iterate(options: FindOptions<R> = {}): AsyncIterableIterator<R> {
     const log = this.#host.accessLog;
     if (log !== undefined) {
-      const event: AccessEvent = { action: 'table.iterate', table: this.name, ...this.#queryFacts(options) };
+      const event = this.#as({ action: 'table.iterate', table: this.name, ...this.#queryFacts(options) });
       if (this.#host.inTransaction()) await log.within(this.#host.session(), event, null, true);
       else await log.record(event, null);
     }
