@@ -19,7 +19,7 @@ import { openUnauditedEngine } from './unaudited-engine.js';
 import { PEOPLE_COLUMNS, personValues } from './people.js';
 import type { EncryptionLevel } from '../src/engine/schema/table-schema.js';
 import type { MillionReport } from './engine-million.bench.js';
-import { machineInfo, median, progress, round, target } from './harness.js';
+import { machineInfo, median, progress, round, target, measure, type Latency } from './harness.js';
 import { getAead } from '../src/crypto/aead/registry.js';
 import { dataKeyMaterial } from '../src/crypto/envelope/data-key.js';
 import { EncryptionContext } from '../src/crypto/envelope/encryption-context.js';
@@ -54,34 +54,6 @@ interface Person {
 
 function person(i: number): Person {
   return { id: randomUUID(), ...personValues(i) };
-}
-
-interface Latency {
-  opsPerSec: number;
-  p50Us: number;
-  p99Us: number;
-}
-
-/** Runs `op` for about `ms`, timing each call. */
-async function measure(op: (i: number) => unknown, ms: number): Promise<Latency> {
-  const warm = performance.now() + Math.min(100, ms / 5);
-  let i = 0;
-  while (performance.now() < warm) await op(i++);
-  const samples: number[] = [];
-  const start = performance.now();
-  let now = start;
-  while (now - start < ms) {
-    const t0 = now;
-    await op(i++);
-    now = performance.now();
-    samples.push(now - t0);
-  }
-  samples.sort((a, b) => a - b);
-  return {
-    opsPerSec: Math.round((samples.length / (now - start)) * 1000),
-    p50Us: round(samples[Math.floor(samples.length * 0.5)]! * 1000, 1),
-    p99Us: round(samples[Math.floor(samples.length * 0.99)]! * 1000, 1),
-  };
 }
 
 interface Compared {

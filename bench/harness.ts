@@ -90,3 +90,32 @@ export function target(
 ): { value: number; target: number; met: boolean } {
   return { value, target: goal, met: atMost ? value <= goal : value >= goal };
 }
+
+/** Throughput and latency of one timed run. */
+export interface Latency {
+  opsPerSec: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+/** Runs `op` for about `ms` (after a short warm-up), timing each call. */
+export async function measure(op: (i: number) => unknown, ms: number): Promise<Latency> {
+  const warm = performance.now() + Math.min(100, ms / 5);
+  let i = 0;
+  while (performance.now() < warm) await op(i++);
+  const samples: number[] = [];
+  const start = performance.now();
+  let now = start;
+  while (now - start < ms) {
+    const t0 = now;
+    await op(i++);
+    now = performance.now();
+    samples.push(now - t0);
+  }
+  samples.sort((a, b) => a - b);
+  return {
+    opsPerSec: Math.round((samples.length / (now - start)) * 1000),
+    p50Us: round(samples[Math.floor(samples.length * 0.5)]! * 1000, 1),
+    p99Us: round(samples[Math.floor(samples.length * 0.99)]! * 1000, 1),
+  };
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { preparsePolicySet, statefulIsAuthorized } from '@cedar-policy/cedar-wasm/nodejs';
 import {
   Authorizer,
   checkPolicies,
@@ -316,6 +317,71 @@ describe('Authorizer', () => {
         },
       ),
       { numRuns: 60 },
+    );
+  });
+
+  it('property: one preparsed set per action decides exactly as Cedar does with the whole set', () => {
+    // The authorizer hands Cedar only the policies whose action scope can match the request.
+    const principals = ['a/ann', 'a/bob', 'b/eve'];
+    const tables = ['a/main/patients', 'a/main/secrets', 'a/main/alpha', 'b/main/patients'];
+    const actions = ['read', 'query', 'insert', 'update', 'delete'] as const;
+    const scopeOf = fc.oneof(
+      fc.constant('action'),
+      fc.constantFrom(...actions).map((a) => `action == Fortress::Action::"${a}"`),
+      fc
+        .uniqueArray(fc.constantFrom(...actions), { minLength: 1, maxLength: 3 })
+        .map((list) => `action in [${list.map((a) => `Fortress::Action::"${a}"`).join(', ')}]`),
+    );
+    const policyOf = fc.record({
+      effect: fc.constantFrom('permit', 'forbid'),
+      who: fc.constantFrom(
+        'principal',
+        'principal in Fortress::Role::"a/staff"',
+        'principal in Fortress::Role::"b/analyst"',
+      ),
+      scope: scopeOf,
+      cond: fc.constantFrom('', ' when { resource.level <= 1 }', ' unless { principal.level > 1 }'),
+    });
+    const w = world();
+    const az = new Authorizer(w);
+    const qualified = (ref: { type: string; id: string }) => ({ type: `Fortress::${ref.type}`, id: ref.id });
+    fc.assert(
+      fc.property(fc.array(policyOf, { maxLength: 8 }), (policies) => {
+        const set: Record<string, string> = {};
+        policies.forEach((p, i) => {
+          set[`p${i}`] = `${p.effect} (${p.who}, ${p.scope}, resource is Fortress::Table)${p.cond};`;
+        });
+        az.setPolicies(set);
+        expect(preparsePolicySet('whole-set', { staticPolicies: { ...set, ...GUARDRAILS } }).type).toBe(
+          'success',
+        );
+        for (const who of principals) {
+          for (const action of actions) {
+            for (const t of tables) {
+              const principal = { type: 'User', id: who };
+              const resource = { type: 'Table', id: t };
+              const fresh = az.evaluate({ principal, action, resource });
+              const whole = statefulIsAuthorized({
+                principal: qualified(principal),
+                action: { type: 'Fortress::Action', id: action },
+                resource: qualified(resource),
+                context: { now: Math.floor(Date.now() / 1000), breakGlass: false },
+                preparsedPolicySetId: 'whole-set',
+                validateRequest: false,
+                entities: w.entities(principal, resource).map((e) => ({
+                  uid: qualified(e.uid),
+                  attrs: { ...e.attrs },
+                  parents: e.parents.map(qualified),
+                })),
+              });
+              if (whole.type !== 'success') throw new Error('the whole-set call failed');
+              expect(fresh.allowed).toBe(whole.response.decision === 'allow');
+              expect([...fresh.policies].sort()).toEqual([...whole.response.diagnostics.reason].sort());
+            }
+          }
+        }
+      }),
+      { numRuns: 40 },
     );
   });
 });

@@ -249,6 +249,9 @@ export class Authorizer {
   #contextActions: ReadonlySet<Action> = new Set();
   #breakGlassPolicies: ReadonlySet<string> = new Set();
   #generation = 0;
+  /** Which of the two preparsed slots is in use, and its set id per action. */
+  #slot: 'a' | 'b' = 'b';
+  #setIds: ReadonlyMap<Action, string> = new Map();
 
   constructor(source: EntitySource) {
     this.#source = source;
@@ -276,15 +279,28 @@ export class Authorizer {
     const all = { ...copy, ...GUARDRAILS };
     const contextActions = new Set<Action>();
     const breakGlass = new Set<string>();
+    // One preparsed set per action, holding the policies whose action scope can match it: a
+    // policy scoped to other actions is never satisfied, so leaving it out changes no decision,
+    // and Cedar's evaluation time grows with the policies it is given.
+    const byAction = new Map<Action, Record<string, string>>(ACTIONS.map((a) => [a, {}]));
     for (const [id, text] of Object.entries(all)) {
       const json = policyJson(text);
+      const actions = actionsOf(json);
+      for (const action of actions) byAction.get(action)![id] = text;
       if (json.conditions.some((c) => mentionsContext(c.body))) {
-        for (const action of actionsOf(json)) contextActions.add(action);
+        for (const action of actions) contextActions.add(action);
       }
       if (json.annotations !== undefined && 'breakGlass' in json.annotations) breakGlass.add(id);
     }
-    const answer = preparsePolicySet(this.#setId, { staticPolicies: all });
-    if (answer.type !== 'success') throw new FortressError('FX_POLICY_INVALID', messages(answer.errors));
+    // Into the slot not in use, switched to only once every set parsed: on error nothing changes
+    // (cedar-wasm cannot drop a set, so two slots are reused rather than a new id each time).
+    const slot = this.#slot === 'a' ? 'b' : 'a';
+    for (const [action, subset] of byAction) {
+      const answer = preparsePolicySet(`${this.#setId}/${slot}/${action}`, { staticPolicies: subset });
+      if (answer.type !== 'success') throw new FortressError('FX_POLICY_INVALID', messages(answer.errors));
+    }
+    this.#slot = slot;
+    this.#setIds = new Map(ACTIONS.map((a) => [a, `${this.#setId}/${slot}/${a}`]));
     this.#policies = copy;
     this.#contextActions = contextActions;
     this.#breakGlassPolicies = breakGlass;
@@ -358,7 +374,7 @@ export class Authorizer {
         breakGlass: context.breakGlass ?? false,
         ...(context.clientAddress === undefined ? {} : { clientAddress: context.clientAddress }),
       },
-      preparsedPolicySetId: this.#setId,
+      preparsedPolicySetId: this.#setIds.get(request.action)!,
       validateRequest: false,
       entities,
     });

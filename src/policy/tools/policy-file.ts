@@ -39,17 +39,21 @@ function checkId(id: unknown, where: string): string {
   return id;
 }
 
-function parseJsonFile(text: string): Record<string, string> {
-  let root: unknown;
+/** `text` parsed as JSON, or `InvalidArgumentError` naming `what` with the parser's (shortened) reason. */
+export function parseJsonText(text: string, what: string): unknown {
   try {
-    root = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (error) {
     const detail = (error as Error).message;
     throw new InvalidArgumentError(
-      'policy file',
+      what,
       `not valid JSON (${detail.length > 120 ? `${detail.slice(0, 120)}…` : detail})`,
     );
   }
+}
+
+function parseJsonFile(text: string): Record<string, string> {
+  const root = parseJsonText(text, 'policy file');
   if (root === null || typeof root !== 'object' || Array.isArray(root)) {
     throw new InvalidArgumentError(
       'policy file',

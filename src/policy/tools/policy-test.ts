@@ -45,6 +45,7 @@ import {
   type EntityRef,
   type RequestContext,
 } from '../authorizer/authorizer.js';
+import { parseJsonText } from './policy-file.js';
 import { ACTIONS, PRINCIPAL_TYPES, RESOURCE_TYPES, type Action } from '../schema/fortress-schema.js';
 
 /** The request context a case may set; anything left out takes the authorizer's default. */
@@ -332,16 +333,7 @@ export function parsePolicyTestFile(text: string): PolicyTestCase[] {
   if (typeof text !== 'string') {
     throw new InvalidArgumentError('policy test file', `expected JSON text, got ${describe(text)}`);
   }
-  let root: unknown;
-  try {
-    root = JSON.parse(text);
-  } catch (error) {
-    const detail = (error as Error).message;
-    throw new InvalidArgumentError(
-      'policy test file',
-      `not valid JSON (${detail.length > 120 ? `${detail.slice(0, 120)}…` : detail})`,
-    );
-  }
+  const root = parseJsonText(text, 'policy test file');
   if (!isRecord(root)) {
     throw new InvalidArgumentError(
       'policy test file',
