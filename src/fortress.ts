@@ -420,6 +420,83 @@ export class Fortress implements AsyncDisposable {
   async unseal(provider: SealProvider, inputs: readonly string[] = []): Promise<void> {
     if (this.#closed) throw new FortressError('FX_CLOSED', 'the database is closed');
     await this.keys.unseal(provider, inputs);
+    await this.#afterUnseal();
+  }
+
+  /**
+   * Starts unsealing one input at a time (a server takes Shamir shares from several operators):
+   * `submit` reports progress, and the call that completes the threshold unseals Fortress. A wrong
+   * input rejects with `FX_UNSEAL_FAILED` and the attempt starts over; inputs live only in memory.
+   *
+   * @example
+   * ```ts
+   * const attempt = db.beginUnseal(new ShamirSealProvider());
+   * await attempt.submit(share1); // { done: false, received: 1, required: 3 }
+   * ```
+   */
+  beginUnseal(provider: SealProvider): {
+    readonly required: number;
+    readonly received: number;
+    submit(input: string): Promise<{ done: false; received: number; required: number } | { done: true }>;
+    reset(): void;
+  } {
+    if (this.#closed) throw new FortressError('FX_CLOSED', 'the database is closed');
+    const attempt = this.keys.beginUnseal(provider);
+    return {
+      get required() {
+        return attempt.required;
+      },
+      get received() {
+        return attempt.received;
+      },
+      submit: async (input: string) => {
+        // Recorded like unseal(): a wrong input and the completing one (the shares never).
+        let progress;
+        try {
+          progress = await attempt.submit(input);
+        } catch (error) {
+          await this.#trail.operation('system.unseal', { type: 'system' }, error, {});
+          throw error;
+        }
+        if (!progress.done) return { done: false, received: progress.received, required: progress.required };
+        await this.#trail.operation('system.unseal', { type: 'system' }, null, {});
+        await this.#afterUnseal();
+        return { done: true };
+      },
+      reset: () => {
+        attempt.reset();
+      },
+    };
+  }
+
+  /**
+   * @internal Records a server event (a login, a token created or revoked) in the ledger, as
+   * `principal` when known; resolves once durable. `facts` are non-sensitive names (accessors, methods).
+   */
+  recordEvent(
+    action: string,
+    error: unknown,
+    principal?: { readonly type: string; readonly id: string; readonly tenant: string },
+    facts: Readonly<Record<string, string | number | boolean>> = {},
+  ): Promise<void> {
+    const actor =
+      principal === undefined
+        ? undefined
+        : { principal, policies: ['builtin:authentication'], breakGlass: false };
+    return this.#trail.operation(action, { type: 'system' }, error, facts, actor);
+  }
+
+  /** @internal The storage driver of the data (for the server's token store); FX_SEALED before the data file is open. */
+  storageDriver(): StorageDriver {
+    this.#requireEngine();
+    const driver = this.#drivers[this.#drivers.length - 1];
+    if (driver === undefined || (this.#engine === null && this.#lazyEngine === null)) {
+      throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
+    }
+    return driver;
+  }
+
+  async #afterUnseal(): Promise<void> {
     if (this.#engine === null && this.#lazyEngine === null && this.#pending !== null) {
       this.#lazyEngine = await this.#pending();
     } else {

@@ -184,6 +184,11 @@ export class PolicySession {
     });
   }
 
+  /** The principal as audit entries name it (`{ type, id: 'tenant/name', tenant }`). */
+  get auditPrincipal(): AccessActor['principal'] {
+    return this.#auditPrincipal;
+  }
+
   /** The principal's entity reference. */
   get entity(): EntityRef {
     return { type: this.kind === 'user' ? 'User' : 'ServiceAccount', id: `${this.tenant}/${this.name}` };

@@ -75,6 +75,20 @@ export const ERROR_CODES = {
   FX_POLICY_CONFLICT: 'An id is already taken, or a change would break a built-in guardrail.',
   FX_LABEL_INVALID:
     'A security label or clearance names an unknown level or compartment, or the label scheme is malformed.',
+  FX_CONFIG_INVALID:
+    'The server configuration (file, FORTRESS_* variable or flag) is malformed; the message lists every problem with its source.',
+  FX_UNAUTHENTICATED:
+    'The request carries no token, a malformed one, or one that is unknown or revoked (HTTP 401).',
+  FX_TOKEN_EXPIRED: 'The token has passed its TTL or maximum TTL (HTTP 401); log in again.',
+  FX_LOGIN_FAILED:
+    'Wrong user name or password, or a JWT that does not verify (HTTP 401); the message never says which.',
+  FX_REQUEST_INVALID:
+    'The HTTP request does not match the route: malformed JSON, a wrong type, an unknown field, a bad path parameter (HTTP 400).',
+  FX_PAYLOAD_TOO_LARGE: 'The request body exceeds the configured limit (HTTP 413).',
+  FX_RATE_LIMITED:
+    'Too many requests for this token or client address (HTTP 429); retry after the given delay.',
+  FX_NOT_FOUND: 'No such route (HTTP 404).',
+  FX_INTERNAL: 'An unexpected error; the detail is in the server log under the request id (HTTP 500).',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

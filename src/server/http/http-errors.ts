@@ -1,0 +1,134 @@
+/**
+ * @module server/http/http-errors
+ * Errors at the HTTP edge: every `FX_…` code has one HTTP status, and every error body is
+ * `{ error: { code, message, requestId } }`. Fortress's own errors carry messages written to be
+ * safe (no key bytes, plaintexts or secrets), so they go to the client; anything else is a generic
+ * 500 with the request id, and its detail goes only to the server log.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { FortressError, type ErrorCode } from '../../util/errors.js';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  FX_INVALID_ARGUMENT: 400,
+  FX_REQUEST_INVALID: 400,
+  FX_TYPE_MISMATCH: 400,
+  FX_QUERY_INVALID: 400,
+  FX_QUERY_UNSUPPORTED: 400,
+  FX_SCHEMA_INVALID: 400,
+  FX_POLICY_INVALID: 400,
+  FX_LABEL_INVALID: 400,
+  FX_VALUE_TOO_LARGE: 400,
+  FX_UNSEAL_FAILED: 400,
+  FX_SEAL_PROVIDER: 400,
+  FX_BACKUP_INVALID: 400,
+  FX_CLI_USAGE: 400,
+  FX_CRYPTO_INVALID_SHARE: 400,
+  FX_CRYPTO_SHARES_MISMATCH: 400,
+  FX_CRYPTO_NOT_ENOUGH_SHARES: 400,
+  FX_CRYPTO_INVALID_KDF_PARAMS: 400,
+  FX_CRYPTO_MALFORMED_ENVELOPE: 400,
+  FX_CRYPTO_UNSUPPORTED_VERSION: 400,
+  FX_CRYPTO_UNKNOWN_ALGORITHM: 400,
+  FX_CRYPTO_INVALID_SIGNATURE_KEY: 400,
+  FX_CRYPTO_NO_SAFE_INDEX_SIZE: 400,
+  FX_UNAUTHENTICATED: 401,
+  FX_TOKEN_EXPIRED: 401,
+  FX_LOGIN_FAILED: 401,
+  FX_FORBIDDEN: 403,
+  FX_NOT_FOUND: 404,
+  FX_TABLE_NOT_FOUND: 404,
+  FX_COLUMN_NOT_FOUND: 404,
+  FX_ROW_NOT_FOUND: 404,
+  FX_KEY_NOT_FOUND: 404,
+  FX_JOB_NOT_FOUND: 404,
+  FX_POLICY_NOT_FOUND: 404,
+  FX_AUDIT_NOT_FOUND: 404,
+  FX_TABLE_EXISTS: 409,
+  FX_DUPLICATE_KEY: 409,
+  FX_POLICY_CONFLICT: 409,
+  FX_JOB_CONFLICT: 409,
+  FX_ALREADY_INITIALIZED: 409,
+  FX_ALREADY_UNSEALED: 409,
+  FX_KEY_STATE: 409,
+  FX_KEY_VERSION_RETIRED: 409,
+  FX_KEY_VERSION_DESTROYED: 409,
+  FX_STORAGE_CONSTRAINT: 409,
+  FX_PAYLOAD_TOO_LARGE: 413,
+  FX_RATE_LIMITED: 429,
+  FX_NOT_INITIALIZED: 503,
+  FX_SEALED: 503,
+  FX_CLOSED: 503,
+  FX_STORAGE_BUSY: 503,
+  FX_AUDIT_UNAVAILABLE: 503,
+};
+
+/** The HTTP status of a Fortress error code (500 for codes that mean the server failed). */
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code] ?? 500;
+}
+
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string; readonly requestId: string };
+}
+
+export function errorBody(code: string, message: string, requestId: string): ErrorBody {
+  return { error: { code, message, requestId } };
+}
+
+function validationMessage(error: FastifyError): string {
+  const first = error.validation?.[0];
+  if (first === undefined) return error.message;
+  const where = error.validationContext ?? 'request';
+  const path = first.instancePath === '' ? '' : ` at ${first.instancePath}`;
+  return `${where}${path}: ${first.message ?? 'invalid'}`.slice(0, 300);
+}
+
+/** Installs the error and not-found handlers that give every failure a code. */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const id = request.id;
+    if (error instanceof FortressError) {
+      const status = statusOf(error.code);
+      if (status >= 500 && error.code !== 'FX_SEALED' && error.code !== 'FX_NOT_INITIALIZED') {
+        request.log.error({ err: error, code: error.code }, 'request failed');
+      }
+      if (error.code === 'FX_SEALED' || error.code === 'FX_NOT_INITIALIZED')
+        void reply.header('retry-after', '5');
+      return reply.status(status).send(errorBody(error.code, error.message, id));
+    }
+    if (error.validation !== undefined) {
+      return reply.status(400).send(errorBody('FX_REQUEST_INVALID', validationMessage(error), id));
+    }
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.status(413).send(errorBody('FX_PAYLOAD_TOO_LARGE', 'the request body is too large', id));
+    }
+    if (error.statusCode === 429) {
+      void reply.header('retry-after', String(reply.getHeader('retry-after') ?? 1));
+      return reply.status(429).send(errorBody('FX_RATE_LIMITED', 'too many requests; retry later', id));
+    }
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      // Fastify's own client errors: bad JSON, wrong content type, empty body, bad URL.
+      const message = error.code.startsWith('FST_ERR_CTP_INVALID_MEDIA_TYPE')
+        ? 'unsupported content type; send application/json'
+        : error.message.slice(0, 300);
+      return reply
+        .status(error.statusCode === 415 ? 415 : 400)
+        .send(errorBody('FX_REQUEST_INVALID', message, id));
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return reply
+      .status(500)
+      .send(errorBody('FX_INTERNAL', `internal error; quote request id ${id} to the operator`, id));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .send(
+        errorBody(
+          'FX_NOT_FOUND',
+          `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
+          request.id,
+        ),
+      ),
+  );
+}

@@ -1,0 +1,318 @@
+/**
+ * @module server/server-context
+ * What a running server holds: the Fortress of its data directory (absent until it is
+ * initialised), the token and password stores, and the unseal attempt in progress. Routes ask it
+ * for an unsealed Fortress and for the session of a request's token; both fail closed with a code
+ * (`FX_NOT_INITIALIZED`, `FX_SEALED`, `FX_UNAUTHENTICATED`, `FX_TOKEN_EXPIRED`).
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyRequest } from 'fastify';
+import { Fortress } from '../fortress.js';
+import type { PolicySession } from '../policy-session.js';
+import { DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
+import { PassphraseSealProvider } from '../keys/seal/passphrase-seal.js';
+import { ShamirSealProvider } from '../keys/seal/shamir-seal.js';
+import type { SealProvider, SealResult } from '../keys/seal/seal-provider.js';
+import { FortressError, InvalidArgumentError } from '../util/errors.js';
+import { TokenStore, type TokenInfo, type TokenPrincipal } from './auth/token-store.js';
+import { UserpassStore } from './auth/userpass.js';
+
+/** The tenant, user, role and policy `init` creates for the first administrator. */
+export const ADMIN: { readonly tenant: string; readonly user: string; readonly role: string } = Object.freeze(
+  { tenant: 'default', user: 'admin', role: 'fortress-admin' },
+);
+/** Every action in the tenant; the guardrails (tenant isolation, no read up, no write down) still apply. */
+const ADMIN_POLICY = `permit (principal in Fortress::Role::"${ADMIN.tenant}/${ADMIN.role}", action, resource);`;
+
+export interface ServerContextOptions {
+  /** The data directory. */
+  readonly dataDir: string;
+  readonly tokenTtlSeconds: number;
+  readonly tokenMaxTtlSeconds: number;
+  /** Allows the dev key file seal (never in production). */
+  readonly insecureDev: boolean;
+  readonly onWarning: (message: string) => void;
+}
+
+/** A request's identity: its token and the policy session acting for it. */
+export interface Caller {
+  readonly token: TokenInfo;
+  readonly session: PolicySession;
+}
+
+export interface InitRequest {
+  readonly seal?: 'shamir' | 'passphrase' | 'dev-key-file';
+  readonly shares?: number;
+  readonly threshold?: number;
+  readonly passphrase?: string;
+}
+
+export interface InitResult {
+  readonly seal: string;
+  readonly shares: readonly string[];
+  readonly threshold: number | null;
+  readonly rootToken: string;
+  readonly rootTokenAccessor: string;
+}
+
+export interface UnsealStatus {
+  readonly initialized: boolean;
+  readonly sealed: boolean;
+  readonly seal: string | null;
+  readonly progress: number;
+  readonly threshold: number;
+}
+
+function sealProviderFor(kind: string): SealProvider {
+  switch (kind) {
+    case 'shamir':
+      return new ShamirSealProvider();
+    case 'passphrase':
+      return new PassphraseSealProvider();
+    default:
+      throw new FortressError(
+        'FX_SEAL_PROVIDER',
+        `a ${kind} seal unseals itself at start; nothing to submit`,
+      );
+  }
+}
+
+export class ServerContext {
+  readonly options: ServerContextOptions;
+  #db: Fortress | null = null;
+  #tokens: TokenStore | null = null;
+  #passwords: UserpassStore | null = null;
+  #attempt: ReturnType<Fortress['beginUnseal']> | null = null;
+  #initializing = false;
+  /** Sessions by token accessor and client address, dropped when policies or principals change. */
+  readonly #sessions = new Map<string, { generation: number; session: PolicySession }>();
+
+  constructor(options: ServerContextOptions) {
+    this.options = options;
+  }
+
+  /** Opens the data directory if it is initialised (sealed unless its seal unseals itself). */
+  async start(): Promise<void> {
+    if (!existsSync(path.join(this.options.dataDir, 'fortress.json'))) return;
+    const db = await Fortress.open({ path: this.options.dataDir, onWarning: this.options.onWarning });
+    if (db.keys.state === 'uninitialized') {
+      await db.close();
+      return;
+    }
+    if (db.keys.sealConfig?.kind === 'dev-key-file' && !this.options.insecureDev) {
+      await db.close();
+      throw new FortressError(
+        'FX_SEAL_PROVIDER',
+        'this data directory is sealed with a development key file; start the server with --insecure-dev to use it',
+      );
+    }
+    this.#db = db;
+    if (db.state === 'unsealed') await this.#openStores();
+  }
+
+  get initialized(): boolean {
+    return this.#db !== null;
+  }
+
+  /** The Fortress, whatever its state (FX_NOT_INITIALIZED before init). */
+  fortress(): Fortress {
+    if (this.#db === null) {
+      throw new FortressError('FX_NOT_INITIALIZED', 'Fortress is not initialised: run `fortress init`');
+    }
+    return this.#db;
+  }
+
+  /** The Fortress, unsealed (FX_SEALED otherwise, with the next step). */
+  unsealed(): Fortress {
+    const db = this.fortress();
+    if (db.state !== 'unsealed' || this.#tokens === null) {
+      throw new FortressError('FX_SEALED', 'Fortress is sealed: run `fortress unseal`');
+    }
+    return db;
+  }
+
+  get tokens(): TokenStore {
+    this.unsealed();
+    return this.#tokens!;
+  }
+
+  get passwords(): UserpassStore {
+    this.unsealed();
+    return this.#passwords!;
+  }
+
+  async #openStores(): Promise<void> {
+    const driver = this.fortress().storageDriver();
+    this.#tokens = await TokenStore.open(driver);
+    this.#passwords = await UserpassStore.open(driver);
+  }
+
+  status(): UnsealStatus {
+    const db = this.#db;
+    if (db === null) return { initialized: false, sealed: true, seal: null, progress: 0, threshold: 0 };
+    const config = db.keys.sealConfig;
+    const threshold =
+      config?.kind === 'shamir' ? Number(config['threshold']) : config?.kind === 'passphrase' ? 1 : 0;
+    return {
+      initialized: true,
+      sealed: db.state !== 'unsealed',
+      seal: config?.kind ?? null,
+      progress: this.#attempt?.received ?? 0,
+      threshold,
+    };
+  }
+
+  /** Creates the root key, the first administrator and a root token for it. Only once. */
+  async init(request: InitRequest): Promise<InitResult> {
+    if (this.#db !== null || this.#initializing) {
+      throw new FortressError('FX_ALREADY_INITIALIZED', 'Fortress is already initialised');
+    }
+    const kind = request.seal ?? 'shamir';
+    let provider: SealProvider;
+    if (kind === 'shamir') {
+      provider = new ShamirSealProvider({ shares: request.shares ?? 5, threshold: request.threshold ?? 3 });
+    } else if (kind === 'passphrase') {
+      if (request.passphrase === undefined)
+        throw new InvalidArgumentError('passphrase', 'required for a passphrase seal');
+      provider = new PassphraseSealProvider({ passphrase: request.passphrase });
+    } else {
+      if (!this.options.insecureDev) {
+        throw new FortressError(
+          'FX_SEAL_PROVIDER',
+          'the dev-key-file seal needs a server started with --insecure-dev',
+        );
+      }
+      provider = new DevKeyFileSealProvider({ path: path.join(this.options.dataDir, 'dev-unseal.key') });
+    }
+    let shares: readonly string[] = [];
+    const observed: SealProvider = {
+      kind: provider.kind,
+      insecure: provider.insecure,
+      async seal(rootKey): Promise<SealResult> {
+        const result = await provider.seal(rootKey);
+        shares = result.shares ?? [];
+        return result;
+      },
+      beginUnseal: (config) => provider.beginUnseal(config),
+    };
+    this.#initializing = true;
+    try {
+      const db = await Fortress.open({
+        path: this.options.dataDir,
+        unseal: { provider: observed },
+        onWarning: this.options.onWarning,
+      });
+      this.#db = db;
+      await this.#openStores();
+      const access = db.access;
+      const labels = access.labels;
+      const top = labels.format({
+        level: labels.levels[labels.levels.length - 1]!,
+        compartments: [...labels.compartments],
+      });
+      await access.addRole(ADMIN.role);
+      await access.addUser(ADMIN.user, { roles: [ADMIN.role], clearance: top });
+      await access.addPolicies({ 'fortress-admin': ADMIN_POLICY });
+      const { token, info } = await this.#tokens!.create({
+        principal: { kind: 'user', name: ADMIN.user, tenant: ADMIN.tenant },
+        method: 'init',
+        displayName: 'root',
+        ttlSeconds: this.options.tokenMaxTtlSeconds,
+        maxTtlSeconds: this.options.tokenMaxTtlSeconds,
+      });
+      return {
+        seal: provider.kind,
+        shares,
+        threshold: kind === 'shamir' ? (request.threshold ?? 3) : null,
+        rootToken: token,
+        rootTokenAccessor: info.accessor,
+      };
+    } finally {
+      this.#initializing = false;
+    }
+  }
+
+  /** Takes one unseal input (a share, a passphrase); the one that completes the threshold unseals. */
+  async unseal(key: string): Promise<UnsealStatus> {
+    const db = this.fortress();
+    if (db.state === 'unsealed')
+      throw new FortressError('FX_ALREADY_UNSEALED', 'Fortress is already unsealed');
+    const kind = db.keys.sealConfig?.kind ?? 'shamir';
+    this.#attempt ??= db.beginUnseal(sealProviderFor(kind));
+    try {
+      const progress = await this.#attempt.submit(key);
+      if (progress.done) {
+        this.#attempt = null;
+        await this.#openStores();
+      }
+    } catch (error) {
+      this.#attempt = null;
+      throw error;
+    }
+    return this.status();
+  }
+
+  /** Forgets the shares received so far. */
+  resetUnseal(): UnsealStatus {
+    this.#attempt?.reset();
+    this.#attempt = null;
+    return this.status();
+  }
+
+  /** Zeroes every key and forgets sessions; data routes answer 503 until unsealed again. */
+  seal(): void {
+    this.#sessions.clear();
+    this.#tokens = null;
+    this.#passwords = null;
+    this.#attempt = null;
+    if (this.#db?.state === 'unsealed') this.#db.seal();
+  }
+
+  /**
+   * The caller of a request: its bearer token checked on every request (revocation is immediate)
+   * and a policy session acting as the token's principal.
+   */
+  async caller(request: FastifyRequest): Promise<Caller> {
+    const db = this.unsealed();
+    const header = request.headers.authorization;
+    if (header === undefined || header === '') {
+      throw new FortressError(
+        'FX_UNAUTHENTICATED',
+        'no token: send Authorization: Bearer <token> (`fortress login`)',
+      );
+    }
+    const match = /^Bearer ([^\s]+)$/.exec(header);
+    if (match === null)
+      throw new FortressError('FX_UNAUTHENTICATED', 'the Authorization header is not "Bearer <token>"');
+    const token = await this.#tokens!.authenticate(match[1]);
+    return { token, session: this.session(db, token.principal, token.accessor, request.ip) };
+  }
+
+  session(db: Fortress, principal: TokenPrincipal, accessor: string, clientAddress: string): PolicySession {
+    const generation = db.access.authorizer.generation;
+    const key = `${accessor}\u0000${clientAddress}`;
+    const cached = this.#sessions.get(key);
+    if (cached?.generation === generation) return cached.session;
+    const session = db.as({
+      ...(principal.kind === 'user' ? { user: principal.name } : { service: principal.name }),
+      tenant: principal.tenant,
+      clientAddress,
+    });
+    if (this.#sessions.size >= 10_000) this.#sessions.clear();
+    this.#sessions.set(key, { generation, session });
+    return session;
+  }
+
+  async close(): Promise<void> {
+    this.#sessions.clear();
+    const db = this.#db;
+    this.#db = null;
+    this.#tokens = null;
+    this.#passwords = null;
+    if (db !== null) {
+      if (db.state === 'unsealed') db.seal();
+      await db.close();
+    }
+  }
+}

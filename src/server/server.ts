@@ -1,0 +1,222 @@
+/**
+ * @module server/server
+ * `fortress server`: the embedded engine as a multi-user HTTPS service. Fastify 5 with TypeBox
+ * schemas (strict bodies: unknown fields and wrong types are refused, never coerced), the OpenAPI
+ * document at `/v1/openapi.json` and an interactive page at `/docs`, structured JSON logs (pino)
+ * that never hold a token, a body or a request path (only route patterns), Prometheus metrics,
+ * rate limits per token and per client address, body and time limits, and a graceful shutdown
+ * that finishes in-flight requests and then seals.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer({ dataDir: './data', host: '127.0.0.1', port: 8200, tls: { cert, key } });
+ * console.log(server.url); // https://127.0.0.1:8200
+ * await server.close();    // drains, seals, closes the data directory
+ * ```
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { DestinationStream } from 'pino';
+import { ServerContext } from './server-context.js';
+import { installErrorHandlers, errorBody } from './http/http-errors.js';
+import { ServerMetrics } from './http/metrics.js';
+import { sysRoutes } from './routes/sys-routes.js';
+import { authRoutes } from './routes/auth-routes.js';
+import { dbRoutes } from './routes/db-routes.js';
+import { VERSION } from './version.js';
+
+export interface ServerOptions {
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  /** PEM certificate and key; null only for --insecure-dev (plain HTTP). `ca`: require client certificates (mTLS). */
+  readonly tls: {
+    readonly cert: string | Buffer;
+    readonly key: string | Buffer;
+    readonly ca?: string | Buffer;
+  } | null;
+  readonly insecureDev?: boolean;
+  /** @default 1 MiB */
+  readonly bodyLimit?: number;
+  /** @default 30 000 */
+  readonly requestTimeoutMs?: number;
+  /** Requests per minute. @default 6000 per token, 12000 per address */
+  readonly rateLimit?: { readonly perToken: number; readonly perAddress: number };
+  /** @default 24 h and 30 days */
+  readonly tokenTtlSeconds?: number;
+  readonly tokenMaxTtlSeconds?: number;
+  /** @default 'info' */
+  readonly logLevel?: string;
+  /** Where logs go. @default stdout */
+  readonly logStream?: DestinationStream;
+  readonly onWarning?: (message: string) => void;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly context: ServerContext;
+  /** Stops accepting connections, finishes in-flight requests, seals and closes the data directory. */
+  close(): Promise<void>;
+}
+
+/** Headers whose values never reach a log line. */
+const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'];
+
+export async function buildServer(
+  options: ServerOptions,
+): Promise<{ app: FastifyInstance; context: ServerContext }> {
+  const context = new ServerContext({
+    dataDir: options.dataDir,
+    tokenTtlSeconds: options.tokenTtlSeconds ?? 86_400,
+    tokenMaxTtlSeconds: options.tokenMaxTtlSeconds ?? 30 * 86_400,
+    insecureDev: options.insecureDev ?? false,
+    onWarning:
+      options.onWarning ??
+      ((m) => {
+        process.emitWarning(m, 'FortressWarning');
+      }),
+  });
+  await context.start();
+
+  const logger: FastifyServerOptions['logger'] =
+    options.logLevel === 'silent'
+      ? false
+      : {
+          level: options.logLevel ?? 'info',
+          redact: { paths: REDACT, censor: '[redacted]' },
+          ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+        };
+  const app = Fastify({
+    ...(options.tls === null
+      ? {}
+      : {
+          https: {
+            cert: options.tls.cert,
+            key: options.tls.key,
+            ...(options.tls.ca === undefined
+              ? {}
+              : { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true }),
+          },
+        }),
+    logger,
+    // Fastify's own request lines would carry the URL; ours (onResponse) carry the route pattern.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    connectionTimeout: options.requestTimeoutMs ?? 30_000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 1024 },
+  });
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  installErrorHandlers(app);
+
+  const metrics = new ServerMetrics(context);
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.duration.observe({ method: request.method, route }, seconds);
+    // The route pattern, never the URL: a path may hold a row key.
+    request.log.info(
+      {
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request',
+    );
+  });
+
+  const limits = options.rateLimit ?? { perToken: 6000, perAddress: 12000 };
+  await app.register(rateLimit, {
+    global: true,
+    timeWindow: 60_000,
+    // Requests with a token are counted per token (its digest, never the token), others per address.
+    keyGenerator: (request) => {
+      const auth = request.headers.authorization;
+      return auth === undefined
+        ? `ip:${request.ip}`
+        : `token:${createHash('sha256').update(auth).digest('base64url').slice(0, 22)}`;
+    },
+    max: (_request, key) => (key.startsWith('token:') ? limits.perToken : limits.perAddress),
+    errorResponseBuilder: (request, context) => ({
+      statusCode: 429,
+      ...errorBody(
+        'FX_RATE_LIMITED',
+        `too many requests; retry in ${Math.ceil(context.ttl / 1000)} s`,
+        request.id,
+      ),
+    }),
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Fortress',
+        version: VERSION,
+        description:
+          'The Fortress HTTP API. Every request but health, status, init, unseal and login carries `Authorization: Bearer <token>`. Errors are `{ error: { code, message, requestId } }` with a stable FX_… code.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  sysRoutes(app, context);
+  authRoutes(app, context);
+  dbRoutes(app, context);
+  app.get('/v1/openapi.json', { schema: { hide: true } }, () => Promise.resolve(app.swagger()));
+  app.get(
+    '/v1/sys/metrics',
+    { schema: { hide: true }, config: { rateLimit: false } },
+    async (_request, reply) => {
+      void reply.header('content-type', metrics.registry.contentType);
+      return reply.send(await metrics.registry.metrics());
+    },
+  );
+  await app.ready();
+  return { app, context };
+}
+
+/** Builds the server and listens; resolves once it accepts connections. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { app, context } = await buildServer(options);
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    await app.close();
+    await context.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `${options.tls === null ? 'http' : 'https'}://${host}:${port}`;
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    app,
+    context,
+    close() {
+      closing ??= (async () => {
+        await app.close(); // stops accepting; waits for in-flight requests
+        await context.close(); // seals (keys zeroed) and closes the data directory
+      })();
+      return closing;
+    },
+  };
+}
