@@ -206,13 +206,11 @@ export class ServerContext {
       this.#db = db;
       await this.#openStores();
       const access = db.access;
-      const labels = access.labels;
-      const top = labels.format({
-        level: labels.levels[labels.levels.length - 1]!,
-        compartments: [...labels.compartments],
-      });
+      // The administrator works at the lowest level: it may create tables at any level (never
+      // below its own: no write down) and give users their clearances, but reading classified rows
+      // takes a user cleared for them — mandatory access control binds administrators too.
       await access.addRole(ADMIN.role);
-      await access.addUser(ADMIN.user, { roles: [ADMIN.role], clearance: top });
+      await access.addUser(ADMIN.user, { roles: [ADMIN.role], clearance: access.labels.levels[0]! });
       await access.addPolicies({ 'fortress-admin': ADMIN_POLICY });
       const { token, info } = await this.#tokens!.create({
         principal: { kind: 'user', name: ADMIN.user, tenant: ADMIN.tenant },
@@ -286,18 +284,33 @@ export class ServerContext {
     if (match === null)
       throw new FortressError('FX_UNAUTHENTICATED', 'the Authorization header is not "Bearer <token>"');
     const token = await this.#tokens!.authenticate(match[1]);
-    return { token, session: this.session(db, token.principal, token.accessor, request.ip) };
+    const level = request.headers['x-fortress-level'];
+    if (level !== undefined && (typeof level !== 'string' || level.length === 0 || level.length > 256)) {
+      throw new FortressError('FX_LABEL_INVALID', 'X-Fortress-Level: expected one label such as "secret"');
+    }
+    return { token, session: this.session(db, token.principal, token.accessor, request.ip, level) };
   }
 
-  session(db: Fortress, principal: TokenPrincipal, accessor: string, clientAddress: string): PolicySession {
+  /**
+   * The policy session of a token's principal, cached per token, client address and working level
+   * (`X-Fortress-Level`: work below one's clearance, e.g. to write at a lower level).
+   */
+  session(
+    db: Fortress,
+    principal: TokenPrincipal,
+    accessor: string,
+    clientAddress: string,
+    level?: string,
+  ): PolicySession {
     const generation = db.access.authorizer.generation;
-    const key = `${accessor}\u0000${clientAddress}`;
+    const key = `${accessor}\u0000${clientAddress}\u0000${level ?? ''}`;
     const cached = this.#sessions.get(key);
     if (cached?.generation === generation) return cached.session;
     const session = db.as({
       ...(principal.kind === 'user' ? { user: principal.name } : { service: principal.name }),
       tenant: principal.tenant,
       clientAddress,
+      ...(level === undefined ? {} : { level }),
     });
     if (this.#sessions.size >= 10_000) this.#sessions.clear();
     this.#sessions.set(key, { generation, session });
