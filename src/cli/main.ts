@@ -14,10 +14,18 @@ import { demo } from './commands/demo.js';
 import { accessCommand } from './commands/access-commands.js';
 import { policyCommand } from './commands/policy-commands.js';
 import { init, keysCommand, seal, status, unseal } from './commands/keys-commands.js';
+import { configCheck, server } from './commands/server-commands.js';
 
 const USAGE = `Usage: fortress <command> [options]
 
 Commands:
+  server [--config FILE] [--data DIR] [--listen HOST:PORT] [--insecure-dev] [--log-level L]
+         [--tls-cert FILE --tls-key FILE] [--tls-client-ca FILE]
+                                  Serve the HTTPS API (a self-signed certificate is made in
+                                  DIR/tls unless one is configured); SIGTERM drains and seals.
+                                  Settings: TOML file < FORTRESS_* variables < flags
+  config check [--config FILE] [flags] [--json]
+                                  Validate the server configuration; list every problem
   demo [--data DIR] [--rows N]    The embedded database in one minute: encrypted table, search,
                                   key rotation with re-encryption progress (temporary dir by default)
   selftest [--json]               Run every algorithm's known-answer vectors on this machine
@@ -97,7 +105,7 @@ They open the directory through the audit ledger: the unseal, every key operatio
 of the log leave an entry. Only audit verify and audit check-proof work without unsealing.
 `;
 
-const BENCH_SUITES = ['crypto', 'keys', 'engine', 'audit', 'policy'] as const;
+const BENCH_SUITES = ['crypto', 'keys', 'engine', 'audit', 'policy', 'server'] as const;
 
 function usageError(message: string): FortressError {
   return new FortressError('FX_CLI_USAGE', message);
@@ -202,6 +210,12 @@ async function main(argv: string[]): Promise<number> {
       return policyCommand(rest);
     case 'access':
       return accessCommand(rest);
+    case 'server':
+      return server(rest);
+    case 'config':
+      if (rest[0] !== 'check')
+        throw usageError('usage: fortress config check [--config FILE] [flags] [--json]');
+      return configCheck(rest.slice(1));
     case 'version':
     case '--version':
       process.stdout.write(`${packageVersion()}\n`);
