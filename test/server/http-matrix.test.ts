@@ -345,9 +345,7 @@ describe('bad input at every route: 4xx with a code, nothing stored changes', ()
         samples.slice(i, i + 8).map(async (s) => {
           const body = s.body as unknown;
           const raw =
-            body !== null && typeof body === 'object' && 'raw' in body
-              ? String((body).raw)
-              : undefined;
+            body !== null && typeof body === 'object' && 'raw' in body ? String(body.raw) : undefined;
           const r = await call(s.route[0], s.route[1] + s.suffix, {
             ...(s.token === undefined ? {} : { token: s.token }),
             ...(s.route[0] === 'GET' ? {} : raw !== undefined ? { raw } : { body }),
