@@ -65,10 +65,7 @@ export async function ensureSelfSignedCertificate(
   await mkdir(tlsDir, { recursive: true, mode: 0o700 });
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
-    'sign',
-    'verify',
-  ]));
+  const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
   const now = options.now ?? new Date();
   const names = new Set(['localhost', '127.0.0.1', '::1', ...(options.hosts ?? [])]);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
