@@ -17,6 +17,7 @@ import type { SealProvider, SealResult } from '../keys/seal/seal-provider.js';
 import { FortressError, InvalidArgumentError } from '../util/errors.js';
 import { TokenStore, type TokenInfo, type TokenPrincipal } from './auth/token-store.js';
 import { UserpassStore } from './auth/userpass.js';
+import { JwtLogin, type JwtLoginOptions } from './auth/jwt-login.js';
 
 /** The tenant, user, role and policy `init` creates for the first administrator. */
 export const ADMIN: { readonly tenant: string; readonly user: string; readonly role: string } = Object.freeze(
@@ -33,6 +34,8 @@ export interface ServerContextOptions {
   /** Allows the dev key file seal (never in production). */
   readonly insecureDev: boolean;
   readonly onWarning: (message: string) => void;
+  /** JWT login against an identity provider's JWKS (absent: the route answers 404). */
+  readonly jwt?: JwtLoginOptions;
 }
 
 /** A request's identity: its token and the policy session acting for it. */
@@ -88,8 +91,12 @@ export class ServerContext {
   /** Sessions by token accessor and client address, dropped when policies or principals change. */
   readonly #sessions = new Map<string, { generation: number; session: PolicySession }>();
 
+  /** Null when JWT login is not configured. */
+  readonly jwt: JwtLogin | null;
+
   constructor(options: ServerContextOptions) {
     this.options = options;
+    this.jwt = options.jwt === undefined ? null : new JwtLogin(options.jwt);
   }
 
   /** Opens the data directory if it is initialised (sealed unless its seal unseals itself). */

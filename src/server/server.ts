@@ -22,11 +22,16 @@ import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { DestinationStream } from 'pino';
 import { ServerContext } from './server-context.js';
+import type { JwtLoginOptions } from './auth/jwt-login.js';
 import { installErrorHandlers, errorBody } from './http/http-errors.js';
 import { ServerMetrics } from './http/metrics.js';
 import { sysRoutes } from './routes/sys-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { dbRoutes } from './routes/db-routes.js';
+import { keysRoutes } from './routes/keys-routes.js';
+import { policiesRoutes } from './routes/policies-routes.js';
+import { principalsRoutes } from './routes/principals-routes.js';
+import { auditRoutes } from './routes/audit-routes.js';
 import { VERSION } from './version.js';
 
 export interface ServerOptions {
@@ -54,6 +59,8 @@ export interface ServerOptions {
   /** Where logs go. @default stdout */
   readonly logStream?: DestinationStream;
   readonly onWarning?: (message: string) => void;
+  /** JWT login (`POST /v1/auth/jwt/login`) against an identity provider's JWKS. */
+  readonly jwt?: JwtLoginOptions;
 }
 
 export interface RunningServer {
@@ -80,6 +87,7 @@ export async function buildServer(
       ((m) => {
         process.emitWarning(m, 'FortressWarning');
       }),
+    ...(options.jwt === undefined ? {} : { jwt: options.jwt }),
   });
   await context.start();
 
@@ -179,6 +187,10 @@ export async function buildServer(
   sysRoutes(app, context);
   authRoutes(app, context);
   dbRoutes(app, context);
+  keysRoutes(app, context);
+  policiesRoutes(app, context);
+  principalsRoutes(app, context);
+  auditRoutes(app, context);
   app.get('/v1/openapi.json', { schema: { hide: true } }, () => Promise.resolve(app.swagger()));
   app.get(
     '/v1/sys/metrics',

@@ -1,12 +1,15 @@
-import { X509Certificate, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
-import { statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeConfig, loadServerConfig } from '../../src/server/config/server-config.js';
-import { certificateFingerprint, ensureSelfSignedCertificate } from '../../src/server/tls/self-signed.js';
+import {
+  SERVER_SETTINGS,
+  describeConfig,
+  loadServerConfig,
+  type FlagValues,
+  type LoadServerConfigInput,
+} from '../../src/server/config/server-config.js';
+import { FortressError } from '../../src/util/errors.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -16,185 +19,454 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function problemsOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toMatchObject({ code: 'FX_CONFIG_INVALID' });
-    return (error as Error).message;
-  }
-  throw new Error('expected FX_CONFIG_INVALID');
+let files = 0;
+/** Writes a TOML file into the temp directory and returns its path. */
+async function toml(text: string): Promise<string> {
+  const file = path.join(dir, `config-${++files}.toml`);
+  await writeFile(file, text);
+  return file;
 }
 
-describe('server configuration', () => {
-  it('defaults: loopback 8200, TLS auto, rate limits, 24 h tokens', () => {
+/** Loads with no ambient environment; returns the FX_CONFIG_INVALID message's problem lines. */
+function problems(input: LoadServerConfigInput): string[] {
+  try {
+    loadServerConfig({ env: {}, cwd: dir, ...input });
+  } catch (error) {
+    expect(error).toBeInstanceOf(FortressError);
+    expect(error).toMatchObject({ code: 'FX_CONFIG_INVALID' });
+    const [head, ...lines] = (error as Error).message.split('\n');
+    expect(head).toBe(
+      `the server configuration has ${lines.length} problem${lines.length === 1 ? '' : 's'}:`,
+    );
+    return lines.map((line) => line.replace(/^ {2}- /, ''));
+  }
+  return expect.fail('expected FX_CONFIG_INVALID');
+}
+
+function problem(input: LoadServerConfigInput): string {
+  const found = problems(input);
+  expect(found).toHaveLength(1);
+  return found[0]!;
+}
+
+describe('loadServerConfig', () => {
+  it('defaults: loopback 8200, TLS auto, shamir 5/3, limits, 24 h tokens; deeply frozen', () => {
     const config = loadServerConfig({ env: {}, cwd: dir });
-    expect(config.listen).toEqual({ host: '127.0.0.1', port: 8200 });
-    expect(config.tls.mode).toBe('auto');
-    expect(config.storage.path).toBe(path.join(dir, 'fortress-data'));
-    expect(config.limits).toEqual({
-      bodyBytes: 1 << 20,
-      requestTimeoutMs: 30_000,
-      rateLimitPerToken: 6000,
-      rateLimitPerAddress: 12_000,
-    });
-    expect(config.auth.tokenTtlSeconds).toBe(86_400);
-    expect(Object.isFrozen(config)).toBe(true);
-  });
-
-  it('flags beat the environment, which beats the file; file paths resolve against the file', async () => {
-    const file = path.join(dir, 'fortress.toml');
-    await writeFile(
-      file,
-      `listen = "0.0.0.0:9000"\n[storage]\npath = "data"\n[logging]\nlevel = "warn"\n[limits]\nbody_bytes = 4096\n`,
-    );
-    const fromFile = loadServerConfig({ file, env: {}, cwd: '/' });
-    expect(fromFile.listen).toEqual({ host: '0.0.0.0', port: 9000 });
-    expect(fromFile.storage.path).toBe(path.join(dir, 'data'));
-    expect(fromFile.logging.level).toBe('warn');
-    expect(fromFile.limits.bodyBytes).toBe(4096);
-    const fromEnv = loadServerConfig({
-      file,
-      env: { FORTRESS_LISTEN: '[::1]:9001', FORTRESS_LOG_LEVEL: 'error' },
-      cwd: dir,
-    });
-    expect(fromEnv.listen).toEqual({ host: '::1', port: 9001 });
-    expect(fromEnv.logging.level).toBe('error');
-    const fromFlags = loadServerConfig({
-      file,
-      env: { FORTRESS_LISTEN: '[::1]:9001' },
-      flags: { listen: '127.0.0.1:9002', storagePath: 'elsewhere' },
-      cwd: dir,
-    });
-    expect(fromFlags.listen.port).toBe(9002);
-    expect(fromFlags.storage.path).toBe(path.join(dir, 'elsewhere'));
-  });
-
-  it('every problem is reported at once, with its source and the expected form', async () => {
-    const file = path.join(dir, 'bad.toml');
-    await writeFile(file, `listen_adress = "x"\n[limits]\nbody_bytes = -1\n[logging]\nlevel = "loud"\n`);
-    const message = problemsOf(() =>
-      loadServerConfig({
-        file,
-        env: { FORTRESS_LISTEN: 'nowhere', FORTRESS_LIMITS_BODYBYTES: '1', FORTRESS_INSECURE_DEV: 'maybe' },
-        cwd: dir,
-      }),
-    );
-    expect(message).toContain('6 problems');
-    expect(message).toContain(`${file}: unknown key listen_adress (did you mean listen?)`);
-    expect(message).toContain(`${file}: limits.body_bytes: -1 is not valid; expected an integer from 1024`);
-    expect(message).toContain(`${file}: logging.level: "loud" is not valid`);
-    expect(message).toContain('FORTRESS_LISTEN: "nowhere" is not valid; expected host:port');
-    expect(message).toContain(
-      'FORTRESS_LIMITS_BODYBYTES: unknown environment variable (did you mean FORTRESS_LIMITS_BODY_BYTES?)',
-    );
-    expect(message).toContain('FORTRESS_INSECURE_DEV: "maybe" is not valid; expected 1, 0, true or false');
-  });
-
-  it('TOML syntax errors name the line; unreadable files are reported; TLS files go in pairs', async () => {
-    const file = path.join(dir, 'syntax.toml');
-    await writeFile(file, `listen = "127.0.0.1:1"\n[storage\npath = "x"\n`);
-    expect(problemsOf(() => loadServerConfig({ file, env: {} }))).toMatch(/not valid TOML at line 2/);
-    expect(problemsOf(() => loadServerConfig({ file: path.join(dir, 'missing.toml'), env: {} }))).toContain(
-      'cannot read the configuration file (ENOENT)',
-    );
-    expect(problemsOf(() => loadServerConfig({ env: { FORTRESS_TLS_CERT_FILE: 'a.crt' } }))).toContain(
-      'cert_file and key_file go together',
-    );
-    expect(
-      problemsOf(() =>
-        loadServerConfig({
-          env: { FORTRESS_AUTH_TOKEN_TTL_SECONDS: '7200', FORTRESS_AUTH_TOKEN_MAX_TTL_SECONDS: '3600' },
-        }),
-      ),
-    ).toContain('token_ttl_seconds (7200) exceeds token_max_ttl_seconds (3600)');
-  });
-
-  it('plain HTTP only with --insecure-dev; configured files mean TLS from files', () => {
-    expect(loadServerConfig({ env: {}, flags: { insecureDev: true } }).tls.mode).toBe('off');
-    const files = loadServerConfig({
-      env: {},
-      flags: { tlsCertFile: 'a.crt', tlsKeyFile: 'a.key' },
-      cwd: dir,
-    });
-    expect(files.tls).toEqual({
-      mode: 'files',
-      certFile: path.join(dir, 'a.crt'),
-      keyFile: path.join(dir, 'a.key'),
-    });
-    expect(describeConfig(files)).toMatchObject({ tls: { mode: 'files' } });
-  });
-});
-
-describe('self-signed certificate', () => {
-  it('is made once (key 0600), verifies for localhost and loopback, and serves HTTPS to a pinning client', async () => {
-    const made = await ensureSelfSignedCertificate(dir, { hosts: ['fortress.internal'] });
-    expect(made.created).toBe(true);
-    expect(statSync(made.keyFile).mode & 0o777).toBe(0o600);
-    const again = await ensureSelfSignedCertificate(dir);
-    expect(again).toMatchObject({ created: false, fingerprintSha256: made.fingerprintSha256 });
-    const pem = (await import('node:fs')).readFileSync(made.certFile);
-    const cert = new X509Certificate(pem);
-    expect(cert.checkHost('localhost')).toBe('localhost');
-    expect(cert.checkHost('fortress.internal')).toBe('fortress.internal');
-    expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
-    expect(cert.ca).toBe(false);
-    expect(new Date(cert.validTo).getTime()).toBeGreaterThan(Date.now() + 360 * 86_400_000);
-    expect(made.fingerprintSha256).toBe(certificateFingerprint(pem));
-    expect(made.fingerprintSha256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
-    const key = createPrivateKey((await import('node:fs')).readFileSync(made.keyFile));
-    const signature = sign('sha256', Buffer.from('fortress'), key);
-    expect(
-      verify(
-        'sha256',
-        Buffer.from('fortress'),
-        createPublicKey(cert.publicKey.export({ type: 'spki', format: 'pem' })),
-        signature,
-      ),
-    ).toBe(true);
-
-    const server = https.createServer(
-      { cert: pem, key: (await import('node:fs')).readFileSync(made.keyFile) },
-      (_q, r) => {
-        r.end('ok');
+    expect(config).toEqual({
+      storage: { kind: 'sqlite', path: path.join(dir, 'fortress-data') },
+      listen: { host: '127.0.0.1', port: 8200 },
+      tls: { mode: 'auto' },
+      insecureDev: false,
+      seal: { kind: 'shamir', shares: 5, threshold: 3 },
+      limits: {
+        bodyBytes: 1 << 20,
+        requestTimeoutMs: 30_000,
+        rateLimitPerToken: 6000,
+        rateLimitPerAddress: 12_000,
       },
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
-    try {
-      const body = await new Promise<string>((resolve, reject) => {
-        https
-          .get({ host: '127.0.0.1', port, ca: pem, servername: 'localhost' }, (res) => {
-            let text = '';
-            res.on('data', (c: Buffer) => (text += c.toString()));
-            res.on('end', () => {
-              resolve(text);
-            });
-          })
-          .on('error', reject);
-      });
-      expect(body).toBe('ok');
-    } finally {
-      server.close();
+      logging: { level: 'info' },
+      auth: { tokenTtlSeconds: 86_400, tokenMaxTtlSeconds: 30 * 86_400 },
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    for (const section of Object.values(config)) {
+      if (typeof section === 'object') expect(Object.isFrozen(section)).toBe(true);
     }
   });
 
-  it('refuses a malformed or mismatched pair with a clear code', async () => {
-    const other = await mkdtemp(path.join(os.tmpdir(), 'fx-tls-'));
-    try {
-      await ensureSelfSignedCertificate(other);
-      writeFileSync(path.join(other, 'tls', 'server.crt'), 'not a certificate');
-      await expect(ensureSelfSignedCertificate(other)).rejects.toMatchObject({ code: 'FX_CONFIG_INVALID' });
-      const third = await mkdtemp(path.join(os.tmpdir(), 'fx-tls-'));
-      await ensureSelfSignedCertificate(third);
-      writeFileSync(
-        path.join(other, 'tls', 'server.crt'),
-        (await import('node:fs')).readFileSync(path.join(third, 'tls', 'server.crt')),
+  it('reads every section from the file', async () => {
+    const file = await toml(`
+listen = "[::1]:9443"
+[storage]
+kind = "sqlite"
+path = "/srv/fortress"
+[tls]
+cert_file = "/etc/f/server.crt"
+key_file = "/etc/f/server.key"
+client_ca_file = "/etc/f/clients.pem"
+[seal]
+kind = "pkcs11"
+pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
+pkcs11_token = "fortress"
+[limits]
+body_bytes = 2048
+request_timeout_ms = 5000
+rate_limit_per_token = 10
+rate_limit_per_address = 20
+max_connections = 100
+[logging]
+level = "debug"
+file = "/var/log/fortress.log"
+[auth]
+token_ttl_seconds = 600
+token_max_ttl_seconds = 3600
+[auth.jwt]
+jwks_url = "https://idp.example.com/.well-known/jwks.json"
+issuer = "https://idp.example.com/"
+audience = "fortress"
+roles_claim = "groups"
+tenant_claim = "org"
+`);
+    expect(loadServerConfig({ file, env: {} })).toEqual({
+      storage: { kind: 'sqlite', path: '/srv/fortress' },
+      listen: { host: '::1', port: 9443 },
+      tls: {
+        mode: 'files',
+        certFile: '/etc/f/server.crt',
+        keyFile: '/etc/f/server.key',
+        clientCaFile: '/etc/f/clients.pem',
+      },
+      insecureDev: false,
+      seal: { kind: 'pkcs11', pkcs11Module: '/usr/lib/softhsm/libsofthsm2.so', pkcs11Token: 'fortress' },
+      limits: {
+        bodyBytes: 2048,
+        requestTimeoutMs: 5000,
+        rateLimitPerToken: 10,
+        rateLimitPerAddress: 20,
+        maxConnections: 100,
+      },
+      logging: { level: 'debug', file: '/var/log/fortress.log' },
+      auth: {
+        tokenTtlSeconds: 600,
+        tokenMaxTtlSeconds: 3600,
+        jwt: {
+          jwksUrl: 'https://idp.example.com/.well-known/jwks.json',
+          issuer: 'https://idp.example.com/',
+          audience: 'fortress',
+          principalClaim: 'sub',
+          rolesClaim: 'groups',
+          tenantClaim: 'org',
+        },
+      },
+    });
+  });
+
+  it('precedence: flags > environment > file > defaults, key by key', async () => {
+    const file = await toml(
+      `listen = "0.0.0.0:9000"\n[logging]\nlevel = "warn"\n[limits]\nbody_bytes = 4096\nrate_limit_per_token = 7\n`,
+    );
+    const env = {
+      FORTRESS_LISTEN: '10.0.0.1:9001',
+      FORTRESS_LOG_LEVEL: 'error',
+      FORTRESS_LIMITS_BODY_BYTES: '8192',
+    };
+    const fromFile = loadServerConfig({ file, env: {} });
+    expect([fromFile.listen.port, fromFile.logging.level, fromFile.limits.bodyBytes]).toEqual([
+      9000,
+      'warn',
+      4096,
+    ]);
+    const fromEnv = loadServerConfig({ file, env });
+    expect(fromEnv.listen).toEqual({ host: '10.0.0.1', port: 9001 });
+    expect([fromEnv.logging.level, fromEnv.limits.bodyBytes]).toEqual(['error', 8192]);
+    expect(fromEnv.limits.rateLimitPerToken).toBe(7); // not overridden: still the file's
+    const fromFlags = loadServerConfig({ file, env, flags: { listen: 'localhost:9002', logLevel: 'trace' } });
+    expect(fromFlags.listen).toEqual({ host: 'localhost', port: 9002 });
+    expect(fromFlags.logging.level).toBe('trace');
+    expect(fromFlags.limits.bodyBytes).toBe(8192);
+    // Flags may carry numbers as typed text.
+    expect(loadServerConfig({ env: {}, flags: { sealShares: '7', sealThreshold: 4 } }).seal).toEqual({
+      kind: 'shamir',
+      shares: 7,
+      threshold: 4,
+    });
+  });
+
+  it('relative paths: against the file directory in the file, against cwd in env and flags', async () => {
+    const file = await toml(`[storage]\npath = "data"\n[logging]\nfile = "../logs/f.log"\n`);
+    const config = loadServerConfig({ file, env: {}, cwd: '/' });
+    expect(config.storage.path).toBe(path.join(dir, 'data'));
+    expect(config.logging.file).toBe(path.join(path.dirname(dir), 'logs', 'f.log'));
+    const work = path.join(dir, 'work');
+    expect(
+      loadServerConfig({ file, env: { FORTRESS_STORAGE_PATH: 'env-data' }, cwd: work }).storage.path,
+    ).toBe(path.join(work, 'env-data'));
+    const tls = loadServerConfig({
+      env: {},
+      cwd: work,
+      flags: { tlsCertFile: 'a.crt', tlsKeyFile: './k/a.key' },
+    }).tls;
+    expect(tls).toEqual({
+      mode: 'files',
+      certFile: path.join(work, 'a.crt'),
+      keyFile: path.join(work, 'k', 'a.key'),
+    });
+    // A relative file name itself resolves against cwd.
+    expect(loadServerConfig({ file: path.basename(file), env: {}, cwd: dir }).storage.path).toBe(
+      path.join(dir, 'data'),
+    );
+  });
+
+  it('environment values: typed text, empty means unset, other FORTRESS_* programs’ variables pass', () => {
+    const config = loadServerConfig({
+      env: {
+        FORTRESS_INSECURE_DEV: 'true',
+        FORTRESS_TLS_DISABLE: '1',
+        FORTRESS_LIMITS_MAX_CONNECTIONS: '50',
+        FORTRESS_LOG_FILE: '',
+        FORTRESS_DATA: '/elsewhere',
+        FORTRESS_PKCS11_PIN: '1234',
+        FORTRESS_TEST_PG_URL: 'postgres://x',
+        PATH: '/bin',
+      },
+    });
+    expect(config.insecureDev).toBe(true);
+    expect(config.tls).toEqual({ mode: 'off' });
+    expect(config.limits.maxConnections).toBe(50);
+    expect(config.logging).toEqual({ level: 'info' });
+  });
+
+  it('listen accepts IPv4, names and bracketed IPv6, and rejects the rest', () => {
+    const listen = (value: string) => loadServerConfig({ env: {}, flags: { listen: value } }).listen;
+    expect(listen('0.0.0.0:0')).toEqual({ host: '0.0.0.0', port: 0 });
+    expect(listen('[2001:db8::1]:443')).toEqual({ host: '2001:db8::1', port: 443 });
+    expect(listen('fortress.internal:8200')).toEqual({ host: 'fortress.internal', port: 8200 });
+    for (const bad of [
+      '::1:8200',
+      '[::g]:1',
+      'host',
+      'host:',
+      ':8200',
+      'a b:1',
+      '1.2.3.4:65536',
+      '999.1.1.1:80',
+    ]) {
+      expect(problem({ flags: { listen: bad } })).toMatch(
+        /^listen from --listen: got ".*", expected (host:port|a port)/,
       );
-      await expect(ensureSelfSignedCertificate(other)).rejects.toThrow(/does not match/);
-      await rm(third, { recursive: true, force: true });
-    } finally {
-      await rm(other, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a bad value in every section, naming key, source, value and what is expected', async () => {
+    const cases: [string, string, string][] = [
+      // [TOML line (in its section), env var, env value]
+      ['listen = 8200', 'FORTRESS_LISTEN', 'localhost'],
+      ['[storage]\nkind = "postgres"', 'FORTRESS_STORAGE_KIND', 'mysql'],
+      ['[storage]\npath = ""', 'FORTRESS_STORAGE_PATH', ' '],
+      ['[tls]\ncert_file = 42', 'FORTRESS_TLS_CERT_FILE', 'a\u0001b'],
+      ['[tls]\nclient_ca_file = ["a"]', 'FORTRESS_TLS_CLIENT_CA_FILE', 'x\u0000'],
+      ['[tls]\ndisable = "yes"', 'FORTRESS_TLS_DISABLE', 'yes'],
+      ['[seal]\nkind = "tpm"', 'FORTRESS_SEAL_KIND', 'Shamir'],
+      ['[seal]\nshares = 0', 'FORTRESS_SEAL_SHARES', '256'],
+      ['[seal]\nthreshold = 1.5', 'FORTRESS_SEAL_THRESHOLD', '-1'],
+      ['[limits]\nbody_bytes = 1073741825', 'FORTRESS_LIMITS_BODY_BYTES', '1MiB'],
+      ['[limits]\nrequest_timeout_ms = "30000"', 'FORTRESS_LIMITS_REQUEST_TIMEOUT_MS', '99'],
+      ['[limits]\nrate_limit_per_token = 0', 'FORTRESS_LIMITS_RATE_LIMIT_PER_TOKEN', '0x10'],
+      ['[limits]\nrate_limit_per_address = inf', 'FORTRESS_LIMITS_RATE_LIMIT_PER_ADDRESS', '1e3'],
+      ['[limits]\nmax_connections = 0', 'FORTRESS_LIMITS_MAX_CONNECTIONS', 'many'],
+      ['[logging]\nlevel = "loud"', 'FORTRESS_LOG_LEVEL', 'INFO'],
+      ['[logging]\nfile = true', 'FORTRESS_LOG_FILE', '\t'],
+      ['[auth]\ntoken_ttl_seconds = 59', 'FORTRESS_AUTH_TOKEN_TTL_SECONDS', '1d'],
+      ['[auth]\ntoken_max_ttl_seconds = 1979-05-27', 'FORTRESS_AUTH_TOKEN_MAX_TTL_SECONDS', '315360001'],
+      ['[auth.jwt]\njwks_url = "ftp://idp/jwks"', 'FORTRESS_AUTH_JWT_JWKS_URL', 'not a url'],
+      ['[auth.jwt]\nissuer = ""', 'FORTRESS_AUTH_JWT_ISSUER', ' '],
+    ];
+    const expected: Record<string, RegExp> = {
+      integer: /expected an integer from \d+ to \d+$/,
+      listen: /expected host:port/,
+      enum: /expected one of /,
+      boolean: /expected (true or false|1, 0, true or false)$/,
+      path: /expected a file path$/,
+      string: /expected a non-empty string without control characters$/,
+      url: /expected an https:\/\/ URL$/,
+    };
+    for (const [line, env, envValue] of cases) {
+      const setting = SERVER_SETTINGS.find((s) => s.env === env)!;
+      const name = setting.key.split('.').at(-1)!;
+      const file = await toml(`${line}\n`);
+      const fromFile = problems({ file }).find((p) => p.startsWith(`${setting.key} in ${file}: got `));
+      expect(fromFile, `${line}: ${problems({ file }).join('; ')}`).toMatch(expected[setting.type.kind]!);
+      expect(line).toContain(name);
+      const fromEnv = problems({ env: { [env]: envValue } }).find((p) =>
+        p.startsWith(`${setting.key} from ${env}: `),
+      );
+      expect(fromEnv, env).toBe(
+        `${setting.key} from ${env}: got ${JSON.stringify(envValue)}, expected ${fromEnv!.split(', expected ')[1]!}`,
+      );
+      expect(fromEnv).toMatch(expected[setting.type.kind]!);
+    }
+    expect(problem({ flags: { sealShares: 'five' } })).toBe(
+      'seal.shares from --shares: got "five", expected an integer from 1 to 255',
+    );
+    expect(problem({ flags: { insecureDev: 'yes' as unknown as boolean } })).toBe(
+      'insecure_dev from --insecure-dev: got "yes", expected 1, 0, true or false',
+    );
+  });
+
+  it('unknown keys, sections, variables and flags are errors, with the nearest valid name', async () => {
+    const file = await toml(
+      'listen_adress = "x"\nlisten_port = 1\n[limits]\nbody_byts = 1\n[limit]\nbody_bytes = 1\n[zzz]\nq = 1\n[storage]\npath = "d"\ncolour = "red"\n[auth.jwt]\nissuer = "i"\naudience = "a"\njwks_file = "k"\nprincipal_clam = "x"\n',
+    );
+    expect(problems({ file })).toEqual([
+      `unknown key listen_adress in ${file} (did you mean listen?)`,
+      `unknown key listen_port in ${file} (did you mean listen?)`,
+      `unknown key limits.body_byts in ${file} (did you mean limits.body_bytes?)`,
+      `unknown key limit in ${file} (did you mean limits?)`,
+      `unknown key zzz in ${file}`,
+      `unknown key storage.colour in ${file}`,
+      `unknown key auth.jwt.principal_clam in ${file} (did you mean auth.jwt.principal_claim?)`,
+    ]);
+    expect(
+      problems({ env: { FORTRESS_LIMITS_BODYBYTES: '1', FORTRESS_LISTEN_ADDR: 'x', FORTRESS_NOPE: 'x' } }),
+    ).toEqual([
+      'unknown environment variable FORTRESS_LIMITS_BODYBYTES (did you mean FORTRESS_LIMITS_BODY_BYTES?)',
+      'unknown environment variable FORTRESS_LISTEN_ADDR (did you mean FORTRESS_LISTEN?)',
+      'unknown environment variable FORTRESS_NOPE',
+    ]);
+    expect(problem({ flags: { colour: 'red' } as Partial<FlagValues> })).toBe('unknown flag field colour');
+    // A section given as a value, or a setting given as a table.
+    const misplaced = await toml('storage = "./data"\n[listen]\nhost = "x"\n');
+    expect(problems({ file: misplaced })).toEqual([
+      `storage in ${misplaced}: got "./data", expected a table ([storage])`,
+      `listen in ${misplaced}: got {"host":"x"}, expected host:port, e.g. 127.0.0.1:8200 or [::1]:8200 (IPv6 in brackets)`,
+    ]);
+  });
+
+  it('a TOML syntax error gives line and column but never quotes the file', async () => {
+    const file = await toml('listen = "127.0.0.1:1"\n[seal\npkcs11_pin = "s3cr3t-pin"\n');
+    const message = problem({ file });
+    expect(message).toBe(`${file} is not valid TOML: line 2, column 6: illegal character in key`);
+    expect(message).not.toContain('s3cr3t');
+    const other = await toml('[limits]\nbody_bytes = 1\nbody_bytes = 2\n');
+    expect(problem({ file: other })).toMatch(new RegExp(`^${other} is not valid TOML: line 3, column 1: `));
+    expect(problem({ file: path.join(dir, 'missing.toml') })).toBe(
+      `cannot read the configuration file ${path.join(dir, 'missing.toml')} (ENOENT)`,
+    );
+  });
+
+  it('plain HTTP only with --insecure-dev; insecure_dev itself cannot come from the file', async () => {
+    expect(loadServerConfig({ env: {}, flags: { insecureDev: true } }).tls.mode).toBe('auto');
+    expect(loadServerConfig({ env: {}, flags: { insecureDev: true, tlsDisable: true } }).tls).toEqual({
+      mode: 'off',
+    });
+    const file = await toml('[tls]\ndisable = true\n');
+    expect(problem({ file })).toBe(
+      `tls.disable in ${file}: plain HTTP sends tokens and data unencrypted; pass --insecure-dev (or set FORTRESS_INSECURE_DEV=1) on a development machine`,
+    );
+    expect(loadServerConfig({ file, env: { FORTRESS_INSECURE_DEV: '1' } }).tls.mode).toBe('off');
+    expect(problem({ file, env: { FORTRESS_INSECURE_DEV: '0' } })).toContain('pass --insecure-dev');
+    const sneaky = await toml('insecure_dev = true\n[tls]\ndisable = true\n');
+    expect(problems({ file: sneaky })).toEqual([
+      `insecure_dev in ${sneaky}: not allowed in a file; pass --insecure-dev or set FORTRESS_INSECURE_DEV=1`,
+      expect.stringContaining(`tls.disable in ${sneaky}: plain HTTP`),
+    ]);
+    expect(problem({ flags: { insecureDev: true, tlsDisable: true, tlsClientCaFile: 'ca.pem' } })).toBe(
+      'tls.disable from --tls-disable: conflicts with the TLS files that are also configured',
+    );
+    expect(problem({ env: { FORTRESS_SEAL_KIND: 'dev-key-file' } })).toMatch(
+      /^seal.kind from FORTRESS_SEAL_KIND: dev-key-file .* pass --insecure-dev/,
+    );
+    expect(
+      loadServerConfig({ env: { FORTRESS_SEAL_KIND: 'dev-key-file', FORTRESS_INSECURE_DEV: '1' } }).seal,
+    ).toEqual({ kind: 'dev-key-file' });
+  });
+
+  it('checks settings against each other', async () => {
+    expect(problem({ env: { FORTRESS_TLS_CERT_FILE: 'a.crt' } })).toBe(
+      'tls.cert_file from FORTRESS_TLS_CERT_FILE: tls.key_file is missing; set both, or neither for a self-signed certificate',
+    );
+    expect(problem({ flags: { tlsKeyFile: 'a.key' } })).toMatch(
+      /^tls.key_file from --tls-key: tls.cert_file is missing/,
+    );
+    expect(
+      problem({
+        env: { FORTRESS_AUTH_TOKEN_TTL_SECONDS: '7200', FORTRESS_AUTH_TOKEN_MAX_TTL_SECONDS: '3600' },
+      }),
+    ).toBe(
+      'auth.token_ttl_seconds from FORTRESS_AUTH_TOKEN_TTL_SECONDS: 7200 exceeds auth.token_max_ttl_seconds (3600)',
+    );
+    expect(problem({ flags: { sealShares: 2 } })).toBe('seal.threshold: threshold 3 exceeds seal.shares 2');
+    expect(problem({ flags: { sealKind: 'passphrase', sealShares: 3 } })).toBe(
+      'seal.shares from --shares: does not apply to seal.kind passphrase',
+    );
+    expect(problems({ flags: { sealKind: 'pkcs11' } })).toEqual([
+      'seal.kind from --seal: pkcs11 needs seal.pkcs11_module',
+      'seal.kind from --seal: pkcs11 needs seal.pkcs11_token',
+    ]);
+    const jwt = await toml('[auth.jwt]\nroles_claim = "groups"\n');
+    expect(problems({ file: jwt })).toEqual([
+      'auth.jwt: set exactly one of auth.jwt.jwks_file and auth.jwt.jwks_url',
+      'auth.jwt: auth.jwt.issuer is required',
+      'auth.jwt: auth.jwt.audience is required',
+    ]);
+    const env = { FORTRESS_AUTH_JWT_ISSUER: 'i', FORTRESS_AUTH_JWT_AUDIENCE: 'a' };
+    expect(problem({ env: { ...env, FORTRESS_AUTH_JWT_JWKS_URL: 'http://idp/jwks' } })).toMatch(
+      /^auth.jwt.jwks_url from FORTRESS_AUTH_JWT_JWKS_URL: http:\/\/ lets a network attacker swap the keys/,
+    );
+    expect(
+      loadServerConfig({ env: { ...env, FORTRESS_AUTH_JWT_JWKS_FILE: 'jwks.json' }, cwd: dir }).auth.jwt,
+    ).toEqual({ jwksFile: path.join(dir, 'jwks.json'), issuer: 'i', audience: 'a', principalClaim: 'sub' });
+  });
+
+  it('never shows a secret: the PIN is environment-only, hidden in errors and in describeConfig', async () => {
+    const file = await toml('[seal]\npkcs11_pin = "s3cr3t-pin"\n');
+    const fromFile = problem({ file });
+    expect(fromFile).toBe(
+      `seal.pkcs11_pin in ${file}: (hidden): a secret is read only from FORTRESS_SEAL_PKCS11_PIN, never from a file`,
+    );
+    const bad = problem({
+      env: { FORTRESS_SEAL_KIND: 'pkcs11', FORTRESS_SEAL_PKCS11_PIN: 's3cr3t\u0001' },
+      flags: { pkcs11Module: 'lib.so', pkcs11Token: 't' },
+    });
+    expect(bad).toBe(
+      'seal.pkcs11_pin from FORTRESS_SEAL_PKCS11_PIN: got (hidden), expected a non-empty string without control characters',
+    );
+    // A URL's password is hidden too, even as it is refused.
+    expect(problem({ env: { FORTRESS_AUTH_JWT_JWKS_URL: 'https://u:hunter2@idp/jwks' } })).not.toContain(
+      'hunter2',
+    );
+
+    const config = loadServerConfig({
+      env: { FORTRESS_SEAL_KIND: 'pkcs11', FORTRESS_SEAL_PKCS11_PIN: 's3cr3t-pin' },
+      flags: { pkcs11Module: 'lib.so', pkcs11Token: 'fortress' },
+      cwd: dir,
+    });
+    expect(config.seal.pkcs11Pin).toBe('s3cr3t-pin');
+    const shown = describeConfig(config);
+    expect(shown).toMatchObject({
+      seal: { kind: 'pkcs11', pkcs11Pin: '(hidden)', pkcs11Module: path.join(dir, 'lib.so') },
+    });
+    expect(JSON.stringify(shown)).not.toContain('s3cr3t');
+    expect(config.seal.pkcs11Pin).toBe('s3cr3t-pin'); // describeConfig did not touch the config
+    expect(describeConfig(loadServerConfig({ env: {} }))).toEqual(
+      JSON.parse(JSON.stringify(loadServerConfig({ env: {} }))),
+    );
+  });
+
+  it('reports every problem from every source together, one per line', async () => {
+    const file = await toml('listen_adress = "x"\n[limits]\nbody_bytes = -1\n[logging]\nlevel = "loud"\n');
+    const found = problems({
+      file,
+      env: { FORTRESS_LISTEN: 'nowhere', FORTRESS_LIMITS_BODYBYTES: '1', FORTRESS_INSECURE_DEV: 'maybe' },
+      flags: { sealThreshold: 'x', tlsDisable: true },
+    });
+    expect(found).toEqual([
+      `unknown key listen_adress in ${file} (did you mean listen?)`,
+      `limits.body_bytes in ${file}: got -1, expected an integer from 1024 to 1073741824`,
+      `logging.level in ${file}: got "loud", expected one of fatal, error, warn, info, debug, trace, silent`,
+      'listen from FORTRESS_LISTEN: got "nowhere", expected host:port, e.g. 127.0.0.1:8200 or [::1]:8200 (IPv6 in brackets)',
+      'unknown environment variable FORTRESS_LIMITS_BODYBYTES (did you mean FORTRESS_LIMITS_BODY_BYTES?)',
+      'insecure_dev from FORTRESS_INSECURE_DEV: got "maybe", expected 1, 0, true or false',
+      'seal.threshold from --threshold: got "x", expected an integer from 1 to 255',
+      expect.stringMatching(/^tls.disable from --tls-disable: plain HTTP .* pass --insecure-dev/),
+    ]);
+    // A bad value is reported even where a flag overrides it.
+    expect(problem({ env: { FORTRESS_LISTEN: 'nowhere' }, flags: { listen: '127.0.0.1:1' } })).toMatch(
+      /^listen from FORTRESS_LISTEN/,
+    );
+  });
+
+  it('the settings table is consistent: FORTRESS_<SECTION>_<KEY> names, unique keys, flags and env', () => {
+    const keys = SERVER_SETTINGS.map((s) => s.key);
+    const envs = SERVER_SETTINGS.map((s) => s.env);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(new Set(envs).size).toBe(envs.length);
+    const shortened: Record<string, string> = {
+      'logging.level': 'FORTRESS_LOG_LEVEL',
+      'logging.file': 'FORTRESS_LOG_FILE',
+    };
+    for (const s of SERVER_SETTINGS) {
+      expect(s.env).toBe(shortened[s.key] ?? `FORTRESS_${s.key.replaceAll('.', '_').toUpperCase()}`);
+      if (s.secret) expect(s.flag).toBeUndefined();
     }
   });
 });

@@ -113,6 +113,55 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
+  r.post(
+    '/v1/auth/jwt/login',
+    {
+      schema: {
+        tags: ['auth'],
+        summary:
+          "Log in with an identity provider's JWT (checked against the configured JWKS); returns a token",
+        body: Type.Object(
+          { jwt: Type.String({ minLength: 1, maxLength: 16_384 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Login, '4xx': ErrorResponse },
+      },
+    },
+    async (request) => {
+      const jwt = ctx.jwt;
+      if (jwt === null) throw new FortressError('FX_NOT_FOUND', 'JWT login is not configured on this server');
+      const db = ctx.unsealed();
+      let who: Awaited<ReturnType<typeof jwt.verify>>;
+      try {
+        who = await jwt.verify(request.body.jwt);
+        db.access.principal(who.kind, who.name, who.tenant);
+      } catch (error) {
+        const failed =
+          error instanceof FortressError && error.code === 'FX_LOGIN_FAILED'
+            ? error
+            : new FortressError('FX_LOGIN_FAILED', 'the JWT was not accepted');
+        await db.recordEvent('auth.login', failed, undefined, { method: 'jwt' });
+        throw failed;
+      }
+      const now = Math.floor(Date.now() / 1000);
+      // A token from a JWT never outlives the JWT.
+      const left = who.expiresAt === null ? tokenTtlSeconds : Math.max(1, who.expiresAt - now);
+      const { token, info } = await ctx.tokens.create({
+        principal: { kind: who.kind, name: who.name, tenant: who.tenant },
+        method: 'jwt',
+        ttlSeconds: Math.min(tokenTtlSeconds, left),
+        maxTtlSeconds: Math.min(tokenMaxTtlSeconds, left),
+      });
+      await db.recordEvent(
+        'auth.login',
+        null,
+        { type: who.kind, id: `${who.tenant}/${who.name}`, tenant: who.tenant },
+        { method: 'jwt', accessor: info.accessor },
+      );
+      return { token, info: tokenView(info) };
+    },
+  );
+
   r.put(
     '/v1/auth/userpass/users/:name',
     {
