@@ -15,11 +15,13 @@ import { accessCommand } from './commands/access-commands.js';
 import { policyCommand } from './commands/policy-commands.js';
 import { init, keysCommand, seal, status, unseal } from './commands/keys-commands.js';
 import { configCheck, server } from './commands/server-commands.js';
+import { REMOTE_COMMANDS, REMOTE_ONLY_COMMANDS, wantsRemote } from './remote.js';
 
 const USAGE = `Usage: fortress <command> [options]
 
 Commands:
-  server [--config FILE] [--data DIR] [--listen HOST:PORT] [--insecure-dev] [--log-level L]
+  server [--config FILE] [--data DIR] [--listen HOST:PORT] [--log-level L]
+         [--insecure-dev [--tls-disable]] (dev only: dev key file seal; plain HTTP)
          [--tls-cert FILE --tls-key FILE] [--tls-client-ca FILE]
                                   Serve the HTTPS API (a self-signed certificate is made in
                                   DIR/tls unless one is configured); SIGTERM drains and seals.
@@ -99,7 +101,25 @@ Commands:
                                   engine, audit, policy)
   version | help
 
-Every command takes --data DIR (default $FORTRESS_DATA or ./fortress-data). Commands that need keys
+Against a server (remote mode: --server URL, or $FORTRESS_ADDR when no --data is given; --ca-cert
+FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOKEN or ~/.fortress/token — never a flag;
+--json prints JSON instead of aligned tables):
+  init [--shares N --threshold T] Initialise the server; prints the unseal shares and root token ONCE
+  unseal                          Submit unseal shares, one per line on stdin; shows "2 of 3"
+  status | seal                   Server state / seal it (keys zeroed, data routes answer 503)
+  login USER [--tenant T]         Password on stdin (hidden on a terminal); saves the token (0600)
+  user passwd NAME [--tenant T]   Set a user's password (read from stdin)
+  token create [--ttl S] [--uses N] [--service NAME] | lookup | renew | revoke [ACCESSOR] [--orphan]
+  table list | create NAME --schema FILE.json | describe NAME | drop NAME
+  insert TABLE (--row JSON | --file FILE.ndjson)
+  get TABLE KEY [--select a,b]    find TABLE [--where JSON] [--limit N] [--select a,b]
+  count TABLE [--where JSON]      update TABLE KEY --set JSON      delete TABLE KEY
+  import TABLE FILE [--format ndjson|csv]    export TABLE [--format ndjson|csv] [--out FILE]
+                                  Streamed; a progress line on stderr when it is a terminal
+  keys list | rotate NAME         policy list | add FILE [--id ID] | remove ID
+  audit tail [-n N] | verify      (exit 1 if verification fails)
+
+Embedded commands take --data DIR (default $FORTRESS_DATA or ./fortress-data). Commands that need keys
 ask for the unseal material: hidden prompts on a terminal, or one share/passphrase per line on stdin.
 They open the directory through the audit ledger: the unseal, every key operation and every read
 of the log leave an entry. Only audit verify and audit check-proof work without unsealing.
@@ -187,6 +207,15 @@ async function bench(args: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (
+    command !== undefined &&
+    REMOTE_COMMANDS.has(command) &&
+    (REMOTE_ONLY_COMMANDS.has(command) || wantsRemote(rest, process.env))
+  ) {
+    // Loaded on demand: embedded commands never load the SDK or undici.
+    const { remoteCommand } = await import('./commands/remote-commands.js');
+    return remoteCommand(command, rest);
+  }
   switch (command) {
     case 'demo':
       return demo(rest);

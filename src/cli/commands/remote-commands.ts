@@ -1,0 +1,1012 @@
+/**
+ * @module cli/commands/remote-commands
+ * The `fortress` commands against a running server, through the SDK: chosen by `--server URL` or
+ * FORTRESS_ADDR. Secrets come from stdin (shares, passwords) or the environment / the token file
+ * (tokens), never from argv; the only secrets printed are the ones a command exists to hand out
+ * (the shares and root token of `init`, the token of `token create`).
+ *
+ *   fortress status|seal|unseal|init [--shares N --threshold T]
+ *   fortress login USER [--tenant T]          fortress user passwd NAME [--tenant T]
+ *   fortress token create [--ttl S] [--uses N] [--service NAME] | lookup | renew | revoke [ACCESSOR] [--orphan]
+ *   fortress table list | create NAME --schema FILE.json | describe NAME | drop NAME
+ *   fortress insert|get|find|count|update|delete|import|export …
+ *   fortress keys list | rotate NAME    fortress policy list | add FILE | remove ID    fortress audit tail|verify
+ *
+ * Output is an aligned table (long values cut with …) or, with `--json`, JSON for scripts.
+ */
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import type { FortressClient, JsonObject, SysStatus, TokenView } from '../../client/index.js';
+import { FortressError } from '../../util/errors.js';
+import { readSecret } from '../input.js';
+import {
+  createRemoteClient,
+  explainRemoteFailure,
+  forgetToken,
+  loadToken,
+  resolveTarget,
+  saveToken,
+  type RemoteTarget,
+} from '../remote.js';
+
+/** Longest cell of an aligned table; longer values end in "…" (--json shows them whole). */
+const MAX_CELL = 48;
+/** Rows per insertMany call of `insert --file`. */
+const INSERT_BATCH = 1000;
+
+const OPTIONS = {
+  server: { type: 'string' },
+  'ca-cert': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  shares: { type: 'string' },
+  threshold: { type: 'string' },
+  tenant: { type: 'string' },
+  ttl: { type: 'string' },
+  uses: { type: 'string' },
+  service: { type: 'string' },
+  orphan: { type: 'boolean', default: false },
+  schema: { type: 'string' },
+  row: { type: 'string' },
+  file: { type: 'string' },
+  select: { type: 'string' },
+  where: { type: 'string' },
+  limit: { type: 'string' },
+  set: { type: 'string' },
+  format: { type: 'string' },
+  out: { type: 'string' },
+  id: { type: 'string' },
+  n: { type: 'string', short: 'n' },
+} as const;
+
+type Flag = keyof typeof OPTIONS;
+
+type Values = Readonly<Record<string, string | boolean | undefined>>;
+
+/** Which flags (beyond --server, --ca-cert, --json) and how many positionals each command takes. */
+interface Spec {
+  readonly flags: readonly Flag[];
+  /** Positional arguments after the command words: [min, max]. */
+  readonly args: readonly [number, number];
+  readonly usage: string;
+}
+
+const SPECS: Readonly<Record<string, Spec>> = {
+  init: { flags: ['shares', 'threshold'], args: [0, 0], usage: 'init [--shares N --threshold T]' },
+  unseal: { flags: [], args: [0, 0], usage: 'unseal   (one share per line on stdin)' },
+  status: { flags: [], args: [0, 0], usage: 'status' },
+  seal: { flags: [], args: [0, 0], usage: 'seal' },
+  login: { flags: ['tenant'], args: [1, 1], usage: 'login USER [--tenant T]   (password on stdin)' },
+  'token create': {
+    flags: ['ttl', 'uses', 'service'],
+    args: [0, 0],
+    usage: 'token create [--ttl S] [--uses N] [--service NAME]',
+  },
+  'token lookup': { flags: [], args: [0, 0], usage: 'token lookup' },
+  'token renew': { flags: [], args: [0, 0], usage: 'token renew' },
+  'token revoke': { flags: ['orphan'], args: [0, 1], usage: 'token revoke [ACCESSOR] [--orphan]' },
+  'user passwd': {
+    flags: ['tenant'],
+    args: [1, 1],
+    usage: 'user passwd NAME [--tenant T]   (password on stdin)',
+  },
+  'table list': { flags: [], args: [0, 0], usage: 'table list' },
+  'table create': { flags: ['schema'], args: [1, 1], usage: 'table create NAME --schema FILE.json' },
+  'table describe': { flags: [], args: [1, 1], usage: 'table describe NAME' },
+  'table drop': { flags: [], args: [1, 1], usage: 'table drop NAME' },
+  insert: { flags: ['row', 'file'], args: [1, 1], usage: 'insert TABLE (--row JSON | --file FILE.ndjson)' },
+  get: { flags: ['select'], args: [2, 2], usage: 'get TABLE KEY [--select a,b]' },
+  find: {
+    flags: ['where', 'limit', 'select'],
+    args: [1, 1],
+    usage: 'find TABLE [--where JSON] [--limit N] [--select a,b]',
+  },
+  count: { flags: ['where'], args: [1, 1], usage: 'count TABLE [--where JSON]' },
+  update: { flags: ['set'], args: [2, 2], usage: 'update TABLE KEY --set JSON' },
+  delete: { flags: [], args: [2, 2], usage: 'delete TABLE KEY' },
+  import: { flags: ['format'], args: [2, 2], usage: 'import TABLE FILE [--format ndjson|csv]' },
+  export: {
+    flags: ['format', 'out'],
+    args: [1, 1],
+    usage: 'export TABLE [--format ndjson|csv] [--out FILE]',
+  },
+  'keys list': { flags: [], args: [0, 0], usage: 'keys list' },
+  'keys rotate': { flags: [], args: [1, 1], usage: 'keys rotate NAME' },
+  'policy list': { flags: [], args: [0, 0], usage: 'policy list' },
+  'policy add': { flags: ['id'], args: [1, 1], usage: 'policy add FILE [--id ID]' },
+  'policy remove': { flags: [], args: [1, 1], usage: 'policy remove ID' },
+  'audit tail': { flags: ['n'], args: [0, 0], usage: 'audit tail [-n N]' },
+  'audit verify': { flags: [], args: [0, 0], usage: 'audit verify' },
+};
+
+/** Commands written as two words (`table list`). */
+const GROUPS: ReadonlySet<string> = new Set(['token', 'user', 'table', 'keys', 'policy', 'audit']);
+
+function out(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function usage(message: string): FortressError {
+  return new FortressError('FX_CLI_USAGE', message);
+}
+
+function printJson(value: unknown): void {
+  out(JSON.stringify(value, null, 2));
+}
+
+// ── parsing helpers ─────────────────────────────────────────────────────────────────────────────
+
+function text(values: Values, flag: Flag): string | undefined {
+  const value = values[flag];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function count(values: Values, flag: Flag, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const value = text(values, flag);
+  if (value === undefined) return undefined;
+  const n = /^[0-9]{1,15}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw usage(`--${flag} expects a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function jsonObject(values: Values, flag: Flag): Record<string, unknown> | undefined {
+  const value = text(values, flag);
+  if (value === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw usage(`--${flag} expects a JSON object, e.g. '{"name":"ann"}'`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw usage(`--${flag} expects a JSON object, e.g. '{"name":"ann"}'`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function columns(values: Values, flag: Flag): string[] | undefined {
+  const value = text(values, flag);
+  if (value === undefined) return undefined;
+  const names = value.split(',').map((c) => c.trim());
+  if (names.some((c) => c === '')) throw usage(`--${flag} expects column names separated by commas`);
+  return names;
+}
+
+function formatOf(values: Values, file: string | undefined): 'ndjson' | 'csv' {
+  const given = text(values, 'format');
+  if (given !== undefined) {
+    if (given !== 'ndjson' && given !== 'csv') throw usage('--format expects ndjson or csv');
+    return given;
+  }
+  return file !== undefined && path.extname(file).toLowerCase() === '.csv' ? 'csv' : 'ndjson';
+}
+
+async function readFileText(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new FortressError('FX_CLI_USAGE', `${what} ${file}: cannot be read`, { cause });
+  }
+}
+
+// ── output helpers ──────────────────────────────────────────────────────────────────────────────
+
+/** One cell: on one line, cut to MAX_CELL characters. */
+function cell(value: unknown): string {
+  let s: string;
+  if (value === null || value === undefined) s = '';
+  else if (typeof value === 'string') s = value;
+  else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    s = String(value);
+  } else s = JSON.stringify(value);
+  // Control characters would break the alignment (or forge lines): shown as spaces.
+  // eslint-disable-next-line no-control-regex
+  s = s.replace(/[\u0000-\u001f\u007f]/g, ' ');
+  return s.length > MAX_CELL ? `${s.slice(0, MAX_CELL - 1)}…` : s;
+}
+
+/** Rows as an aligned table under a header; the columns are those of the rows unless given. */
+function printTable(rows: readonly Record<string, unknown>[], header?: readonly string[]): void {
+  const names = header ?? [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  if (rows.length === 0 || names.length === 0) {
+    out('(none)');
+    return;
+  }
+  const cells = rows.map((r) => names.map((n) => cell(r[n])));
+  const widths = names.map((n, i) => Math.max(n.length, ...cells.map((c) => c[i]!.length)));
+  const line = (parts: readonly string[]): string =>
+    parts
+      .map((p, i) => p.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  out(line(names));
+  out(line(widths.map((w) => '-'.repeat(w))));
+  for (const c of cells) out(line(c));
+}
+
+/** One record as "key  value" lines. */
+function printRecord(record: Readonly<Record<string, unknown>>): void {
+  const keys = Object.keys(record);
+  const width = Math.max(0, ...keys.map((k) => k.length));
+  for (const k of keys) out(`${k.padEnd(width)}  ${cell(record[k])}`.trimEnd());
+}
+
+/** "rows so far, rows/s" on stderr, redrawn at most 4 times a second; only on a terminal. */
+class ProgressLine {
+  readonly #enabled = process.stderr.isTTY;
+  readonly #start = Date.now();
+  #last = 0;
+
+  update(rows: number, force = false): void {
+    if (!this.#enabled) return;
+    const now = Date.now();
+    if (!force && now - this.#last < 250) return;
+    this.#last = now;
+    const seconds = Math.max((now - this.#start) / 1000, 0.001);
+    process.stderr.write(`\r${rows} rows, ${Math.round(rows / seconds)} rows/s`);
+  }
+
+  done(rows: number): void {
+    if (!this.#enabled) return;
+    this.update(rows, true);
+    process.stderr.write('\n');
+  }
+}
+
+function tokenRecord(view: TokenView): Record<string, unknown> {
+  return {
+    accessor: view.accessor,
+    principal: `${view.principal.kind}:${view.principal.tenant}/${view.principal.name}`,
+    method: view.method,
+    displayName: view.displayName,
+    createdAt: view.createdAt,
+    expiresAt: view.expiresAt,
+    maxExpiresAt: view.maxExpiresAt,
+    renewable: view.renewable,
+    usesLeft: view.usesLeft ?? 'unlimited',
+    parent: view.parent,
+  };
+}
+
+// ── the commands ────────────────────────────────────────────────────────────────────────────────
+
+/** What a command runs with. */
+interface Run {
+  readonly target: RemoteTarget;
+  readonly json: boolean;
+  readonly values: Values;
+  readonly args: readonly string[];
+  /** A client without a token (status, init, unseal, login). */
+  anonymous(): Promise<FortressClient>;
+  /** A client with the caller's token; FX_UNAUTHENTICATED with the next step when there is none. */
+  authenticated(): Promise<FortressClient>;
+}
+
+/**
+ * Runs one remote command. Usage errors are thrown (main.ts reports them, exit 2); failures the
+ * server or the network report are printed with the next step to take, and give exit 2.
+ */
+export async function remoteCommand(command: string, argv: string[]): Promise<number> {
+  if (argv.some((a) => a === '--token' || a.startsWith('--token='))) {
+    throw usage(
+      'there is no --token flag (it would land in shell history and `ps`): set FORTRESS_TOKEN or run `fortress login`',
+    );
+  }
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
+  const grouped = GROUPS.has(command);
+  const name = grouped ? `${command} ${positionals[0] ?? ''}`.trim() : command;
+  const spec = SPECS[name];
+  if (spec === undefined) {
+    const choices = Object.keys(SPECS)
+      .filter((k) => k.startsWith(`${command} `))
+      .map((k) => k.slice(command.length + 1));
+    throw usage(
+      grouped && positionals[0] === undefined
+        ? `fortress ${command} needs a subcommand: ${choices.join(', ')}`
+        : `unknown command ${JSON.stringify(name)} against a server; expected ${command} ${choices.join('|')}`,
+    );
+  }
+  const args = positionals.slice(grouped ? 1 : 0);
+  for (const [flag, value] of Object.entries(values)) {
+    if (value === false) continue;
+    if (flag === 'server' || flag === 'ca-cert' || flag === 'json') continue;
+    if (!(spec.flags as readonly string[]).includes(flag)) {
+      throw usage(`fortress ${name} takes no --${flag}; usage: fortress ${spec.usage}`);
+    }
+  }
+  if (args.length < spec.args[0] || args.length > spec.args[1]) {
+    throw usage(`usage: fortress ${spec.usage}`);
+  }
+  const target = await resolveTarget(values, process.env);
+  const run: Run = {
+    target,
+    json: values.json,
+    values,
+    args,
+    anonymous: () => createRemoteClient(target),
+    authenticated: async () => {
+      const token = await loadToken(process.env);
+      if (token === undefined) {
+        throw new FortressError(
+          'FX_UNAUTHENTICATED',
+          `no token: run \`fortress login USER --server ${target.address}\` (or set FORTRESS_TOKEN)`,
+        );
+      }
+      try {
+        return await createRemoteClient(target, token);
+      } catch (error) {
+        if (error instanceof TypeError) {
+          throw new FortressError(
+            'FX_UNAUTHENTICATED',
+            `the token (FORTRESS_TOKEN or the saved one) is malformed: run \`fortress login USER --server ${target.address}\``,
+          );
+        }
+        throw error;
+      }
+    },
+  };
+  try {
+    return await HANDLERS[name]!(run);
+  } catch (error) {
+    const failure = explainRemoteFailure(error, target.address);
+    if (failure === undefined) throw error;
+    process.stderr.write(`fortress: ${failure.message} [${failure.code}]\n`);
+    return 2;
+  }
+}
+
+const HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
+  init: initServer,
+  unseal: unsealServer,
+  status: async (run) => {
+    const status = await (await run.anonymous()).sys.status();
+    if (run.json) printJson(status);
+    else printStatus(run.target.address, status);
+    return 0;
+  },
+  seal: async (run) => {
+    await (await run.authenticated()).sys.seal();
+    if (run.json) printJson({ sealed: true });
+    else out(`sealed: every key on ${run.target.address} is zeroed until unsealed`);
+    return 0;
+  },
+  login,
+  'token create': async (run) => {
+    const client = await run.authenticated();
+    const ttl = count(run.values, 'ttl');
+    const uses = count(run.values, 'uses');
+    const service = text(run.values, 'service');
+    const grant = await client.auth.createToken({
+      ...(ttl === undefined ? {} : { ttl }),
+      ...(uses === undefined ? {} : { uses }),
+      ...(service === undefined ? {} : { service }),
+    });
+    if (run.json) printJson(grant);
+    else {
+      // Handing out a token is this command's purpose: it is printed once, here.
+      printRecord({ token: grant.token, ...tokenRecord(grant.info) });
+    }
+    return 0;
+  },
+  'token lookup': async (run) => {
+    const view = await (await run.authenticated()).auth.lookupSelf();
+    if (run.json) printJson(view);
+    else printRecord(tokenRecord(view));
+    return 0;
+  },
+  'token renew': async (run) => {
+    const view = await (await run.authenticated()).auth.renewSelf();
+    if (run.json) printJson(view);
+    else out(`renewed: token ${view.accessor} now expires ${view.expiresAt}`);
+    return 0;
+  },
+  'token revoke': async (run) => {
+    const client = await run.authenticated();
+    const accessor = run.args[0];
+    let revoked: number;
+    if (accessor === undefined) {
+      if (run.values['orphan'] === true) throw usage('--orphan needs an ACCESSOR (revoking your own token)');
+      revoked = await client.auth.revokeSelf();
+      // A saved token that no longer works only confuses the next command.
+      if (process.env['FORTRESS_TOKEN'] === undefined || process.env['FORTRESS_TOKEN'] === '') {
+        await forgetToken(process.env);
+      }
+    } else {
+      revoked = await client.auth.revoke(accessor, { orphan: run.values['orphan'] === true });
+    }
+    if (run.json) printJson({ revoked });
+    else out(`revoked ${revoked} token${revoked === 1 ? '' : 's'}`);
+    return 0;
+  },
+  'user passwd': async (run) => {
+    const client = await run.authenticated();
+    const password = await readNewPassword();
+    const tenant = text(run.values, 'tenant');
+    await client.auth.setPassword(run.args[0]!, password, tenant);
+    if (run.json) printJson({ user: run.args[0], passwordSet: true });
+    else out(`password set for ${run.args[0]!}`);
+    return 0;
+  },
+  'table list': async (run) => {
+    const tables = await (await run.authenticated()).db.listTables();
+    if (run.json) printJson(tables);
+    else
+      printTable(
+        tables.map((t) => ({ table: t })),
+        ['table'],
+      );
+    return 0;
+  },
+  'table create': async (run) => {
+    const file = text(run.values, 'schema');
+    if (file === undefined) throw usage('usage: fortress table create NAME --schema FILE.json');
+    let definition: unknown;
+    try {
+      definition = JSON.parse(await readFileText(file, '--schema'));
+    } catch (error) {
+      if (error instanceof FortressError) throw error;
+      throw usage(`--schema ${file}: not JSON`);
+    }
+    if (definition === null || typeof definition !== 'object' || Array.isArray(definition)) {
+      throw usage(`--schema ${file}: expected a JSON object such as {"columns": {…}}`);
+    }
+    const client = await run.authenticated();
+    const table = await client.db.createTable(run.args[0]!, definition as never);
+    if (run.json) printJson(table);
+    else {
+      out(`created table ${table.name}`);
+      printColumns(table.columns);
+    }
+    return 0;
+  },
+  'table describe': async (run) => {
+    const table = await (await run.authenticated()).db.describeTable(run.args[0]!);
+    if (run.json) printJson(table);
+    else {
+      out(
+        `table ${table.name}: encryption ${table.level}, ${table.algorithm}, schema version ${table.version}`,
+      );
+      printColumns(table.columns);
+    }
+    return 0;
+  },
+  'table drop': async (run) => {
+    await (await run.authenticated()).db.dropTable(run.args[0]!);
+    if (run.json) printJson({ dropped: run.args[0] });
+    else out(`dropped table ${run.args[0]!}`);
+    return 0;
+  },
+  insert: insertRows,
+  get: async (run) => {
+    const select = columns(run.values, 'select');
+    const row = await (
+      await run.authenticated()
+    ).db.get(run.args[0]!, run.args[1]!, select === undefined ? {} : { select });
+    if (run.json) printJson(row);
+    else printRecord(row);
+    return 0;
+  },
+  find: async (run) => {
+    const where = jsonObject(run.values, 'where');
+    const limit = count(run.values, 'limit');
+    const select = columns(run.values, 'select');
+    const rows = await (
+      await run.authenticated()
+    ).db.find(run.args[0]!, {
+      ...(where === undefined ? {} : { where }),
+      ...(limit === undefined ? {} : { limit }),
+      ...(select === undefined ? {} : { select }),
+    });
+    if (run.json) printJson(rows);
+    else printTable(rows, select);
+    return 0;
+  },
+  count: async (run) => {
+    const where = jsonObject(run.values, 'where');
+    const n = await (await run.authenticated()).db.count(run.args[0]!, where);
+    if (run.json) printJson({ count: n });
+    else out(String(n));
+    return 0;
+  },
+  update: async (run) => {
+    const changes = jsonObject(run.values, 'set');
+    if (changes === undefined) throw usage('usage: fortress update TABLE KEY --set JSON');
+    await (await run.authenticated()).db.update(run.args[0]!, run.args[1]!, changes);
+    if (run.json) printJson({ updated: true });
+    else out(`updated ${run.args[0]!}/${run.args[1]!}`);
+    return 0;
+  },
+  delete: async (run) => {
+    await (await run.authenticated()).db.delete(run.args[0]!, run.args[1]!);
+    if (run.json) printJson({ deleted: true });
+    else out(`deleted ${run.args[0]!}/${run.args[1]!}`);
+    return 0;
+  },
+  import: importRows,
+  export: exportRows,
+  'keys list': async (run) => {
+    const body = await (await run.authenticated()).keys.list();
+    const keys = (body['keys'] ?? []) as JsonObject[];
+    if (run.json) printJson(keys);
+    else
+      printTable(keys, [
+        'name',
+        'purpose',
+        'algorithm',
+        'activeVersion',
+        'minDecryptionVersion',
+        'rotationPeriod',
+        'rotatedAt',
+      ]);
+    return 0;
+  },
+  'keys rotate': async (run) => {
+    const body = await (await run.authenticated()).keys.rotate(run.args[0]!);
+    const key = (body['key'] ?? {}) as JsonObject;
+    if (run.json) printJson(key);
+    else out(`rotated ${run.args[0]!}: active version ${String(key['activeVersion'])}`);
+    return 0;
+  },
+  'policy list': async (run) => {
+    const body = await (await run.authenticated()).policies.list();
+    const policies = (body['policies'] ?? []) as JsonObject[];
+    if (run.json) printJson(policies);
+    else printTable(policies, ['id', 'effect', 'text']);
+    return 0;
+  },
+  'policy add': addPolicies,
+  'policy remove': async (run) => {
+    await (await run.authenticated()).policies.remove(run.args[0]!);
+    if (run.json) printJson({ removed: run.args[0] });
+    else out(`removed policy ${run.args[0]!}`);
+    return 0;
+  },
+  'audit tail': async (run) => {
+    const n = count(run.values, 'n', 1, 9999);
+    const body = await (await run.authenticated()).audit.tail(n ?? 20);
+    const entries = (body['entries'] ?? []) as JsonObject[];
+    if (run.json) printJson(body);
+    else
+      printTable(entries.map(entryRow), [
+        'seq',
+        'time',
+        'principal',
+        'action',
+        'resource',
+        'decision',
+        'outcome',
+      ]);
+    return 0;
+  },
+  'audit verify': async (run) => {
+    const report = await (await run.authenticated()).audit.verify();
+    if (run.json) printJson(report);
+    else if (report['ok'] === true) {
+      out(
+        `verify: OK — ${String(report['entriesChecked'])} entries re-hashed, ${String(report['checkpointsChecked'])} checkpoints checked, size ${String(report['size'])}`,
+      );
+    } else {
+      const problem = (report['problem'] ?? {}) as JsonObject;
+      out(
+        `verify: FAILED — ${cell(problem['message'] ?? 'unknown problem')}${problem['seq'] === undefined ? '' : ` (entry ${cell(problem['seq'])})`}`,
+      );
+    }
+    return report['ok'] === true ? 0 : 1;
+  },
+};
+
+function printStatus(address: string, status: SysStatus): void {
+  printRecord({
+    server: address,
+    initialized: status.initialized ? 'yes' : 'no',
+    sealed: status.sealed ? 'yes' : 'no',
+    seal: status.seal ?? '-',
+    ...(status.sealed && status.initialized ? { progress: `${status.progress} of ${status.threshold}` } : {}),
+    version: status.version,
+  });
+}
+
+function printColumns(list: readonly unknown[]): void {
+  printTable(
+    (list as JsonObject[]).map((c) => ({
+      column: c['name'],
+      type: c['type'],
+      primaryKey: c['primaryKey'] === true ? 'yes' : '',
+      encrypted:
+        c['encrypt'] === undefined || c['encrypt'] === false || c['encrypt'] === null ? '' : c['encrypt'],
+      required: c['required'] === true ? 'yes' : '',
+    })),
+    ['column', 'type', 'primaryKey', 'encrypted', 'required'],
+  );
+}
+
+function entryRow(entry: JsonObject): Record<string, unknown> {
+  const p = (entry['principal'] ?? {}) as JsonObject;
+  const r = (entry['resource'] ?? {}) as JsonObject;
+  const d = (entry['decision'] ?? {}) as JsonObject;
+  const o = (entry['outcome'] ?? {}) as JsonObject;
+  const resource = [r['tenant'], r['database'], r['table'], r['column']].filter((x) => typeof x === 'string');
+  return {
+    seq: entry['seq'],
+    time: entry['time'],
+    principal: `${String(p['type'])}:${String(p['id'])}@${String(p['tenant'])}`,
+    action: entry['action'],
+    resource:
+      typeof r['key'] === 'string' ? `key:${r['key']}` : `${String(r['type'])} ${resource.join('/')}`.trim(),
+    decision: d['effect'],
+    outcome: o['code'] === undefined ? o['status'] : `${cell(o['status'])} ${cell(o['code'])}`,
+  };
+}
+
+async function initServer(run: Run): Promise<number> {
+  const shares = count(run.values, 'shares', 1, 255);
+  const threshold = count(run.values, 'threshold', 1, 255);
+  if ((shares === undefined) !== (threshold === undefined)) {
+    throw usage('--shares and --threshold go together (default 5 shares, threshold 3)');
+  }
+  if (shares !== undefined && threshold !== undefined && threshold > shares) {
+    throw usage('--threshold cannot be more than --shares');
+  }
+  const client = await run.anonymous();
+  const result = await client.sys.init({
+    ...(shares === undefined ? {} : { shares }),
+    ...(threshold === undefined ? {} : { threshold }),
+  });
+  process.stderr.write(
+    '\n!!! These unseal shares and the root token are shown ONCE. Store each share apart, with a\n' +
+      '!!! different person; store the root token apart from the shares. Anyone holding the\n' +
+      '!!! threshold of shares can unseal; anyone holding the root token is administrator.\n\n',
+  );
+  if (run.json) {
+    printJson(result);
+    return 0;
+  }
+  out(
+    `Initialised ${run.target.address} (seal: ${result.seal}${result.threshold === null ? '' : `, ${result.threshold} of ${result.shares.length} shares unseal`})`,
+  );
+  out();
+  for (const [i, share] of result.shares.entries()) out(`Unseal share ${i + 1}: ${share}`);
+  out();
+  out(`Root token: ${result.rootToken}`);
+  out(`Root token accessor: ${result.rootTokenAccessor}`);
+  out();
+  out('The server is unsealed now. After a restart: `fortress unseal` with the threshold of shares.');
+  return 0;
+}
+
+async function unsealServer(run: Run): Promise<number> {
+  const client = await run.anonymous();
+  let status = await client.sys.status();
+  if (!status.initialized) {
+    throw new FortressError(
+      'FX_NOT_INITIALIZED',
+      `not initialised: run \`fortress init --server ${run.target.address}\``,
+    );
+  }
+  let submitted = 0;
+  while (status.sealed) {
+    let share: string;
+    try {
+      share = await readSecret(`Unseal share (${status.progress + 1} of ${status.threshold}): `);
+    } catch (error) {
+      // Piped input may hold fewer shares than needed (one holder at a time): that is progress.
+      if (
+        submitted > 0 &&
+        error instanceof FortressError &&
+        error.code === 'FX_CLI_USAGE' &&
+        !process.stdin.isTTY
+      )
+        break;
+      if (
+        error instanceof FortressError &&
+        error.code === 'FX_CLI_USAGE' &&
+        submitted === 0 &&
+        !process.stdin.isTTY
+      ) {
+        throw usage('no unseal share on stdin (one share per line; never as an argument)');
+      }
+      throw error;
+    }
+    status = await client.sys.unseal(share);
+    submitted++;
+    if (status.sealed && !run.json) out(`Unseal progress: ${status.progress} of ${status.threshold}`);
+  }
+  if (run.json) printJson(status);
+  else if (!status.sealed) out(submitted === 0 ? 'already unsealed' : 'Unsealed.');
+  else out(`still sealed: ${status.threshold - status.progress} more share(s) needed`);
+  return 0;
+}
+
+async function login(run: Run): Promise<number> {
+  const user = run.args[0]!;
+  const tenant = text(run.values, 'tenant');
+  const password = await readSecret('Password: ', { exact: true });
+  if (password === '') throw usage('an empty password');
+  const client = await run.anonymous();
+  const grant = await client.auth.login(user, password, tenant);
+  const file = await saveToken(process.env, grant.token);
+  if (run.json) printJson({ info: grant.info, tokenFile: file });
+  else {
+    const p = grant.info.principal;
+    out(
+      `logged in as ${p.tenant}/${p.name}; token saved to ${file} (accessor ${grant.info.accessor}, expires ${grant.info.expiresAt})`,
+    );
+  }
+  return 0;
+}
+
+/** A new password from stdin; typed twice on a terminal. */
+async function readNewPassword(): Promise<string> {
+  const password = await readSecret('New password: ', { exact: true });
+  if (password === '') throw usage('an empty password');
+  if (process.stdin.isTTY) {
+    const again = await readSecret('Again: ', { exact: true });
+    if (again !== password) throw usage('the passwords differ');
+  }
+  return password;
+}
+
+/** Non-empty lines of a file, with their line numbers, read as a stream. */
+async function* lines(file: string): AsyncGenerator<{ line: string; n: number }> {
+  const input = createReadStream(file, { encoding: 'utf8' });
+  const reader = createInterface({ input, crlfDelay: Infinity });
+  let n = 0;
+  try {
+    for await (const line of reader) {
+      n++;
+      if (line.trim() !== '') yield { line, n };
+    }
+  } catch (cause) {
+    throw new FortressError('FX_CLI_USAGE', `${file}: cannot be read`, { cause });
+  } finally {
+    reader.close();
+    input.destroy();
+  }
+}
+
+async function* ndjsonRows(file: string): AsyncGenerator<Record<string, unknown>> {
+  for await (const { line, n } of lines(file)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw usage(`${file} line ${n}: not JSON`);
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw usage(`${file} line ${n}: expected a JSON object`);
+    }
+    yield value as Record<string, unknown>;
+  }
+}
+
+/** Splits one CSV record (RFC 4180: quoted fields, "" for a quote) into its fields. */
+function csvFields(record: string): string[] {
+  const fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < record.length; i++) {
+    const c = record[i]!;
+    if (quoted) {
+      if (c === '"' && record[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      fields.push(field);
+      field = '';
+    } else field += c;
+  }
+  fields.push(field);
+  return fields;
+}
+
+/**
+ * A CSV field as the value of a column of `type`. The SDK quotes every text value it sends, and
+ * the server reads a quoted field as text: numbers and booleans must go out as such.
+ */
+function csvValue(field: string, type: string | undefined): unknown {
+  if (field === '') return null;
+  switch (type) {
+    case 'integer':
+    case 'real': {
+      const n = Number(field);
+      return field.trim() !== '' && Number.isFinite(n) ? n : field;
+    }
+    case 'boolean':
+      return field === 'true' ? true : field === 'false' ? false : field;
+    case 'json':
+      try {
+        return JSON.parse(field) as unknown;
+      } catch {
+        return field;
+      }
+    default:
+      return field;
+  }
+}
+
+/** CSV records as rows of a table whose column types are `types` (a quoted field may span lines). */
+async function* csvRows(
+  file: string,
+  types: ReadonlyMap<string, string>,
+): AsyncGenerator<Record<string, unknown>> {
+  let header: string[] | null = null;
+  let pending = '';
+  let start = 0;
+  for await (const { line, n } of lines(file)) {
+    if (pending === '') start = n;
+    pending = pending === '' ? line : `${pending}\n${line}`;
+    // An odd number of quotes so far: the record goes on on the next line.
+    if ((pending.match(/"/g)?.length ?? 0) % 2 === 1) continue;
+    const fields = csvFields(pending);
+    pending = '';
+    if (header === null) {
+      header = fields;
+      continue;
+    }
+    if (fields.length !== header.length) {
+      throw usage(`${file} line ${start}: ${fields.length} fields, the header has ${header.length}`);
+    }
+    const names = header;
+    yield Object.fromEntries(names.map((h, i) => [h, csvValue(fields[i]!, types.get(h))]));
+  }
+  if (pending !== '') throw usage(`${file}: an unterminated quoted field`);
+}
+
+async function insertRows(run: Run): Promise<number> {
+  const table = run.args[0]!;
+  const row = jsonObject(run.values, 'row');
+  const file = text(run.values, 'file');
+  if ((row === undefined) === (file === undefined)) {
+    throw usage('usage: fortress insert TABLE (--row JSON | --file FILE.ndjson)');
+  }
+  const client = await run.authenticated();
+  if (row !== undefined) {
+    const stored = await client.db.insert(table, row);
+    if (run.json) printJson(stored);
+    else printRecord(stored);
+    return 0;
+  }
+  let inserted = 0;
+  let batch: Record<string, unknown>[] = [];
+  const progress = new ProgressLine();
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    try {
+      inserted += (await client.db.insertMany(table, batch)).length;
+    } catch (error) {
+      // Each batch is atomic, the file is not: say what is already stored.
+      progress.done(inserted);
+      process.stderr.write(`${inserted} rows were inserted before the failing batch\n`);
+      throw error;
+    }
+    batch = [];
+    progress.update(inserted);
+  };
+  for await (const r of ndjsonRows(file!)) {
+    batch.push(r);
+    if (batch.length >= INSERT_BATCH) await flush();
+  }
+  await flush();
+  progress.done(inserted);
+  if (run.json) printJson({ inserted });
+  else out(`inserted ${inserted} row${inserted === 1 ? '' : 's'} into ${table}`);
+  return 0;
+}
+
+async function importRows(run: Run): Promise<number> {
+  const [table, file] = run.args as [string, string];
+  const format = formatOf(run.values, file);
+  const client = await run.authenticated();
+  let source: AsyncIterable<Record<string, unknown>>;
+  if (format === 'csv') {
+    const schema = await client.db.describeTable(table);
+    source = csvRows(file, new Map(schema.columns.map((c) => [c.name, c.type])));
+  } else source = ndjsonRows(file);
+  const progress = new ProgressLine();
+  const { inserted } = await client.db.importRows(table, source, {
+    format,
+    onProgress: ({ rows }) => {
+      progress.update(rows);
+    },
+  });
+  progress.done(inserted);
+  if (run.json) printJson({ inserted });
+  else out(`imported ${inserted} row${inserted === 1 ? '' : 's'} into ${table}`);
+  return 0;
+}
+
+/** Writes text, waiting when the stream's buffer is full (an export may be larger than memory). */
+async function write(stream: NodeJS.WritableStream, chunk: string): Promise<void> {
+  if (!stream.write(chunk)) await new Promise<void>((resolve) => stream.once('drain', resolve));
+}
+
+async function exportRows(run: Run): Promise<number> {
+  const table = run.args[0]!;
+  const file = text(run.values, 'out');
+  const format = formatOf(run.values, file);
+  const client = await run.authenticated();
+  const progress = new ProgressLine();
+  let fileStream: WriteStream | undefined;
+  if (file !== undefined) {
+    fileStream = createWriteStream(file, { mode: 0o600 });
+    await new Promise<void>((resolve, reject) => {
+      fileStream!.once('open', () => {
+        resolve();
+      });
+      fileStream!.once('error', (cause) => {
+        reject(new FortressError('FX_CLI_USAGE', `--out ${file}: cannot be written`, { cause }));
+      });
+    });
+  }
+  const sink: NodeJS.WritableStream = fileStream ?? process.stdout;
+  let rows = 0;
+  try {
+    if (format === 'csv') {
+      let header = true;
+      for await (const record of client.db.exportRows(table, { format: 'csv' })) {
+        await write(sink, `${record}\n`);
+        if (header) header = false;
+        else progress.update(++rows);
+      }
+    } else {
+      for await (const row of client.db.exportRows(table)) {
+        await write(sink, `${JSON.stringify(row)}\n`);
+        progress.update(++rows);
+      }
+    }
+  } finally {
+    if (fileStream !== undefined) await new Promise<void>((resolve) => fileStream.end(resolve));
+  }
+  progress.done(rows);
+  if (file !== undefined) {
+    if (run.json) printJson({ exported: rows, file });
+    else out(`exported ${rows} row${rows === 1 ? '' : 's'} of ${table} to ${file}`);
+  }
+  return 0;
+}
+
+async function addPolicies(run: Run): Promise<number> {
+  const file = run.args[0]!;
+  const source = await readFileText(file, 'policy file');
+  const id = text(run.values, 'id');
+  let policies: Record<string, string>;
+  if (path.extname(file).toLowerCase() === '.json') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(source);
+    } catch {
+      throw usage(`policy file ${file}: not JSON`);
+    }
+    if (
+      parsed === null ||
+      typeof parsed !== 'object' ||
+      Array.isArray(parsed) ||
+      Object.values(parsed).some((v) => typeof v !== 'string')
+    ) {
+      throw usage(`policy file ${file}: expected { "id": "policy text", … }`);
+    }
+    policies = parsed as Record<string, string>;
+  } else {
+    // Loaded on demand: the Cedar parser is large and only this command needs it.
+    const { parsePolicyFile } = await import('../../policy/tools/policy-file.js');
+    policies = parsePolicyFile(source, id === undefined ? {} : { id });
+  }
+  const ids = Object.keys(policies);
+  if (ids.length === 0) throw usage(`policy file ${file}: no policy in it`);
+  await (await run.authenticated()).policies.addMany(policies);
+  if (run.json) printJson({ added: ids });
+  else out(`added ${ids.length} polic${ids.length === 1 ? 'y' : 'ies'}: ${ids.join(', ')}`);
+  return 0;
+}

@@ -1,0 +1,477 @@
+/**
+ * `fortress … --server URL`: the remote CLI as an operator runs it — the built CLI in child
+ * processes, against a real `fortress server` child process with its self-signed certificate
+ * trusted through `--ca-cert` (or FORTRESS_CACERT), the token in FORTRESS_HOME or FORTRESS_TOKEN.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/src/cli/main.js');
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment without anything of the caller's own Fortress setup. */
+const BASE_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([name]) => !name.startsWith('FORTRESS_')),
+);
+
+function fortress(
+  args: string[],
+  options: { input?: string; env?: Record<string, string> } = {},
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...BASE_ENV, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => {
+      resolve({ status, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Starts `fortress server` on a free port; resolves with its URL once it listens. */
+function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'server', '--data', dataDir, '--listen', '127.0.0.1:0', '--log-level', 'silent'],
+      { env: BASE_ENV, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    const timer = setTimeout(() => {
+      reject(new Error(`server did not start: ${output}`));
+    }, 30_000);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      output += d;
+      const match = /listening on (https:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1]! });
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${String(code)}): ${output}`));
+    });
+  });
+}
+
+function stopServer(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) {
+      resolve();
+      return;
+    }
+    child.once('exit', () => {
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+describe('fortress remote CLI', () => {
+  let tmp: string;
+  let server: ChildProcess | undefined;
+  let url: string;
+  let ca: string;
+  let home: string;
+  let env: Record<string, string>;
+  let rootToken: string;
+  let shares: string[];
+  const password = 'remote-cli-test-password-41';
+
+  /** Runs a remote command against the test server, logged in through FORTRESS_HOME. */
+  const remote = (args: string[], input?: string, extraEnv: Record<string, string> = {}): Promise<Run> =>
+    fortress([...args, '--server', url, '--ca-cert', ca], {
+      ...(input === undefined ? {} : { input }),
+      env: { ...env, ...extraEnv },
+    });
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'fortress-cli-remote-'));
+    home = path.join(tmp, 'home');
+    env = { FORTRESS_HOME: home };
+    const started = await startServer(path.join(tmp, 'data'));
+    server = started.child;
+    url = started.url;
+    ca = path.join(tmp, 'data', 'tls', 'server.crt');
+  }, 60_000);
+
+  afterAll(async () => {
+    if (server !== undefined) await stopServer(server);
+    await rm(tmp, { recursive: true, force: true });
+  }, 60_000);
+
+  it('bad flags and missing arguments: exit 2 with FX_CLI_USAGE', async () => {
+    for (const args of [
+      ['get', 'people', '--bogus'],
+      ['token', 'create', '--token', 'abc'],
+      ['table', 'list', '--token=abc'],
+      ['insert', 'people'],
+      ['find', 'people', '--limit', 'many'],
+      ['find', 'people', '--where', '{not json'],
+      ['table', 'frobnicate'],
+      ['get', 'people'],
+      ['init', '--shares', '3'],
+    ]) {
+      const run = await remote(args);
+      expect(run.status, `${args.join(' ')}: ${run.stderr}`).toBe(2);
+      expect(run.stderr).toContain('[FX_CLI_USAGE]');
+    }
+    // A remote-only command without any server address says how to give one.
+    const none = await fortress(['table', 'list'], { env });
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/no server: pass --server URL or set FORTRESS_ADDR \[FX_CLI_USAGE\]/);
+  });
+
+  it('an unreachable server: exit 2 and "is `fortress server` running?"', async () => {
+    const run = await fortress(['status', '--server', 'https://127.0.0.1:1'], { env });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('cannot reach https://127.0.0.1:1: is `fortress server` running?');
+    // Without the CA the self-signed certificate is refused, and the message says what to do.
+    const untrusted = await fortress(['status', '--server', url], { env });
+    expect(untrusted.status).toBe(2);
+    expect(untrusted.stderr).toMatch(/certificate is not trusted.*--ca-cert FILE/);
+  });
+
+  it('status before init, and a data command before init names `fortress init`', async () => {
+    const status = await remote(['status', '--json']);
+    expect(status.status, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ initialized: false });
+    const list = await remote(['table', 'list'], undefined, { FORTRESS_TOKEN: 'fxt_not-a-real-token' });
+    expect(list.status).toBe(2);
+    expect(list.stderr).toContain(`run \`fortress init --server ${url}\``);
+  });
+
+  it('init prints the shares and the root token once, with a warning', async () => {
+    const run = await remote(['init', '--shares', '3', '--threshold', '2', '--json']);
+    expect(run.status, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout) as { shares: string[]; rootToken: string; threshold: number };
+    expect(result.shares).toHaveLength(3);
+    expect(result.threshold).toBe(2);
+    expect(run.stderr).toMatch(/shown ONCE.*Store each share apart/s);
+    shares = result.shares;
+    rootToken = result.rootToken;
+    // A second init is refused by the server, reported as an error.
+    const again = await remote(['init']);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/^fortress: .* \[FX_[A-Z_]+\]\n$/);
+  });
+
+  it('without a token: a helpful error naming `fortress login`', async () => {
+    const run = await remote(['table', 'list']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('no token: run `fortress login');
+    const bad = await remote(['table', 'list'], undefined, { FORTRESS_TOKEN: 'fxt_not-a-real-token' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/run `fortress login.*\[FX_UNAUTHENTICATED\]/);
+  });
+
+  it('user passwd and login read the password from stdin; the token file is 0600 in a 0700 dir', async () => {
+    const passwd = await remote(['user', 'passwd', 'admin'], `${password}\n`, { FORTRESS_TOKEN: rootToken });
+    expect(passwd.status, passwd.stderr).toBe(0);
+    expect(passwd.stdout).toContain('password set for admin');
+    const login = await remote(['login', 'admin'], `${password}\n`);
+    expect(login.status, login.stderr).toBe(0);
+    expect(login.stdout).toMatch(/logged in as default\/admin; token saved to/);
+    const token = (await readFile(path.join(home, 'token'), 'utf8')).trim();
+    expect(token.length).toBeGreaterThan(10);
+    for (const output of [passwd.stdout, passwd.stderr, login.stdout, login.stderr]) {
+      expect(output).not.toContain(token);
+      expect(output).not.toContain(password);
+    }
+    expect((await stat(path.join(home, 'token'))).mode & 0o777).toBe(0o600);
+    expect((await stat(home)).mode & 0o777).toBe(0o700);
+    const wrong = await remote(['login', 'admin'], 'not-the-password\n');
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toContain('[FX_LOGIN_FAILED]');
+  });
+
+  it('token create, lookup, renew and revoke', async () => {
+    const lookup = await remote(['token', 'lookup', '--json']);
+    expect(lookup.status, lookup.stderr).toBe(0);
+    const self = JSON.parse(lookup.stdout) as { accessor: string; principal: { name: string } };
+    expect(self.principal.name).toBe('admin');
+    expect(lookup.stdout).not.toContain((await readFile(path.join(home, 'token'), 'utf8')).trim());
+
+    const created = await remote(['token', 'create', '--ttl', '600', '--uses', '5', '--json']);
+    expect(created.status, created.stderr).toBe(0);
+    const grant = JSON.parse(created.stdout) as {
+      token: string;
+      info: { accessor: string; usesLeft: number };
+    };
+    expect(grant.token).toMatch(/^fxt_/);
+    expect(grant.info.usesLeft).toBe(5);
+    const child = await remote(['token', 'lookup'], undefined, { FORTRESS_TOKEN: grant.token });
+    expect(child.status, child.stderr).toBe(0);
+    expect(child.stdout).toMatch(/^accessor\s+\S+$/m);
+    expect(child.stdout).not.toContain(grant.token);
+
+    const renewed = await remote(['token', 'renew']);
+    expect(renewed.status, renewed.stderr).toBe(0);
+    expect(renewed.stdout).toContain(`renewed: token ${self.accessor}`);
+
+    const revoked = await remote(['token', 'revoke', grant.info.accessor, '--json']);
+    expect(revoked.status, revoked.stderr).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toEqual({ revoked: 1 });
+    const gone = await remote(['token', 'lookup'], undefined, { FORTRESS_TOKEN: grant.token });
+    expect(gone.status).toBe(2);
+    expect(gone.stderr).toContain('run `fortress login');
+  });
+
+  it('tables: create from a schema file, list, describe (aligned and --json)', async () => {
+    const schema = path.join(tmp, 'people.json');
+    await writeFile(
+      schema,
+      JSON.stringify({
+        columns: {
+          id: { type: 'integer', primaryKey: true },
+          email: { type: 'text', encrypt: { search: 'equality' } },
+          name: { type: 'text' },
+          note: { type: 'text' },
+        },
+      }),
+    );
+    const created = await remote(['table', 'create', 'people', '--schema', schema]);
+    expect(created.status, created.stderr).toBe(0);
+    expect(created.stdout).toContain('created table people');
+    expect(created.stdout).toMatch(/^column\s+type\s+primaryKey/m);
+    const list = await remote(['table', 'list', '--json']);
+    expect(JSON.parse(list.stdout)).toContain('people');
+    const scratch = await remote(['table', 'create', 'scratch', '--schema', schema]);
+    expect(scratch.status, scratch.stderr).toBe(0);
+    const dropped = await remote(['table', 'drop', 'scratch']);
+    expect(dropped.status, dropped.stderr).toBe(0);
+    expect(dropped.stdout).toContain('dropped table scratch');
+    expect(JSON.parse((await remote(['table', 'list', '--json'])).stdout)).toEqual(['people']);
+    const described = await remote(['table', 'describe', 'people', '--json']);
+    const table = JSON.parse(described.stdout) as { columns: { name: string }[] };
+    expect(table.columns.map((c) => c.name)).toEqual(['id', 'email', 'name', 'note']);
+  });
+
+  it('rows: insert, get, find, count, update, delete; aligned tables truncate long values', async () => {
+    const long = 'x'.repeat(200);
+    const one = await remote([
+      'insert',
+      'people',
+      '--row',
+      JSON.stringify({ id: 1, email: 'ann@example.com', name: 'Ann', note: long }),
+      '--json',
+    ]);
+    expect(one.status, one.stderr).toBe(0);
+    expect(JSON.parse(one.stdout)).toMatchObject({ id: 1, name: 'Ann' });
+
+    const file = path.join(tmp, 'more.ndjson');
+    const rows = Array.from({ length: 30 }, (_, i) => ({
+      id: i + 2,
+      email: `user${i + 2}@example.com`,
+      name: `User ${i + 2}`,
+      note: null,
+    }));
+    await writeFile(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const many = await remote(['insert', 'people', '--file', file]);
+    expect(many.status, many.stderr).toBe(0);
+    expect(many.stdout).toContain('inserted 30 rows into people');
+
+    const got = await remote(['get', 'people', '1', '--select', 'id,name', '--json']);
+    expect(JSON.parse(got.stdout)).toEqual({ id: 1, name: 'Ann' });
+
+    const found = await remote(['find', 'people', '--where', '{"email":"ann@example.com"}']);
+    expect(found.status, found.stderr).toBe(0);
+    const lines = found.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^id\s+email\s+name\s+note$/);
+    expect(lines[1]).toMatch(/^-+\s+-+/);
+    expect(lines[2]).toContain('ann@example.com');
+    expect(lines[2]).toContain('…');
+    expect(lines[2]).not.toContain(long);
+    // Columns are aligned: every line puts "email" values at the header's offset.
+    expect(lines[2]!.indexOf('ann@example.com')).toBe(lines[0]!.indexOf('email'));
+
+    const limited = await remote(['find', 'people', '--limit', '5', '--select', 'id', '--json']);
+    expect(JSON.parse(limited.stdout)).toHaveLength(5);
+
+    const counted = await remote(['count', 'people', '--json']);
+    expect(JSON.parse(counted.stdout)).toEqual({ count: 31 });
+    const countWhere = await remote(['count', 'people', '--where', '{"email":"user7@example.com"}']);
+    expect(countWhere.stdout.trim()).toBe('1');
+
+    const updated = await remote(['update', 'people', '2', '--set', '{"name":"Bea"}']);
+    expect(updated.status, updated.stderr).toBe(0);
+    expect(JSON.parse((await remote(['get', 'people', '2', '--json'])).stdout)).toMatchObject({
+      name: 'Bea',
+    });
+
+    const deleted = await remote(['delete', 'people', '31']);
+    expect(deleted.status, deleted.stderr).toBe(0);
+    const missing = await remote(['get', 'people', '31']);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('[FX_ROW_NOT_FOUND]');
+  });
+
+  it('import (ndjson and csv) and export (ndjson to a file, csv to stdout)', async () => {
+    const ndjson = path.join(tmp, 'import.ndjson');
+    await writeFile(
+      ndjson,
+      Array.from({ length: 50 }, (_, i) =>
+        JSON.stringify({ id: 100 + i, email: `imp${i}@example.com`, name: `Imp ${i}` }),
+      ).join('\n'),
+    );
+    const imported = await remote(['import', 'people', ndjson, '--json']);
+    expect(imported.status, imported.stderr).toBe(0);
+    expect(JSON.parse(imported.stdout)).toEqual({ inserted: 50 });
+
+    const csv = path.join(tmp, 'import.csv');
+    await writeFile(
+      csv,
+      'id,email,name,note\n200,"csv@example.com","Smith, Jo","a ""quoted"" note"\n201,c2@example.com,Lee,\n',
+    );
+    const csvImported = await remote(['import', 'people', csv]);
+    expect(csvImported.status, csvImported.stderr).toBe(0);
+    expect(csvImported.stdout).toContain('imported 2 rows into people');
+    expect(JSON.parse((await remote(['get', 'people', '200', '--json'])).stdout)).toEqual({
+      id: 200,
+      email: 'csv@example.com',
+      name: 'Smith, Jo',
+      note: 'a "quoted" note',
+    });
+
+    const out = path.join(tmp, 'export.ndjson');
+    const exported = await remote(['export', 'people', '--out', out]);
+    expect(exported.status, exported.stderr).toBe(0);
+    expect(exported.stdout).toContain('exported 82 rows of people');
+    const exportedRows = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: number });
+    expect(exportedRows).toHaveLength(82);
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+
+    const csvOut = await remote(['export', 'people', '--format', 'csv']);
+    expect(csvOut.status, csvOut.stderr).toBe(0);
+    const csvLines = csvOut.stdout.trim().split('\n');
+    expect(csvLines[0]).toBe('id,email,name,note');
+    expect(csvLines).toHaveLength(83);
+  });
+
+  it('keys list and rotate', async () => {
+    const list = await remote(['keys', 'list', '--json']);
+    expect(list.status, list.stderr).toBe(0);
+    const keys = JSON.parse(list.stdout) as { name: string; activeVersion: number }[];
+    const key = keys.find((k) => k.name.includes('people') && k.name.includes('col.email'));
+    expect(key).toBeDefined();
+    const table = await remote(['keys', 'list']);
+    expect(table.stdout).toMatch(/^name\s+purpose\s+algorithm/);
+    const rotated = await remote(['keys', 'rotate', key!.name, '--json']);
+    expect(rotated.status, rotated.stderr).toBe(0);
+    expect(JSON.parse(rotated.stdout)).toMatchObject({ activeVersion: key!.activeVersion + 1 });
+    // Rows written under the old version still read.
+    expect((await remote(['get', 'people', '1', '--json'])).status).toBe(0);
+  });
+
+  it('policy list, add (JSON and Cedar files) and remove', async () => {
+    const json = path.join(tmp, 'p.json');
+    await writeFile(
+      json,
+      JSON.stringify({
+        'readers-read':
+          'permit (principal in Fortress::Role::"default/reader", action == Fortress::Action::"read", resource);',
+      }),
+    );
+    const added = await remote(['policy', 'add', json]);
+    expect(added.status, added.stderr).toBe(0);
+    expect(added.stdout).toContain('added 1 policy: readers-read');
+    const list = await remote(['policy', 'list', '--json']);
+    expect((JSON.parse(list.stdout) as { id: string }[]).map((p) => p.id)).toContain('readers-read');
+    const cedar = path.join(tmp, 'p.cedar');
+    await writeFile(
+      cedar,
+      '@id("auditors-audit")\npermit (principal in Fortress::Role::"default/auditor", action == Fortress::Action::"readAudit", resource);\n',
+    );
+    const cedarAdded = await remote(['policy', 'add', cedar, '--json']);
+    expect(cedarAdded.status, cedarAdded.stderr).toBe(0);
+    expect(JSON.parse(cedarAdded.stdout)).toEqual({ added: ['auditors-audit'] });
+    expect((await remote(['policy', 'remove', 'auditors-audit'])).status).toBe(0);
+    const removed = await remote(['policy', 'remove', 'readers-read']);
+    expect(removed.status, removed.stderr).toBe(0);
+    const after = await remote(['policy', 'list', '--json']);
+    expect((JSON.parse(after.stdout) as { id: string }[]).map((p) => p.id)).not.toContain('readers-read');
+    const invalid = await remote(['policy', 'add', path.join(tmp, 'no-such-file.cedar')]);
+    expect(invalid.status).toBe(2);
+  });
+
+  it('audit tail and verify', async () => {
+    const tail = await remote(['audit', 'tail', '-n', '5', '--json']);
+    expect(tail.status, tail.stderr).toBe(0);
+    const body = JSON.parse(tail.stdout) as { entries: { seq: number; action: string }[] };
+    expect(body.entries).toHaveLength(5);
+    const aligned = await remote(['audit', 'tail', '-n', '3']);
+    expect(aligned.stdout).toMatch(/^seq\s+time\s+principal\s+action/);
+    const verify = await remote(['audit', 'verify']);
+    expect(verify.status, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/^verify: OK — \d+ entries re-hashed/);
+    const verifyJson = await remote(['audit', 'verify', '--json']);
+    expect(JSON.parse(verifyJson.stdout)).toMatchObject({ ok: true });
+  });
+
+  it('seal → a data command says how to unseal; unseal reads shares from stdin with progress', async () => {
+    const sealed = await remote(['seal']);
+    expect(sealed.status, sealed.stderr).toBe(0);
+    const find = await remote(['find', 'people']);
+    expect(find.status).toBe(2);
+    expect(find.stderr).toContain(`sealed: run \`fortress unseal --server ${url}\` [FX_SEALED]`);
+
+    const first = await remote(['unseal'], `${shares[0]!}\n`);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toContain('1 of 2');
+    const status = await remote(['status']);
+    expect(status.stdout).toMatch(/^sealed\s+yes$/m);
+    expect(status.stdout).toMatch(/^progress\s+1 of 2$/m);
+    const second = await remote(['unseal'], `${shares[2]!}\n`);
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stdout).toContain('Unsealed.');
+    for (const run of [first, second]) {
+      for (const share of shares) expect(run.stdout + run.stderr).not.toContain(share);
+    }
+    expect((await remote(['count', 'people'])).stdout.trim()).toBe('82');
+    const nothing = await remote(['unseal'], '');
+    expect(nothing.stdout).toContain('already unsealed');
+  });
+
+  it('FORTRESS_ADDR and FORTRESS_CACERT select remote mode without flags', async () => {
+    const run = await fortress(['count', 'people'], {
+      env: { ...env, FORTRESS_ADDR: url, FORTRESS_CACERT: ca },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe('82');
+    const status = await fortress(['status', '--json'], {
+      env: { ...env, FORTRESS_ADDR: url, FORTRESS_CACERT: ca },
+    });
+    expect(JSON.parse(status.stdout)).toMatchObject({ initialized: true, sealed: false });
+  });
+
+  it('token revoke without an accessor revokes the saved token and forgets it', async () => {
+    const run = await remote(['token', 'revoke']);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/revoked \d+ tokens?/);
+    await expect(stat(path.join(home, 'token'))).rejects.toThrow();
+    const after = await remote(['table', 'list']);
+    expect(after.status).toBe(2);
+    expect(after.stderr).toContain('no token: run `fortress login');
+  });
+});
