@@ -12,15 +12,19 @@ import type {
 } from './audit/ledger/audit-ledger.js';
 import type { VerifyOptions, VerifyReport } from './audit/verify/ledger-verifier.js';
 import type { AuditTrail } from './audit-trail.js';
+import type { AccessActor } from './engine/access/access-log.js';
 
 export class AuditHandle {
   readonly #ledger: AuditLedger;
   readonly #trail: AuditTrail;
+  /** Who reads: a policy session's principal (absent: the embedded process). */
+  readonly #actor: AccessActor | undefined;
 
-  /** @internal From `Fortress.audit`. */
-  constructor(ledger: AuditLedger, trail: AuditTrail) {
+  /** @internal From `Fortress.audit`, or a session's `readAudit()` (then `actor` is the session's). */
+  constructor(ledger: AuditLedger, trail: AuditTrail, actor?: AccessActor) {
     this.#ledger = ledger;
     this.#trail = trail;
+    this.#actor = actor;
   }
 
   /** The log's origin (first line of its checkpoints). */
@@ -43,10 +47,10 @@ export class AuditHandle {
     try {
       result = await body();
     } catch (error) {
-      await this.#trail.operation(action, resource, error, facts);
+      await this.#trail.operation(action, resource, error, facts, this.#actor);
       throw error;
     }
-    await this.#trail.operation(action, resource, null, facts);
+    await this.#trail.operation(action, resource, null, facts, this.#actor);
     return result;
   }
 
@@ -74,6 +78,8 @@ export class AuditHandle {
       'audit.search',
       { type: 'audit', tenant: this.#trail.resource().tenant! },
       null,
+      {},
+      this.#actor,
     );
     yield* this.#ledger.entries(query);
   }
@@ -111,7 +117,7 @@ export class AuditHandle {
     const digest = this.#trail.hash(value);
     // Recorded (without the value); the digest is returned at once, the entry follows.
     void this.#trail
-      .operation('audit.hash', { type: 'audit', tenant: this.#trail.resource().tenant! }, null)
+      .operation('audit.hash', { type: 'audit', tenant: this.#trail.resource().tenant! }, null, {}, this.#actor)
       .catch(() => undefined);
     return digest;
   }

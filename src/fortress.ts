@@ -575,7 +575,7 @@ export class Fortress implements AsyncDisposable {
         resource: (table, column) => this.#trail.resource(table, column),
         keys: (actor) => auditedKeyManager(this.#rawKeys, this.#trail, actor),
         accessAs: (actor) => auditedAccessControl(access, this.#trail, actor),
-        audit: () => this.audit,
+        audit: (actor) => this.#auditHandle(actor),
         seal: () => {
           this.seal();
         },
@@ -765,10 +765,14 @@ export class Fortress implements AsyncDisposable {
    * ```
    */
   get audit(): AuditHandle {
+    return this.#auditHandle();
+  }
+
+  #auditHandle(actor?: AccessActor): AuditHandle {
     this.#requireEngine();
     const ledger = this.#trail.ledger;
     if (ledger === null) throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
-    return new AuditHandle(ledger, this.#trail);
+    return new AuditHandle(ledger, this.#trail, actor);
   }
 
   /** Stops background jobs (they resume at the next open), seals and closes the files. Idempotent. */

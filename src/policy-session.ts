@@ -70,7 +70,8 @@ export interface SessionHost {
   keys(actor: AccessActor): KeyManager;
   /** Access control, every change recorded as `actor`. */
   accessAs(actor: AccessActor): AccessControl;
-  audit(): AuditHandle;
+  /** The audit ledger, its reads recorded as `actor`. */
+  audit(actor: AccessActor): AuditHandle;
   seal(): void;
   readonly jobs: JobOptions | undefined;
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
@@ -445,8 +446,13 @@ export class PolicySession {
 
   /** The audit ledger (`readAudit` on the tenant's audit log); the reads themselves are recorded. */
   async readAudit(): Promise<AuditHandle> {
-    await this.require('readAudit', { type: 'AuditLog', id: this.#host.access.tenant }, 'audit.read');
-    return this.#host.audit();
+    const decision = await this.require(
+      'readAudit',
+      { type: 'AuditLog', id: this.#host.access.tenant },
+      'audit.read',
+    );
+    // Every read through the handle is recorded as this session's principal, with its policies.
+    return this.#host.audit(this.actor(decision));
   }
 
   /** Seals Fortress: every key is zeroed (`seal` on the system). */

@@ -484,6 +484,19 @@ describe('administration through a session', () => {
     const handle = await db.as('aud').readAudit();
     expect((await handle.verify()).ok).toBe(true);
     await rejects(db.as('ann').readAudit(), 'FX_FORBIDDEN');
+    // Reads through a session's handle are recorded as the session's principal, not the process.
+    const seen: string[] = [];
+    for await (const e of handle.entries({ action: 'table.get' })) seen.push(e.action);
+    await handle.entry(0);
+    const reads = [];
+    for await (const e of db.audit.entries({ action: 'audit.search' })) reads.push(e);
+    for await (const e of db.audit.entries({ action: 'audit.read' })) reads.push(e);
+    const byAud = reads.filter((e) => e.principal.id === 'default/aud');
+    expect(byAud.map((e) => e.action).sort()).toEqual(['audit.read', 'audit.search']);
+    expect(byAud[0]).toMatchObject({
+      principal: { type: 'user', tenant: 'default' },
+      decision: { effect: 'allow', policies: [expect.stringMatching(/^auditor\./)] },
+    });
 
     await db.access.addRole('ops');
     await db.access.addUser('ozzy', { roles: ['ops'] });
