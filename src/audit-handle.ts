@@ -117,7 +117,13 @@ export class AuditHandle {
     const digest = this.#trail.hash(value);
     // Recorded (without the value); the digest is returned at once, the entry follows.
     void this.#trail
-      .operation('audit.hash', { type: 'audit', tenant: this.#trail.resource().tenant! }, null, {}, this.#actor)
+      .operation(
+        'audit.hash',
+        { type: 'audit', tenant: this.#trail.resource().tenant! },
+        null,
+        {},
+        this.#actor,
+      )
       .catch(() => undefined);
     return digest;
   }
