@@ -7,41 +7,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLEAN_ENV, CLI, runCli, type CliRun } from './helpers/run-cli.js';
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/src/cli/main.js');
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment without anything of the caller's own Fortress setup. */
-const BASE_ENV = Object.fromEntries(
-  Object.entries(process.env).filter(([name]) => !name.startsWith('FORTRESS_')),
-);
+const BASE_ENV = CLEAN_ENV;
+type Run = CliRun;
 
 function fortress(
   args: string[],
   options: { input?: string; env?: Record<string, string> } = {},
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...BASE_ENV, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => {
-      resolve({ status, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
-  });
+  return runCli(args, options);
 }
 
 /** Starts `fortress server` on a free port; resolves with its URL once it listens. */

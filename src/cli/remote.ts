@@ -22,29 +22,6 @@ export interface RemoteTarget {
   readonly ca: string | undefined;
 }
 
-/** Commands that run against a server in remote mode. */
-export const REMOTE_COMMANDS: ReadonlySet<string> = new Set([
-  'init',
-  'unseal',
-  'status',
-  'seal',
-  'keys',
-  'policy',
-  'audit',
-  'login',
-  'token',
-  'user',
-  'table',
-  'insert',
-  'get',
-  'find',
-  'count',
-  'update',
-  'delete',
-  'import',
-  'export',
-]);
-
 /** Commands that exist only against a server (without an address they say how to give one). */
 export const REMOTE_ONLY_COMMANDS: ReadonlySet<string> = new Set([
   'login',
@@ -59,6 +36,18 @@ export const REMOTE_ONLY_COMMANDS: ReadonlySet<string> = new Set([
   'delete',
   'import',
   'export',
+]);
+
+/** Commands that run against a server in remote mode: the remote-only ones and those that also run embedded. */
+export const REMOTE_COMMANDS: ReadonlySet<string> = new Set([
+  'init',
+  'unseal',
+  'status',
+  'seal',
+  'keys',
+  'policy',
+  'audit',
+  ...REMOTE_ONLY_COMMANDS,
 ]);
 
 /** Whether the command line asks for remote mode: `--server` given, or FORTRESS_ADDR set without `--data`. */

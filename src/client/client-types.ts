@@ -4,11 +4,12 @@
  * are the engine's own types (imported as types only, so nothing of the engine is bundled).
  * Answers of routes whose shapes are still settling are typed as plain JSON objects.
  */
-import type { Where } from '../engine/query/where.js';
+import type { ColumnFilter, Where } from '../engine/query/where.js';
+import type { ColumnDefinition, StoredTable, TableDefinition } from '../engine/schema/table-schema.js';
 import type { OrderBy } from '../engine/table/table.js';
 
-export type { ColumnDefinition, StoredTable, TableDefinition } from '../engine/schema/table-schema.js';
-export type { ColumnFilter, Where } from '../engine/query/where.js';
+// Re-exported from type-only imports: the client's public types, with nothing of the engine loaded.
+export type { ColumnDefinition, ColumnFilter, StoredTable, TableDefinition, Where };
 
 /** A JSON object as the server sent it. */
 export type JsonObject = Record<string, unknown>;

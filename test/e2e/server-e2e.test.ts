@@ -12,12 +12,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FortressClient, isFortressClientError } from '../../src/client/index.js';
-
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/src/cli/main.js');
+import { CLEAN_ENV, CLI, runCli, type CliRun } from '../helpers/run-cli.js';
 
 const LOAD_CLIENTS = 64;
 const LOAD_MS = 60_000;
@@ -27,15 +25,8 @@ const SEED_ROWS = 256;
 const SENTINEL = `sentinel-${randomUUID()}`;
 const PASSWORD = `pw-${randomUUID()}`;
 
-const BASE_ENV = Object.fromEntries(
-  Object.entries(process.env).filter(([name]) => !name.startsWith('FORTRESS_')),
-);
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+const BASE_ENV = CLEAN_ENV;
+type Run = CliRun;
 
 interface Server {
   child: ChildProcess;
@@ -120,20 +111,9 @@ describe('fortress server end to end (SDK and CLI only)', () => {
   }
 
   function cli(args: string[], input = '', env: Record<string, string> = {}): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args, '--server', url(), '--ca-cert', ca], {
-        env: { ...BASE_ENV, FORTRESS_HOME: path.join(tmp, 'home'), ...env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (status) => {
-        resolve({ status, stdout, stderr });
-      });
-      child.stdin.end(input);
+    return runCli([...args, '--server', url(), '--ca-cert', ca], {
+      input,
+      env: { FORTRESS_HOME: path.join(tmp, 'home'), ...env },
     });
   }
 

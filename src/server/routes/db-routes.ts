@@ -72,8 +72,9 @@ function keyOf(schema: StoredTable, raw: string | number): string | number {
 class Handles {
   readonly #cache = new WeakMap<PolicySession, Map<string, { version: number; table: GuardedTable }>>();
 
-  get(db: { describeTable(name: string): StoredTable }, session: PolicySession, name: string): GuardedTable {
-    const schema = db.describeTable(name);
+  /** The session's handle on `schema`'s table, made anew when the schema's version moved. */
+  get(session: PolicySession, schema: StoredTable): GuardedTable {
+    const name = schema.name;
     let tables = this.#cache.get(session);
     if (tables === undefined) {
       tables = new Map();
@@ -93,9 +94,8 @@ export function dbRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const handles = new Handles();
   const open = async (request: Parameters<ServerContext['caller']>[0], name: string) => {
     const { session } = await ctx.caller(request);
-    const db = ctx.unsealed();
-    const schema = db.describeTable(name);
-    return { session, schema, table: handles.get(db, session, name) };
+    const schema = ctx.unsealed().describeTable(name);
+    return { session, schema, table: handles.get(session, schema) };
   };
 
   r.get(
