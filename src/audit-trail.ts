@@ -259,6 +259,7 @@ export class AuditTrail implements AccessLog {
       ]),
       event.actor?.principal,
       decision,
+      event.actor?.client,
     );
   }
 
@@ -270,6 +271,7 @@ export class AuditTrail implements AccessLog {
     request: string,
     principal: AuditRecord['principal'] = this.#options.principal,
     decision: AuditRecord['decision'] = { effect: 'allow', policies: [EMBEDDED_RULE] },
+    client?: string,
   ): AuditRecord {
     return {
       principal: { type: principal.type, id: safeName(principal.id), tenant: principal.tenant },
@@ -279,7 +281,7 @@ export class AuditTrail implements AccessLog {
       outcome:
         error === null || error === undefined ? { status: 'ok' } : { status: 'error', code: codeOf(error) },
       requestId: randomUUID(),
-      client: null,
+      client: client ?? null,
       request,
       ...(Object.keys(details).length === 0 ? {} : { details }),
     };
@@ -357,6 +359,7 @@ export class AuditTrail implements AccessLog {
         requestDigestOf([action, resourcePath(resource), facts]),
         actor?.principal,
         decisionOf(actor, denied),
+        actor?.client,
       ),
     );
   }

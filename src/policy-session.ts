@@ -19,6 +19,7 @@ import type { Transaction } from './engine/engine.js';
 import type { Job, JobOptions } from './engine/jobs/job.js';
 import type { ColumnDefinition, EncryptOptions, TableDefinition } from './engine/schema/table-schema.js';
 import type { DestroyResult, KeyInfo, KeyManager } from './keys/key-manager.js';
+import type { SealProvider } from './keys/seal/seal-provider.js';
 import { SessionAccess } from './session-access.js';
 import type { AccessControl, PrincipalKind } from './access-control.js';
 import { columnsOf } from './access-control.js';
@@ -264,6 +265,7 @@ export class PolicySession {
         principal: this.#auditPrincipal,
         policies: decision.policies,
         breakGlass: decision.breakGlass,
+        ...(this.#clientAddress === undefined ? {} : { client: this.#clientAddress }),
       });
       this.#actors.set(decision, actor);
     }
@@ -457,7 +459,7 @@ export class PolicySession {
 
   /** Seals Fortress: every key is zeroed (`seal` on the system). */
   async seal(): Promise<void> {
-    const decision = await this.require('seal', { type: 'System', id: 'system' }, 'system.seal');
+    const decision = await this.require('seal', SYSTEM_REF, 'system.seal');
     await this.#host.admin(
       'system.seal',
       { type: 'system' },
@@ -467,6 +469,31 @@ export class PolicySession {
       },
       this.actor(decision),
     );
+  }
+
+  /**
+   * Re-protects the root key under new seal parameters (new shares or threshold, another
+   * passphrase); data and keys are untouched. Needs `unseal` on the system — the action of whoever
+   * holds unseal material — and the current unseal inputs themselves.
+   */
+  async rekey(
+    current: { provider: SealProvider; inputs: readonly string[] },
+    next: SealProvider,
+  ): Promise<{ shares?: readonly string[] }> {
+    const decision = await this.require('unseal', SYSTEM_REF, 'system.rekey');
+    return this.#host.keys(this.actor(decision)).rekey(current, next);
+  }
+
+  /**
+   * A new root key: every key-encryption key rewrapped under it and the seal re-made (new shares
+   * for Shamir). Needs `unseal` on the system and the current unseal inputs.
+   */
+  async rotateRootKey(
+    current: { provider: SealProvider; inputs: readonly string[] },
+    next: SealProvider,
+  ): Promise<{ shares?: readonly string[]; rootVersion: number }> {
+    const decision = await this.require('unseal', SYSTEM_REF, 'system.rotateRootKey');
+    return this.#host.keys(this.actor(decision)).rotateRootKey(current, next);
   }
 
   /**
@@ -496,6 +523,9 @@ export class PolicySession {
     return { type: 'Row', id: `${a.tenant}/${a.database}/${table}#${packed}` };
   }
 }
+
+/** The one System entity: seal, unseal and the key ceremonies act on it. */
+const SYSTEM_REF: EntityRef = Object.freeze({ type: 'System', id: 'system' });
 
 function parsePrincipalString(text: string): Exclude<SessionPrincipal, string> {
   if (text.startsWith('service:')) return { service: text.slice('service:'.length) };

@@ -107,6 +107,12 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
   init [--shares N --threshold T] Initialise the server; prints the unseal shares and root token ONCE
   unseal                          Submit unseal shares, one per line on stdin; shows "2 of 3"
   status | seal                   Server state / seal it (keys zeroed, data routes answer 503)
+  rekey start [--shares N --threshold T] | submit --nonce N | status | cancel
+                                  New unseal shares (or passphrase) for the same root key: holders
+                                  of the current shares each submit theirs (stdin); the new
+                                  shares are printed ONCE
+  rotate-root start | submit --nonce N | status | cancel
+                                  A new root key (every key-encryption key rewrapped), new shares
   login USER [--tenant T]         Password on stdin (hidden on a terminal); saves the token (0600)
   user passwd NAME [--tenant T]   Set a user's password (read from stdin)
   token create [--ttl S] [--uses N] [--service NAME] | lookup | renew | revoke [ACCESSOR] [--orphan]

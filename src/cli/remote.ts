@@ -25,6 +25,8 @@ export interface RemoteTarget {
 /** Commands that exist only against a server (without an address they say how to give one). */
 export const REMOTE_ONLY_COMMANDS: ReadonlySet<string> = new Set([
   'login',
+  'rekey',
+  'rotate-root',
   'token',
   'user',
   'table',

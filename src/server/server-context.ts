@@ -5,6 +5,7 @@
  * for an unsealed Fortress and for the session of a request's token; both fail closed with a code
  * (`FX_NOT_INITIALIZED`, `FX_SEALED`, `FX_UNAUTHENTICATED`, `FX_TOKEN_EXPIRED`).
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyRequest } from 'fastify';
@@ -59,6 +60,48 @@ export interface InitResult {
   readonly rootTokenAccessor: string;
 }
 
+/** A key ceremony that takes the current unseal inputs, collected one holder at a time. */
+export type CeremonyKind = 'rekey' | 'rotate-root';
+
+/** The seal a ceremony leaves behind (absent fields: the current seal's). */
+export interface NextSeal {
+  readonly shares?: number;
+  readonly threshold?: number;
+  /** A passphrase seal's new passphrase (required to rekey one; rotate-root keeps the current one). */
+  readonly passphrase?: string;
+}
+
+export interface CeremonyStatus {
+  readonly kind: CeremonyKind;
+  readonly started: boolean;
+  /** Binds the updates to this ceremony (a holder submitting to a stale one is refused). */
+  readonly nonce: string | null;
+  readonly progress: number;
+  readonly required: number;
+  /** Shares and threshold of the new seal (Shamir), when started. */
+  readonly next: { readonly shares: number; readonly threshold: number } | null;
+}
+
+export interface CeremonyResult extends CeremonyStatus {
+  readonly complete: boolean;
+  /** The new unseal shares (Shamir), returned once: on the update that completes the ceremony. */
+  readonly shares: readonly string[];
+  /** rotate-root: the new root key version. */
+  readonly rootVersion: number | null;
+}
+
+interface Ceremony {
+  readonly kind: CeremonyKind;
+  readonly nonce: string;
+  /** Who started it: the completing call runs (and is recorded) as this principal. */
+  readonly session: PolicySession;
+  readonly required: number;
+  /** Null: re-seal under the current passphrase (known once it is submitted). */
+  readonly next: SealProvider | null;
+  readonly nextShape: { readonly shares: number; readonly threshold: number } | null;
+  readonly inputs: string[];
+}
+
 export interface UnsealStatus {
   readonly initialized: boolean;
   readonly sealed: boolean;
@@ -88,6 +131,7 @@ export class ServerContext {
   #passwords: UserpassStore | null = null;
   #attempt: ReturnType<Fortress['beginUnseal']> | null = null;
   #initializing = false;
+  #ceremony: Ceremony | null = null;
   /** Sessions by token accessor and client address, dropped when policies or principals change. */
   readonly #sessions = new Map<string, { generation: number; session: PolicySession }>();
 
@@ -265,8 +309,146 @@ export class ServerContext {
     return this.status();
   }
 
+  /** The ceremony of `kind` in progress, if any. */
+  ceremonyStatus(kind: CeremonyKind): CeremonyStatus {
+    const c = this.#ceremony?.kind === kind ? this.#ceremony : null;
+    return {
+      kind,
+      started: c !== null,
+      nonce: c?.nonce ?? null,
+      progress: c?.inputs.length ?? 0,
+      required: c?.required ?? this.#unsealThreshold(),
+      next: c?.nextShape ?? null,
+    };
+  }
+
+  #unsealThreshold(): number {
+    const config = this.#db?.keys.sealConfig;
+    return config?.kind === 'shamir' ? Number(config['threshold']) : config?.kind === 'passphrase' ? 1 : 0;
+  }
+
+  /**
+   * Starts a rekey or root rotation on behalf of `session` (which must be allowed `unseal` on the
+   * system: checked now, and again when the last input arrives). One ceremony at a time.
+   */
+  beginCeremony(kind: CeremonyKind, session: PolicySession, next: NextSeal): CeremonyStatus {
+    const db = this.unsealed();
+    if (this.#ceremony !== null) {
+      throw new FortressError(
+        'FX_CEREMONY_IN_PROGRESS',
+        `a ${this.#ceremony.kind} is in progress: finish it, or cancel it with DELETE /v1/sys/${this.#ceremony.kind}`,
+      );
+    }
+    if (!session.decide('unseal', { type: 'System', id: 'system' }).allowed) {
+      throw new FortressError('FX_FORBIDDEN', `${kind} needs the unseal action on the system`);
+    }
+    const config = db.keys.sealConfig;
+    let provider: SealProvider | null;
+    let shape: Ceremony['nextShape'] = null;
+    if (config?.kind === 'shamir') {
+      if (next.passphrase !== undefined) {
+        throw new InvalidArgumentError(
+          'passphrase',
+          'this Fortress has a Shamir seal: give shares and threshold',
+        );
+      }
+      const shares = next.shares ?? Number(config['shares']);
+      const threshold = next.threshold ?? Math.min(Number(config['threshold']), shares);
+      provider = new ShamirSealProvider({ shares, threshold }); // validates 1 ≤ threshold ≤ shares ≤ 255
+      shape = { shares, threshold };
+    } else if (config?.kind === 'passphrase') {
+      if (next.shares !== undefined || next.threshold !== undefined) {
+        throw new InvalidArgumentError('shares', 'this Fortress has a passphrase seal: give a passphrase');
+      }
+      if (next.passphrase === undefined && kind === 'rekey') {
+        throw new InvalidArgumentError('passphrase', 'rekeying a passphrase seal needs the new passphrase');
+      }
+      // rotate-root without a new passphrase re-seals under the current one (the submitted input).
+      provider =
+        next.passphrase === undefined ? null : new PassphraseSealProvider({ passphrase: next.passphrase });
+    } else {
+      throw new FortressError(
+        'FX_SEAL_PROVIDER',
+        `a ${config?.kind ?? 'missing'} seal takes no unseal inputs: rekey and rotate the root offline`,
+      );
+    }
+    this.#ceremony = {
+      kind,
+      nonce: randomUUID(),
+      session,
+      required: this.#unsealThreshold(),
+      next: provider,
+      nextShape: shape,
+      inputs: [],
+    };
+    return this.ceremonyStatus(kind);
+  }
+
+  /** Takes one current unseal input; the one that completes the threshold runs the ceremony. */
+  async ceremonyUpdate(kind: CeremonyKind, nonce: string, key: string): Promise<CeremonyResult> {
+    const db = this.unsealed();
+    const c = this.#ceremony;
+    if (c?.kind !== kind) {
+      throw new FortressError(
+        'FX_NOT_FOUND',
+        `no ${kind} is in progress: start one with POST /v1/sys/${kind}`,
+      );
+    }
+    if (nonce !== c.nonce) {
+      throw new FortressError(
+        'FX_NONCE_MISMATCH',
+        `this ${kind} has another nonce: check \`fortress ${kind} status\``,
+      );
+    }
+    c.inputs.push(key);
+    if (c.inputs.length < c.required) {
+      return { ...this.ceremonyStatus(kind), complete: false, shares: [], rootVersion: null };
+    }
+    // Every input is in: the ceremony ends here, succeeded or not (a wrong share restarts it).
+    this.#ceremony = null;
+    const current = sealProviderFor(db.keys.sealConfig?.kind ?? 'shamir');
+    // Rotate-root of a passphrase seal without a new passphrase re-seals under the current one.
+    const next = c.next ?? new PassphraseSealProvider({ passphrase: c.inputs[0]! });
+    const inputs = [...c.inputs];
+    c.inputs.length = 0;
+    let shares: readonly string[];
+    let rootVersion: number | null = null;
+    if (kind === 'rekey') {
+      shares = (await c.session.rekey({ provider: current, inputs }, next)).shares ?? [];
+    } else {
+      const result = await c.session.rotateRootKey({ provider: current, inputs }, next);
+      shares = result.shares ?? [];
+      rootVersion = result.rootVersion;
+    }
+    return {
+      kind,
+      started: false,
+      nonce: null,
+      progress: 0,
+      required: this.#unsealThreshold(),
+      next: c.nextShape,
+      complete: true,
+      shares,
+      rootVersion,
+    };
+  }
+
+  /** Forgets a ceremony in progress and the inputs it received (`unseal` on the system, as to start one). */
+  cancelCeremony(kind: CeremonyKind, session: PolicySession): CeremonyStatus {
+    if (!session.decide('unseal', { type: 'System', id: 'system' }).allowed) {
+      throw new FortressError('FX_FORBIDDEN', `cancelling a ${kind} needs the unseal action on the system`);
+    }
+    if (this.#ceremony?.kind === kind) {
+      this.#ceremony.inputs.length = 0;
+      this.#ceremony = null;
+    }
+    return this.ceremonyStatus(kind);
+  }
+
   /** Zeroes every key and forgets sessions; data routes answer 503 until unsealed again. */
   seal(): void {
+    if (this.#ceremony !== null) this.#ceremony.inputs.length = 0;
+    this.#ceremony = null;
     this.#sessions.clear();
     this.#tokens = null;
     this.#passwords = null;

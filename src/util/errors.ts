@@ -87,7 +87,11 @@ export const ERROR_CODES = {
   FX_PAYLOAD_TOO_LARGE: 'The request body exceeds the configured limit (HTTP 413).',
   FX_RATE_LIMITED:
     'Too many requests for this token or client address (HTTP 429); retry after the given delay.',
-  FX_NOT_FOUND: 'No such route (HTTP 404).',
+  FX_NOT_FOUND: 'No such route, or nothing in progress to act on (HTTP 404).',
+  FX_CEREMONY_IN_PROGRESS:
+    'A rekey or root rotation is already collecting unseal inputs (HTTP 409); finish or cancel it first.',
+  FX_NONCE_MISMATCH:
+    'An unseal input was sent for another rekey or root rotation than the one in progress (HTTP 409).',
   FX_INTERNAL: 'An unexpected error; the detail is in the server log under the request id (HTTP 500).',
 } as const;
 

@@ -104,7 +104,11 @@ jwks_url = "https://idp.example.com/.well-known/jwks.json"
 issuer = "https://idp.example.com/"
 audience = "fortress"
 roles_claim = "groups"
+create_users = true
 tenant_claim = "org"
+[auth.jwt.role_map]
+"idp-admins" = "fortress-admin"
+"CN=Analysts,OU=Groups" = "analyst"
 `);
     expect(loadServerConfig({ file, env: {} })).toEqual({
       storage: { kind: 'sqlite', path: '/srv/fortress' },
@@ -134,6 +138,8 @@ tenant_claim = "org"
           audience: 'fortress',
           principalClaim: 'sub',
           rolesClaim: 'groups',
+          roleMap: { 'idp-admins': 'fortress-admin', 'CN=Analysts,OU=Groups': 'analyst' },
+          createUsers: true,
           tenantClaim: 'org',
         },
       },
@@ -259,6 +265,8 @@ tenant_claim = "org"
       ['[auth]\ntoken_max_ttl_seconds = 1979-05-27', 'FORTRESS_AUTH_TOKEN_MAX_TTL_SECONDS', '315360001'],
       ['[auth.jwt]\njwks_url = "ftp://idp/jwks"', 'FORTRESS_AUTH_JWT_JWKS_URL', 'not a url'],
       ['[auth.jwt]\nissuer = ""', 'FORTRESS_AUTH_JWT_ISSUER', ' '],
+      ['[auth.jwt]\nrole_map = ["idp-admins"]', 'FORTRESS_AUTH_JWT_ROLE_MAP', 'idp-admins=admin'],
+      ['[auth.jwt]\ncreate_users = 1', 'FORTRESS_AUTH_JWT_CREATE_USERS', 'on'],
     ];
     const expected: Record<string, RegExp> = {
       integer: /expected an integer from \d+ to \d+$/,
@@ -268,6 +276,7 @@ tenant_claim = "org"
       path: /expected a file path$/,
       string: /expected a non-empty string without control characters$/,
       url: /expected an https:\/\/ URL$/,
+      'role-map': /expected (a table|a JSON object) of "IdP value"(:| =) "Fortress role" strings$/,
     };
     for (const [line, env, envValue] of cases) {
       const setting = SERVER_SETTINGS.find((s) => s.env === env)!;
@@ -394,7 +403,107 @@ tenant_claim = "org"
     );
     expect(
       loadServerConfig({ env: { ...env, FORTRESS_AUTH_JWT_JWKS_FILE: 'jwks.json' }, cwd: dir }).auth.jwt,
-    ).toEqual({ jwksFile: path.join(dir, 'jwks.json'), issuer: 'i', audience: 'a', principalClaim: 'sub' });
+    ).toEqual({
+      jwksFile: path.join(dir, 'jwks.json'),
+      issuer: 'i',
+      audience: 'a',
+      principalClaim: 'sub',
+      createUsers: false,
+    });
+    const mapOnly = await toml(
+      '[auth.jwt]\njwks_file = "k"\nissuer = "i"\naudience = "a"\nrole_map = { admins = "fortress-admin" }\n',
+    );
+    expect(problem({ file: mapOnly })).toBe(
+      `auth.jwt.role_map in ${mapOnly}: needs auth.jwt.roles_claim, the claim the IdP lists groups or roles in`,
+    );
+    expect(
+      problem({ env: { ...env, FORTRESS_AUTH_JWT_JWKS_FILE: 'k', FORTRESS_AUTH_JWT_ROLE_MAP: '{}' } }),
+    ).toBe(
+      'auth.jwt.role_map from FORTRESS_AUTH_JWT_ROLE_MAP: needs auth.jwt.roles_claim, the claim the IdP lists groups or roles in',
+    );
+  });
+
+  it('auth.jwt.role_map: a TOML table in the file, JSON text in the environment; each flaw named', async () => {
+    const env = {
+      FORTRESS_AUTH_JWT_JWKS_FILE: 'jwks.json',
+      FORTRESS_AUTH_JWT_ISSUER: 'i',
+      FORTRESS_AUTH_JWT_AUDIENCE: 'a',
+      FORTRESS_AUTH_JWT_ROLES_CLAIM: 'realm_access.roles',
+    };
+    const fromEnv = loadServerConfig({
+      env: {
+        ...env,
+        FORTRESS_AUTH_JWT_ROLE_MAP: '{"idp-admins":"fortress-admin","/analysts":"analyst"}',
+        FORTRESS_AUTH_JWT_CREATE_USERS: '1',
+      },
+      cwd: dir,
+    }).auth.jwt!;
+    expect(fromEnv).toMatchObject({
+      rolesClaim: 'realm_access.roles',
+      roleMap: { 'idp-admins': 'fortress-admin', '/analysts': 'analyst' },
+      createUsers: true,
+    });
+    expect(Object.isFrozen(fromEnv.roleMap)).toBe(true);
+    // An inline table in the file; the environment overrides it as a whole.
+    const file = await toml(
+      '[auth.jwt]\nroles_claim = "groups"\nrole_map = { "idp-admins" = "fortress-admin" }\ncreate_users = false\n',
+    );
+    expect(loadServerConfig({ file, env: { ...env }, cwd: dir }).auth.jwt).toMatchObject({
+      rolesClaim: 'realm_access.roles',
+      roleMap: { 'idp-admins': 'fortress-admin' },
+      createUsers: false,
+    });
+    expect(
+      loadServerConfig({ file, env: { ...env, FORTRESS_AUTH_JWT_ROLE_MAP: '{"x":"y"}' }, cwd: dir }).auth.jwt
+        ?.roleMap,
+    ).toEqual({ x: 'y' });
+
+    const inFile = async (line: string): Promise<string> => {
+      const bad = await toml(`[auth.jwt]\nroles_claim = "groups"\n${line}\n`);
+      return problems({ file: bad, env })
+        .find((p) => p.startsWith('auth.jwt.role_map'))!
+        .replace(bad, 'F');
+    };
+    expect(await inFile('role_map = "admins"')).toBe(
+      'auth.jwt.role_map in F: got "admins", expected a table of "IdP value" = "Fortress role" strings',
+    );
+    expect(await inFile('[auth.jwt.role_map]\nadmins = "not a role"')).toBe(
+      'auth.jwt.role_map in F: got {"admins":"not a role"}, expected a Fortress role name for "admins" (letters, digits and _ . @ -, at most 128, starting with a letter or digit)',
+    );
+    expect(await inFile('[auth.jwt.role_map]\nadmins = 1')).toMatch(
+      /expected a Fortress role name for "admins"/,
+    );
+    expect(await inFile('[auth.jwt.role_map]\nadmins = { x = "y" }')).toMatch(
+      /expected a Fortress role name for "admins"/,
+    );
+    expect(await inFile('[auth.jwt.role_map]\n"" = "reader"')).toBe(
+      'auth.jwt.role_map in F: got {"":"reader"}, expected IdP values of 1 to 256 characters without control characters',
+    );
+    expect(await inFile(`[auth.jwt.role_map]\n"${'g'.repeat(257)}" = "reader"`)).toMatch(
+      /expected IdP values of 1 to 256 characters/,
+    );
+    const many = Array.from({ length: 1025 }, (_, i) => `g${i} = "reader"`).join('\n');
+    expect(await inFile(`[auth.jwt.role_map]\n${many}`)).toMatch(
+      /expected at most 1024 "IdP value" = "Fortress role" entries$/,
+    );
+
+    const inEnv = (value: string): string => problem({ env: { ...env, FORTRESS_AUTH_JWT_ROLE_MAP: value } });
+    expect(inEnv('idp-admins=fortress-admin')).toBe(
+      'auth.jwt.role_map from FORTRESS_AUTH_JWT_ROLE_MAP: got "idp-admins=fortress-admin", expected a JSON object of "IdP value": "Fortress role" strings',
+    );
+    expect(inEnv('["idp-admins"]')).toMatch(
+      /expected a JSON object of "IdP value": "Fortress role" strings$/,
+    );
+    expect(inEnv('null')).toMatch(/expected a JSON object/);
+    expect(inEnv('{"admins":"fortress admin"}')).toBe(
+      'auth.jwt.role_map from FORTRESS_AUTH_JWT_ROLE_MAP: got "{\\"admins\\":\\"fortress admin\\"}", expected a Fortress role name for "admins" (letters, digits and _ . @ -, at most 128, starting with a letter or digit)',
+    );
+    expect(inEnv('{"a\\u0001b":"reader"}')).toMatch(
+      /expected IdP values of 1 to 256 characters without control characters$/,
+    );
+    expect(problem({ env: { ...env, FORTRESS_AUTH_JWT_CREATE_USERS: 'yes' } })).toBe(
+      'auth.jwt.create_users from FORTRESS_AUTH_JWT_CREATE_USERS: got "yes", expected 1, 0, true or false',
+    );
   });
 
   it('never shows a secret: the PIN is environment-only, hidden in errors and in describeConfig', async () => {

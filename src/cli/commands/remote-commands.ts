@@ -19,7 +19,15 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { FortressClient, JsonObject, SysStatus, TokenView } from '../../client/index.js';
+import type {
+  CeremonyKind,
+  CeremonyResult,
+  CeremonyStatus,
+  FortressClient,
+  JsonObject,
+  SysStatus,
+  TokenView,
+} from '../../client/index.js';
 import { FortressError } from '../../util/errors.js';
 import { readSecret } from '../input.js';
 import {
@@ -59,6 +67,7 @@ const OPTIONS = {
   out: { type: 'string' },
   id: { type: 'string' },
   n: { type: 'string', short: 'n' },
+  nonce: { type: 'string' },
 } as const;
 
 type Flag = keyof typeof OPTIONS;
@@ -73,12 +82,34 @@ interface Spec {
   readonly usage: string;
 }
 
+function ceremonySpecs(kind: CeremonyKind): Record<string, Spec> {
+  return {
+    [`${kind} start`]: {
+      flags: ['shares', 'threshold'],
+      args: [0, 0],
+      usage:
+        kind === 'rekey'
+          ? `rekey start [--shares N --threshold T]   (a passphrase seal: the new passphrase on stdin)`
+          : `rotate-root start [--shares N --threshold T]`,
+    },
+    [`${kind} submit`]: {
+      flags: ['nonce'],
+      args: [0, 0],
+      usage: `${kind} submit --nonce NONCE   (current unseal shares, one per line on stdin)`,
+    },
+    [`${kind} status`]: { flags: [], args: [0, 0], usage: `${kind} status` },
+    [`${kind} cancel`]: { flags: [], args: [0, 0], usage: `${kind} cancel` },
+  };
+}
+
 const SPECS: Readonly<Record<string, Spec>> = {
   init: { flags: ['shares', 'threshold'], args: [0, 0], usage: 'init [--shares N --threshold T]' },
   unseal: { flags: [], args: [0, 0], usage: 'unseal   (one share per line on stdin)' },
   status: { flags: [], args: [0, 0], usage: 'status' },
   seal: { flags: [], args: [0, 0], usage: 'seal' },
   login: { flags: ['tenant'], args: [1, 1], usage: 'login USER [--tenant T]   (password on stdin)' },
+  ...ceremonySpecs('rekey'),
+  ...ceremonySpecs('rotate-root'),
   'token create': {
     flags: ['ttl', 'uses', 'service'],
     args: [0, 0],
@@ -122,7 +153,16 @@ const SPECS: Readonly<Record<string, Spec>> = {
 };
 
 /** Commands written as two words (`table list`). */
-const GROUPS: ReadonlySet<string> = new Set(['token', 'user', 'table', 'keys', 'policy', 'audit']);
+const GROUPS: ReadonlySet<string> = new Set([
+  'token',
+  'user',
+  'table',
+  'keys',
+  'policy',
+  'audit',
+  'rekey',
+  'rotate-root',
+]);
 
 function out(line = ''): void {
   process.stdout.write(`${line}\n`);
@@ -365,6 +405,8 @@ export async function remoteCommand(command: string, argv: string[]): Promise<nu
 }
 
 const HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
+  ...ceremonyHandlers('rekey'),
+  ...ceremonyHandlers('rotate-root'),
   init: initServer,
   unseal: unsealServer,
   status: async (run) => {
@@ -681,6 +723,99 @@ async function initServer(run: Run): Promise<number> {
   out();
   out('The server is unsealed now. After a restart: `fortress unseal` with the threshold of shares.');
   return 0;
+}
+
+/** `rekey …` and `rotate-root …`: start, submit the current shares, status, cancel. */
+function ceremonyHandlers(kind: CeremonyKind): Record<string, (run: Run) => Promise<number>> {
+  const show = (run: Run, status: CeremonyStatus): void => {
+    if (run.json) printJson(status);
+    else if (!status.started) out(`no ${kind} in progress`);
+    else {
+      const next =
+        status.next === null ? '' : `; new seal: ${status.next.threshold} of ${status.next.shares}`;
+      out(`${kind} in progress: ${status.progress} of ${status.required} current shares${next}`);
+      out(`nonce: ${status.nonce!}`);
+    }
+  };
+  return {
+    [`${kind} start`]: async (run) => {
+      const client = await run.authenticated();
+      const seal = (await client.sys.status()).seal;
+      let passphrase: string | undefined;
+      // Rotate-root keeps the current passphrase; rekeying a passphrase seal is choosing a new one.
+      if (seal === 'passphrase' && kind === 'rekey') {
+        passphrase = await readSecret('New passphrase: ', { exact: true });
+        if (passphrase === '') throw usage('an empty passphrase');
+      }
+      const shares = count(run.values, 'shares', 1, 255);
+      const threshold = count(run.values, 'threshold', 1, 255);
+      const status = await client.sys.beginCeremony(kind, {
+        ...(shares === undefined ? {} : { shares }),
+        ...(threshold === undefined ? {} : { threshold }),
+        ...(passphrase === undefined ? {} : { passphrase }),
+      });
+      show(run, status);
+      if (!run.json) {
+        out(
+          `Each holder of a current unseal share now runs: fortress ${kind} submit --nonce ${status.nonce!} --server ${run.target.address}`,
+        );
+      }
+      return 0;
+    },
+    [`${kind} submit`]: async (run) => {
+      const nonce = text(run.values, 'nonce');
+      if (nonce === undefined) throw usage(`usage: fortress ${kind} submit --nonce NONCE`);
+      const client = await run.anonymous();
+      let result: CeremonyResult | undefined;
+      let status = await client.sys.ceremonyStatus(kind).catch(() => undefined);
+      for (;;) {
+        let share: string;
+        const progress = status === undefined ? '' : ` (${status.progress + 1} of ${status.required})`;
+        try {
+          share = await readSecret(`Current unseal share${progress}: `);
+        } catch (error) {
+          // Piped input may hold fewer shares than needed (one holder at a time): that is progress.
+          if (result !== undefined && error instanceof FortressError && error.code === 'FX_CLI_USAGE') break;
+          throw error;
+        }
+        result = await client.sys.ceremonyUpdate(kind, nonce, share);
+        status = result;
+        if (result.complete) break;
+        if (!run.json) out(`${kind} progress: ${result.progress} of ${result.required}`);
+      }
+      if (run.json) {
+        printJson(result);
+        return 0;
+      }
+      if (!result.complete) {
+        out(`${result.required - result.progress} more current share(s) needed`);
+        return 0;
+      }
+      if (result.shares.length > 0) {
+        process.stderr.write(
+          '\n!!! The new unseal shares are shown ONCE; the old shares no longer unseal. Store each\n' +
+            '!!! share apart, with a different person.\n\n',
+        );
+        for (const [i, share] of result.shares.entries()) out(`New unseal share ${i + 1}: ${share}`);
+      }
+      out(
+        kind === 'rekey'
+          ? 'Rekeyed: the root key is re-protected under the new seal.'
+          : `Root key rotated to version ${result.rootVersion ?? '?'}: every key-encryption key is rewrapped.`,
+      );
+      return 0;
+    },
+    [`${kind} status`]: async (run) => {
+      show(run, await (await run.authenticated()).sys.ceremonyStatus(kind));
+      return 0;
+    },
+    [`${kind} cancel`]: async (run) => {
+      const status = await (await run.authenticated()).sys.cancelCeremony(kind);
+      if (run.json) printJson(status);
+      else out(`${kind} cancelled; the shares it received are forgotten`);
+      return 0;
+    },
+  };
 }
 
 async function unsealServer(run: Run): Promise<number> {

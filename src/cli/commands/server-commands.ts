@@ -105,6 +105,7 @@ export async function server(args: string[]): Promise<number> {
     tokenMaxTtlSeconds: config.auth.tokenMaxTtlSeconds,
     logLevel: config.logging.level,
     ...(logStream === undefined ? {} : { logStream }),
+    ...(config.auth.jwt === undefined ? {} : { jwt: config.auth.jwt }),
     onWarning: (message) => process.stderr.write(`${message}\n`),
   });
   const status = running.context.status();

@@ -17,6 +17,8 @@ export interface AccessActor {
   readonly policies: readonly string[];
   /** Allowed by a break-glass policy: recorded with a flag and a warning. */
   readonly breakGlass: boolean;
+  /** The client's network address (a server's caller), recorded in the entry. */
+  readonly client?: string;
 }
 
 export interface AccessEvent {

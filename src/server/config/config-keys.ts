@@ -35,7 +35,9 @@
  * FORTRESS_AUTH_JWT_ISSUER                [auth.jwt.issuer]
  * FORTRESS_AUTH_JWT_AUDIENCE              [auth.jwt.audience]
  * FORTRESS_AUTH_JWT_PRINCIPAL_CLAIM       [auth.jwt.principal_claim]
- * FORTRESS_AUTH_JWT_ROLES_CLAIM           [auth.jwt.roles_claim]
+ * FORTRESS_AUTH_JWT_ROLES_CLAIM           [auth.jwt.roles_claim]     claim listing IdP groups/roles
+ * FORTRESS_AUTH_JWT_ROLE_MAP              [auth.jwt.role_map]        JSON object in the environment
+ * FORTRESS_AUTH_JWT_CREATE_USERS          [auth.jwt.create_users]
  * FORTRESS_AUTH_JWT_TENANT_CLAIM          [auth.jwt.tenant_claim]
  * ```
  */
@@ -70,7 +72,9 @@ export type SettingType =
   | { readonly kind: 'listen' }
   | { readonly kind: 'boolean' }
   | { readonly kind: 'integer'; readonly min: number; readonly max: number }
-  | { readonly kind: 'enum'; readonly values: readonly string[] };
+  | { readonly kind: 'enum'; readonly values: readonly string[] }
+  /** IdP value → Fortress role name: a TOML table, or JSON object text from the environment. */
+  | { readonly kind: 'role-map' };
 
 export interface SettingFlag {
   readonly field: keyof FlagValues;
@@ -283,7 +287,19 @@ export const SERVER_SETTINGS: readonly ConfigSetting[] = [
     key: 'auth.jwt.roles_claim',
     env: 'FORTRESS_AUTH_JWT_ROLES_CLAIM',
     type: text,
-    help: 'claim listing roles',
+    help: "claim listing the IdP's groups or roles (a string or an array; a.b reaches nested claims)",
+  },
+  {
+    key: 'auth.jwt.role_map',
+    env: 'FORTRESS_AUTH_JWT_ROLE_MAP',
+    type: { kind: 'role-map' },
+    help: 'IdP value = Fortress role; the IdP manages exactly these roles (needs roles_claim)',
+  },
+  {
+    key: 'auth.jwt.create_users',
+    env: 'FORTRESS_AUTH_JWT_CREATE_USERS',
+    type: bool,
+    help: 'create an unknown principal at login, at the lowest clearance; default false',
   },
   {
     key: 'auth.jwt.tenant_claim',

@@ -90,6 +90,9 @@ export interface ServerConfig {
       readonly audience: string;
       readonly principalClaim: string;
       readonly rolesClaim?: string;
+      /** IdP value → Fortress role: the roles the IdP manages. */
+      readonly roleMap?: Readonly<Record<string, string>>;
+      readonly createUsers: boolean;
       readonly tenantClaim?: string;
     };
   };
@@ -180,6 +183,12 @@ const TEXT_BOOLEANS = new Map([
 
 type Converted = { readonly value: unknown } | { readonly expected: string };
 
+/** Role names as access control accepts them; role-map keys as the JWT login accepts IdP values. */
+const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+const IDP_VALUE = /^[^\u0000-\u001f\u007f-\u009f]{1,256}$/;
+const MAX_ROLE_MAP_ENTRIES = 1024;
+
 const LISTEN = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -227,6 +236,38 @@ function convert(setting: ConfigSetting, raw: unknown, fromText: boolean, base: 
         value <= type.max
         ? { value }
         : { expected: `an integer from ${type.min} to ${type.max}` };
+    }
+    case 'role-map': {
+      let map: unknown = raw;
+      if (fromText && typeof raw === 'string') {
+        try {
+          map = JSON.parse(raw);
+        } catch {
+          map = undefined;
+        }
+      }
+      if (!isTable(map)) {
+        return {
+          expected: fromText
+            ? 'a JSON object of "IdP value": "Fortress role" strings'
+            : 'a table of "IdP value" = "Fortress role" strings',
+        };
+      }
+      const entries = Object.entries(map);
+      if (entries.length > MAX_ROLE_MAP_ENTRIES) {
+        return { expected: `at most ${MAX_ROLE_MAP_ENTRIES} "IdP value" = "Fortress role" entries` };
+      }
+      for (const [value, role] of entries) {
+        if (!IDP_VALUE.test(value) || !value.isWellFormed()) {
+          return { expected: 'IdP values of 1 to 256 characters without control characters' };
+        }
+        if (typeof role !== 'string' || !ROLE_NAME.test(role)) {
+          return {
+            expected: `a Fortress role name for ${JSON.stringify(value.slice(0, 64))} (letters, digits and _ . @ -, at most 128, starting with a letter or digit)`,
+          };
+        }
+      }
+      return { value: Object.freeze(Object.fromEntries(entries)) };
     }
     case 'listen': {
       const match = typeof raw === 'string' ? LISTEN.exec(raw) : null;
@@ -461,13 +502,22 @@ function applyDefaults(
     }
     if (issuer === undefined) problems.push('auth.jwt: auth.jwt.issuer is required');
     if (audience === undefined) problems.push('auth.jwt: auth.jwt.audience is required');
+    const rolesClaim = text('auth.jwt.roles_claim');
+    const roleMap = value('auth.jwt.role_map') as Readonly<Record<string, string>> | undefined;
+    if (roleMap !== undefined && rolesClaim === undefined) {
+      problems.push(
+        `${where('auth.jwt.role_map')}: needs auth.jwt.roles_claim, the claim the IdP lists groups or roles in`,
+      );
+    }
     jwt = Object.freeze({
       ...optional('jwksFile', jwksFile),
       ...optional('jwksUrl', jwksUrl),
       issuer: issuer ?? '',
       audience: audience ?? '',
       principalClaim: text('auth.jwt.principal_claim') ?? 'sub',
-      ...optional('rolesClaim', text('auth.jwt.roles_claim')),
+      ...optional('rolesClaim', rolesClaim),
+      ...optional('roleMap', roleMap),
+      createUsers: bool('auth.jwt.create_users') ?? false,
       ...optional('tenantClaim', text('auth.jwt.tenant_claim')),
     });
   }

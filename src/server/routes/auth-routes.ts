@@ -11,6 +11,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { FortressError } from '../../util/errors.js';
 import type { ServerContext } from '../server-context.js';
 import type { TokenInfo } from '../auth/token-store.js';
+import { JwtLoginRefusal, type JwtIdentity, type RoleSync } from '../auth/jwt-login.js';
 import { ErrorResponse } from '../http/schemas.js';
 
 const NAME = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.@-]+$' });
@@ -43,6 +44,29 @@ export interface TokenViewJson {
   maxExpiresAt: string;
   renewable: boolean;
   usesLeft: number | null;
+}
+
+/** How a JWT-proven principal appears in the audit ledger. */
+function auditPrincipal(who: JwtIdentity): { type: string; id: string; tenant: string } {
+  return { type: who.kind, id: `${who.tenant}/${who.name}`, tenant: who.tenant };
+}
+
+/**
+ * Audit facts from name lists: empty ones left out (an entry holds no empty string) and long ones
+ * cut to the ledger's 512-character limit, saying how many names were left off.
+ */
+function auditFacts(facts: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(facts)) {
+    if (value === '') continue;
+    if (value.length <= 512) {
+      out[key] = value;
+      continue;
+    }
+    const kept = value.slice(0, 480).split(' ').slice(0, -1);
+    out[key] = `${kept.join(' ')} (+${value.split(' ').length - kept.length} more)`;
+  }
+  return out;
 }
 
 const iso = (seconds: number): string => new Date(seconds * 1000).toISOString();
@@ -131,17 +155,31 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const jwt = ctx.jwt;
       if (jwt === null) throw new FortressError('FX_NOT_FOUND', 'JWT login is not configured on this server');
       const db = ctx.unsealed();
-      let who: Awaited<ReturnType<typeof jwt.verify>>;
+      let who: JwtIdentity | undefined;
+      let sync: RoleSync;
       try {
         who = await jwt.verify(request.body.jwt);
-        db.access.principal(who.kind, who.name, who.tenant);
+        sync = await jwt.syncPrincipal(db.access, who);
       } catch (error) {
+        // A refusal is FX_LOGIN_FAILED whatever its reason; a storage failure while syncing is not
+        // the caller's fault and answers as itself. Either way the ledger has it, with the reason.
         const failed =
-          error instanceof FortressError && error.code === 'FX_LOGIN_FAILED'
-            ? error
-            : new FortressError('FX_LOGIN_FAILED', 'the JWT was not accepted');
-        await db.recordEvent('auth.login', failed, undefined, { method: 'jwt' });
+          who === undefined && !(error instanceof FortressError && error.code === 'FX_LOGIN_FAILED')
+            ? new FortressError('FX_LOGIN_FAILED', 'the JWT was not accepted')
+            : error;
+        const refusal = error instanceof Error && error.cause instanceof JwtLoginRefusal ? error.cause : null;
+        await db.recordEvent('auth.login', failed, who === undefined ? undefined : auditPrincipal(who), {
+          method: 'jwt',
+          ...(refusal === null ? {} : { reason: refusal.reason, ...auditFacts(refusal.facts) }),
+        });
         throw failed;
+      }
+      if (sync.created || sync.added.length > 0 || sync.removed.length > 0) {
+        await db.recordEvent('auth.syncRoles', null, auditPrincipal(who), {
+          method: 'jwt',
+          created: sync.created,
+          ...auditFacts({ added: sync.added.join(' '), removed: sync.removed.join(' ') }),
+        });
       }
       const now = Math.floor(Date.now() / 1000);
       // A token from a JWT never outlives the JWT.
@@ -152,12 +190,10 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
         ttlSeconds: Math.min(tokenTtlSeconds, left),
         maxTtlSeconds: Math.min(tokenMaxTtlSeconds, left),
       });
-      await db.recordEvent(
-        'auth.login',
-        null,
-        { type: who.kind, id: `${who.tenant}/${who.name}`, tenant: who.tenant },
-        { method: 'jwt', accessor: info.accessor },
-      );
+      await db.recordEvent('auth.login', null, auditPrincipal(who), {
+        method: 'jwt',
+        accessor: info.accessor,
+      });
       return { token, info: tokenView(info) };
     },
   );
