@@ -14,8 +14,29 @@ function fortress(...args: string[]): { status: number | null; stdout: string; s
 }
 
 describe('fortress CLI', () => {
-  it('demo (the README main command) runs end to end: no plaintext in the file, rotation, a verified ledger', () => {
-    const { status, stdout } = fortress('demo', '--rows', '1000');
+  it('demo (the README main command): a real server process driven over HTTPS from init to seal', () => {
+    const { status, stdout, stderr } = fortress('demo', '--rows', '600');
+    expect(status, stdout + stderr).toBe(0);
+    expect(stdout).toMatch(/listening on https:\/\/127\.0\.0\.1:\d+/);
+    expect(stdout).toMatch(/fingerprint: ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+    expect(stdout).toContain('GET /v1/sys/health → 503');
+    expect(stdout).toMatch(/unseal share → 1 of 3\n.*2 of 3\n.*unsealed/);
+    expect(stdout).toMatch(/600 rows in \d+ ms/);
+    expect(stdout).toContain('find email = \'  ANN0@Example.com \' → Ann 0');
+    expect(stdout).toContain('refused: 400 FX_QUERY_UNSUPPORTED');
+    expect(stdout).toContain('ann reads row 0 → name [redacted], ssn [redacted]');
+    expect(stdout).toContain('ann inserts a row → refused: 403 FX_FORBIDDEN');
+    expect(stdout).toMatch(/job done: 600 rows re-encrypted/);
+    expect(stdout).toMatch(/verify: OK — \d+ entries re-hashed/);
+    expect(stdout).toContain('files holding it: none');
+    expect(stdout).toContain('ann reads row 0 → 503 FX_SEALED');
+    expect(stdout).toMatch(/Server stopped \(SIGTERM: drained, sealed; exit 0\)/);
+    // The root token and the shares are shown only in part.
+    expect(stdout).not.toMatch(/fxt_[A-Za-z0-9_-]{20,}/);
+  });
+
+  it('demo --embedded runs end to end: no plaintext in the file, rotation, a verified ledger', () => {
+    const { status, stdout } = fortress('demo', '--embedded', '--rows', '1000');
     expect(status, stdout).toBe(0);
     expect(stdout).toMatch(/files containing the SSN [0-9-]+: none/);
     expect(stdout).toContain('refused: FX_QUERY_UNSUPPORTED');

@@ -28,7 +28,11 @@ Commands:
                                   Settings: TOML file < FORTRESS_* variables < flags
   config check [--config FILE] [flags] [--json]
                                   Validate the server configuration; list every problem
-  demo [--data DIR] [--rows N]    The embedded database in one minute: encrypted table, search,
+  demo [--data DIR] [--rows N]    Start a dev server (TLS, free port) and run a scripted session
+                                  through the SDK: init, unseal, encrypted table, search, a least-
+                                  privilege user, rotation, audit verify, seal → 503
+  demo --embedded [--data DIR] [--rows N]
+                                  The embedded database in one minute: encrypted table, search,
                                   key rotation with re-encryption progress (temporary dir by default)
   selftest [--json]               Run every algorithm's known-answer vectors on this machine
   init [--seal KIND] [--shares N] [--threshold T]
@@ -123,6 +127,8 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
   import TABLE FILE [--format ndjson|csv]    export TABLE [--format ndjson|csv] [--out FILE]
                                   Streamed; a progress line on stderr when it is a terminal
   keys list | rotate NAME         policy list | add FILE [--id ID] | remove ID
+  keys config NAME [--min-decryption-version N] [--rotation-period 30d|none]
+                                  Retire versions below N / set or turn off scheduled rotation
   audit tail [-n N] | verify      (exit 1 if verification fails)
 
 Embedded commands take --data DIR (default $FORTRESS_DATA or ./fortress-data). Commands that need keys
@@ -224,7 +230,8 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'demo':
-      return demo(rest);
+      if (rest.includes('--embedded')) return demo(rest.filter((a) => a !== '--embedded'));
+      return (await import('./commands/server-demo.js')).serverDemo(rest);
     case 'selftest':
       return selftest(rest);
     case 'bench':
