@@ -392,6 +392,7 @@ export const AUDITED_KEY_METHODS: Readonly<Record<string, 'key' | 'system'>> = O
   createKey: 'key',
   rotate: 'key',
   setMinDecryptionVersion: 'key',
+  setRotationPeriod: 'key',
   destroyVersion: 'key',
   destroyKey: 'key',
   encrypt: 'key',

@@ -19,6 +19,7 @@ import type { Transaction } from './engine/engine.js';
 import type { Job, JobOptions } from './engine/jobs/job.js';
 import type { ColumnDefinition, EncryptOptions, TableDefinition } from './engine/schema/table-schema.js';
 import type { DestroyResult, KeyInfo, KeyManager } from './keys/key-manager.js';
+import { parseRotationPeriod } from './keys/keyring/rotation-period.js';
 import type { SealProvider } from './keys/seal/seal-provider.js';
 import { SessionAccess } from './session-access.js';
 import type { AccessControl, PrincipalKind } from './access-control.js';
@@ -425,6 +426,42 @@ export class PolicySession {
   async rotateKey(name: string): Promise<KeyInfo> {
     const decision = await this.require('rotateKey', this.#keyRef(name), 'key.rotate');
     return this.#host.keys(this.actor(decision)).rotate(name);
+  }
+
+  /**
+   * Sets a key's minimum decryption version and/or its automatic rotation period (`rotateKey` on
+   * the key; a null period turns scheduled rotation off). Each change is recorded as this principal.
+   * Both fields are checked before either is written, so a refused call changes nothing.
+   *
+   * @example
+   * ```ts
+   * await db.as('ann').configureKey('acme/main/patients/ssn', { rotationPeriod: '30d' });
+   * ```
+   */
+  async configureKey(
+    name: string,
+    config: { minDecryptionVersion?: number; rotationPeriod?: string | null },
+  ): Promise<KeyInfo> {
+    const expected = 'expected { minDecryptionVersion?, rotationPeriod? } with at least one of them';
+    if ((config as unknown) === null || typeof config !== 'object' || Array.isArray(config)) {
+      throw new InvalidArgumentError('config', expected);
+    }
+    const fields = Object.keys(config).filter((k) => (config as Record<string, unknown>)[k] !== undefined);
+    if (fields.length === 0 || fields.some((k) => k !== 'minDecryptionVersion' && k !== 'rotationPeriod')) {
+      throw new InvalidArgumentError('config', expected);
+    }
+    const { minDecryptionVersion, rotationPeriod } = config;
+    // The period is checked now; the minimum version (against the active version) by the key
+    // manager, before the period is written.
+    if (rotationPeriod !== undefined && rotationPeriod !== null) parseRotationPeriod(rotationPeriod);
+    const decision = await this.require('rotateKey', this.#keyRef(name), 'key.config');
+    const keys = this.#host.keys(this.actor(decision));
+    let info: KeyInfo | undefined;
+    if (minDecryptionVersion !== undefined) {
+      info = await keys.setMinDecryptionVersion(name, minDecryptionVersion);
+    }
+    if (rotationPeriod !== undefined) info = await keys.setRotationPeriod(name, rotationPeriod);
+    return info!;
   }
 
   /** Crypto-shreds one version of a key, or every version (`destroyKey` on the key). */

@@ -360,6 +360,51 @@ describe('fortress remote CLI', () => {
     expect((await remote(['get', 'people', '1', '--json'])).status).toBe(0);
   });
 
+  it('keys config sets and clears a rotation schedule and the minimum decryption version', async () => {
+    const listed = async (): Promise<{ name: string; rotationPeriod: string | null }[]> =>
+      JSON.parse((await remote(['keys', 'list', '--json'])).stdout) as {
+        name: string;
+        rotationPeriod: string | null;
+      }[];
+    const name = (await listed()).find(
+      (k) => k.name.includes('people') && k.name.includes('col.email'),
+    )!.name;
+    const set = await remote(['keys', 'config', name, '--rotation-period', '30d', '--json']);
+    expect(set.status, set.stderr).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({ name, rotationPeriod: '30d' });
+    expect((await listed()).find((k) => k.name === name)!.rotationPeriod).toBe('30d');
+
+    const both = await remote([
+      'keys',
+      'config',
+      name,
+      '--rotation-period',
+      'none',
+      '--min-decryption-version',
+      '1',
+    ]);
+    expect(both.status, both.stderr).toBe(0);
+    expect(both.stdout).toBe(`${name}: versions below 1 refuse to decrypt; rotation by hand only\n`);
+    expect((await listed()).find((k) => k.name === name)!.rotationPeriod).toBeNull();
+
+    for (const args of [
+      ['keys', 'config', name],
+      ['keys', 'config', '--rotation-period', '30d'],
+      ['keys', 'config', name, '--rotation-period', 'monthly'],
+      ['keys', 'config', name, '--min-decryption-version', '0'],
+      ['keys', 'rotate', name, '--rotation-period', '30d'],
+    ]) {
+      const run = await remote(args);
+      expect(run.status, `${args.join(' ')}: ${run.stderr}`).toBe(2);
+      expect(run.stderr).toContain('[FX_CLI_USAGE]');
+    }
+    // Well-formed but under an hour: the server refuses it, and nothing changes.
+    const short = await remote(['keys', 'config', name, '--rotation-period', '30m']);
+    expect(short.status).toBe(2);
+    expect(short.stderr).toContain('[FX_INVALID_ARGUMENT]');
+    expect((await listed()).find((k) => k.name === name)!.rotationPeriod).toBeNull();
+  });
+
   it('policy list, add (JSON and Cedar files) and remove', async () => {
     const json = path.join(tmp, 'p.json');
     await writeFile(

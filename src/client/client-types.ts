@@ -188,7 +188,10 @@ export interface KeyVersionsOptions {
 export interface KeyConfigOptions {
   /** Versions below this no longer decrypt. */
   readonly minDecryptionVersion?: number;
-  /** Automatic rotation period, e.g. `'30d'`; null turns it off. */
+  /**
+   * Automatic rotation period: a number and a unit `m`, `h`, `d` or `w` (`'23h'`, `'30d'`), from one
+   * hour to ten years; null turns scheduled rotation off.
+   */
   readonly rotationPeriod?: string | null;
 }
 

@@ -827,6 +827,21 @@ export class KeyManager {
   }
 
   /**
+   * Sets (`'30d'`, as `createKey`'s `rotationPeriod`) or clears (null) a key's automatic rotation
+   * period. The schedule counts from the key's last rotation: a period that has already elapsed
+   * makes the key due at once (its next encryption, or `rotateDue`, rotates it).
+   */
+  async setRotationPeriod(nameOrId: string | number, period: string | null): Promise<KeyInfo> {
+    // Parsed before the lock: an invalid period changes nothing.
+    const rotationPeriodMs = period === null ? null : parseRotationPeriod(period);
+    return this.#mutex.run(async () => {
+      this.#requireUnsealed();
+      const record = this.#record(nameOrId);
+      return this.#saveKey({ ...record, rotationPeriodMs }, this.#generation);
+    });
+  }
+
+  /**
    * Crypto-shredding: overwrites and removes one version's wrapped bytes. Data under it becomes
    * permanently unreadable. The active version cannot be destroyed (rotate first).
    */

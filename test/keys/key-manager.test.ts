@@ -272,6 +272,64 @@ describe('keyring', () => {
     expect(readEnvelopeHeader(envelope2).algorithm).toBe('aes-256-gcm');
   });
 
+  it('sets, persists and clears a rotation period; rotateDue follows the new schedule', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-period-'));
+    let now = new Date('2026-01-01T00:00:00Z');
+    const open = async (shares?: readonly string[]): Promise<KeyManager> => {
+      const manager = await KeyManager.open({ store: await FileKeyStore.open(dir), now: () => now });
+      if (shares !== undefined) await manager.unseal(new ShamirSealProvider(), shares);
+      return manager;
+    };
+    try {
+      const first = await open();
+      const { shares } = await first.init(new ShamirSealProvider({ shares: 1, threshold: 1 }));
+      await first.createKey({ name: 'kek', purpose: 'kek' });
+      await first.createKey({ name: 'data', purpose: 'data', parent: 'kek' });
+      expect(first.getKey('data').rotationPeriod).toBeNull();
+      const set = await first.setRotationPeriod('data', '30d');
+      expect(set.rotationPeriod).toBe('30d');
+      expect(set.activeVersion).toBe(1);
+      expect((await first.setRotationPeriod('kek', '52w')).rotationPeriod).toBe('52w');
+      // Malformed or out of range (under 1 hour, over 10 years): refused, nothing changed.
+      for (const bad of ['30 days', '30', 'd', '0d', '59m', '3651d', '', 30 as never, undefined as never]) {
+        await rejectsWith(first.setRotationPeriod('data', bad), 'FX_INVALID_ARGUMENT');
+      }
+      await rejectsWith(first.setRotationPeriod('nope', '30d'), 'FX_KEY_NOT_FOUND');
+      expect(first.getKey('data').rotationPeriod).toBe('30d');
+      await first.close();
+
+      // Persisted: a restart reads the schedules back.
+      const second = await open(shares);
+      expect(second.getKey('data').rotationPeriod).toBe('30d');
+      expect(second.getKey('kek').rotationPeriod).toBe('52w');
+      now = new Date('2026-01-30T23:59:59Z');
+      expect(await second.rotateDue()).toEqual([]);
+      now = new Date('2026-01-31T00:00:00Z');
+      expect((await second.rotateDue()).map((k) => [k.name, k.activeVersion])).toEqual([['data', 2]]);
+      // A shorter period counts from the last rotation: due as soon as it has elapsed.
+      await second.setRotationPeriod('data', '1h');
+      now = new Date('2026-01-31T01:00:00Z');
+      expect((await second.rotateDue()).map((k) => k.name)).toEqual(['data']);
+      // Cleared: never due again, however long it waits (the KEK keeps its own schedule).
+      const cleared = await second.setRotationPeriod('data', null);
+      expect(cleared.rotationPeriod).toBeNull();
+      expect(cleared.activeVersion).toBe(3);
+      now = new Date('2026-06-01T00:00:00Z');
+      expect(await second.rotateDue()).toEqual([]);
+      second.seal();
+      await rejectsWith(second.setRotationPeriod('data', '7d'), 'FX_SEALED');
+      await second.close();
+
+      const third = await open(shares);
+      expect(third.getKey('data').rotationPeriod).toBeNull();
+      expect(third.getKey('data').activeVersion).toBe(3);
+      expect(third.getKey('kek').rotationPeriod).toBe('52w');
+      await third.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('leases usage ahead so a restarted process never reuses counter values', async () => {
     await keys.createKey({ name: 'gcm', purpose: 'data', parent: 'kek/acme/main', algorithm: 'aes-256-gcm' });
     await keys.encrypt('gcm', utf8('x'));

@@ -200,6 +200,59 @@ describe('keys and jobs', () => {
     await ok('POST', `/v1/keys/${KEY}/config`, { minDecryptionVersion: 1 });
   });
 
+  it('sets and clears a rotation schedule, each change recorded as the caller', async () => {
+    const key = async (): Promise<Record<string, unknown>> =>
+      (await ok('GET', `/v1/keys/${KEY}`)).body['key'] as Record<string, unknown>;
+    const set = await ok('POST', `/v1/keys/${KEY}/config`, { rotationPeriod: '30d' });
+    expect((set.body['key'] as Record<string, unknown>)['rotationPeriod']).toBe('30d');
+    expect(await key()).toMatchObject({ rotationPeriod: '30d', minDecryptionVersion: 1 });
+    // Both at once: both applied.
+    await ok('POST', `/v1/keys/${KEY}/config`, { rotationPeriod: '12w', minDecryptionVersion: 2 });
+    expect(await key()).toMatchObject({ rotationPeriod: '12w', minDecryptionVersion: 2 });
+
+    // A period out of range (under 1 hour) passes the schema and is refused by the key manager;
+    // with a valid minimum beside it, neither is applied.
+    const before = snapshot();
+    for (const body of [{ rotationPeriod: '30m' }, { rotationPeriod: '30m', minDecryptionVersion: 1 }]) {
+      expectError(
+        await call('POST', `/v1/keys/${KEY}/config`, { token: root, body }),
+        400,
+        'FX_INVALID_ARGUMENT',
+      );
+    }
+    // A minimum past the active version refuses the period beside it too.
+    const high = { rotationPeriod: '1d', minDecryptionVersion: 99 };
+    expectError(
+      await call('POST', `/v1/keys/${KEY}/config`, { token: root, body: high }),
+      400,
+      'FX_INVALID_ARGUMENT',
+    );
+    expect(snapshot()).toBe(before);
+    expect(await key()).toMatchObject({ rotationPeriod: '12w', minDecryptionVersion: 2 });
+
+    const cleared = await ok('POST', `/v1/keys/${KEY}/config`, {
+      rotationPeriod: null,
+      minDecryptionVersion: 1,
+    });
+    expect(cleared.body['key']).toMatchObject({ rotationPeriod: null, minDecryptionVersion: 1 });
+    expect(await key()).toMatchObject({ rotationPeriod: null, minDecryptionVersion: 1 });
+
+    // The ledger names the administrator and the policy that allowed it, never the server process.
+    for (const action of ['key.setRotationPeriod', 'key.setMinDecryptionVersion']) {
+      const found = await ok('GET', `/v1/audit/search?action=${action}&newestFirst=true&limit=1000`);
+      const entries = (found.body['entries'] as AuditEntry[]).filter(
+        (e) => e.action === action && e.resource.key === 'test/kek',
+      );
+      expect(entries.length, action).toBeGreaterThanOrEqual(action === 'key.setRotationPeriod' ? 3 : 2);
+      for (const e of entries) {
+        expect(e.principal).toEqual({ type: 'user', id: 'default/admin', tenant: 'default' });
+        expect(e.decision.effect).toBe('allow');
+        expect(e.decision.policies.length).toBeGreaterThan(0);
+      }
+      expect(entries.some((e) => e.outcome.status === 'ok')).toBe(true);
+    }
+  });
+
   it("describes Fortress's own keys too (a slash in the name is %2F)", async () => {
     const r = await ok('GET', `/v1/keys/${encodeURIComponent('fortress/audit/hmac')}`);
     expect((r.body['key'] as Record<string, unknown>)['system']).toBe(true);
@@ -237,7 +290,11 @@ describe('keys and jobs', () => {
       ['GET', `/v1/keys/${encodeURIComponent('bad name!')}`, undefined],
       ['POST', `/v1/keys/${KEY}/config`, { minDecryptionVersion: 0 }],
       ['POST', `/v1/keys/${KEY}/config`, { minDecryptionVersion: '2' }],
-      ['POST', `/v1/keys/${KEY}/config`, { rotationPeriod: '30d' }],
+      ['POST', `/v1/keys/${KEY}/config`, { rotationPeriod: 'monthly' }],
+      ['POST', `/v1/keys/${KEY}/config`, { rotationPeriod: ' 30d' }],
+      ['POST', `/v1/keys/${KEY}/config`, { rotationPeriod: '1234567d' }],
+      ['POST', `/v1/keys/${KEY}/config`, { rotationPeriod: 30 }],
+      ['POST', `/v1/keys/${KEY}/config`, { rotationPeriod: '30d', rotation: '30d' }],
       ['POST', `/v1/keys/${KEY}/config`, {}],
       ['POST', `/v1/keys/${KEY}/destroy`, { all: false }],
       ['POST', `/v1/keys/${KEY}/destroy`, { version: 2, all: true }],
@@ -320,6 +377,7 @@ describe('keys and jobs', () => {
       ['GET', '/v1/keys/no-such-key', undefined], // refused before the lookup: nothing learnt
       ['POST', `/v1/keys/${KEY}/rotate`, undefined],
       ['POST', `/v1/keys/${KEY}/config`, { minDecryptionVersion: 2 }],
+      ['POST', `/v1/keys/${KEY}/config`, { rotationPeriod: '30d' }],
       ['POST', `/v1/keys/${KEY}/destroy`, { version: 2 }],
       ['POST', '/v1/keys/export', { recipient: Buffer.from(publicKey).toString('base64') }],
       ['POST', '/v1/db/tables/patients/rotate', undefined],

@@ -10,7 +10,8 @@
  *   fortress token create [--ttl S] [--uses N] [--service NAME] | lookup | renew | revoke [ACCESSOR] [--orphan]
  *   fortress table list | create NAME --schema FILE.json | describe NAME | drop NAME
  *   fortress insert|get|find|count|update|delete|import|export …
- *   fortress keys list | rotate NAME    fortress policy list | add FILE | remove ID    fortress audit tail|verify
+ *   fortress keys list | rotate NAME | config NAME [--min-decryption-version N] [--rotation-period 30d|none]
+ *   fortress policy list | add FILE | remove ID    fortress audit tail|verify
  *
  * Output is an aligned table (long values cut with …) or, with `--json`, JSON for scripts.
  */
@@ -68,6 +69,8 @@ const OPTIONS = {
   id: { type: 'string' },
   n: { type: 'string', short: 'n' },
   nonce: { type: 'string' },
+  'min-decryption-version': { type: 'string' },
+  'rotation-period': { type: 'string' },
 } as const;
 
 type Flag = keyof typeof OPTIONS;
@@ -145,6 +148,11 @@ const SPECS: Readonly<Record<string, Spec>> = {
   },
   'keys list': { flags: [], args: [0, 0], usage: 'keys list' },
   'keys rotate': { flags: [], args: [1, 1], usage: 'keys rotate NAME' },
+  'keys config': {
+    flags: ['min-decryption-version', 'rotation-period'],
+    args: [1, 1],
+    usage: 'keys config NAME [--min-decryption-version N] [--rotation-period 30d|none]',
+  },
   'policy list': { flags: [], args: [0, 0], usage: 'policy list' },
   'policy add': { flags: ['id'], args: [1, 1], usage: 'policy add FILE [--id ID]' },
   'policy remove': { flags: [], args: [1, 1], usage: 'policy remove ID' },
@@ -596,6 +604,35 @@ const HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
     const key = (body['key'] ?? {}) as JsonObject;
     if (run.json) printJson(key);
     else out(`rotated ${run.args[0]!}: active version ${String(key['activeVersion'])}`);
+    return 0;
+  },
+  'keys config': async (run) => {
+    const minDecryptionVersion = count(run.values, 'min-decryption-version', 1, 0xffff_ffff);
+    const period = text(run.values, 'rotation-period');
+    if (minDecryptionVersion === undefined && period === undefined) {
+      throw usage(
+        'usage: fortress keys config NAME [--min-decryption-version N] [--rotation-period 30d|none]',
+      );
+    }
+    // The syntax is checked here for a clear message; the range (1h to 10 years) by the server.
+    if (period !== undefined && period !== 'none' && !/^[0-9]{1,6}[mhdw]$/.test(period)) {
+      throw usage(
+        `--rotation-period expects a period such as 23h, 30d or 12w, or none; not ${JSON.stringify(period)}`,
+      );
+    }
+    const client = await run.authenticated();
+    const body = await client.keys.config(run.args[0]!, {
+      ...(minDecryptionVersion === undefined ? {} : { minDecryptionVersion }),
+      ...(period === undefined ? {} : { rotationPeriod: period === 'none' ? null : period }),
+    });
+    const key = (body['key'] ?? {}) as JsonObject;
+    if (run.json) printJson(key);
+    else
+      out(
+        `${run.args[0]!}: versions below ${String(key['minDecryptionVersion'])} refuse to decrypt; rotation ${
+          typeof key['rotationPeriod'] === 'string' ? `every ${key['rotationPeriod']}` : 'by hand only'
+        }`,
+      );
     return 0;
   },
   'policy list': async (run) => {

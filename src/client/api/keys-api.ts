@@ -70,7 +70,16 @@ export class KeysApi {
     return expectObject(body, 'keys.rotate');
   }
 
-  /** Sets the minimum decryption version and/or the automatic rotation period. */
+  /**
+   * Sets the minimum decryption version and/or the automatic rotation period (at least one; a null
+   * period turns scheduled rotation off). Answers `{ key }`, the key as it now is.
+   *
+   * @example
+   * ```ts
+   * await client.keys.config('acme/main/patients/ssn', { rotationPeriod: '30d' });
+   * await client.keys.config('acme/main/patients/ssn', { rotationPeriod: null, minDecryptionVersion: 2 });
+   * ```
+   */
   async config(name: string, options: KeyConfigOptions): Promise<JsonObject> {
     const body = await this.#http.request({
       method: 'POST',

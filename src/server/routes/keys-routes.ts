@@ -1,11 +1,11 @@
 /**
  * @module server/routes/keys-routes
- * `/v1/keys` and `/v1/jobs`: the keyring's metadata (never a key's bytes), rotation, the minimum
- * decryption version, crypto-shredding, disaster-recovery export (encrypted to a recipient's public
- * key and signed), re-encryption of a table under fresh key versions, and the background jobs that
- * do it. Each key operation is decided on the key's entity — a tenant's key (`Key <tenant>/<name>`)
- * or one of Fortress's own (`fortress/…`, a system key of tenant `*`), as policy sessions name them —
- * and recorded in the audit ledger as the caller.
+ * `/v1/keys` and `/v1/jobs`: the keyring's metadata (never a key's bytes), rotation and its
+ * schedule, the minimum decryption version, crypto-shredding, disaster-recovery export (encrypted
+ * to a recipient's public key and signed), re-encryption of a table under fresh key versions, and
+ * the background jobs that do it. Each key operation is decided on the key's entity — a tenant's
+ * key (`Key <tenant>/<name>`) or one of Fortress's own (`fortress/…`, a system key of tenant `*`),
+ * as policy sessions name them — and recorded in the audit ledger as the caller.
  */
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
@@ -30,6 +30,12 @@ const MAX_VERSIONS_PAGE = 1000;
 
 const KeyName = Type.String({ minLength: 1, maxLength: 256, pattern: KEY_NAME_RE.source });
 const KeyParams = Type.Object({ name: KeyName });
+/** `parseRotationPeriod`'s syntax; its range (1 hour to 10 years) is the key manager's to check. */
+const RotationPeriod = Type.String({
+  pattern: '^[0-9]{1,6}[mhdw]$',
+  maxLength: 7,
+  description: 'A number and a unit m, h, d or w, e.g. "30d"; from 1 hour to 10 years',
+});
 /** A decimal without sign or leading zeros (query strings and paths are text: no lenient coercion). */
 const Count = (description: string) =>
   Type.String({ pattern: '^[1-9][0-9]{0,9}$', maxLength: 10, description });
@@ -213,29 +219,24 @@ export function keysRoutes(app: FastifyInstance, ctx: ServerContext): void {
       schema: {
         tags: ['keys'],
         summary:
-          'Versions below minDecryptionVersion refuse to decrypt; reversible until destroyed (rotateKey on the key)',
+          'Set the minimum decryption version (older versions refuse to decrypt; reversible until destroyed) and/or the automatic rotation period (null turns it off) (rotateKey on the key)',
         params: KeyParams,
         body: Type.Object(
-          { minDecryptionVersion: Type.Integer({ minimum: 1, maximum: MAX_VERSION }) },
-          { additionalProperties: false },
+          {
+            minDecryptionVersion: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_VERSION })),
+            rotationPeriod: Type.Optional(
+              Type.Union([RotationPeriod, Type.Null()], { description: 'null turns scheduled rotation off' }),
+            ),
+          },
+          { additionalProperties: false, minProperties: 1 },
         ),
         response: { 200: Type.Object({ key: KeyView }), '4xx': ErrorResponse },
       },
     },
     async (request) => {
       const { session } = await ctx.caller(request);
-      const db = ctx.unsealed();
-      const { name } = request.params;
-      const version = request.body.minDecryptionVersion;
-      await session.require('rotateKey', keyRef(db, name), 'key.config');
-      // Sessions have no setter of their own: the audited key manager records the change, and the
-      // event below names the principal who made it.
-      const info = await db.keys.setMinDecryptionVersion(name, version);
-      await db.recordEvent('key.config', null, session.auditPrincipal, {
-        key: name.slice(0, 256),
-        minDecryptionVersion: version,
-      });
-      return { key: keyView(info) };
+      // Each change is recorded by the session's key manager as the caller, with its policies.
+      return { key: keyView(await session.configureKey(request.params.name, request.body)) };
     },
   );
 
