@@ -88,6 +88,12 @@ export interface FortressOptions {
     readonly checkpointIntervalMs?: number;
     /** Sign checkpoints with ML-DSA-65 as well as Ed25519. @default false */
     readonly mlDsa?: boolean;
+    /**
+     * When a group commit of audit entries starts: as soon as the caller yields (`microtask`: the
+     * lowest latency for one caller), or at the end of the event loop's turn (`turn`: concurrent
+     * callers — a server's requests — share one durable commit). @default 'microtask'
+     */
+    readonly groupCommit?: 'microtask' | 'turn';
   };
 }
 
@@ -309,6 +315,7 @@ export class Fortress implements AsyncDisposable {
           origin: `fortress.local/audit/${Buffer.from(randomBytes(8)).toString('hex')}`,
           signers: () => trail.signers(),
           checkpointIntervalMs: auditOptions.checkpointIntervalMs,
+          groupCommit: auditOptions.groupCommit,
         });
       // The ledger lives with the data (same file, same transactions). Without page encryption that
       // file is open already, so the ledger opens before unsealing and records the attempt — also
@@ -842,11 +849,12 @@ function checkPrincipal(
 function checkAuditOptions(audit: FortressOptions['audit']): {
   checkpointIntervalMs: number;
   mlDsa: boolean;
+  groupCommit: 'microtask' | 'turn';
 } {
-  if (audit === undefined) return { checkpointIntervalMs: 60_000, mlDsa: false };
+  if (audit === undefined) return { checkpointIntervalMs: 60_000, mlDsa: false, groupCommit: 'microtask' };
   assertOptions(audit, 'audit');
   for (const key of Object.keys(audit)) {
-    if (key !== 'checkpointIntervalMs' && key !== 'mlDsa') {
+    if (key !== 'checkpointIntervalMs' && key !== 'mlDsa' && key !== 'groupCommit') {
       throw new InvalidArgumentError('audit', `unknown option ${JSON.stringify(key.slice(0, 40))}`);
     }
   }
@@ -856,5 +864,9 @@ function checkAuditOptions(audit: FortressOptions['audit']): {
   }
   const mlDsa: unknown = audit.mlDsa ?? false;
   if (typeof mlDsa !== 'boolean') throw new InvalidArgumentError('audit.mlDsa', 'expected true or false');
-  return { checkpointIntervalMs: interval, mlDsa };
+  const groupCommit: unknown = audit.groupCommit ?? 'microtask';
+  if (groupCommit !== 'microtask' && groupCommit !== 'turn') {
+    throw new InvalidArgumentError('audit.groupCommit', "expected 'microtask' or 'turn'");
+  }
+  return { checkpointIntervalMs: interval, mlDsa, groupCommit };
 }

@@ -22,7 +22,7 @@ describe('fortress CLI', () => {
     expect(stdout).toContain('GET /v1/sys/health → 503');
     expect(stdout).toMatch(/unseal share → 1 of 3\n.*2 of 3\n.*unsealed/);
     expect(stdout).toMatch(/600 rows in \d+ ms/);
-    expect(stdout).toContain('find email = \'  ANN0@Example.com \' → Ann 0');
+    expect(stdout).toContain("find email = '  ANN0@Example.com ' → Ann 0");
     expect(stdout).toContain('refused: 400 FX_QUERY_UNSUPPORTED');
     expect(stdout).toContain('ann reads row 0 → name [redacted], ssn [redacted]');
     expect(stdout).toContain('ann inserts a row → refused: 403 FX_FORBIDDEN');

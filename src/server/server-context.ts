@@ -110,6 +110,9 @@ export interface UnsealStatus {
   readonly threshold: number;
 }
 
+/** Concurrent requests' audit entries share one durable commit (see `FortressOptions.audit`). */
+const SERVER_AUDIT = { groupCommit: 'turn' } as const;
+
 function sealProviderFor(kind: string): SealProvider {
   switch (kind) {
     case 'shamir':
@@ -146,7 +149,11 @@ export class ServerContext {
   /** Opens the data directory if it is initialised (sealed unless its seal unseals itself). */
   async start(): Promise<void> {
     if (!existsSync(path.join(this.options.dataDir, 'fortress.json'))) return;
-    const db = await Fortress.open({ path: this.options.dataDir, onWarning: this.options.onWarning });
+    const db = await Fortress.open({
+      path: this.options.dataDir,
+      onWarning: this.options.onWarning,
+      audit: SERVER_AUDIT,
+    });
     if (db.keys.state === 'uninitialized') {
       await db.close();
       return;
@@ -253,6 +260,7 @@ export class ServerContext {
         path: this.options.dataDir,
         unseal: { provider: observed },
         onWarning: this.options.onWarning,
+        audit: SERVER_AUDIT,
       });
       this.#db = db;
       await this.#openStores();

@@ -192,6 +192,38 @@ describe('append', () => {
     },
   );
 
+  it.each([
+    { groupCommit: 'microtask' as const, commits: 8 },
+    { groupCommit: 'turn' as const, commits: 1 },
+  ])(
+    'appends from 8 callbacks of one event-loop turn: $commits commit(s) with groupCommit $groupCommit',
+    async ({ groupCommit, commits }) => {
+      const { ledger, driver } = await openLedger({ groupCommit });
+      let transactions = 0;
+      const isolated = driver.isolatedTransaction.bind(driver);
+      driver.isolatedTransaction = (fn) => {
+        transactions++;
+        return isolated(fn);
+      };
+      // Eight immediates run in the same check phase, like a server's requests that arrived
+      // together on different connections: each appends from a callback of its own.
+      const seqs = await Promise.all(
+        Array.from(
+          { length: 8 },
+          (_, i) =>
+            new Promise<number>((resolve, reject) => {
+              setImmediate(() => {
+                ledger.append(record(i)).then(resolve, reject);
+              });
+            }),
+        ),
+      );
+      expect(seqs).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(transactions).toBe(commits);
+      expect(await rowCount(driver, 'fx_audit_entries')).toBe(8);
+    },
+  );
+
   it('stores the searchable columns as copies of the entry', async () => {
     const { ledger, driver } = await openLedger();
     const r = record(1, {
@@ -1186,6 +1218,7 @@ describe('bad input', () => {
       { ...base, treeFlushEntries: 1_000_001 },
       { ...base, maxBatch: 0 },
       { ...base, maxBatch: 100_001 },
+      { ...base, groupCommit: 'later' },
       { ...base, signers: [SIGNER] },
       { ...base, now: 'now' },
       { origin: ORIGIN },

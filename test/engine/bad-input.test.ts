@@ -1353,6 +1353,8 @@ describe('bad input', () => {
       ['database with a slash', (d) => ({ path: d, database: '../main' })],
       ['empty database', (d) => ({ path: d, database: '' })],
       ['synchronous unknown', (d) => ({ path: d, synchronous: 'sometimes' })],
+      ['audit.groupCommit unknown', (d) => ({ path: d, audit: { groupCommit: 'later' } })],
+      ['audit with an unknown option', (d) => ({ path: d, audit: { batch: true } })],
     ];
     for (const [label, options] of cases) {
       it(label, async () => {

@@ -9,7 +9,11 @@
  * transaction, so a data write and its entry commit (or roll back) together.
  *
  * Group commit: concurrent `append()` calls share one transaction — entries queue while a batch is
- * being written and the next batch takes them all (up to `maxBatch`).
+ * being written and the next batch takes them all (up to `maxBatch`). A batch starts when the
+ * caller yields (`groupCommit: 'microtask'`, the lowest latency for one caller), or at the end of
+ * the event loop's turn (`'turn'`): a server's requests that arrived together on different
+ * connections are each handled in a callback of their own, and only `'turn'` lets their entries
+ * share one commit.
  *
  * The tree: appends update the in-memory right edge (`MerkleFrontier`, O(log n) hashes) and queue
  * the nodes they complete; those nodes and the stored tree size are written every `treeFlushEntries`
@@ -67,6 +71,12 @@ export interface AuditLedgerOptions {
   readonly treeFlushEntries?: number;
   /** Most entries in one group commit. @default 1024 */
   readonly maxBatch?: number;
+  /**
+   * When a group commit starts: as soon as the appending caller yields (`microtask`), or once the
+   * event loop's current turn is over (`turn`: entries of callbacks that ran in the same turn, such
+   * as concurrent HTTP requests, share the commit). @default 'microtask'
+   */
+  readonly groupCommit?: 'microtask' | 'turn';
   /** Clock (ms since the epoch), for tests. @default Date.now */
   readonly now?: () => number;
 }
@@ -177,6 +187,8 @@ export class AuditLedger {
   #pending: NodeWrite[] = [];
   #queue: Waiting[] = [];
   #flushing = false;
+  /** Starts a group commit (see `groupCommit`). */
+  readonly #schedule: (run: () => void) => void;
   #closed = false;
   #broken: AuditError | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -190,9 +202,11 @@ export class AuditLedger {
       checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs,
       treeFlushEntries: options.treeFlushEntries ?? DEFAULTS.treeFlushEntries,
       maxBatch: options.maxBatch ?? DEFAULTS.maxBatch,
+      groupCommit: options.groupCommit ?? 'microtask',
       now: options.now ?? Date.now,
       signers: options.signers ?? (() => null),
     };
+    this.#schedule = this.#options.groupCommit === 'turn' ? (run) => setImmediate(run) : queueMicrotask;
   }
 
   /** Opens (creating if needed) the ledger in `driver`'s database and recovers its tree. */
@@ -207,6 +221,10 @@ export class AuditLedger {
     if (options.treeFlushEntries !== undefined)
       assertInteger(options.treeFlushEntries, 'treeFlushEntries', 1, 1_000_000);
     if (options.maxBatch !== undefined) assertInteger(options.maxBatch, 'maxBatch', 1, 100_000);
+    const groupCommit: unknown = options.groupCommit ?? 'microtask';
+    if (groupCommit !== 'microtask' && groupCommit !== 'turn') {
+      throw new FortressError('FX_INVALID_ARGUMENT', "groupCommit: 'microtask' or 'turn'");
+    }
     const driver: unknown = options.driver;
     if (
       typeof driver !== 'object' ||
@@ -433,7 +451,7 @@ export class AuditLedger {
       this.#queue.push({ record, resolve, reject });
       if (!this.#flushing) {
         this.#flushing = true;
-        queueMicrotask(() => {
+        this.#schedule(() => {
           void this.#flush();
         });
       }
