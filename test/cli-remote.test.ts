@@ -450,6 +450,52 @@ describe('fortress remote CLI', () => {
     expect(JSON.parse(verifyJson.stdout)).toMatchObject({ ok: true });
   });
 
+  it('table rotate waits for the re-encryption job; --detach prints the job and job status waits for it', async () => {
+    const waited = await remote(['table', 'rotate', 'people', '--json']);
+    expect(waited.status, waited.stderr).toBe(0);
+    const job = JSON.parse(waited.stdout) as { id: number; state: string; rewritten: number; total: number };
+    expect(job.state).toBe('done');
+    expect(job.rewritten).toBe(job.total);
+    expect(job.total).toBe(82);
+
+    const detached = await remote(['table', 'rotate', 'people', '--detach']);
+    expect(detached.status, detached.stderr).toBe(0);
+    const id = /job (\d+) \(`fortress job status \1`\)/.exec(detached.stdout)?.[1];
+    expect(id, detached.stdout).toBeDefined();
+    const status = await remote(['job', 'status', id!]);
+    expect(status.status, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`^job ${id!} done: 82 of 82 rows re-encrypted`, 'm'));
+
+    const bad = await remote(['job', 'status', 'x1']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('FX_CLI_USAGE');
+    const unknown = await remote(['job', 'status', '999999']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/\[FX_[A-Z_]+\]/);
+  });
+
+  it('rekey: start, then each holder submits a current share on stdin; the new shares unseal', async () => {
+    const started = await remote(['rekey', 'start', '--shares', '4', '--threshold', '2', '--json']);
+    expect(started.status, started.stderr).toBe(0);
+    const { nonce } = JSON.parse(started.stdout) as { nonce: string };
+    const aligned = await remote(['rekey', 'status']);
+    expect(aligned.stdout).toContain('rekey in progress: 0 of 2 current shares; new seal: 2 of 4');
+
+    const first = await remote(['rekey', 'submit', '--nonce', nonce], `${shares[1]!}\n`);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toContain('1 more current share(s) needed');
+    const last = await remote(['rekey', 'submit', '--nonce', nonce], `${shares[2]!}\n`);
+    expect(last.status, last.stderr).toBe(0);
+    expect(last.stderr).toContain('shown ONCE');
+    const fresh = [...last.stdout.matchAll(/^New unseal share \d: (\S+)$/gm)].map((m) => m[1]!);
+    expect(fresh).toHaveLength(4);
+    expect(last.stdout).toContain('Rekeyed');
+    const stale = await remote(['rekey', 'submit', '--nonce', nonce], `${shares[0]!}\n`);
+    expect(stale.status).toBe(2);
+    expect(stale.stderr).toContain('[FX_NOT_FOUND]');
+    shares = fresh;
+  });
+
   it('seal → a data command says how to unseal; unseal reads shares from stdin with progress', async () => {
     const sealed = await remote(['seal']);
     expect(sealed.status, sealed.stderr).toBe(0);

@@ -121,6 +121,8 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
   user passwd NAME [--tenant T]   Set a user's password (read from stdin)
   token create [--ttl S] [--uses N] [--service NAME] | lookup | renew | revoke [ACCESSOR] [--orphan]
   table list | create NAME --schema FILE.json | describe NAME | drop NAME
+  table rotate NAME [--detach]    New key versions for a table; waits for the re-encryption job
+                                  with a progress bar (job status ID waits for a detached one)
   insert TABLE (--row JSON | --file FILE.ndjson)
   get TABLE KEY [--select a,b]    find TABLE [--where JSON] [--limit N] [--select a,b]
   count TABLE [--where JSON]      update TABLE KEY --set JSON      delete TABLE KEY

@@ -27,6 +27,7 @@ export const REMOTE_ONLY_COMMANDS: ReadonlySet<string> = new Set([
   'login',
   'rekey',
   'rotate-root',
+  'job',
   'token',
   'user',
   'table',

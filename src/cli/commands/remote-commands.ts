@@ -69,6 +69,7 @@ const OPTIONS = {
   id: { type: 'string' },
   n: { type: 'string', short: 'n' },
   nonce: { type: 'string' },
+  detach: { type: 'boolean', default: false },
   'min-decryption-version': { type: 'string' },
   'rotation-period': { type: 'string' },
 } as const;
@@ -130,6 +131,16 @@ const SPECS: Readonly<Record<string, Spec>> = {
   'table create': { flags: ['schema'], args: [1, 1], usage: 'table create NAME --schema FILE.json' },
   'table describe': { flags: [], args: [1, 1], usage: 'table describe NAME' },
   'table drop': { flags: [], args: [1, 1], usage: 'table drop NAME' },
+  'table rotate': {
+    flags: ['detach'],
+    args: [1, 1],
+    usage: 'table rotate NAME [--detach]   (new key versions; a job re-encrypts every row)',
+  },
+  'job status': {
+    flags: [],
+    args: [1, 1],
+    usage: 'job status ID   (waits, with a progress bar, until done)',
+  },
   insert: { flags: ['row', 'file'], args: [1, 1], usage: 'insert TABLE (--row JSON | --file FILE.ndjson)' },
   get: { flags: ['select'], args: [2, 2], usage: 'get TABLE KEY [--select a,b]' },
   find: {
@@ -170,6 +181,7 @@ const GROUPS: ReadonlySet<string> = new Set([
   'audit',
   'rekey',
   'rotate-root',
+  'job',
 ]);
 
 function out(line = ''): void {
@@ -303,6 +315,29 @@ class ProgressLine {
     this.update(rows, true);
     process.stderr.write('\n');
   }
+}
+
+/** A job's progress bar on stderr (a terminal only), redrawn as the server reports progress. */
+async function waitForJob(run: Run, client: FortressClient, id: number): Promise<number> {
+  const bar = process.stderr.isTTY;
+  const done = await client.keys.waitForJob(id, {
+    intervalMs: 250,
+    onProgress: (job) => {
+      if (!bar) return;
+      const percent = Number(job['percent'] ?? 0);
+      const eta = typeof job['etaMs'] === 'number' ? `, ETA ${Math.ceil(job['etaMs'] / 1000)} s` : '';
+      process.stderr.write(
+        `\r[${'#'.repeat(Math.round(percent / 5)).padEnd(20, '.')}] ${percent.toFixed(0).padStart(3)}%  ${String(job['processed'])}/${String(job['total'])} rows${eta}   `,
+      );
+    },
+  });
+  if (bar) process.stderr.write('\n');
+  if (run.json) printJson(done);
+  else
+    out(
+      `job ${String(done['id'])} ${String(done['state'])}: ${String(done['rewritten'])} of ${String(done['total'])} rows re-encrypted (${String(done['kind'])} on ${String(done['table'])})`,
+    );
+  return 0;
 }
 
 function tokenRecord(view: TokenView): Record<string, unknown> {
@@ -534,6 +569,25 @@ const HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
     if (run.json) printJson({ dropped: run.args[0] });
     else out(`dropped table ${run.args[0]!}`);
     return 0;
+  },
+  'table rotate': async (run) => {
+    const client = await run.authenticated();
+    const job = (await client.keys.rotateTable(run.args[0]!))['job'] as JsonObject;
+    if (run.values['detach'] === true) {
+      if (run.json) printJson(job);
+      else
+        out(
+          `rotating ${run.args[0]!}: job ${String(job['id'])} (\`fortress job status ${String(job['id'])}\`)`,
+        );
+      return 0;
+    }
+    return waitForJob(run, client, job['id'] as number);
+  },
+  'job status': async (run) => {
+    const id = /^[0-9]{1,15}$/.test(run.args[0]!) ? Number(run.args[0]) : NaN;
+    if (!Number.isSafeInteger(id))
+      throw usage(`a job id is a whole number, not ${JSON.stringify(run.args[0])}`);
+    return waitForJob(run, await run.authenticated(), id);
   },
   insert: insertRows,
   get: async (run) => {
