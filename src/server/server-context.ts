@@ -37,6 +37,18 @@ export interface ServerContextOptions {
   readonly onWarning: (message: string) => void;
   /** JWT login against an identity provider's JWKS (absent: the route answers 404). */
   readonly jwt?: JwtLoginOptions;
+  /**
+   * How `init` seals when its request names no seal (`seal.*` in the configuration), and the HSM
+   * that unseals a PKCS#11-sealed directory at start (module, token label, user PIN).
+   */
+  readonly seal?: ServerSealOptions;
+}
+
+export interface ServerSealOptions {
+  readonly kind: 'shamir' | 'passphrase' | 'pkcs11' | 'dev-key-file';
+  readonly shares?: number;
+  readonly threshold?: number;
+  readonly pkcs11?: { readonly module: string; readonly token: string; readonly pin: string };
 }
 
 /** A request's identity: its token and the policy session acting for it. */
@@ -46,7 +58,7 @@ export interface Caller {
 }
 
 export interface InitRequest {
-  readonly seal?: 'shamir' | 'passphrase' | 'dev-key-file';
+  readonly seal?: 'shamir' | 'passphrase' | 'pkcs11' | 'dev-key-file';
   readonly shares?: number;
   readonly threshold?: number;
   readonly passphrase?: string;
@@ -122,7 +134,7 @@ function sealProviderFor(kind: string): SealProvider {
     default:
       throw new FortressError(
         'FX_SEAL_PROVIDER',
-        `a ${kind} seal unseals itself at start; nothing to submit`,
+        `a ${kind} seal unseals itself at start; nothing to submit (restart the server to unseal it)`,
       );
   }
 }
@@ -166,7 +178,52 @@ export class ServerContext {
       );
     }
     this.#db = db;
+    if (db.state !== 'unsealed' && db.keys.sealConfig?.kind === 'pkcs11') {
+      // An HSM seal unseals itself with the configured PIN: no operator at each start.
+      const config = db.keys.sealConfig;
+      try {
+        await db.unseal(
+          await this.#pkcs11Provider({
+            module: String(config['module']),
+            tokenLabel: String(config['tokenLabel']),
+            keyLabel: String(config['keyLabel']),
+          }),
+        );
+      } catch (error) {
+        await db.close();
+        this.#db = null;
+        throw error;
+      }
+    }
     if (db.state === 'unsealed') await this.#openStores();
+  }
+
+  /** A PKCS#11 provider with the configured PIN (FX_CONFIG_INVALID without one). */
+  async #pkcs11Provider(where: {
+    module: string;
+    tokenLabel: string;
+    keyLabel?: string;
+  }): Promise<SealProvider> {
+    const hsm = this.options.seal?.pkcs11;
+    if (hsm === undefined) {
+      throw new FortressError(
+        'FX_CONFIG_INVALID',
+        'this data directory is sealed by an HSM: set seal.kind = "pkcs11", seal.pkcs11_module, seal.pkcs11_token and FORTRESS_SEAL_PKCS11_PIN',
+      );
+    }
+    const { Pkcs11SealProvider } = await import('../keys/seal/pkcs11-seal.js').catch((cause: unknown) => {
+      throw new FortressError(
+        'FX_SEAL_PROVIDER',
+        'PKCS#11 support needs the optional package pkcs11js, which is not installed',
+        { cause },
+      );
+    });
+    return new Pkcs11SealProvider({
+      module: where.module,
+      tokenLabel: where.tokenLabel,
+      ...(where.keyLabel === undefined ? {} : { keyLabel: where.keyLabel }),
+      pin: hsm.pin,
+    });
   }
 
   get initialized(): boolean {
@@ -226,10 +283,22 @@ export class ServerContext {
     if (this.#db !== null || this.#initializing) {
       throw new FortressError('FX_ALREADY_INITIALIZED', 'Fortress is already initialised');
     }
-    const kind = request.seal ?? 'shamir';
+    const configured = this.options.seal;
+    const kind = request.seal ?? configured?.kind ?? 'shamir';
+    const shareCount = request.shares ?? configured?.shares ?? 5;
+    const threshold = request.threshold ?? configured?.threshold ?? 3;
     let provider: SealProvider;
     if (kind === 'shamir') {
-      provider = new ShamirSealProvider({ shares: request.shares ?? 5, threshold: request.threshold ?? 3 });
+      provider = new ShamirSealProvider({ shares: shareCount, threshold });
+    } else if (kind === 'pkcs11') {
+      const hsm = configured?.pkcs11;
+      if (hsm === undefined) {
+        throw new FortressError(
+          'FX_SEAL_PROVIDER',
+          'a pkcs11 seal needs the server configured with seal.pkcs11_module, seal.pkcs11_token and FORTRESS_SEAL_PKCS11_PIN',
+        );
+      }
+      provider = await this.#pkcs11Provider({ module: hsm.module, tokenLabel: hsm.token });
     } else if (kind === 'passphrase') {
       if (request.passphrase === undefined)
         throw new InvalidArgumentError('passphrase', 'required for a passphrase seal');
@@ -281,7 +350,7 @@ export class ServerContext {
       return {
         seal: provider.kind,
         shares,
-        threshold: kind === 'shamir' ? (request.threshold ?? 3) : null,
+        threshold: kind === 'shamir' ? threshold : null,
         rootToken: token,
         rootTokenAccessor: info.accessor,
       };

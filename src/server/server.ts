@@ -21,7 +21,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { DestinationStream } from 'pino';
-import { ServerContext } from './server-context.js';
+import { ServerContext, type ServerSealOptions } from './server-context.js';
 import type { JwtLoginOptions } from './auth/jwt-login.js';
 import { installErrorHandlers, errorBody } from './http/http-errors.js';
 import { ServerMetrics } from './http/metrics.js';
@@ -61,6 +61,8 @@ export interface ServerOptions {
   readonly onWarning?: (message: string) => void;
   /** JWT login (`POST /v1/auth/jwt/login`) against an identity provider's JWKS. */
   readonly jwt?: JwtLoginOptions;
+  /** The configured seal: init's defaults, and the HSM that unseals a PKCS#11 seal at start. */
+  readonly seal?: ServerSealOptions;
 }
 
 export interface RunningServer {
@@ -88,6 +90,7 @@ export async function buildServer(
         process.emitWarning(m, 'FortressWarning');
       }),
     ...(options.jwt === undefined ? {} : { jwt: options.jwt }),
+    ...(options.seal === undefined ? {} : { seal: options.seal }),
   });
   await context.start();
 

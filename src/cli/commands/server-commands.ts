@@ -8,6 +8,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadServerConfig, describeConfig, type ServerConfig } from '../../server/config/server-config.js';
 import { FortressError } from '../../util/errors.js';
+import type { ServerSealOptions } from '../../server/server-context.js';
 
 const SERVER_FLAGS = {
   config: { type: 'string' },
@@ -106,6 +107,7 @@ export async function server(args: string[]): Promise<number> {
     logLevel: config.logging.level,
     ...(logStream === undefined ? {} : { logStream }),
     ...(config.auth.jwt === undefined ? {} : { jwt: config.auth.jwt }),
+    seal: serverSeal(config.seal),
     onWarning: (message) => process.stderr.write(`${message}\n`),
   });
   const status = running.context.status();
@@ -137,4 +139,17 @@ export async function server(args: string[]): Promise<number> {
   logStream?.end();
   out('sealed and stopped');
   return 0;
+}
+
+/** The configured seal as the server takes it (the PKCS#11 settings only when all three are set). */
+function serverSeal(seal: ServerConfig['seal']): ServerSealOptions {
+  const { pkcs11Module, pkcs11Token, pkcs11Pin } = seal;
+  return {
+    kind: seal.kind,
+    ...(seal.shares === undefined ? {} : { shares: seal.shares }),
+    ...(seal.threshold === undefined ? {} : { threshold: seal.threshold }),
+    ...(pkcs11Module === undefined || pkcs11Token === undefined || pkcs11Pin === undefined
+      ? {}
+      : { pkcs11: { module: pkcs11Module, token: pkcs11Token, pin: pkcs11Pin } }),
+  };
 }

@@ -73,11 +73,17 @@ export function sysRoutes(app: FastifyInstance, ctx: ServerContext): void {
     {
       schema: {
         tags: ['sys'],
-        summary: 'Create the root key, seal it, and return the unseal shares and a root token (once)',
+        summary:
+          'Create the root key, seal it, and return the unseal shares and a root token (once); seal, shares and threshold default to the configured seal.*',
         body: Type.Object(
           {
             seal: Type.Optional(
-              Type.Union([Type.Literal('shamir'), Type.Literal('passphrase'), Type.Literal('dev-key-file')]),
+              Type.Union([
+                Type.Literal('shamir'),
+                Type.Literal('passphrase'),
+                Type.Literal('pkcs11'),
+                Type.Literal('dev-key-file'),
+              ]),
             ),
             shares: Type.Optional(Type.Integer({ minimum: 1, maximum: 255 })),
             threshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 255 })),
