@@ -122,6 +122,17 @@ export interface UnsealStatus {
   readonly threshold: number;
 }
 
+/** The token each request authenticated with (read by the debug-level request log line). */
+const CALLERS = new WeakMap<FastifyRequest, TokenInfo>();
+
+/** The token a request authenticated with, if it did: its accessor and principal (log fields). */
+export function callerOf(request: FastifyRequest): { accessor: string; principal: string } | undefined {
+  const token = CALLERS.get(request);
+  if (token === undefined) return undefined;
+  const p = token.principal;
+  return { accessor: token.accessor, principal: `${p.kind}:${p.tenant}/${p.name}` };
+}
+
 /** Concurrent requests' audit entries share one durable commit (see `FortressOptions.audit`). */
 const SERVER_AUDIT = { groupCommit: 'turn' } as const;
 
@@ -554,6 +565,8 @@ export class ServerContext {
     if (level !== undefined && (typeof level !== 'string' || level.length === 0 || level.length > 256)) {
       throw new FortressError('FX_LABEL_INVALID', 'X-Fortress-Level: expected one label such as "secret"');
     }
+    // For the debug-level request line: who called (an accessor and a name, never the token).
+    CALLERS.set(request, token);
     return { token, session: this.session(db, token.principal, token.accessor, request.ip, level) };
   }
 

@@ -21,7 +21,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { DestinationStream } from 'pino';
-import { ServerContext, type ServerSealOptions } from './server-context.js';
+import { ServerContext, callerOf, type ServerSealOptions } from './server-context.js';
 import type { JwtLoginOptions } from './auth/jwt-login.js';
 import { installErrorHandlers, errorBody } from './http/http-errors.js';
 import { ServerMetrics } from './http/metrics.js';
@@ -72,6 +72,9 @@ export interface RunningServer {
   /** Stops accepting connections, finishes in-flight requests, seals and closes the data directory. */
   close(): Promise<void>;
 }
+
+/** Log levels at which the request line names the caller. */
+const DETAILED: ReadonlySet<string> = new Set(['debug', 'trace']);
 
 /** Headers whose values never reach a log line. */
 const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'];
@@ -139,15 +142,25 @@ export async function buildServer(
     metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
     metrics.duration.observe({ method: request.method, route }, seconds);
     // The route pattern, never the URL: a path may hold a row key.
-    request.log.info(
-      {
-        method: request.method,
-        route,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-      },
-      'request',
-    );
+    const line = {
+      method: request.method,
+      route,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (DETAILED.has(request.log.level)) {
+      // Debug adds who called and from where: a token's accessor (it cannot authenticate), the
+      // principal, the client address and the request's size — still no URL, body or token.
+      request.log.debug(
+        {
+          ...line,
+          ...callerOf(request),
+          client: request.ip,
+          requestBytes: Number(request.headers['content-length'] ?? 0),
+        },
+        'request',
+      );
+    } else request.log.info(line, 'request');
   });
 
   const limits = options.rateLimit ?? { perToken: 6000, perAddress: 12000 };

@@ -341,6 +341,15 @@ describe('fortress server end to end (SDK and CLI only)', () => {
     // The scan means something only if the log is verbose: a line for every request made.
     expect(lines.length).toBeGreaterThan(1000);
     expect(lines.filter((l) => l.includes('"route":"/v1/auth/userpass/login"')).length).toBeGreaterThan(0);
+    // At debug level a request line names its caller by accessor and principal (never the token).
+    const detailed = lines.find((l) => l.includes('"route":"/v1/db/tables/:table/rows/:key"'));
+    expect(detailed, 'a row read in the debug log').toBeDefined();
+    expect(JSON.parse(detailed!)).toMatchObject({
+      level: 20,
+      accessor: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/) as unknown,
+      principal: expect.stringMatching(/^user:default\//) as unknown,
+      client: '127.0.0.1',
+    });
     const forbidden: [string, string][] = [
       ['the sentinel row value', SENTINEL],
       ['the password', PASSWORD],

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteDialect } from '../../src/storage/sqlite/sqlite-dialect.js';
-import type { StorageDriver } from '../../src/storage/dialect.js';
+import type { SqlValue, StorageDriver } from '../../src/storage/dialect.js';
 import { TokenStore } from '../../src/server/auth/token-store.js';
 import { UserpassStore } from '../../src/server/auth/userpass.js';
 
@@ -81,6 +81,61 @@ describe('TokenStore', () => {
     const b = await make({ parent: a.info.accessor });
     expect(await tokens.revokeOrphan(a.info.accessor)).toBe(1);
     expect((await tokens.authenticate(b.token)).parent).toBeNull();
+  });
+
+  it('cached authentications never outlive a revocation, a renewal or the expiry', async () => {
+    const parent = await make();
+    const child = await make({ parent: parent.info.accessor });
+    // Authenticated once: the next checks come from the cache.
+    await tokens.authenticate(parent.token);
+    await tokens.authenticate(child.token);
+    expect((await tokens.authenticate(child.token)).accessor).toBe(child.info.accessor);
+    // Revoking the parent refuses both the moment the call returns.
+    await tokens.revoke(parent.info.accessor);
+    await expect(tokens.authenticate(parent.token)).rejects.toMatchObject({ code: 'FX_UNAUTHENTICATED' });
+    await expect(tokens.authenticate(child.token)).rejects.toMatchObject({ code: 'FX_UNAUTHENTICATED' });
+
+    // An authentication that read the row before a revocation committed does not re-cache it:
+    // its read is held (by a driver that delays answering) until the revocation has returned.
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let hold = false;
+    const slowGet = async <T extends object>(
+      sql: string,
+      params?: readonly SqlValue[],
+    ): Promise<T | undefined> => {
+      const row = await driver.get<T>(sql, params);
+      if (hold && sql.includes('WHERE hash = ?')) await gate;
+      return row;
+    };
+    const slow = new Proxy(driver, {
+      get(target, property) {
+        if (property === 'get') return slowGet;
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const held = await TokenStore.open(slow, { now: () => now });
+    const racing = await held.create({ principal: ann, method: 'test', ttlSeconds: 60, maxTtlSeconds: 600 });
+    hold = true;
+    const inFlight = held.authenticate(racing.token);
+    await held.revoke(racing.info.accessor);
+    release();
+    // Begun before the revocation returned, it may still succeed; nothing after it may.
+    await inFlight;
+    hold = false;
+    await expect(held.authenticate(racing.token)).rejects.toMatchObject({ code: 'FX_UNAUTHENTICATED' });
+
+    // A renewal shows at once; the cached record's expiry is still checked on every hit.
+    const renewed = await make();
+    expect((await tokens.authenticate(renewed.token)).expiresAt).toBe(now + 60);
+    now += 30;
+    await tokens.renew(renewed.info.accessor);
+    expect((await tokens.authenticate(renewed.token)).expiresAt).toBe(now + 60);
+    now += 61;
+    await expect(tokens.authenticate(renewed.token)).rejects.toMatchObject({ code: 'FX_TOKEN_EXPIRED' });
   });
 
   it('a child never outlives its parent', async () => {

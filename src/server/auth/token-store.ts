@@ -28,6 +28,8 @@ const TOKEN_PREFIX = 'fxt_';
 const TOKEN_RE = /^fxt_[A-Za-z0-9_-]{43}$/;
 /** Revocation walks the tree breadth-first; a bound keeps a corrupted cycle from looping forever. */
 const MAX_TREE = 100_000;
+/** Cached authentications at most (the cache is emptied when full). */
+const MAX_CACHED = 10_000;
 
 export type PrincipalKind = 'user' | 'service';
 
@@ -95,6 +97,15 @@ function nowSeconds(): number {
 export class TokenStore {
   readonly #driver: StorageDriver;
   readonly #now: () => number;
+  /**
+   * Authenticated tokens without a use limit, by digest: the token check runs on every request and
+   * its SQLite read was a tenth of a point read's CPU. Every change to any token (revoke, renew,
+   * spend) empties it and moves the generation, so an authentication that read the row before a
+   * revocation committed cannot put it back: once a revoking call returns, the token is refused.
+   * Per process: servers sharing one database need a shared version check instead.
+   */
+  readonly #cache = new Map<string, TokenInfo>();
+  #generation = 0;
 
   private constructor(driver: StorageDriver, now: () => number) {
     this.#driver = driver;
@@ -150,39 +161,60 @@ export class TokenStore {
     if (typeof token !== 'string' || !TOKEN_RE.test(token)) {
       throw new FortressError('FX_UNAUTHENTICATED', 'the token is malformed');
     }
+    const hash = digest(token);
+    const cached = this.#cache.get(hash);
+    if (cached !== undefined) {
+      if (cached.expiresAt > this.#now()) return cached;
+      this.#cache.delete(hash);
+    }
+    const generation = this.#generation;
     const row = await this.#driver.get<TokenRow>('SELECT accessor, record FROM fx_tokens WHERE hash = ?', [
-      digest(token),
+      hash,
     ]);
     if (row === undefined)
       throw new FortressError('FX_UNAUTHENTICATED', 'the token is not valid (unknown or revoked)');
-    const info = JSON.parse(row.record) as TokenInfo;
+    const info = Object.freeze(JSON.parse(row.record) as TokenInfo);
     if (info.expiresAt <= this.#now()) {
       throw new FortressError('FX_TOKEN_EXPIRED', 'the token has expired; log in again');
     }
     if (info.usesLeft !== null) return this.#spend(info);
+    if (generation === this.#generation) {
+      if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
+      this.#cache.set(hash, info);
+    }
     return info;
+  }
+
+  /** Every token change lands here: cached authentications are dropped. */
+  #changed<T>(result: Promise<T>): Promise<T> {
+    return result.finally(() => {
+      this.#generation++;
+      this.#cache.clear();
+    });
   }
 
   async #spend(info: TokenInfo): Promise<TokenInfo> {
     // Atomic read-modify-write: two concurrent requests cannot both spend the last use.
-    return this.#driver.transaction(async (tx) => {
-      const row = await tx.get<TokenRow>('SELECT accessor, record FROM fx_tokens WHERE accessor = ?', [
-        info.accessor,
-      ]);
-      if (row === undefined)
-        throw new FortressError('FX_UNAUTHENTICATED', 'the token is not valid (unknown or revoked)');
-      const current = JSON.parse(row.record) as TokenInfo;
-      const left = (current.usesLeft ?? 1) - 1;
-      if (left <= 0) {
-        await this.#revokeTree(tx, current.accessor);
-      } else {
-        await tx.run('UPDATE fx_tokens SET record = ? WHERE accessor = ?', [
-          JSON.stringify({ ...current, usesLeft: left }),
-          current.accessor,
+    return this.#changed(
+      this.#driver.transaction(async (tx) => {
+        const row = await tx.get<TokenRow>('SELECT accessor, record FROM fx_tokens WHERE accessor = ?', [
+          info.accessor,
         ]);
-      }
-      return Object.freeze({ ...current, usesLeft: left });
-    });
+        if (row === undefined)
+          throw new FortressError('FX_UNAUTHENTICATED', 'the token is not valid (unknown or revoked)');
+        const current = JSON.parse(row.record) as TokenInfo;
+        const left = (current.usesLeft ?? 1) - 1;
+        if (left <= 0) {
+          await this.#revokeTree(tx, current.accessor);
+        } else {
+          await tx.run('UPDATE fx_tokens SET record = ? WHERE accessor = ?', [
+            JSON.stringify({ ...current, usesLeft: left }),
+            current.accessor,
+          ]);
+        }
+        return Object.freeze({ ...current, usesLeft: left });
+      }),
+    );
   }
 
   /** A token's record by accessor (undefined when unknown, revoked or expired). */
@@ -198,50 +230,57 @@ export class TokenStore {
 
   /** Extends the TTL by `incrementSeconds` (default: the token's TTL), never past its max TTL. */
   async renew(accessor: string, incrementSeconds?: number): Promise<TokenInfo> {
-    return this.#driver.transaction(async (tx) => {
-      const row = await tx.get<TokenRow>('SELECT accessor, record FROM fx_tokens WHERE accessor = ?', [
-        accessor,
-      ]);
-      if (row === undefined)
-        throw new FortressError('FX_UNAUTHENTICATED', 'the token is not valid (unknown or revoked)');
-      const info = JSON.parse(row.record) as TokenInfo;
-      const now = this.#now();
-      if (info.expiresAt <= now)
-        throw new FortressError('FX_TOKEN_EXPIRED', 'the token has expired; log in again');
-      if (!info.renewable) throw new FortressError('FX_FORBIDDEN', 'this token is not renewable');
-      const expiresAt = Math.min(now + (incrementSeconds ?? info.ttlSeconds), info.maxExpiresAt);
-      const renewed: TokenInfo = { ...info, expiresAt };
-      await tx.run('UPDATE fx_tokens SET expires_at = ?, record = ? WHERE accessor = ?', [
-        expiresAt,
-        JSON.stringify(renewed),
-        accessor,
-      ]);
-      return Object.freeze(renewed);
-    });
+    return this.#changed(
+      this.#driver.transaction(async (tx) => {
+        const row = await tx.get<TokenRow>('SELECT accessor, record FROM fx_tokens WHERE accessor = ?', [
+          accessor,
+        ]);
+        if (row === undefined)
+          throw new FortressError('FX_UNAUTHENTICATED', 'the token is not valid (unknown or revoked)');
+        const info = JSON.parse(row.record) as TokenInfo;
+        const now = this.#now();
+        if (info.expiresAt <= now)
+          throw new FortressError('FX_TOKEN_EXPIRED', 'the token has expired; log in again');
+        if (!info.renewable) throw new FortressError('FX_FORBIDDEN', 'this token is not renewable');
+        const expiresAt = Math.min(now + (incrementSeconds ?? info.ttlSeconds), info.maxExpiresAt);
+        const renewed: TokenInfo = { ...info, expiresAt };
+        await tx.run('UPDATE fx_tokens SET expires_at = ?, record = ? WHERE accessor = ?', [
+          expiresAt,
+          JSON.stringify(renewed),
+          accessor,
+        ]);
+        return Object.freeze(renewed);
+      }),
+    );
   }
 
   /** Revokes a token and every token created from it; returns how many were revoked. */
   revoke(accessor: string): Promise<number> {
-    return this.#driver.transaction((tx) => this.#revokeTree(tx, accessor));
+    return this.#changed(this.#driver.transaction((tx) => this.#revokeTree(tx, accessor)));
   }
 
   /** Revokes only this token; its children become roots of their own trees. */
   revokeOrphan(accessor: string): Promise<number> {
-    return this.#driver.transaction(async (tx) => {
-      await tx.run('UPDATE fx_tokens SET parent = NULL WHERE parent = ?', [accessor]);
-      const rows = await tx.all<TokenRow>('SELECT accessor, record FROM fx_tokens WHERE parent IS NULL', []);
-      for (const row of rows) {
-        const info = JSON.parse(row.record) as TokenInfo;
-        if (info.parent === accessor) {
-          await tx.run('UPDATE fx_tokens SET record = ? WHERE accessor = ?', [
-            JSON.stringify({ ...info, parent: null }),
-            row.accessor,
-          ]);
+    return this.#changed(
+      this.#driver.transaction(async (tx) => {
+        await tx.run('UPDATE fx_tokens SET parent = NULL WHERE parent = ?', [accessor]);
+        const rows = await tx.all<TokenRow>(
+          'SELECT accessor, record FROM fx_tokens WHERE parent IS NULL',
+          [],
+        );
+        for (const row of rows) {
+          const info = JSON.parse(row.record) as TokenInfo;
+          if (info.parent === accessor) {
+            await tx.run('UPDATE fx_tokens SET record = ? WHERE accessor = ?', [
+              JSON.stringify({ ...info, parent: null }),
+              row.accessor,
+            ]);
+          }
         }
-      }
-      const { changes } = await tx.run('DELETE FROM fx_tokens WHERE accessor = ?', [accessor]);
-      return changes;
-    });
+        const { changes } = await tx.run('DELETE FROM fx_tokens WHERE accessor = ?', [accessor]);
+        return changes;
+      }),
+    );
   }
 
   async #revokeTree(tx: StorageSession, accessor: string): Promise<number> {
