@@ -103,6 +103,7 @@ token_max_ttl_seconds = 3600
 jwks_url = "https://idp.example.com/.well-known/jwks.json"
 issuer = "https://idp.example.com/"
 audience = "fortress"
+principal_kind = "service"
 roles_claim = "groups"
 create_users = true
 tenant_claim = "org"
@@ -137,6 +138,7 @@ tenant_claim = "org"
           issuer: 'https://idp.example.com/',
           audience: 'fortress',
           principalClaim: 'sub',
+          kind: 'service',
           rolesClaim: 'groups',
           roleMap: { 'idp-admins': 'fortress-admin', 'CN=Analysts,OU=Groups': 'analyst' },
           createUsers: true,
@@ -267,6 +269,7 @@ tenant_claim = "org"
       ['[auth.jwt]\nissuer = ""', 'FORTRESS_AUTH_JWT_ISSUER', ' '],
       ['[auth.jwt]\nrole_map = ["idp-admins"]', 'FORTRESS_AUTH_JWT_ROLE_MAP', 'idp-admins=admin'],
       ['[auth.jwt]\ncreate_users = 1', 'FORTRESS_AUTH_JWT_CREATE_USERS', 'on'],
+      ['[auth.jwt]\nprincipal_kind = "robot"', 'FORTRESS_AUTH_JWT_PRINCIPAL_KIND', 'group'],
     ];
     const expected: Record<string, RegExp> = {
       integer: /expected an integer from \d+ to \d+$/,
@@ -408,6 +411,7 @@ tenant_claim = "org"
       issuer: 'i',
       audience: 'a',
       principalClaim: 'sub',
+      kind: 'user',
       createUsers: false,
     });
     const mapOnly = await toml(

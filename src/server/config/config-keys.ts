@@ -35,6 +35,7 @@
  * FORTRESS_AUTH_JWT_ISSUER                [auth.jwt.issuer]
  * FORTRESS_AUTH_JWT_AUDIENCE              [auth.jwt.audience]
  * FORTRESS_AUTH_JWT_PRINCIPAL_CLAIM       [auth.jwt.principal_claim]
+ * FORTRESS_AUTH_JWT_PRINCIPAL_KIND        [auth.jwt.principal_kind]  user (default) or service
  * FORTRESS_AUTH_JWT_ROLES_CLAIM           [auth.jwt.roles_claim]     claim listing IdP groups/roles
  * FORTRESS_AUTH_JWT_ROLE_MAP              [auth.jwt.role_map]        JSON object in the environment
  * FORTRESS_AUTH_JWT_CREATE_USERS          [auth.jwt.create_users]
@@ -282,6 +283,12 @@ export const SERVER_SETTINGS: readonly ConfigSetting[] = [
     env: 'FORTRESS_AUTH_JWT_PRINCIPAL_CLAIM',
     type: text,
     help: 'claim naming the principal; default sub',
+  },
+  {
+    key: 'auth.jwt.principal_kind',
+    env: 'FORTRESS_AUTH_JWT_PRINCIPAL_KIND',
+    type: { kind: 'enum', values: ['user', 'service'] },
+    help: 'the principal a JWT names is a user (default) or a service account',
   },
   {
     key: 'auth.jwt.roles_claim',

@@ -89,6 +89,8 @@ export interface ServerConfig {
       readonly issuer: string;
       readonly audience: string;
       readonly principalClaim: string;
+      /** Whether the principal a JWT names is a user or a service account. */
+      readonly kind: 'user' | 'service';
       readonly rolesClaim?: string;
       /** IdP value → Fortress role: the roles the IdP manages. */
       readonly roleMap?: Readonly<Record<string, string>>;
@@ -515,6 +517,7 @@ function applyDefaults(
       issuer: issuer ?? '',
       audience: audience ?? '',
       principalClaim: text('auth.jwt.principal_claim') ?? 'sub',
+      kind: (value('auth.jwt.principal_kind') as 'user' | 'service' | undefined) ?? 'user',
       ...optional('rolesClaim', rolesClaim),
       ...optional('roleMap', roleMap),
       createUsers: bool('auth.jwt.create_users') ?? false,
