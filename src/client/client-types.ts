@@ -64,8 +64,8 @@ export interface InitResult {
   readonly rootTokenAccessor: string;
 }
 
-/** `rekey`: new shares, threshold or passphrase for the same root key. `rotate-root`: a new root key. */
-export type CeremonyKind = 'rekey' | 'rotate-root';
+// The ceremonies' shapes are the server's own (type-only: nothing of the server is loaded).
+export type { CeremonyKind, CeremonyResult, CeremonyStatus } from '../server/server-context.js';
 
 export interface CeremonyOptions {
   /** Shamir: shares of the new seal. @default the current count */
@@ -74,25 +74,6 @@ export interface CeremonyOptions {
   readonly threshold?: number;
   /** Passphrase seal: the new passphrase (required to rekey; rotate-root keeps the current one without it). */
   readonly passphrase?: string;
-}
-
-export interface CeremonyStatus {
-  readonly kind: CeremonyKind;
-  readonly started: boolean;
-  /** Sent with every input, so a holder cannot add to a ceremony other than the one they were told of. */
-  readonly nonce: string | null;
-  /** Current unseal inputs received and needed. */
-  readonly progress: number;
-  readonly required: number;
-  readonly next: { readonly shares: number; readonly threshold: number } | null;
-}
-
-export interface CeremonyResult extends CeremonyStatus {
-  readonly complete: boolean;
-  /** When complete (Shamir): the new unseal shares, shown once; the old ones no longer unseal. */
-  readonly shares: readonly string[];
-  /** rotate-root, when complete: the new root key version. */
-  readonly rootVersion: number | null;
 }
 
 // ── auth ────────────────────────────────────────────────────────────────────────────────────────
