@@ -4,9 +4,6 @@
  * for this file (SOFTHSM2_CONF points there before the library is first loaded). SoftHSM2 missing
  * is a failure, not a skip: CI installs it, and a skipped HSM suite would hide a broken seal.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { Handle, PKCS11 } from 'pkcs11js';
@@ -16,68 +13,27 @@ import { DEFAULT_PKCS11_KEY_LABEL, Pkcs11SealProvider } from '../../src/keys/sea
 import type { Pkcs11SealOptions } from '../../src/keys/seal/pkcs11-seal.js';
 import type { SealConfig } from '../../src/keys/seal/seal-provider.js';
 import { FortressError, InvalidArgumentError } from '../../src/util/errors.js';
+import { setUpSoftHsm, type SoftHsm } from '../helpers/softhsm.js';
 import { runSealProviderConformance } from './seal-provider.case.js';
-
-const MODULE_CANDIDATES = [
-  process.env['FORTRESS_TEST_SOFTHSM_MODULE'],
-  '/usr/lib/softhsm/libsofthsm2.so',
-  '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
-  '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so',
-  '/usr/local/lib/softhsm/libsofthsm2.so',
-];
 
 const TOKEN_A = { label: 'fortress-a', pin: 'user-pin-a-7731', soPin: 'so-pin-a-2291' };
 const TOKEN_B = { label: 'fortress-b', pin: 'user-pin-b-4410', soPin: 'so-pin-b-8802' };
 const WRONG_PIN = 'not-the-pin-5150';
 
+let hsm: SoftHsm;
 let module = '';
 let tempDir = '';
-let previousConf: string | undefined;
-
-function findSoftHsm(): string {
-  const found = MODULE_CANDIDATES.find((path) => path !== undefined && existsSync(path));
-  let utilWorks = true;
-  try {
-    execFileSync('softhsm2-util', ['--version'], { stdio: 'pipe' });
-  } catch {
-    utilWorks = false;
-  }
-  if (found === undefined || !utilWorks) {
-    throw new Error(
-      'SoftHSM2 is not installed (no libsofthsm2.so or softhsm2-util found). Install it with ' +
-        '`apt-get update && apt-get install -y softhsm2`, or set FORTRESS_TEST_SOFTHSM_MODULE. ' +
-        'These tests do not skip: CI installs SoftHSM2.',
-    );
-  }
-  return found;
-}
-
-function initToken(token: { label: string; pin: string; soPin: string }): void {
-  execFileSync(
-    'softhsm2-util',
-    ['--init-token', '--free', '--label', token.label, '--so-pin', token.soPin, '--pin', token.pin],
-    { stdio: 'pipe', env: process.env },
-  );
-}
 
 beforeAll(() => {
-  module = findSoftHsm();
-  tempDir = mkdtempSync(join(tmpdir(), 'fortress-softhsm-'));
-  const tokens = join(tempDir, 'tokens');
-  mkdirSync(tokens, { mode: 0o700 });
-  const conf = join(tempDir, 'softhsm2.conf');
-  writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  // Before any C_Initialize in this process: SoftHSM2 reads the variable when it initialises.
-  previousConf = process.env['SOFTHSM2_CONF'];
-  process.env['SOFTHSM2_CONF'] = conf;
-  initToken(TOKEN_A);
-  initToken(TOKEN_B);
+  hsm = setUpSoftHsm('fortress-softhsm-');
+  module = hsm.module;
+  tempDir = hsm.dir;
+  hsm.initToken(TOKEN_A);
+  hsm.initToken(TOKEN_B);
 });
 
 afterAll(() => {
-  if (previousConf === undefined) delete process.env['SOFTHSM2_CONF'];
-  else process.env['SOFTHSM2_CONF'] = previousConf;
-  if (tempDir !== '') rmSync(tempDir, { recursive: true, force: true });
+  hsm.cleanup();
 });
 
 function providerFor(token: { label: string; pin: string }, extra: Partial<Pkcs11SealOptions> = {}) {

@@ -4,29 +4,19 @@
  * data is served without an operator; a start without the HSM settings, or with a wrong PIN, fails
  * with a clear code and serves nothing.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FortressClient } from '../../src/client/index.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import type { ServerSealOptions } from '../../src/server/server-context.js';
 import { expectCode } from '../helpers/expect-code.js';
+import { setUpSoftHsm, type SoftHsm } from '../helpers/softhsm.js';
 
-const MODULE_CANDIDATES = [
-  process.env['FORTRESS_TEST_SOFTHSM_MODULE'],
-  '/usr/lib/softhsm/libsofthsm2.so',
-  '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
-  '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so',
-  '/usr/local/lib/softhsm/libsofthsm2.so',
-];
 const TOKEN = { label: 'fortress-server', pin: 'server-user-pin-6021', soPin: 'server-so-pin-3318' };
 
-let temp = '';
+let hsm: SoftHsm;
 let dataDir = '';
 let seal: ServerSealOptions;
-let previousConf: string | undefined;
 
 function start(options: { seal?: ServerSealOptions } = {}): Promise<RunningServer> {
   return startServer({
@@ -41,30 +31,14 @@ function start(options: { seal?: ServerSealOptions } = {}): Promise<RunningServe
 }
 
 beforeAll(() => {
-  const module = MODULE_CANDIDATES.find((p) => p !== undefined && existsSync(p));
-  if (module === undefined) {
-    throw new Error('SoftHSM2 is not installed: `apt-get install -y softhsm2` (CI installs it; no skip)');
-  }
-  temp = mkdtempSync(join(tmpdir(), 'fx-server-hsm-'));
-  const tokens = join(temp, 'tokens');
-  mkdirSync(tokens, { mode: 0o700 });
-  const conf = join(temp, 'softhsm2.conf');
-  writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  previousConf = process.env['SOFTHSM2_CONF'];
-  process.env['SOFTHSM2_CONF'] = conf;
-  execFileSync(
-    'softhsm2-util',
-    ['--init-token', '--free', '--label', TOKEN.label, '--so-pin', TOKEN.soPin, '--pin', TOKEN.pin],
-    { stdio: 'pipe', env: process.env },
-  );
-  dataDir = join(temp, 'data');
-  seal = { kind: 'pkcs11', pkcs11: { module, token: TOKEN.label, pin: TOKEN.pin } };
+  hsm = setUpSoftHsm('fx-server-hsm-');
+  hsm.initToken(TOKEN);
+  dataDir = join(hsm.dir, 'data');
+  seal = { kind: 'pkcs11', pkcs11: { module: hsm.module, token: TOKEN.label, pin: TOKEN.pin } };
 });
 
 afterAll(() => {
-  if (previousConf === undefined) delete process.env['SOFTHSM2_CONF'];
-  else process.env['SOFTHSM2_CONF'] = previousConf;
-  rmSync(temp, { recursive: true, force: true });
+  hsm.cleanup();
 });
 
 describe('a server sealed by an HSM (PKCS#11)', () => {
