@@ -360,6 +360,42 @@ describe('fortress remote CLI', () => {
     expect((await remote(['get', 'people', '1', '--json'])).status).toBe(0);
   });
 
+  it('keys export writes a signed backup over HTTP that keys import restores offline', async () => {
+    const recipientKey = path.join(tmp, 'dr.key');
+    const made = await fortress(['keys', 'recipient', '--out', recipientKey], { env });
+    expect(made.status, made.stderr).toBe(0);
+    const backup = path.join(tmp, 'keys.fxbk');
+    const exported = await remote(['keys', 'export', '--to', `${recipientKey}.pub`, '--out', backup]);
+    expect(exported.status, exported.stderr).toBe(0);
+    expect(exported.stdout).toMatch(/^Wrote .*keys\.fxbk: \d+ keys, \d+ versions/m);
+    expect((await stat(backup)).mode & 0o777).toBe(0o600);
+    const signers = JSON.parse(await readFile(`${backup}.signers.json`, 'utf8')) as Record<string, string>;
+    expect(Object.keys(signers).sort()).toEqual(['ed25519', 'mlDsa65']);
+    // Never over an existing file.
+    const again = await remote(['keys', 'export', '--to', `${recipientKey}.pub`, '--out', backup]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain('does it already exist?');
+
+    const restored = path.join(tmp, 'restored');
+    const imported = await fortress(
+      [
+        'keys',
+        'import',
+        backup,
+        '--recipient-key',
+        recipientKey,
+        '--trust',
+        `${backup}.signers.json`,
+        '--data',
+        restored,
+        '--json',
+      ],
+      { env },
+    );
+    expect(imported.status, imported.stderr).toBe(0);
+    expect(JSON.parse(imported.stdout)).toMatchObject({ dataDir: restored, seal: 'shamir' });
+  });
+
   it('keys config sets and clears a rotation schedule and the minimum decryption version', async () => {
     const listed = async (): Promise<{ name: string; rotationPeriod: string | null }[]> =>
       JSON.parse((await remote(['keys', 'list', '--json'])).stdout) as {

@@ -129,6 +129,9 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
   import TABLE FILE [--format ndjson|csv]    export TABLE [--format ndjson|csv] [--out FILE]
                                   Streamed; a progress line on stderr when it is a terminal
   keys list | rotate NAME         policy list | add FILE [--id ID] | remove ID
+  keys export --to RECIPIENT.pub --out FILE [--label TEXT]
+                                  A backup of every key, encrypted to the recipient and signed
+                                  (restore offline: keys import into a new data directory)
   keys config NAME [--min-decryption-version N] [--rotation-period 30d|none]
                                   Retire versions below N / set or turn off scheduled rotation
   audit tail [-n N] | verify      (exit 1 if verification fails)

@@ -16,7 +16,7 @@
  * Output is an aligned table (long values cut with …) or, with `--json`, JSON for scripts.
  */
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -66,6 +66,8 @@ const OPTIONS = {
   set: { type: 'string' },
   format: { type: 'string' },
   out: { type: 'string' },
+  to: { type: 'string' },
+  label: { type: 'string' },
   id: { type: 'string' },
   n: { type: 'string', short: 'n' },
   nonce: { type: 'string' },
@@ -159,6 +161,12 @@ const SPECS: Readonly<Record<string, Spec>> = {
   },
   'keys list': { flags: [], args: [0, 0], usage: 'keys list' },
   'keys rotate': { flags: [], args: [1, 1], usage: 'keys rotate NAME' },
+  'keys export': {
+    flags: ['to', 'out', 'label'],
+    args: [0, 0],
+    usage:
+      'keys export --to RECIPIENT.pub --out FILE [--label TEXT]   (an encrypted, signed backup of every key)',
+  },
   'keys config': {
     flags: ['min-decryption-version', 'rotation-period'],
     args: [1, 1],
@@ -651,6 +659,46 @@ const HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
         'rotationPeriod',
         'rotatedAt',
       ]);
+    return 0;
+  },
+  'keys export': async (run) => {
+    const to = text(run.values, 'to');
+    const outFile = text(run.values, 'out');
+    if (to === undefined || outFile === undefined) {
+      throw usage('usage: fortress keys export --to RECIPIENT.pub --out FILE [--label TEXT]');
+    }
+    let recipient: string;
+    try {
+      recipient = (await readFile(to, 'utf8')).trim();
+    } catch (cause) {
+      throw new FortressError('FX_CLI_USAGE', `--to ${to}: cannot be read`, { cause });
+    }
+    const label = text(run.values, 'label');
+    const result = await (
+      await run.authenticated()
+    ).keys.exportKeys({ recipient, ...(label === undefined ? {} : { label }) });
+    const backup = Buffer.from(String(result['backup']), 'base64');
+    const signers = result['signers'] as { ed25519: string; mlDsa65: string };
+    // New files only: a backup never overwrites another.
+    try {
+      await writeFile(outFile, backup, { flag: 'wx', mode: 0o600 });
+      await writeFile(`${outFile}.signers.json`, `${JSON.stringify(signers, null, 2)}\n`, {
+        flag: 'wx',
+        mode: 0o644,
+      });
+    } catch (cause) {
+      throw new FortressError('FX_CLI_USAGE', `cannot create ${outFile} (does it already exist?)`, { cause });
+    }
+    const summary = { file: outFile, keys: result['keys'], versions: result['versions'], signers };
+    if (run.json) printJson(summary);
+    else {
+      out(
+        `Wrote ${outFile}: ${String(result['keys'])} keys, ${String(result['versions'])} versions, encrypted to the recipient and signed.`,
+      );
+      out(
+        `Signer public keys: ${outFile}.signers.json — check their fingerprints through another channel before restoring.`,
+      );
+    }
     return 0;
   },
   'keys rotate': async (run) => {
