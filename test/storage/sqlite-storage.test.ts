@@ -10,31 +10,41 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SqliteDialect } from '../../src/storage/sqlite/sqlite-dialect.js';
 import { FortressError } from '../../src/util/errors.js';
-import { runStorageConformance } from './storage.case.js';
+import { runStorageConformance, type ConformanceTypes } from './storage.case.js';
 
-runStorageConformance('SQLite', async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-sqlite-'));
-  const file = path.join(dir, 'fortress.db');
-  const dialect = new SqliteDialect({ path: file });
-  return {
-    driver: await dialect.createDriver(),
-    reopen: () => new SqliteDialect({ path: file, mustExist: true }).createDriver(),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-});
+const types: ConformanceTypes = { int64: 'INTEGER', bytes: 'BLOB' };
+
+runStorageConformance(
+  'SQLite',
+  async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-sqlite-'));
+    const file = path.join(dir, 'fortress.db');
+    const dialect = new SqliteDialect({ path: file });
+    return {
+      driver: await dialect.createDriver(),
+      reopen: () => new SqliteDialect({ path: file, mustExist: true }).createDriver(),
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+  types,
+);
 
 // The same suite with page encryption (SQLite3MultipleCiphers): every behaviour must be identical.
-runStorageConformance('SQLite, page-encrypted', async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-sqlite-mc-'));
-  const file = path.join(dir, 'fortress.db');
-  const key = randomBytes(32);
-  const dialect = new SqliteDialect({ path: file, pageKey: key });
-  return {
-    driver: await dialect.createDriver(),
-    reopen: () => new SqliteDialect({ path: file, mustExist: true, pageKey: key }).createDriver(),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-});
+runStorageConformance(
+  'SQLite, page-encrypted',
+  async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-sqlite-mc-'));
+    const file = path.join(dir, 'fortress.db');
+    const key = randomBytes(32);
+    const dialect = new SqliteDialect({ path: file, pageKey: key });
+    return {
+      driver: await dialect.createDriver(),
+      reopen: () => new SqliteDialect({ path: file, mustExist: true, pageKey: key }).createDriver(),
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+  types,
+);
 
 describe('SQLite page encryption', () => {
   it('keeps every page ciphertext, refuses a wrong or missing key, and zeroes its key copy', async () => {
