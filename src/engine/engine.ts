@@ -13,7 +13,7 @@ import { isAeadName } from '../crypto/aead/registry.js';
 import { randomBytes } from '../crypto/random.js';
 import type { KeyManager } from '../keys/key-manager.js';
 import type { AccessActor, AccessLog } from './access/access-log.js';
-import type { SqlValue, StorageDriver, StorageSession } from '../storage/dialect.js';
+import type { SqlSpelling, SqlValue, StorageDriver, StorageSession } from '../storage/dialect.js';
 import { describe, toHex } from '../util/bytes.js';
 import { FortressError } from '../util/errors.js';
 import { Job, type JobKind, type JobOptions, type JobProgress, type JobRecord } from './jobs/job.js';
@@ -21,12 +21,15 @@ import {
   buildColumn,
   buildTable,
   checkName,
+  checkPhysicalNames,
   createTableSql,
   indexName,
   indexSql,
   physicalColumns,
   physicalTable,
   ROW_ENVELOPE,
+  ROW_ENVELOPE_COLUMN,
+  columnSql,
   type AnyRow,
   type EncryptOptions,
   type InsertOf,
@@ -36,25 +39,29 @@ import {
   type StoredTable,
   type TableDefinition,
   type ColumnDefinition,
+  type PhysicalColumn,
 } from './schema/table-schema.js';
 import { TableCodec, envelopeKey, withKeys, type TableScope } from './table/table-codec.js';
 import { Table, type RowScope, type TableHost } from './table/table.js';
 
-const CATALOG_SQL = `
-CREATE TABLE IF NOT EXISTS fx_tables (name TEXT PRIMARY KEY, id TEXT NOT NULL, schema TEXT NOT NULL);
+/** The catalog and the jobs table, in the backend's words. */
+function catalogSql(s: SqlSpelling): string {
+  return `
+CREATE TABLE IF NOT EXISTS fx_tables (name ${s.text} PRIMARY KEY, id ${s.text} NOT NULL, schema ${s.text} NOT NULL);
 CREATE TABLE IF NOT EXISTS fx_jobs (
-  id INTEGER PRIMARY KEY,
-  kind TEXT NOT NULL,
-  table_name TEXT NOT NULL,
-  state TEXT NOT NULL,
-  params TEXT NOT NULL,
-  checkpoint TEXT,
-  processed INTEGER NOT NULL DEFAULT 0,
-  rewritten INTEGER NOT NULL DEFAULT 0,
-  total INTEGER NOT NULL DEFAULT 0,
-  error TEXT
+  id ${s.autoId},
+  kind ${s.text} NOT NULL,
+  table_name ${s.text} NOT NULL,
+  state ${s.text} NOT NULL,
+  params ${s.text} NOT NULL,
+  checkpoint ${s.text},
+  processed ${s.int64} NOT NULL DEFAULT 0,
+  rewritten ${s.int64} NOT NULL DEFAULT 0,
+  total ${s.int64} NOT NULL DEFAULT 0,
+  error ${s.text}
 );
 `;
+}
 
 export interface EngineOptions {
   readonly driver: StorageDriver;
@@ -98,6 +105,7 @@ export class Engine implements TableHost {
   readonly keys: KeyManager;
   readonly scope: TableScope;
   readonly rowid: boolean;
+  readonly spelling: SqlSpelling;
   readonly #tables = new Map<string, TableEntry>();
   readonly #jobs = new Map<number, Job>();
   /** Tables with a schema change or job in progress. */
@@ -109,13 +117,14 @@ export class Engine implements TableHost {
     this.driver = options.driver;
     this.keys = options.keys;
     this.rowid = options.driver.capabilities.rowid;
+    this.spelling = options.driver.spelling;
     this.scope = { tenant: options.tenant ?? 'default', database: options.database ?? 'main' };
     this.#kek = `kek/${this.scope.tenant}/${this.scope.database}`;
   }
 
   static async open(options: EngineOptions): Promise<Engine> {
     const engine = new Engine(options);
-    await options.driver.exec(CATALOG_SQL);
+    await options.driver.exec(catalogSql(options.driver.spelling));
     const rows = await options.driver.all<{ name: string; id: string; schema: string }>(
       'SELECT name, id, schema FROM fx_tables',
     );
@@ -158,6 +167,7 @@ export class Engine implements TableHost {
     entry.building ??= TableCodec.create(schema, this.keys, {
       ...this.scope,
       packEnvelopes: this.driver.capabilities.blobConcat,
+      rowidOrder: this.driver.capabilities.rowid,
     }).then(
       (codec) => {
         if (entry.schema === schema) entry.codec = codec;
@@ -299,9 +309,10 @@ export class Engine implements TableHost {
     try {
       const id = toHex(randomBytes(4));
       const schema = buildTable(name, definition, this.#naming(name, id));
+      checkPhysicalNames(name, schema.columns, schema.level, this.spelling);
       await this.#ensureKeys(schema);
       await this.driver.transaction(async (tx) => {
-        for (const sql of createTableSql(schema, quote)) await tx.exec(sql);
+        for (const sql of createTableSql(schema, quote, this.spelling)) await tx.exec(sql);
         await tx.run('INSERT INTO fx_tables (name, id, schema) VALUES (?, ?, ?)', [
           name,
           id,
@@ -420,21 +431,27 @@ export class Engine implements TableHost {
           },
         };
       }
+      checkPhysicalNames(table, [column], schema.level, this.spelling);
       if (this.keys.state !== 'unsealed' && column.encryption !== null)
         throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
       await this.#ensureKeys(next, [column]);
       await this.driver.transaction(async (tx) => {
-        for (const p of physicalColumns(column, schema.level))
-          await tx.exec(`ALTER TABLE ${quote(physicalTable(table))} ADD COLUMN ${quote(p.name)} ${p.sql}`);
+        for (const p of physicalColumns(column, schema.level)) await this.#addPhysicalColumn(tx, table, p);
         if (next.rowKey !== null && schema.rowKey === null)
-          await tx.exec(`ALTER TABLE ${quote(physicalTable(table))} ADD COLUMN ${quote(ROW_ENVELOPE)} BLOB`);
-        for (const sql of indexSql(next, column, quote)) await tx.exec(sql);
+          await this.#addPhysicalColumn(tx, table, ROW_ENVELOPE_COLUMN);
+        for (const sql of indexSql(next, column, quote, this.spelling)) await tx.exec(sql);
         await this.#saveSchema(tx, next);
       });
       this.#setSchema(next);
     } finally {
       lock.release();
     }
+  }
+
+  async #addPhysicalColumn(tx: StorageSession, table: string, column: PhysicalColumn): Promise<void> {
+    await tx.exec(
+      `ALTER TABLE ${quote(physicalTable(table))} ADD COLUMN ${columnSql(column, quote, this.spelling)}`,
+    );
   }
 
   #namingFor(entry: TableEntry): KeyNaming {
@@ -508,7 +525,7 @@ export class Engine implements TableHost {
       const inRow = column.encryption !== null && schema.level !== 'field';
       await this.driver.transaction(async (tx) => {
         for (const p of physicalColumns(column, schema.level)) {
-          await tx.exec(`DROP INDEX IF EXISTS ${quote(indexName(table, p.name))}`);
+          await tx.exec(`DROP INDEX IF EXISTS ${quote(indexName(table, p.name, this.spelling))}`);
           await tx.exec(`ALTER TABLE ${quote(physicalTable(table))} DROP COLUMN ${quote(p.name)}`);
         }
         await this.#saveSchema(tx, next);
@@ -575,18 +592,18 @@ export class Engine implements TableHost {
           },
         };
       }
+      checkPhysicalNames(table, [target], schema.level, this.spelling);
       if (this.keys.state !== 'unsealed')
         throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
       await this.#ensureKeys(next, [target]);
       await this.driver.transaction(async (tx) => {
         const before = new Set(physicalColumns(column, schema.level).map((p) => p.name));
         for (const p of physicalColumns(target, schema.level)) {
-          if (!before.has(p.name))
-            await tx.exec(`ALTER TABLE ${quote(physicalTable(table))} ADD COLUMN ${quote(p.name)} ${p.sql}`);
+          if (!before.has(p.name)) await this.#addPhysicalColumn(tx, table, p);
         }
         if (next.rowKey !== null && schema.rowKey === null)
-          await tx.exec(`ALTER TABLE ${quote(physicalTable(table))} ADD COLUMN ${quote(ROW_ENVELOPE)} BLOB`);
-        for (const sql of indexSql(next, target, quote)) await tx.exec(sql);
+          await this.#addPhysicalColumn(tx, table, ROW_ENVELOPE_COLUMN);
+        for (const sql of indexSql(next, target, quote, this.spelling)) await tx.exec(sql);
         await this.#saveSchema(tx, next);
       });
       this.#setSchema(next);
@@ -694,6 +711,7 @@ export class Engine implements TableHost {
           next,
           next.columns.find((c) => c.name === column)!,
           quote,
+          this.spelling,
         ))
           await tx.exec(sql);
         await this.#saveSchema(tx, next);
@@ -796,12 +814,14 @@ export class Engine implements TableHost {
     const total = (await this.driver.get<{ n: number }>(
       `SELECT count(*) AS n FROM ${quote(physicalTable(table))}`,
     ))!.n;
-    const result = await this.driver.run(
-      "INSERT INTO fx_jobs (kind, table_name, state, params, total) VALUES (?, ?, 'running', ?, ?)",
+    // RETURNING (SQLite ≥ 3.35, PostgreSQL) rather than a last-insert rowid, which not every
+    // backend has.
+    const inserted = await this.driver.get<{ id: number }>(
+      "INSERT INTO fx_jobs (kind, table_name, state, params, total) VALUES (?, ?, 'running', ?, ?) RETURNING id",
       [kind, table, JSON.stringify(params), total],
     );
     const record: JobRecord = {
-      id: Number(result.lastInsertRowid),
+      id: inserted!.id,
       kind,
       table,
       state: 'running',
@@ -899,7 +919,9 @@ export class Engine implements TableHost {
     const select = codec.selectList([...needed]);
     const after: SqlValue | null =
       record.checkpoint === null ? null : (JSON.parse(record.checkpoint) as SqlValue);
-    return this.driver.transaction(async (tx) => {
+    // The body may run more than once (a backend with concurrent writers runs it again after a
+    // serialization failure): it changes the job's record only once it has committed.
+    const batch = await this.driver.transaction(async (tx) => {
       const raws = await tx.all<Record<string, unknown>>(
         `SELECT ${select} FROM ${quote(codec.physicalTable)}${after === null ? '' : ` WHERE ${quote(pk)} > ?`} ORDER BY ${quote(pk)} LIMIT ${batchSize}`,
         after === null ? [] : [after],
@@ -936,18 +958,25 @@ export class Engine implements TableHost {
       }
       for (const [sql, rows] of updates) await tx.runBatch(sql, rows);
       const last = raws.length === 0 ? after : (raws[raws.length - 1]![pk] as SqlValue);
-      record.processed += raws.length;
-      record.rewritten += rewritten;
-      record.checkpoint = last === null ? null : JSON.stringify(last);
-      job.processedHere += raws.length;
+      const progress = {
+        read: raws.length,
+        processed: record.processed + raws.length,
+        rewritten: record.rewritten + rewritten,
+        checkpoint: last === null ? null : JSON.stringify(last),
+      };
       await tx.run('UPDATE fx_jobs SET checkpoint = ?, processed = ?, rewritten = ? WHERE id = ?', [
-        record.checkpoint,
-        record.processed,
-        record.rewritten,
+        progress.checkpoint,
+        progress.processed,
+        progress.rewritten,
         record.id,
       ]);
-      return raws.length < batchSize;
+      return progress;
     });
+    record.processed = batch.processed;
+    record.rewritten = batch.rewritten;
+    record.checkpoint = batch.checkpoint;
+    job.processedHere += batch.read;
+    return batch.read < batchSize;
   }
 
   /** The schema step at the end of a job. */
@@ -965,7 +994,7 @@ export class Engine implements TableHost {
         ),
       );
       await this.driver.transaction(async (tx) => {
-        await tx.exec(`DROP INDEX IF EXISTS ${quote(indexName(table, `p_${column}`))}`);
+        await tx.exec(`DROP INDEX IF EXISTS ${quote(indexName(table, `p_${column}`, this.spelling))}`);
         await tx.exec(`ALTER TABLE ${quote(physicalTable(table))} DROP COLUMN ${quote(`p_${column}`)}`);
         await this.#saveSchema(tx, next);
       });
@@ -986,7 +1015,7 @@ export class Engine implements TableHost {
         schema.columns.map((c) => (c === target ? Object.freeze({ ...c, encryption }) : c)),
       );
       await this.driver.transaction(async (tx) => {
-        await tx.exec(`DROP INDEX IF EXISTS ${quote(indexName(table, `b${old}_${column}`))}`);
+        await tx.exec(`DROP INDEX IF EXISTS ${quote(indexName(table, `b${old}_${column}`, this.spelling))}`);
         await tx.run(`UPDATE ${quote(physicalTable(table))} SET ${quote(`b${old}_${column}`)} = NULL`);
         await this.#saveSchema(tx, next);
       });
@@ -995,10 +1024,12 @@ export class Engine implements TableHost {
   }
 
   async #checkpointWal(): Promise<void> {
+    const sql = this.spelling.checkpointLog;
+    if (sql === null) return;
     try {
-      await this.driver.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      await this.driver.exec(sql);
     } catch {
-      // Not a WAL database (or another backend): nothing to fold in.
+      // Not a WAL database: nothing to fold in.
     }
   }
 
@@ -1082,6 +1113,7 @@ export class Transaction {
       loadEncryptionKey: (k) => engine.loadEncryptionKey(k),
       session: () => session,
       rowid: engine.rowid,
+      spelling: engine.spelling,
       accessLog: engine.accessLog,
       inTransaction: () => true,
     };

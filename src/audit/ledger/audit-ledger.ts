@@ -25,7 +25,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile, rename, mkdir, open as openFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { StorageDriver, StorageSession, SqlValue } from '../../storage/dialect.js';
+import type { SqlSpelling, SqlValue, StorageDriver, StorageSession } from '../../storage/dialect.js';
 import { AuditError, FortressError } from '../../util/errors.js';
 import { assertInteger, assertOptions, assertString } from '../../util/bytes.js';
 import {
@@ -54,7 +54,7 @@ import { formatSegment, segmentFileName } from '../segment/segment-file.js';
 import { bundlePath, TILE_HEIGHT, TILE_WIDTH, tilePath, tilesOf } from '../tiles/tile-layout.js';
 import { constantTimeEqual } from '../../crypto/memory/constant-time.js';
 import { verifyLedger, type VerifyOptions, type VerifyReport } from '../verify/ledger-verifier.js';
-import { LEDGER_DDL, SQL, type CheckpointRow, type StateRow } from './ledger-schema.js';
+import { ledgerDdl, SQL, type CheckpointRow, type StateRow } from './ledger-schema.js';
 
 export interface AuditLedgerOptions {
   readonly driver: StorageDriver;
@@ -241,7 +241,7 @@ export class AuditLedger {
       throw new FortressError('FX_INVALID_ARGUMENT', 'signers: expected a function');
     }
     const ledger = new AuditLedger(options);
-    await options.driver.exec(LEDGER_DDL);
+    await options.driver.exec(ledgerDdl(options.driver.spelling));
     await options.driver.transaction(async (tx) => {
       const state = await tx.get<StateRow>(SQL.state);
       if (state === undefined) await tx.run(SQL.insertState, [options.origin]);
@@ -679,7 +679,7 @@ export class AuditLedger {
   /** Entries matching `query`, streamed in batches (oldest first unless `newestFirst`). */
   async *entries(query: AuditQuery = {}): AsyncGenerator<AuditEntry> {
     this.#checkOpen();
-    const { sql, params } = compileQuery(query);
+    const { sql, params } = compileQuery(query, this.#driver.spelling);
     let remaining = query.limit ?? Number.POSITIVE_INFINITY;
     let cursor: number | null = null;
     const desc = query.newestFirst === true;
@@ -889,7 +889,7 @@ const QUERY_KEYS = [
   'digest',
 ];
 
-function compileQuery(query: AuditQuery): { sql: string; params: SqlValue[] } {
+function compileQuery(query: AuditQuery, spelling: SqlSpelling): { sql: string; params: SqlValue[] } {
   assertOptions(query, 'query');
   for (const key of Object.keys(query)) {
     // A misspelt filter must not silently widen the search to everything.
@@ -958,7 +958,7 @@ function compileQuery(query: AuditQuery): { sql: string; params: SqlValue[] } {
     }
     // The digest is plain ASCII inside the canonical JSON: an exact, case-sensitive substring test
     // (LIKE would ignore case) decides it.
-    where.push('instr(CAST(entry AS TEXT), ?) > 0');
+    where.push(spelling.bytesContainText('entry'));
     params.push(query.digest);
   }
   return { sql: `SELECT seq, entry FROM fx_audit_entries WHERE ${where.join(' AND ')}`, params };

@@ -11,49 +11,55 @@
  * - `fx_audit_segments`: entries archived to signed segment files and pruned from the hot store;
  * - `fx_audit_state`: the origin, how far the tree is stored, and how many entries were archived.
  */
-export const LEDGER_DDL = `
+import type { SqlSpelling } from '../../storage/dialect.js';
+
+/** The ledger's tables, in the backend's words (see `SqlSpelling`). */
+export function ledgerDdl(s: SqlSpelling): string {
+  return `
 CREATE TABLE IF NOT EXISTS fx_audit_entries (
-  seq INTEGER PRIMARY KEY,
-  time INTEGER NOT NULL,
-  principal TEXT NOT NULL,
-  action TEXT NOT NULL,
-  resource TEXT NOT NULL,
-  decision TEXT NOT NULL,
-  outcome TEXT NOT NULL,
-  entry BLOB NOT NULL
+  seq ${s.int64} PRIMARY KEY,
+  time ${s.int64} NOT NULL,
+  principal ${s.text} NOT NULL,
+  action ${s.text} NOT NULL,
+  resource ${s.text} NOT NULL,
+  decision ${s.text} NOT NULL,
+  outcome ${s.text} NOT NULL,
+  entry ${s.bytes} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS fx_audit_nodes (
-  level INTEGER NOT NULL,
-  idx INTEGER NOT NULL,
-  hash BLOB NOT NULL,
+  level ${s.int64} NOT NULL,
+  idx ${s.int64} NOT NULL,
+  hash ${s.bytes} NOT NULL,
   PRIMARY KEY (level, idx)
-) WITHOUT ROWID;
+)${s.withoutRowid};
 CREATE TABLE IF NOT EXISTS fx_audit_checkpoints (
-  size INTEGER PRIMARY KEY,
-  time INTEGER NOT NULL,
-  note TEXT NOT NULL
+  size ${s.int64} PRIMARY KEY,
+  time ${s.int64} NOT NULL,
+  note ${s.text} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS fx_audit_segments (
-  first INTEGER PRIMARY KEY,
-  count INTEGER NOT NULL,
-  file TEXT NOT NULL,
-  sha256 TEXT NOT NULL,
-  time INTEGER NOT NULL
+  first ${s.int64} PRIMARY KEY,
+  count ${s.int64} NOT NULL,
+  file ${s.text} NOT NULL,
+  sha256 ${s.text} NOT NULL,
+  time ${s.int64} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS fx_audit_state (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  origin TEXT NOT NULL,
-  tree_size INTEGER NOT NULL,
-  archived INTEGER NOT NULL
+  id ${s.int64} PRIMARY KEY CHECK (id = 1),
+  origin ${s.text} NOT NULL,
+  tree_size ${s.int64} NOT NULL,
+  archived ${s.int64} NOT NULL
 );
 `;
+}
 
 export const SQL = {
   insertEntry:
     'INSERT INTO fx_audit_entries (seq, time, principal, action, resource, decision, outcome, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   maxSeq: 'SELECT max(seq) AS m FROM fx_audit_entries',
   entry: 'SELECT seq, entry FROM fx_audit_entries WHERE seq = ?',
-  insertNode: 'INSERT OR REPLACE INTO fx_audit_nodes (level, idx, hash) VALUES (?, ?, ?)',
+  insertNode:
+    'INSERT INTO fx_audit_nodes (level, idx, hash) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash',
   node: 'SELECT hash FROM fx_audit_nodes WHERE level = ? AND idx = ?',
   nodesOfLevel: 'SELECT idx, hash FROM fx_audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx',
   state: 'SELECT origin, tree_size, archived FROM fx_audit_state WHERE id = 1',

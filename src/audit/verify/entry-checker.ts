@@ -7,9 +7,13 @@
 import { decodeAuditEntry, principalText, resourcePath } from '../entry/audit-entry.js';
 import { HASH_BYTES, hashLeaf } from '../merkle/merkle-hash.js';
 
-/** The searchable copies in an entry's row, as one string (one value to fetch, not six). */
+/**
+ * The searchable copies in an entry's row, as one string (one value to fetch, not six), separated
+ * by U+001F. The separator is a literal inside the SQL string constants (every backend reads the
+ * same string; SQLite spells the function that makes it `char`, PostgreSQL `chr`).
+ */
 export const SEARCH_COLUMNS =
-  'principal || char(31) || action || char(31) || resource || char(31) || decision || char(31) || outcome || char(31) || time';
+  "principal || '\x1f' || action || '\x1f' || resource || '\x1f' || decision || '\x1f' || outcome || '\x1f' || time";
 
 export interface EntryBatch {
   /** Seq of `entries[0]`; the others follow without gaps. */

@@ -11,7 +11,7 @@
  * Both sides use SQL's three-valued logic (a comparison with null is unknown, `not unknown` is
  * unknown), so the SQL and the re-check agree on every row.
  */
-import type { SqlValue } from '../../storage/dialect.js';
+import type { SqlSpelling, SqlValue } from '../../storage/dialect.js';
 import { describe } from '../../util/bytes.js';
 import { FortressError } from '../../util/errors.js';
 import { checkedToValue, toSql } from '../schema/column-types.js';
@@ -228,13 +228,16 @@ class Compiler {
   constructor(
     readonly codec: TableCodec,
     readonly scan: boolean,
+    readonly spelling: SqlSpelling,
   ) {}
 
   emit(node: Node): Emitted {
     switch (node.kind) {
       case 'and':
       case 'or': {
-        if (node.items.length === 0) return { sql: node.kind === 'and' ? '1' : '0', exact: true };
+        if (node.items.length === 0) {
+          return { sql: node.kind === 'and' ? this.spelling.true : this.spelling.false, exact: true };
+        }
         const parts = node.items.map((item) => this.emit(item));
         return {
           sql: `(${parts.map((p) => p.sql).join(node.kind === 'and' ? ' AND ' : ' OR ')})`,
@@ -247,7 +250,7 @@ class Compiler {
         // The negation of a superset is not a superset: leave it to the exact check.
         if (!inner.exact) {
           this.params.length = mark;
-          return { sql: '1', exact: false };
+          return { sql: this.spelling.true, exact: false };
         }
         return { sql: `(NOT ${inner.sql})`, exact: true };
       }
@@ -258,11 +261,11 @@ class Compiler {
 
   #comparison(column: StoredColumn, op: Operator, value: unknown, values: readonly unknown[]): Emitted {
     if (column.encryption === null)
-      return { sql: plainSql(column, op, value, values, this.params), exact: true };
+      return { sql: plainSql(column, op, value, values, this.params, this.spelling), exact: true };
     this.columns.add(column);
     if (!supported(column, op, value)) {
       if (!this.scan) throw unsupported(column, op);
-      return { sql: '1', exact: false };
+      return { sql: this.spelling.true, exact: false };
     }
     const search = column.encryption.search!;
     const operands = op === 'in' ? values : [op === 'isNull' ? null : value];
@@ -298,7 +301,7 @@ class Compiler {
         terms.push(`"p_${column.name}" IS NOT NULL`, `"p_${column.name}" IS NULL`);
       }
     }
-    return { sql: terms.length === 0 ? '0' : `(${terms.join(' OR ')})`, exact: false };
+    return { sql: terms.length === 0 ? this.spelling.false : `(${terms.join(' OR ')})`, exact: false };
   }
 }
 
@@ -308,6 +311,7 @@ function plainSql(
   value: unknown,
   values: readonly unknown[],
   params: SqlValue[],
+  spelling: SqlSpelling,
 ): string {
   const name = `"p_${column.name}"`;
   const bind = (v: unknown): string => {
@@ -330,9 +334,9 @@ function plainSql(
     case 'lte':
       return `${name} <= ${bind(value)}`;
     case 'in':
-      return values.length === 0 ? '0' : `${name} IN (${values.map(bind).join(', ')})`;
+      return values.length === 0 ? spelling.false : `${name} IN (${values.map(bind).join(', ')})`;
     case 'notIn':
-      return values.length === 0 ? '1' : `${name} NOT IN (${values.map(bind).join(', ')})`;
+      return values.length === 0 ? spelling.true : `${name} NOT IN (${values.map(bind).join(', ')})`;
     case 'bitsClear':
       params.push(value as number);
       return `(${name} & ?) = 0`;
@@ -428,13 +432,18 @@ function compare(
   }
 }
 
-/** Validates and compiles `where` (undefined: every row). */
-export function compileWhere(codec: TableCodec, where: unknown, scan: boolean): CompiledWhere {
+/** Validates and compiles `where` (undefined: every row) into SQL spelled by `spelling`. */
+export function compileWhere(
+  codec: TableCodec,
+  where: unknown,
+  scan: boolean,
+  spelling: SqlSpelling,
+): CompiledWhere {
   if (where === undefined) {
-    return { sql: '1', params: [], exact: true, columns: new Set(), test: () => true };
+    return { sql: spelling.true, params: [], exact: true, columns: new Set(), test: () => true };
   }
   const tree = parse(codec, where, 0);
-  const compiler = new Compiler(codec, scan);
+  const compiler = new Compiler(codec, scan, spelling);
   const emitted = compiler.emit(tree);
   // The exact check reads every column the filter names, plaintext ones included.
   const columns = new Set<StoredColumn>();

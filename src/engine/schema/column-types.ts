@@ -5,6 +5,7 @@
  * `engine/codec` carries a type tag inside the plaintext, and plaintext columns map to the SQL type
  * that orders and compares like the JavaScript value.
  */
+import type { SqlColumnType } from '../../storage/dialect.js';
 import { FortressError } from '../../util/errors.js';
 import { describe, isBytes } from '../../util/bytes.js';
 
@@ -179,19 +180,20 @@ function tooLarge(column: string, maxBytes: number): FortressError {
   );
 }
 
-/** SQL column type of a plaintext column. */
-export function sqlTypeOf(type: ColumnType): string {
+/** Storage type of a plaintext column (each backend spells it: `SqlSpelling`). */
+export function sqlTypeOf(type: ColumnType): SqlColumnType {
   switch (type) {
     case 'integer':
     case 'boolean':
     case 'timestamp':
-      return 'INTEGER';
+      // Safe integers, 0/1, and milliseconds since the epoch all need 64 bits.
+      return 'int64';
     case 'real':
-      return 'REAL';
+      return 'float64';
     case 'bytes':
-      return 'BLOB';
+      return 'bytes';
     default:
-      return 'TEXT';
+      return 'text';
   }
 }
 

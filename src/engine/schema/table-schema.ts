@@ -9,11 +9,13 @@
  * - `e__row`: the row envelope (row and table levels) holding every encrypted column;
  * - `b0_<c>`, `b1_<c>`: blind-index slots of a searchable column (two during an index key rotation).
  */
+import { createHash } from 'node:crypto';
 import type { AeadName } from '../../crypto/aead/aead.js';
 import { isAeadName } from '../../crypto/aead/registry.js';
 import type { NormalizerName } from '../../crypto/blind-index/normalizers.js';
 import { planBlindIndexBits } from '../../crypto/blind-index/planner.js';
 import { MAX_PLAINTEXT_BYTES } from '../../crypto/envelope/envelope-format.js';
+import type { SqlColumnType, SqlSpelling } from '../../storage/dialect.js';
 import { describe } from '../../util/bytes.js';
 import { FortressError } from '../../util/errors.js';
 import {
@@ -415,42 +417,100 @@ export function buildTable(name: unknown, definition: unknown, naming: KeyNaming
 }
 
 /** The SQL that creates a table's physical form. */
-export function createTableSql(table: StoredTable, quote: (name: string) => string): string[] {
+export function createTableSql(
+  table: StoredTable,
+  quote: (name: string) => string,
+  spelling: SqlSpelling,
+): string[] {
   const parts: string[] = [];
   const indexes: string[] = [];
   const physical = physicalTable(table.name);
   for (const column of table.columns) {
-    parts.push(...physicalColumns(column, table.level).map((c) => `${quote(c.name)} ${c.sql}`));
-    indexes.push(...indexSql(table, column, quote));
+    parts.push(...physicalColumns(column, table.level).map((c) => columnSql(c, quote, spelling)));
+    indexes.push(...indexSql(table, column, quote, spelling));
   }
-  if (table.rowKey !== null) parts.push(`${quote(ROW_ENVELOPE)} BLOB`);
+  if (table.rowKey !== null) parts.push(columnSql(ROW_ENVELOPE_COLUMN, quote, spelling));
   return [`CREATE TABLE ${quote(physical)} (${parts.join(', ')})`, ...indexes];
 }
 
+/** One physical column: its name, what it stores, and whether it is the primary key. */
+export interface PhysicalColumn {
+  readonly name: string;
+  readonly type: SqlColumnType;
+  readonly primaryKey?: boolean;
+}
+
+/** The row envelope's column (row and table levels). */
+export const ROW_ENVELOPE_COLUMN: PhysicalColumn = Object.freeze({ name: ROW_ENVELOPE, type: 'bytes' });
+
+/** A column's definition in `CREATE TABLE` or `ALTER TABLE … ADD COLUMN`. */
+export function columnSql(
+  column: PhysicalColumn,
+  quote: (name: string) => string,
+  spelling: SqlSpelling,
+): string {
+  const type = spelling[column.type];
+  return `${quote(column.name)} ${column.primaryKey === true ? `${type} PRIMARY KEY NOT NULL` : type}`;
+}
+
 /** Physical columns of one logical column (not the row envelope). */
-export function physicalColumns(
-  column: StoredColumn,
-  level: EncryptionLevel,
-): { name: string; sql: string }[] {
-  const out: { name: string; sql: string }[] = [];
-  const sqlType = sqlTypeOf(column.type);
+export function physicalColumns(column: StoredColumn, level: EncryptionLevel): PhysicalColumn[] {
+  const out: PhysicalColumn[] = [];
   if (column.encryption === null || column.legacyPlaintext) {
-    out.push({
-      name: `p_${column.name}`,
-      sql: column.primaryKey ? `${sqlType} PRIMARY KEY NOT NULL` : sqlType,
-    });
+    const type = sqlTypeOf(column.type);
+    out.push(
+      column.primaryKey
+        ? { name: `p_${column.name}`, type, primaryKey: true }
+        : { name: `p_${column.name}`, type },
+    );
   }
   if (column.encryption !== null) {
-    if (level === 'field') out.push({ name: `e_${column.name}`, sql: 'BLOB' });
+    if (level === 'field') out.push({ name: `e_${column.name}`, type: 'bytes' });
     if (column.encryption.search !== null) {
-      out.push({ name: `b0_${column.name}`, sql: 'INTEGER' }, { name: `b1_${column.name}`, sql: 'INTEGER' });
+      // Blind-index values reach 2^48.
+      out.push({ name: `b0_${column.name}`, type: 'int64' }, { name: `b1_${column.name}`, type: 'int64' });
     }
   }
   return out;
 }
 
-export function indexName(table: string, what: string): string {
-  return `fx_i_${table}__${what}`;
+/**
+ * The name of the SQL index on a physical column. Where the backend cuts longer identifiers short
+ * (PostgreSQL), a name that would be cut keeps its first characters and ends in a digest of the
+ * whole name, so two indexes never share one; SQLite's names are never shortened.
+ */
+export function indexName(table: string, what: string, spelling: SqlSpelling): string {
+  const name = `fx_i_${table}__${what}`;
+  const max = spelling.maxIdentifierLength;
+  if (max === null || name.length <= max) return name;
+  return `${name.slice(0, max - 17)}_${createHash('sha256').update(name).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Refuses a table or column name whose physical names the backend would cut short (PostgreSQL
+ * keeps 63 bytes: `fx_t_` + 58 for a table, `b0_` + 60 for a searchable column). Names are ASCII,
+ * so characters are bytes.
+ */
+export function checkPhysicalNames(
+  table: string,
+  columns: readonly StoredColumn[],
+  level: EncryptionLevel,
+  spelling: SqlSpelling,
+): void {
+  const max = spelling.maxIdentifierLength;
+  if (max === null) return;
+  if (physicalTable(table).length > max) {
+    throw invalid(`table name ${table} is too long for this database: at most ${max - 5} characters`);
+  }
+  for (const column of columns) {
+    for (const p of physicalColumns(column, level)) {
+      if (p.name.length > max) {
+        throw invalid(
+          `column name ${column.name} is too long for this database: its stored form ${p.name} has more than ${max} characters`,
+        );
+      }
+    }
+  }
 }
 
 /** Index statements for one column's current state. */
@@ -458,12 +518,14 @@ export function indexSql(
   table: StoredTable,
   column: StoredColumn,
   quote: (name: string) => string,
+  spelling: SqlSpelling,
 ): string[] {
   const physical = quote(physicalTable(table.name));
   const out: string[] = [];
   if (column.encryption === null && column.index && !column.primaryKey) {
+    // Ordered reads page by this index: it holds nulls where the engine's order puts them.
     out.push(
-      `CREATE INDEX IF NOT EXISTS ${quote(indexName(table.name, `p_${column.name}`))} ON ${physical} (${quote(`p_${column.name}`)})`,
+      `CREATE INDEX IF NOT EXISTS ${quote(indexName(table.name, `p_${column.name}`, spelling))} ON ${physical} (${quote(`p_${column.name}`)}${spelling.indexNullsFirst})`,
     );
   }
   const search = column.encryption?.search;
@@ -472,7 +534,7 @@ export function indexSql(
       if (slot === null) continue;
       const name = `b${slot.slot}_${column.name}`;
       out.push(
-        `CREATE INDEX IF NOT EXISTS ${quote(indexName(table.name, name))} ON ${physical} (${quote(name)})`,
+        `CREATE INDEX IF NOT EXISTS ${quote(indexName(table.name, name, spelling))} ON ${physical} (${quote(name)})`,
       );
     }
   }

@@ -89,6 +89,11 @@ export interface TableScope {
   readonly database: string;
   /** Read a row's envelopes as one concatenated blob (StorageCapabilities.blobConcat). */
   readonly packEnvelopes?: boolean;
+  /**
+   * Index lookups come back in rowid order by themselves (StorageCapabilities.rowid); otherwise
+   * they are ordered by the key, so results come in the same order as the general planner's.
+   */
+  readonly rowidOrder?: boolean;
 }
 
 /** Columns of one blind-index slot ready to compute. */
@@ -124,6 +129,7 @@ export class TableCodec {
   readonly #keys: KeyManager;
   readonly #resolve: KeyResolver;
   readonly #pack: boolean;
+  readonly #rowidOrder: boolean;
   /** Per-column scratch contexts: the row key is written in place (no allocation per value). */
   readonly #contexts = new Map<string, (row: string) => EncryptionContext>();
   readonly #selects = new Map<string, string>();
@@ -147,6 +153,7 @@ export class TableCodec {
     this.#keys = keys;
     this.#resolve = keys.resolver();
     this.#pack = scope.packEnvelopes === true;
+    this.#rowidOrder = scope.rowidOrder === true;
     this.columns = new Map(schema.columns.map((c) => [c.name, c]));
     this.primaryKey = schema.columns.find((c) => c.primaryKey)!;
     this.#primaryPhysical = `p_${this.primaryKey.name}`;
@@ -426,7 +433,8 @@ export class TableCodec {
     const cacheKey = `#index:${column.name}:${slot}${scope === undefined ? '' : `#scope:${scope.name}`}`;
     let sql = this.#selects.get(cacheKey);
     if (sql === undefined) {
-      sql = `SELECT ${this.selectList(this.physicalFor(this.schema.columns))} FROM "${this.physicalTable}" WHERE "b${slot}_${column.name}" = ?${scopeSql(scope)}`;
+      const order = this.#rowidOrder ? '' : ` ORDER BY "p_${this.primaryKey.name}"`;
+      sql = `SELECT ${this.selectList(this.physicalFor(this.schema.columns))} FROM "${this.physicalTable}" WHERE "b${slot}_${column.name}" = ?${scopeSql(scope)}${order}`;
       this.#selects.set(cacheKey, sql);
     }
     return sql;

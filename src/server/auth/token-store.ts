@@ -12,17 +12,19 @@
  * Table: fx_tokens(accessor PK, hash UNIQUE, parent, expires_at, record JSON).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { StorageDriver, StorageSession } from '../../storage/dialect.js';
+import type { SqlSpelling, StorageDriver, StorageSession } from '../../storage/dialect.js';
 import { FortressError } from '../../util/errors.js';
 
-const SCHEMA = `CREATE TABLE IF NOT EXISTS fx_tokens (
-  accessor TEXT PRIMARY KEY,
-  hash TEXT NOT NULL UNIQUE,
-  parent TEXT,
-  expires_at INTEGER NOT NULL,
-  record TEXT NOT NULL
+function schemaSql(s: SqlSpelling): string {
+  return `CREATE TABLE IF NOT EXISTS fx_tokens (
+  accessor ${s.text} PRIMARY KEY,
+  hash ${s.text} NOT NULL UNIQUE,
+  parent ${s.text},
+  expires_at ${s.int64} NOT NULL,
+  record ${s.text} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS fx_tokens_parent ON fx_tokens (parent)`;
+}
 
 const TOKEN_PREFIX = 'fxt_';
 const TOKEN_RE = /^fxt_[A-Za-z0-9_-]{43}$/;
@@ -113,7 +115,7 @@ export class TokenStore {
   }
 
   static async open(driver: StorageDriver, options: { now?: () => number } = {}): Promise<TokenStore> {
-    await driver.exec(SCHEMA);
+    await driver.exec(schemaSql(driver.spelling));
     return new TokenStore(driver, options.now ?? nowSeconds);
   }
 

@@ -7,15 +7,17 @@
  * Table: fx_userpass(tenant, name, hash) — primary key (tenant, name).
  */
 import { hashPassphrase, verifyPassphrase } from '../../crypto/kdf/passphrase.js';
-import type { StorageDriver } from '../../storage/dialect.js';
+import type { SqlSpelling, StorageDriver } from '../../storage/dialect.js';
 import { FortressError, InvalidArgumentError } from '../../util/errors.js';
 
-const SCHEMA = `CREATE TABLE IF NOT EXISTS fx_userpass (
-  tenant TEXT NOT NULL,
-  name TEXT NOT NULL,
-  hash TEXT NOT NULL,
+function schemaSql(s: SqlSpelling): string {
+  return `CREATE TABLE IF NOT EXISTS fx_userpass (
+  tenant ${s.text} NOT NULL,
+  name ${s.text} NOT NULL,
+  hash ${s.text} NOT NULL,
   PRIMARY KEY (tenant, name)
 )`;
+}
 
 export const MIN_PASSWORD_LENGTH = 12;
 export const MAX_PASSWORD_LENGTH = 1024;
@@ -37,7 +39,7 @@ export class UserpassStore {
   }
 
   static async open(driver: StorageDriver): Promise<UserpassStore> {
-    await driver.exec(SCHEMA);
+    await driver.exec(schemaSql(driver.spelling));
     return new UserpassStore(driver);
   }
 

@@ -7,14 +7,16 @@
  *
  * Table: fx_access(kind, id, record) — primary key (kind, id).
  */
-import type { StorageDriver } from '../dialect.js';
+import type { SqlSpelling, StorageDriver } from '../dialect.js';
 
-const SCHEMA = `CREATE TABLE IF NOT EXISTS fx_access (
-  kind TEXT NOT NULL,
-  id TEXT NOT NULL,
-  record TEXT NOT NULL,
+function schemaSql(s: SqlSpelling): string {
+  return `CREATE TABLE IF NOT EXISTS fx_access (
+  kind ${s.text} NOT NULL,
+  id ${s.text} NOT NULL,
+  record ${s.text} NOT NULL,
   PRIMARY KEY (kind, id)
 )`;
+}
 
 export interface AccessRecordRow {
   readonly kind: string;
@@ -38,7 +40,7 @@ export class AccessStore {
   }
 
   static async open(driver: StorageDriver): Promise<AccessStore> {
-    await driver.exec(SCHEMA);
+    await driver.exec(schemaSql(driver.spelling));
     return new AccessStore(driver);
   }
 

@@ -6,23 +6,26 @@
  * only; records are validated on the keys side (`ValidatingKeyStore`).
  *
  * Tables: fx_meta(name, value), fx_keys(id, name UNIQUE, record JSON),
- * fx_key_versions(key_id, version, record JSON, wrapped BLOB).
+ * fx_key_versions(key_id, version, record JSON, wrapped bytes).
  */
 import type { KeyRecord, KeyStore, KeyVersionRecord } from '../../keys/store/key-store.js';
 import { FortressError } from '../../util/errors.js';
-import type { StorageDriver } from '../dialect.js';
+import type { SqlSpelling, StorageDriver } from '../dialect.js';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS fx_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS fx_keys (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
+function schemaSql(s: SqlSpelling): string {
+  // Key ids are chosen by the keys layer (never numbered by the database).
+  return `
+CREATE TABLE IF NOT EXISTS fx_meta (name ${s.text} PRIMARY KEY, value ${s.bytes} NOT NULL);
+CREATE TABLE IF NOT EXISTS fx_keys (id ${s.int64} PRIMARY KEY, name ${s.text} NOT NULL UNIQUE, record ${s.text} NOT NULL);
 CREATE TABLE IF NOT EXISTS fx_key_versions (
-  key_id INTEGER NOT NULL,
-  version INTEGER NOT NULL,
-  record TEXT NOT NULL,
-  wrapped BLOB,
+  key_id ${s.int64} NOT NULL,
+  version ${s.int64} NOT NULL,
+  record ${s.text} NOT NULL,
+  wrapped ${s.bytes},
   PRIMARY KEY (key_id, version)
 );
 `;
+}
 
 interface VersionRow {
   record: string;
@@ -66,7 +69,7 @@ export class StorageKeyStore implements KeyStore {
    * `close()` leaves it open; with `ownsDriver`, closing the store closes the database.
    */
   static async open(db: StorageDriver, options: { ownsDriver?: boolean } = {}): Promise<StorageKeyStore> {
-    await db.exec(SCHEMA);
+    await db.exec(schemaSql(db.spelling));
     return new StorageKeyStore(db, options.ownsDriver === true);
   }
 
@@ -132,9 +135,13 @@ export class StorageKeyStore implements KeyStore {
     keyId: number,
     page: { fromVersion?: number; limit?: number } = {},
   ): Promise<KeyVersionRecord[]> {
+    // No limit: no LIMIT clause (SQLite reads LIMIT -1 as none, PostgreSQL refuses it).
+    const sql =
+      'SELECT record, wrapped FROM fx_key_versions WHERE key_id = ? AND version >= ? ORDER BY version';
+    const from = page.fromVersion ?? 1;
     const rows = await this.#db.all<VersionRow>(
-      'SELECT record, wrapped FROM fx_key_versions WHERE key_id = ? AND version >= ? ORDER BY version LIMIT ?',
-      [keyId, page.fromVersion ?? 1, page.limit ?? -1],
+      page.limit === undefined ? sql : `${sql} LIMIT ?`,
+      page.limit === undefined ? [keyId, from] : [keyId, from, page.limit],
     );
     return rows.map(toVersion);
   }

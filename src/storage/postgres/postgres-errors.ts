@@ -10,6 +10,7 @@
  * here ever sees the connection password; the driver redacts it once more before anything leaves.
  */
 import { FortressError } from '../../util/errors.js';
+import { StorageConstraintError, type ConstraintKind } from '../constraint-error.js';
 
 /** SQLSTATEs after which running the whole transaction again may succeed. */
 const RETRYABLE_STATES = new Set([
@@ -18,6 +19,14 @@ const RETRYABLE_STATES = new Set([
 ]);
 
 const retryable = new WeakSet<FortressError>();
+
+/** Integrity-constraint SQLSTATEs (class 23) by the kind of constraint broken. */
+const CONSTRAINT_KINDS: Readonly<Record<string, ConstraintKind>> = {
+  '23505': 'unique',
+  '23502': 'not-null',
+  '23503': 'foreign-key',
+  '23514': 'check',
+};
 
 /**
  * True for a failure that says nothing about the statement, only about its timing: a
@@ -84,7 +93,7 @@ export function postgresError(
   let mapped: FortressError;
   if (cls === '23') {
     // unique, foreign key, not null, check, exclusion: nothing was written.
-    mapped = new FortressError('FX_STORAGE_CONSTRAINT', text);
+    mapped = new StorageConstraintError(CONSTRAINT_KINDS[state] ?? 'other', text);
   } else if (RETRYABLE_STATES.has(state) || state === '55P03') {
     // A conflict with a concurrent transaction, or a lock that could not be had (lock_timeout):
     // what SQLITE_BUSY means for SQLite.

@@ -11,9 +11,11 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { assertInteger, assertOptions, assertString } from '../../util/bytes.js';
 import { FortressError, InvalidArgumentError } from '../../util/errors.js';
+import { StorageConstraintError, type ConstraintKind } from '../constraint-error.js';
 import type {
   Dialect,
   RunResult,
+  SqlSpelling,
   SqlValue,
   StorageCapabilities,
   StorageDriver,
@@ -88,6 +90,40 @@ const CAPABILITIES: StorageCapabilities = Object.freeze({
   placeholders: 'question',
 });
 
+/** Exactly the words Fortress has always written: existing files keep their schema. */
+export const SQLITE_SPELLING: SqlSpelling = Object.freeze({
+  int64: 'INTEGER',
+  float64: 'REAL',
+  bytes: 'BLOB',
+  text: 'TEXT',
+  autoId: 'INTEGER PRIMARY KEY',
+  true: '1',
+  false: '0',
+  withoutRowid: ' WITHOUT ROWID',
+  indexNullsFirst: '',
+  bytesContainText: (column: string) => `instr(CAST(${column} AS TEXT), ?) > 0`,
+  maxIdentifierLength: null,
+  checkpointLog: 'PRAGMA wal_checkpoint(TRUNCATE)',
+});
+
+/** The kind of a broken constraint, from SQLite's extended result code. */
+function constraintKind(code: string): ConstraintKind {
+  switch (code) {
+    case 'SQLITE_CONSTRAINT_PRIMARYKEY':
+    case 'SQLITE_CONSTRAINT_UNIQUE':
+    case 'SQLITE_CONSTRAINT_ROWID':
+      return 'unique';
+    case 'SQLITE_CONSTRAINT_NOTNULL':
+      return 'not-null';
+    case 'SQLITE_CONSTRAINT_FOREIGNKEY':
+      return 'foreign-key';
+    case 'SQLITE_CONSTRAINT_CHECK':
+      return 'check';
+    default:
+      return 'other';
+  }
+}
+
 /** Maps SQLite's errors to stable codes; the message keeps SQLite's words (never bound values). */
 export function storageError(error: unknown): FortressError {
   if (error instanceof FortressError) return error;
@@ -95,7 +131,7 @@ export function storageError(error: unknown): FortressError {
   const code = typeof raw === 'string' ? raw : '';
   const message = error instanceof Error ? error.message : String(error);
   if (code.startsWith('SQLITE_CONSTRAINT'))
-    return new FortressError('FX_STORAGE_CONSTRAINT', message, { cause: error });
+    return new StorageConstraintError(constraintKind(code), message, { cause: error });
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return new FortressError('FX_STORAGE_BUSY', message, { cause: error });
   }
@@ -239,6 +275,7 @@ export class SqliteDialect implements Dialect {
 class SqliteDriver implements StorageDriver {
   readonly dialect = 'sqlite';
   readonly capabilities: StorageCapabilities = CAPABILITIES;
+  readonly spelling: SqlSpelling = SQLITE_SPELLING;
   readonly #db: SqliteDatabase;
   readonly #cacheSize: number;
   readonly #statements = new Map<string, SqliteStatement>();
