@@ -53,6 +53,13 @@ export interface FortressOptions {
    */
   readonly pageEncryption?: boolean;
   /**
+   * Where tables, keys and the audit ledger live: the directory's SQLite file (default), or a
+   * PostgreSQL database. With PostgreSQL the directory keeps only its manifest, the ledger's
+   * verifier key and (zero config) the dev key file; the URL is never written anywhere. Chosen
+   * when the directory is created. @default { kind: 'sqlite' }
+   */
+  readonly storage?: StorageOption;
+  /**
    * How to unseal. Omitted: a new directory is initialised with a dev key file and every open
    * unseals with it (zero config, with a warning); a directory sealed another way opens sealed —
    * call `unseal()`.
@@ -97,10 +104,25 @@ export interface FortressOptions {
   };
 }
 
+/** Where a Fortress keeps its data. */
+export type StorageOption =
+  | { readonly kind: 'sqlite' }
+  | {
+      readonly kind: 'postgres';
+      /** `postgres://user:password@host:port/database` (the password never reaches a message). */
+      readonly url: string;
+      /** A schema of that database to use (it must exist). @default the server's search_path */
+      readonly schema?: string;
+      /** Pooled connections. @default 10 */
+      readonly maxConnections?: number;
+    };
+
 /** `fortress.json`: the layout of a data directory. */
 export interface Manifest {
   readonly format: 1;
   readonly pageEncryption: boolean;
+  /** Where the data lives (absent in directories made before PostgreSQL: SQLite). */
+  readonly storage?: 'sqlite' | 'postgres';
 }
 
 const MANIFEST = 'fortress.json';
@@ -131,7 +153,44 @@ async function readManifest(dir: string): Promise<Manifest | undefined> {
       `${path.join(dir, MANIFEST)} is not a Fortress data directory manifest (format 1)`,
     );
   }
-  return { format: 1, pageEncryption: m.pageEncryption };
+  const storage: unknown = m.storage;
+  if (storage !== undefined && storage !== 'sqlite' && storage !== 'postgres') {
+    throw new FortressError('FX_STORAGE', `${path.join(dir, MANIFEST)} names an unknown storage kind`);
+  }
+  return {
+    format: 1,
+    pageEncryption: m.pageEncryption,
+    ...(m.storage === 'postgres' ? { storage: 'postgres' as const } : {}),
+  };
+}
+
+/** Checks the `storage` option; its URL is never echoed. */
+function checkStorage(storage: unknown): StorageOption {
+  if (storage === undefined) return { kind: 'sqlite' };
+  assertOptions(storage, 'storage');
+  const s = storage as Partial<Record<string, unknown>>;
+  if (s['kind'] === 'sqlite') {
+    if (Object.keys(s).length > 1)
+      throw new InvalidArgumentError('storage', 'sqlite takes no other settings');
+    return { kind: 'sqlite' };
+  }
+  if (s['kind'] !== 'postgres')
+    throw new InvalidArgumentError('storage.kind', 'expected "sqlite" or "postgres"');
+  for (const key of Object.keys(s)) {
+    if (!['kind', 'url', 'schema', 'maxConnections'].includes(key)) {
+      throw new InvalidArgumentError('storage', `unknown option ${JSON.stringify(key.slice(0, 40))}`);
+    }
+  }
+  if (typeof s['url'] !== 'string' || !/^postgres(ql)?:\/\//.test(s['url'])) {
+    throw new InvalidArgumentError('storage.url', 'expected a postgres:// URL');
+  }
+  if (s['schema'] !== undefined && typeof s['schema'] !== 'string') {
+    throw new InvalidArgumentError('storage.schema', 'expected a schema name');
+  }
+  if (s['maxConnections'] !== undefined && typeof s['maxConnections'] !== 'number') {
+    throw new InvalidArgumentError('storage.maxConnections', 'expected a whole number');
+  }
+  return storage as StorageOption;
 }
 
 /** The keys of a data directory, and the database that holds them. */
@@ -155,8 +214,14 @@ export async function openDataDirectoryKeys(
     synchronous?: 'full' | 'normal';
     /** Closing the KeyManager closes the database too (when nothing else uses it). */
     ownDriver?: boolean;
+    /** Where the data lives: needed to open a PostgreSQL directory, and chosen at creation. */
+    storage?: StorageOption;
   } = {},
 ): Promise<DataDirectoryKeys> {
+  const storage = checkStorage(options.storage);
+  if (storage.kind === 'postgres' && options.pageEncryption === true) {
+    throw new InvalidArgumentError('pageEncryption', 'page encryption is for SQLite files, not PostgreSQL');
+  }
   let manifest = await readManifest(dir);
   const creating = manifest === undefined;
   if (manifest === undefined) {
@@ -173,17 +238,32 @@ export async function openDataDirectoryKeys(
       );
     }
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    manifest = { format: 1, pageEncryption: options.pageEncryption ?? false };
+    manifest = {
+      format: 1,
+      pageEncryption: options.pageEncryption ?? false,
+      ...(storage.kind === 'postgres' ? { storage: 'postgres' as const } : {}),
+    };
   } else if (options.pageEncryption !== undefined && options.pageEncryption !== manifest.pageEncryption) {
     throw new InvalidArgumentError(
       'pageEncryption',
       `${dir} was created with page encryption ${manifest.pageEncryption ? 'on' : 'off'}; it cannot change on open`,
     );
   }
-  const driver = await new SqliteDialect({
-    path: path.join(dir, manifest.pageEncryption ? KEYS_DATABASE : DATABASE),
-    synchronous: options.synchronous ?? 'normal',
-  }).createDriver();
+  if ((manifest.storage ?? 'sqlite') !== storage.kind) {
+    throw new InvalidArgumentError(
+      'storage',
+      manifest.storage === 'postgres'
+        ? `${dir} keeps its data in PostgreSQL: open it with storage: { kind: 'postgres', url }`
+        : `${dir} keeps its data in SQLite; its storage cannot change on open`,
+    );
+  }
+  const driver =
+    storage.kind === 'postgres'
+      ? await openPostgres(storage)
+      : await new SqliteDialect({
+          path: path.join(dir, manifest.pageEncryption ? KEYS_DATABASE : DATABASE),
+          synchronous: options.synchronous ?? 'normal',
+        }).createDriver();
   try {
     const keys = await KeyManager.open({
       store: await StorageKeyStore.open(driver, { ownsDriver: options.ownDriver === true }),
@@ -195,6 +275,16 @@ export async function openDataDirectoryKeys(
     await driver.close();
     throw error;
   }
+}
+
+/** A PostgreSQL driver (the dialect and its `pg` client load only here, on demand). */
+async function openPostgres(storage: Extract<StorageOption, { kind: 'postgres' }>): Promise<StorageDriver> {
+  const { PostgresDialect } = await import('./storage/postgres/postgres-dialect.js');
+  return new PostgresDialect({
+    url: storage.url,
+    ...(storage.schema === undefined ? {} : { schema: storage.schema }),
+    ...(storage.maxConnections === undefined ? {} : { max: storage.maxConnections }),
+  }).createDriver();
 }
 
 /**
@@ -297,6 +387,7 @@ export class Fortress implements AsyncDisposable {
       } = await openDataDirectoryKeys(dir, {
         create: true,
         synchronous,
+        storage: checkStorage(options.storage),
         ...(options.pageEncryption === undefined ? {} : { pageEncryption: options.pageEncryption }),
       });
       drivers.push(keysDriver);

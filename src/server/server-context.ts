@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyRequest } from 'fastify';
-import { Fortress } from '../fortress.js';
+import { Fortress, type StorageOption } from '../fortress.js';
 import type { PolicySession } from '../policy-session.js';
 import { DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
 import { PassphraseSealProvider } from '../keys/seal/passphrase-seal.js';
@@ -42,6 +42,8 @@ export interface ServerContextOptions {
    * that unseals a PKCS#11-sealed directory at start (module, token label, user PIN).
    */
   readonly seal?: ServerSealOptions;
+  /** Where the data lives (default: SQLite in the data directory). */
+  readonly storage?: StorageOption;
 }
 
 export interface ServerSealOptions {
@@ -176,6 +178,7 @@ export class ServerContext {
       path: this.options.dataDir,
       onWarning: this.options.onWarning,
       audit: SERVER_AUDIT,
+      ...(this.options.storage === undefined ? {} : { storage: this.options.storage }),
     });
     if (db.keys.state === 'uninitialized') {
       await db.close();
@@ -341,6 +344,7 @@ export class ServerContext {
         unseal: { provider: observed },
         onWarning: this.options.onWarning,
         audit: SERVER_AUDIT,
+        ...(this.options.storage === undefined ? {} : { storage: this.options.storage }),
       });
       this.#db = db;
       await this.#openStores();

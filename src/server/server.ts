@@ -22,6 +22,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { DestinationStream } from 'pino';
 import { ServerContext, callerOf, type ServerSealOptions } from './server-context.js';
+import type { StorageOption } from '../fortress.js';
 import type { JwtLoginOptions } from './auth/jwt-login.js';
 import { installErrorHandlers, errorBody } from './http/http-errors.js';
 import { ServerMetrics } from './http/metrics.js';
@@ -63,6 +64,8 @@ export interface ServerOptions {
   readonly jwt?: JwtLoginOptions;
   /** The configured seal: init's defaults, and the HSM that unseals a PKCS#11 seal at start. */
   readonly seal?: ServerSealOptions;
+  /** Where the data lives. @default SQLite in the data directory */
+  readonly storage?: StorageOption;
 }
 
 export interface RunningServer {
@@ -94,6 +97,7 @@ export async function buildServer(
       }),
     ...(options.jwt === undefined ? {} : { jwt: options.jwt }),
     ...(options.seal === undefined ? {} : { seal: options.seal }),
+    ...(options.storage === undefined ? {} : { storage: options.storage }),
   });
   await context.start();
 

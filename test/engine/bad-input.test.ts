@@ -1355,6 +1355,14 @@ describe('bad input', () => {
       ['synchronous unknown', (d) => ({ path: d, synchronous: 'sometimes' })],
       ['audit.groupCommit unknown', (d) => ({ path: d, audit: { groupCommit: 'later' } })],
       ['audit with an unknown option', (d) => ({ path: d, audit: { batch: true } })],
+      ['storage kind unknown', (d) => ({ path: d, storage: { kind: 'mysql' } })],
+      ['storage postgres without a URL', (d) => ({ path: d, storage: { kind: 'postgres' } })],
+      ['storage URL not postgres://', (d) => ({ path: d, storage: { kind: 'postgres', url: 'http://x' } })],
+      ['storage with an unknown option', (d) => ({ path: d, storage: { kind: 'sqlite', file: 'x' } })],
+      [
+        'page encryption with PostgreSQL',
+        (d) => ({ path: d, pageEncryption: true, storage: { kind: 'postgres', url: 'postgres://h/db' } }),
+      ],
     ];
     for (const [label, options] of cases) {
       it(label, async () => {

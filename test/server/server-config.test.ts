@@ -248,7 +248,8 @@ tenant_claim = "org"
     const cases: [string, string, string][] = [
       // [TOML line (in its section), env var, env value]
       ['listen = 8200', 'FORTRESS_LISTEN', 'localhost'],
-      ['[storage]\nkind = "postgres"', 'FORTRESS_STORAGE_KIND', 'mysql'],
+      ['[storage]\nkind = "mysql"', 'FORTRESS_STORAGE_KIND', 'oracle'],
+      ['[storage]\nurl = "postgres://u:pw@db/x"', 'FORTRESS_STORAGE_URL', 'mysql://db/x'],
       ['[storage]\npath = ""', 'FORTRESS_STORAGE_PATH', ' '],
       ['[tls]\ncert_file = 42', 'FORTRESS_TLS_CERT_FILE', 'a\u0001b'],
       ['[tls]\nclient_ca_file = ["a"]', 'FORTRESS_TLS_CLIENT_CA_FILE', 'x\u0000'],
@@ -279,6 +280,8 @@ tenant_claim = "org"
       path: /expected a file path$/,
       string: /expected a non-empty string without control characters$/,
       url: /expected an https:\/\/ URL$/,
+      'postgres-url':
+        /expected (a postgres:\/\/ URL|a URL without a password \(set FORTRESS_STORAGE_PASSWORD\))$/,
       'role-map': /expected (a table|a JSON object) of "IdP value"(:| =) "Fortress role" strings$/,
     };
     for (const [line, env, envValue] of cases) {
@@ -543,6 +546,44 @@ tenant_claim = "org"
     expect(describeConfig(loadServerConfig({ env: {} }))).toEqual(
       JSON.parse(JSON.stringify(loadServerConfig({ env: {} }))),
     );
+  });
+
+  it('storage: postgres with a URL, a schema and the password from the environment only', async () => {
+    const config = loadServerConfig({
+      env: {
+        FORTRESS_STORAGE_KIND: 'postgres',
+        FORTRESS_STORAGE_URL: 'postgres://fortress@db.internal:5432/fortress',
+        FORTRESS_STORAGE_SCHEMA: 'fx',
+        FORTRESS_STORAGE_PASSWORD: 'pg-s3cr3t',
+      },
+      cwd: dir,
+    });
+    expect(config.storage).toEqual({
+      kind: 'postgres',
+      path: path.join(dir, 'fortress-data'),
+      url: 'postgres://fortress@db.internal:5432/fortress',
+      schema: 'fx',
+      password: 'pg-s3cr3t',
+    });
+    expect(JSON.stringify(describeConfig(config))).not.toContain('pg-s3cr3t');
+
+    expect(problems({ env: { FORTRESS_STORAGE_KIND: 'postgres' } })[0]).toMatch(
+      /^storage.kind from FORTRESS_STORAGE_KIND: postgres needs storage.url/,
+    );
+    const withPassword = await toml(
+      '[storage]\nkind = "postgres"\nurl = "postgres://fortress:pg-s3cr3t@db/fortress"\n',
+    );
+    const refused = problems({ file: withPassword }).join('\n');
+    expect(refused).toContain('a URL without a password (set FORTRESS_STORAGE_PASSWORD)');
+    expect(refused).not.toContain('pg-s3cr3t');
+    expect(problems({ env: { FORTRESS_STORAGE_URL: 'mysql://db/x' } }).join('\n')).toContain(
+      'a postgres:// URL',
+    );
+    expect(problem({ env: { FORTRESS_STORAGE_URL: 'postgres://db/x' } })).toContain(
+      'does not apply to storage.kind sqlite',
+    );
+    const passwordInFile = await toml('[storage]\nkind = "postgres"\npassword = "x"\n');
+    expect(problems({ file: passwordInFile }).join('\n')).toContain('never from a file');
   });
 
   it('reports every problem from every source together, one per line', async () => {

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { loadServerConfig, describeConfig, type ServerConfig } from '../../server/config/server-config.js';
 import { FortressError } from '../../util/errors.js';
 import type { ServerSealOptions } from '../../server/server-context.js';
+import type { StorageOption } from '../../fortress.js';
 
 const SERVER_FLAGS = {
   config: { type: 'string' },
@@ -108,6 +109,7 @@ export async function server(args: string[]): Promise<number> {
     ...(logStream === undefined ? {} : { logStream }),
     ...(config.auth.jwt === undefined ? {} : { jwt: config.auth.jwt }),
     seal: serverSeal(config.seal),
+    ...(config.storage.kind === 'postgres' ? { storage: postgresStorage(config.storage) } : {}),
     onWarning: (message) => process.stderr.write(`${message}\n`),
   });
   const status = running.context.status();
@@ -151,5 +153,16 @@ function serverSeal(seal: ServerConfig['seal']): ServerSealOptions {
     ...(pkcs11Module === undefined || pkcs11Token === undefined || pkcs11Pin === undefined
       ? {}
       : { pkcs11: { module: pkcs11Module, token: pkcs11Token, pin: pkcs11Pin } }),
+  };
+}
+
+/** The PostgreSQL storage option, the password (from the environment) put into the URL. */
+function postgresStorage(storage: Extract<ServerConfig['storage'], { kind: 'postgres' }>): StorageOption {
+  const url = new URL(storage.url);
+  if (storage.password !== undefined) url.password = storage.password;
+  return {
+    kind: 'postgres',
+    url: url.href,
+    ...(storage.schema === undefined ? {} : { schema: storage.schema }),
   };
 }

@@ -9,8 +9,11 @@
  * ```text
  * FORTRESS_LISTEN                         [listen]                  host:port, [::1]:8200 for IPv6
  * FORTRESS_INSECURE_DEV                   (flag or env only)        1/0/true/false
- * FORTRESS_STORAGE_KIND                   [storage.kind]            sqlite
+ * FORTRESS_STORAGE_KIND                   [storage.kind]            sqlite or postgres
  * FORTRESS_STORAGE_PATH                   [storage.path]            data directory
+ * FORTRESS_STORAGE_URL                    [storage.url]             postgres://user@host:port/db
+ * FORTRESS_STORAGE_SCHEMA                 [storage.schema]          PostgreSQL schema
+ * FORTRESS_STORAGE_PASSWORD               (env only: a secret)
  * FORTRESS_TLS_CERT_FILE                  [tls.cert_file]
  * FORTRESS_TLS_KEY_FILE                   [tls.key_file]
  * FORTRESS_TLS_CLIENT_CA_FILE             [tls.client_ca_file]      mTLS
@@ -70,6 +73,7 @@ export type SettingType =
   | { readonly kind: 'string' }
   | { readonly kind: 'path' }
   | { readonly kind: 'url' }
+  | { readonly kind: 'postgres-url' }
   | { readonly kind: 'listen' }
   | { readonly kind: 'boolean' }
   | { readonly kind: 'integer'; readonly min: number; readonly max: number }
@@ -124,8 +128,27 @@ export const SERVER_SETTINGS: readonly ConfigSetting[] = [
   {
     key: 'storage.kind',
     env: 'FORTRESS_STORAGE_KIND',
-    type: { kind: 'enum', values: ['sqlite'] },
-    help: '"sqlite" (the default)',
+    type: { kind: 'enum', values: ['sqlite', 'postgres'] },
+    help: '"sqlite" (the default: a file in the data directory) or "postgres"',
+  },
+  {
+    key: 'storage.url',
+    env: 'FORTRESS_STORAGE_URL',
+    type: { kind: 'postgres-url' },
+    help: 'postgres: postgres://user@host:port/database (the password goes in FORTRESS_STORAGE_PASSWORD)',
+  },
+  {
+    key: 'storage.schema',
+    env: 'FORTRESS_STORAGE_SCHEMA',
+    type: text,
+    help: 'postgres: the schema to use (it must exist); default the server search_path',
+  },
+  {
+    key: 'storage.password',
+    env: 'FORTRESS_STORAGE_PASSWORD',
+    type: text,
+    secret: true,
+    help: 'postgres: the password (environment only)',
   },
   {
     key: 'storage.path',

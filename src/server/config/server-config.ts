@@ -50,7 +50,18 @@ export type ServerFlags = Partial<FlagValues>;
 
 /** The resolved configuration: every default applied, every path absolute, deeply frozen. */
 export interface ServerConfig {
-  readonly storage: { readonly kind: 'sqlite'; readonly path: string };
+  /** `path` is the data directory in both cases (with PostgreSQL: manifest, TLS, verifier key). */
+  readonly storage:
+    | { readonly kind: 'sqlite'; readonly path: string }
+    | {
+        readonly kind: 'postgres';
+        readonly path: string;
+        /** Without the password. */
+        readonly url: string;
+        readonly schema?: string;
+        /** From FORTRESS_STORAGE_PASSWORD only; `describeConfig` hides it. */
+        readonly password?: string;
+      };
   readonly listen: { readonly host: string; readonly port: number };
   /** auto: a self-signed certificate in `<data>/tls`; files: the configured ones; off: only with insecureDev. */
   readonly tls: {
@@ -168,7 +179,10 @@ function redactUrl(value: string): string {
 
 function show(setting: ConfigSetting, raw: unknown): string {
   if (setting.secret === true) return HIDDEN;
-  const value = setting.type.kind === 'url' && typeof raw === 'string' ? redactUrl(raw) : raw;
+  const value =
+    (setting.type.kind === 'url' || setting.type.kind === 'postgres-url') && typeof raw === 'string'
+      ? redactUrl(raw)
+      : raw;
   const text =
     typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint'
       ? String(value)
@@ -212,6 +226,16 @@ function convert(setting: ConfigSetting, raw: unknown, fromText: boolean, base: 
       return isText(raw) ? { value: raw } : { expected: 'a non-empty string without control characters' };
     case 'path':
       return isText(raw) ? { value: path.resolve(base, raw) } : { expected: 'a file path' };
+    case 'postgres-url': {
+      const url = isText(raw) && URL.canParse(raw) ? new URL(raw) : null;
+      if (url === null || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
+        return { expected: 'a postgres:// URL' };
+      }
+      if (url.password !== '') {
+        return { expected: 'a URL without a password (set FORTRESS_STORAGE_PASSWORD)' };
+      }
+      return { value: url.href };
+    }
     case 'url': {
       const url = isText(raw) && URL.canParse(raw) ? new URL(raw) : null;
       if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
@@ -450,6 +474,18 @@ function applyDefaults(
     problems.push(`${where('tls.disable')}: conflicts with the TLS files that are also configured`);
   }
 
+  const storageKind = (value('storage.kind') as 'sqlite' | 'postgres' | undefined) ?? 'sqlite';
+  if (storageKind === 'postgres' && !accepted.has('storage.url')) {
+    problems.push(
+      `${where('storage.kind')}: postgres needs storage.url (postgres://user@host:port/database)`,
+    );
+  }
+  for (const key of ['storage.url', 'storage.schema', 'storage.password']) {
+    if (storageKind !== 'postgres' && accepted.has(key)) {
+      problems.push(`${where(key)}: does not apply to storage.kind ${storageKind}`);
+    }
+  }
+
   const sealKind = (value('seal.kind') as SealKind | undefined) ?? 'shamir';
   const sealKeys = [
     'seal.shares',
@@ -526,10 +562,17 @@ function applyDefaults(
   }
 
   return Object.freeze({
-    storage: Object.freeze({
-      kind: 'sqlite' as const,
-      path: text('storage.path') ?? path.resolve(cwd, 'fortress-data'),
-    }),
+    storage: Object.freeze(
+      storageKind === 'postgres'
+        ? {
+            kind: 'postgres' as const,
+            path: text('storage.path') ?? path.resolve(cwd, 'fortress-data'),
+            url: text('storage.url') ?? '',
+            ...optional('schema', text('storage.schema')),
+            ...optional('password', text('storage.password')),
+          }
+        : { kind: 'sqlite' as const, path: text('storage.path') ?? path.resolve(cwd, 'fortress-data') },
+    ),
     listen: Object.freeze(
       (value('listen') as ServerConfig['listen'] | undefined) ?? { host: '127.0.0.1', port: 8200 },
     ),
@@ -573,5 +616,7 @@ export function describeConfig(config: ServerConfig): Record<string, unknown> {
     unknown
   >;
   if (shown.seal.pkcs11Pin !== undefined) shown.seal.pkcs11Pin = HIDDEN;
+  const storage = shown['storage'] as { password?: string };
+  if (storage.password !== undefined) storage.password = HIDDEN;
   return shown;
 }
