@@ -3,10 +3,11 @@
  * The table engine without the audit ledger, for benchmarks that measure the engine itself (the
  * engine suite) or the cost the ledger adds on top of it (the audit suite). Same data directory
  * layout, keys, storage driver and settings as `Fortress.open()`; only the access log is absent.
+ * SQLite unless a `storage` option says otherwise (the PostgreSQL suite passes one).
  */
 import path from 'node:path';
 import { Engine } from '../src/engine/engine.js';
-import { openDataDirectoryKeys } from '../src/fortress.js';
+import { openDataDirectoryKeys, type StorageOption } from '../src/fortress.js';
 import type { KeyManager } from '../src/keys/key-manager.js';
 import { DevKeyFileSealProvider } from '../src/keys/seal/dev-key-file-seal.js';
 
@@ -18,8 +19,12 @@ export interface UnauditedEngine {
 }
 
 /** Creates a data directory (dev key file) and opens its engine with no audit ledger attached. */
-export async function openUnauditedEngine(dir: string): Promise<UnauditedEngine> {
-  const { keys, driver } = await openDataDirectoryKeys(dir, { create: true, synchronous: 'normal' });
+export async function openUnauditedEngine(dir: string, storage?: StorageOption): Promise<UnauditedEngine> {
+  const { keys, driver } = await openDataDirectoryKeys(dir, {
+    create: true,
+    synchronous: 'normal',
+    ...(storage === undefined ? {} : { storage }),
+  });
   await keys.init(new DevKeyFileSealProvider({ path: path.join(dir, 'dev-unseal.key') }));
   const engine = await Engine.open({ driver, keys });
   return {
