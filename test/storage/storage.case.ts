@@ -174,6 +174,52 @@ export function runStorageConformance(
         expect(await db.all('SELECT v FROM rb ORDER BY k')).toEqual([{ v: 'x' }, { v: 'y' }]);
       }));
 
+    it('runBatch in a transaction: thousands of inserts, and an upsert batch whose last write of a key wins', () =>
+      withDb(async (db) => {
+        await db.exec(`CREATE TABLE big (k ${types.int64} PRIMARY KEY, v TEXT NOT NULL, b ${types.bytes})`);
+        const rows = Array.from({ length: 12_345 }, (_, i) => [i, `v${i}`, new Uint8Array([i % 256, 7])]);
+        expect(
+          await db.transaction((tx) => tx.runBatch('INSERT INTO big (k, v, b) VALUES (?, ?, ?)', rows)),
+        ).toBe(12_345);
+        expect((await db.get<{ n: number }>('SELECT count(*) AS n FROM big'))?.n).toBe(12_345);
+        const one = await db.get<{ k: number; v: string; b: Uint8Array }>(
+          'SELECT k, v, b FROM big WHERE k = ?',
+          [300],
+        );
+        expect([one?.k, one?.v, [...(one?.b ?? [])]]).toEqual([300, 'v300', [44, 7]]);
+        await db.exec(
+          'CREATE TABLE up (a INTEGER NOT NULL, c INTEGER NOT NULL, v TEXT NOT NULL, PRIMARY KEY (a, c))',
+        );
+        await db.transaction((tx) =>
+          tx.runBatch(
+            'INSERT INTO up (a, c, v) VALUES (?, ?, ?) ON CONFLICT (a, c) DO UPDATE SET v = excluded.v',
+            [
+              [1, 1, 'first'],
+              [1, 2, 'other'],
+              [1, 1, 'second'],
+              [2, 1, 'x'],
+              [1, 1, 'last'],
+            ],
+          ),
+        );
+        expect(await db.all('SELECT a, c, v FROM up ORDER BY a, c')).toEqual([
+          { a: 1, c: 1, v: 'last' },
+          { a: 1, c: 2, v: 'other' },
+          { a: 2, c: 1, v: 'x' },
+        ]);
+        // A duplicate among many plain inserts still fails the whole transaction.
+        const failed = await db
+          .transaction((tx) =>
+            tx.runBatch('INSERT INTO big (k, v, b) VALUES (?, ?, ?)', [
+              ...rows.slice(0, 3).map(([k]) => [Number(k) + 20_000, 'n', null]),
+              [5, 'dup', null],
+            ]),
+          )
+          .catch((error: unknown) => error);
+        expect((failed as { code?: string }).code).toBe('FX_STORAGE_CONSTRAINT');
+        expect((await db.get<{ n: number }>('SELECT count(*) AS n FROM big'))?.n).toBe(12_345);
+      }));
+
     it('statements made through the driver from inside a transaction body join that transaction', () =>
       withDb(async (db) => {
         await db.exec('CREATE TABLE j (n INTEGER NOT NULL)');

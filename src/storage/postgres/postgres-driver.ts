@@ -118,6 +118,73 @@ interface Joined {
   readonly scope: Scope;
 }
 
+/** Bound values per multi-row statement at most (PostgreSQL's protocol allows 65,535). */
+const MAX_BATCH_PARAMS = 30_000;
+
+const INSERT_RE =
+  /^\s*INSERT\s+INTO\s+("[^"]+"|[A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*VALUES\s*\(\s*(\?(?:\s*,\s*\?)*)\s*\)\s*(ON\s+CONFLICT\s*\(([^()]*)\)\s*DO\s+[\s\S]*)?$/i;
+
+interface MultiRowInsert {
+  /** Values per row. */
+  readonly width: number;
+  /** The statement for `n` rows. */
+  sql(n: number): string;
+  /** Positions of the ON CONFLICT target's columns in a row, or null without ON CONFLICT. */
+  readonly conflictKey: readonly number[] | null;
+}
+
+const multiRowCache = new Map<string, MultiRowInsert | null>();
+
+/**
+ * `INSERT INTO t (a, b) VALUES (?, ?) [ON CONFLICT (a) DO …]` as a statement for many rows, or null
+ * for any other shape (those run row by row).
+ */
+function multiRowInsert(sql: string): MultiRowInsert | null {
+  const cached = multiRowCache.get(sql);
+  if (cached !== undefined) return cached;
+  const match = INSERT_RE.exec(sql);
+  let result: MultiRowInsert | null = null;
+  if (match !== null) {
+    const columns = match[2]!.split(',').map((c) => c.trim().replace(/^"|"$/g, ''));
+    const width = match[3]!.split(',').length;
+    const conflict = match[5]?.split(',').map((c) => c.trim().replace(/^"|"$/g, '')) ?? null;
+    const key = conflict?.map((c) => columns.indexOf(c)) ?? null;
+    if (width === columns.length && (key === null || key.every((i) => i >= 0))) {
+      const head = `INSERT INTO ${match[1]!} (${match[2]!}) VALUES `;
+      const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+      const tail = match[4] === undefined ? '' : ` ${match[4]}`;
+      result = {
+        width,
+        conflictKey: key,
+        sql: (n) => head + Array.from({ length: n }, () => tuple).join(', ') + tail,
+      };
+    }
+  }
+  if (multiRowCache.size < 256) multiRowCache.set(sql, result);
+  return result;
+}
+
+/**
+ * The rows an upsert batch leaves, in order: a key written twice keeps only its last row — what
+ * running them one by one would leave (PostgreSQL refuses one statement touching a row twice).
+ */
+function lastPerKey(rows: readonly (readonly SqlValue[])[], key: readonly number[]): (readonly SqlValue[])[] {
+  const last = new Map<string, number>();
+  const keyOf = (row: readonly SqlValue[]): string =>
+    JSON.stringify(
+      key.map((i) => {
+        const v = row[i];
+        return v instanceof Uint8Array
+          ? Buffer.from(v).toString('base64')
+          : typeof v === 'bigint'
+            ? `${v}n`
+            : v;
+      }),
+    );
+  rows.forEach((row, i) => last.set(keyOf(row), i));
+  return rows.filter((row, i) => last.get(keyOf(row)) === i);
+}
+
 function changesOf(result: PgResult): number {
   switch (result.command) {
     case 'INSERT':
@@ -301,6 +368,22 @@ export class PostgresDriver implements StorageDriver {
     tx: boolean,
   ): Promise<number> {
     let changes = 0;
+    const multi = tx && rows.length > 1 ? multiRowInsert(sql) : null;
+    if (multi !== null) {
+      // Inside a transaction a failure aborts it whole anyway, so the rows can go as multi-row
+      // INSERTs: one round trip per chunk instead of per row (the audit ledger's tree flush writes
+      // thousands of rows at once).
+      const list = multi.conflictKey === null ? rows : lastPerKey(rows, multi.conflictKey);
+      const perChunk = Math.max(1, Math.floor(MAX_BATCH_PARAMS / multi.width));
+      for (let start = 0; start < list.length; start += perChunk) {
+        const chunk = list.slice(start, start + perChunk);
+        if (chunk.some((r) => r.length !== multi.width)) {
+          throw new FortressError('FX_STORAGE_QUERY', `runBatch: every row needs ${multi.width} values`);
+        }
+        changes += changesOf(await this.#query(connection, multi.sql(chunk.length), chunk.flat(), tx));
+      }
+      return changes;
+    }
     // One after the other, stopping at the first failure, as SQLite does: pg would send queued
     // statements one by one anyway, and outside a transaction the rows after a failure must not run.
     for (const params of rows) changes += changesOf(await this.#query(connection, sql, params, tx));
