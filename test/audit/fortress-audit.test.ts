@@ -7,12 +7,14 @@
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Fortress } from '../../src/fortress.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { Fortress } from '../../src/fortress.js';
 import type { AuditEntry } from '../../src/audit/entry/audit-entry.js';
 import { readAuditVerifierKeys } from '../../src/audit-trail.js';
 import { openCheckpoint } from '../../src/audit/note/checkpoint.js';
 import { DevKeyFileSealProvider } from '../../src/keys/seal/dev-key-file-seal.js';
+import { PostgresDialect } from '../../src/storage/postgres/postgres-dialect.js';
+import { dropTestSchemas, openTestFortress, testStorage } from '../helpers/backend.js';
 import { expectCode } from '../helpers/expect-code.js';
 import { openRaw } from '../helpers/raw-sqlite.js';
 
@@ -20,11 +22,12 @@ const dirs: string[] = [];
 afterEach(async () => {
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
+afterAll(dropTestSchemas);
 
 async function open(): Promise<{ db: Fortress; dir: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fx-audit-'));
   dirs.push(dir);
-  const db = await Fortress.open({
+  const db = await openTestFortress({
     path: dir,
     onWarning: () => undefined,
     audit: { checkpointIntervalMs: 0 },
@@ -129,7 +132,7 @@ describe('every operation is recorded', () => {
     const first = await db.audit.checkpoint();
     await t.get('a');
     await db.close();
-    const again = await Fortress.open({
+    const again = await openTestFortress({
       path: dir,
       onWarning: () => undefined,
       audit: { checkpointIntervalMs: 0 },
@@ -154,7 +157,7 @@ describe('checkpoint signatures', () => {
   it('with audit.mlDsa, checkpoints carry an Ed25519 and an ML-DSA-65 signature, each verifying alone', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'fx-audit-mldsa-'));
     dirs.push(dir);
-    const db = await Fortress.open({
+    const db = await openTestFortress({
       path: dir,
       onWarning: () => undefined,
       audit: { checkpointIntervalMs: 0, mlDsa: true },
@@ -192,7 +195,7 @@ describe('checkpoint signatures', () => {
     await db.close();
     const before = (await readAuditVerifierKeys(dir)).map((v) => v.verifierKey);
     expect(before).toHaveLength(1);
-    const again = await Fortress.open({ path: dir, onWarning: () => undefined, audit: { mlDsa: true } });
+    const again = await openTestFortress({ path: dir, onWarning: () => undefined, audit: { mlDsa: true } });
     const after = (await readAuditVerifierKeys(dir)).map((v) => v.verifierKey);
     expect(after).toHaveLength(2);
     expect(after[0]).toBe(before[0]);
@@ -205,10 +208,10 @@ describe('checkpoint signatures', () => {
     await db.close();
     const other = await mkdtemp(path.join(os.tmpdir(), 'fx-audit-other-'));
     dirs.push(other);
-    const second = await Fortress.open({ path: other, onWarning: () => undefined });
+    const second = await openTestFortress({ path: other, onWarning: () => undefined });
     await second.close();
     await copyFile(path.join(other, 'audit.vkey'), path.join(dir, 'audit.vkey'));
-    await expectCode(Fortress.open({ path: dir, onWarning: () => undefined }), 'FX_AUDIT_SIGNATURE');
+    await expectCode(openTestFortress({ path: dir, onWarning: () => undefined }), 'FX_AUDIT_SIGNATURE');
   });
 });
 
@@ -227,6 +230,35 @@ describe('a write and its entry commit together', () => {
     const entries = await all(db);
     expect(entries.filter((e) => e.action === 'table.insert' && e.outcome.status === 'ok')).toHaveLength(0);
     expect(entries.length).toBeGreaterThan(before); // the get above was recorded
+    expect((await db.audit.verify()).ok).toBe(true);
+    await db.close();
+  });
+});
+
+describe('concurrent writers', () => {
+  // PostgreSQL runs these transactions at once on several connections; each entry still gets its
+  // own seq, and the Merkle tree matches the entries.
+  it('concurrent writes, reads and transactions each commit with their entry, and the log verifies', async () => {
+    const { db } = await open();
+    const t = await db.createTable('t', { columns });
+    await t.insert({ id: 'a', email: 'a@example.com' });
+    const before = db.audit.size;
+    await Promise.all([
+      ...Array.from({ length: 30 }, (_, i) =>
+        i % 3 === 0 ? t.get('a') : t.insert({ id: `w${i}`, email: `w${i}@example.com` }),
+      ),
+      ...Array.from({ length: 10 }, (_, i) =>
+        db.transaction(async (tx) => {
+          await tx.table('t').insert({ id: `x${i}`, ssn: `ssn-${i}` });
+          await tx.table('t').get('a');
+        }),
+      ),
+    ]);
+    expect(await t.count()).toBe(1 + 20 + 10);
+    const entries: AuditEntry[] = [];
+    for await (const e of db.audit.entries({ fromSeq: before, action: 'table.' })) entries.push(e);
+    expect(entries.filter((e) => e.action === 'table.insert' && e.outcome.status === 'ok')).toHaveLength(30);
+    expect(entries.filter((e) => e.action === 'table.get' && e.outcome.status === 'ok')).toHaveLength(20);
     expect((await db.audit.verify()).ok).toBe(true);
     await db.close();
   });
@@ -270,17 +302,62 @@ describe('entries and caller transactions', () => {
   });
 });
 
+/** The storage seen from outside Fortress, as a failing disk (or an operator) would touch it. */
+interface Outside {
+  /** From now on every insert into the audit ledger fails. */
+  breakLedger(): Promise<void>;
+  repairLedger(): Promise<void>;
+  rows(table: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function outside(dir: string): Promise<Outside> {
+  const storage = await testStorage(dir);
+  if (storage?.kind === 'postgres') {
+    const schema = storage.schema === undefined ? {} : { schema: storage.schema };
+    const driver = await new PostgresDialect({ url: storage.url, max: 1, ...schema }).createDriver();
+    return {
+      breakLedger: () =>
+        driver.exec(
+          "CREATE FUNCTION fx_test_block() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk I/O error (simulated)'; END $$; " +
+            'CREATE TRIGGER fx_test_block BEFORE INSERT ON fx_audit_entries FOR EACH ROW EXECUTE FUNCTION fx_test_block()',
+        ),
+      repairLedger: () =>
+        driver.exec('DROP TRIGGER fx_test_block ON fx_audit_entries; DROP FUNCTION fx_test_block()'),
+      rows: async (table) =>
+        (await driver.all<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM ${table}`))[0]!.n,
+      close: () => driver.close(),
+    };
+  }
+  const raw = openRaw(path.join(dir, 'fortress.db'));
+  const exec = (sql: string): Promise<void> => {
+    raw.exec(sql);
+    return Promise.resolve();
+  };
+  return {
+    breakLedger: () =>
+      exec(
+        "CREATE TRIGGER fx_test_block BEFORE INSERT ON fx_audit_entries BEGIN SELECT RAISE(FAIL, 'disk I/O error (simulated)'); END",
+      ),
+    repairLedger: () => exec('DROP TRIGGER fx_test_block'),
+    rows: (table) =>
+      Promise.resolve((raw.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n),
+    close: () => {
+      raw.close();
+      return Promise.resolve();
+    },
+  };
+}
+
 describe('fail-closed', () => {
   it('while the ledger cannot store entries, no operation is acknowledged and no write is stored', async () => {
     const { db, dir } = await open();
     const t = await db.createTable('t', { columns });
     await t.insert({ id: 'kept', email: 'k@example.com', ssn: '111-11-1111' });
     // Break the ledger from outside (as a failing disk would): every entry insert now fails.
-    const outside = openRaw(path.join(dir, 'fortress.db'));
-    outside.exec(
-      "CREATE TRIGGER fx_test_block BEFORE INSERT ON fx_audit_entries BEGIN SELECT RAISE(FAIL, 'disk I/O error (simulated)'); END",
-    );
-    const rowsBefore = (outside.prepare('SELECT count(*) AS n FROM fx_t_t').get() as { n: number }).n;
+    const storage = await outside(dir);
+    await storage.breakLedger();
+    const rowsBefore = await storage.rows('fx_t_t');
     await expectCode(t.insert({ id: 'lost', email: 'l@example.com' }), 'FX_AUDIT_UNAVAILABLE');
     await expectCode(t.update('kept', { age: 50 }), 'FX_AUDIT_UNAVAILABLE');
     await expectCode(t.delete('kept'), 'FX_AUDIT_UNAVAILABLE');
@@ -299,9 +376,9 @@ describe('fail-closed', () => {
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
     await expectCode(db.createTable('u', { columns }), 'FX_AUDIT_UNAVAILABLE');
     // Nothing was written or changed.
-    expect((outside.prepare('SELECT count(*) AS n FROM fx_t_t').get() as { n: number }).n).toBe(rowsBefore);
-    outside.exec('DROP TRIGGER fx_test_block');
-    outside.close();
+    expect(await storage.rows('fx_t_t')).toBe(rowsBefore);
+    await storage.repairLedger();
+    await storage.close();
     // Service resumes once the ledger can write again; the kept row is unchanged.
     expect(await t.get('kept')).toMatchObject({ id: 'kept', age: null, ssn: '111-11-1111' });
     expect(await t.get('lost')).toBeUndefined();

@@ -22,8 +22,11 @@ import {
   type FortressClientErrorCode,
   type Row,
 } from '../../src/client/index.js';
+import { dropTestSchemas, testStorageOptions } from '../helpers/backend.js';
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────────
+
+afterAll(dropTestSchemas);
 
 interface Booted {
   readonly server: RunningServer;
@@ -34,6 +37,7 @@ async function boot(): Promise<Booted> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fx-client-'));
   const server = await startServer({
     dataDir: dir,
+    ...(await testStorageOptions(dir)),
     host: '127.0.0.1',
     port: 0,
     tls: null,

@@ -1,15 +1,16 @@
 /**
- * The table engine end to end on real SQLite files: typed values through every encryption level,
- * searches, pagination, transactions, schema changes, key rotation with lazy re-encryption, blind
- * index rotation, sealing, and page encryption.
+ * The table engine end to end on real storage (SQLite files, or PostgreSQL with
+ * FORTRESS_TEST_BACKEND=postgres): typed values through every encryption level, searches,
+ * pagination, transactions, schema changes, key rotation with lazy re-encryption, blind index
+ * rotation, sealing, and page encryption (SQLite only).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Fortress } from '../../src/fortress.js';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EncryptionLevel } from '../../src/engine/schema/table-schema.js';
 import { DevKeyFileSealProvider } from '../../src/keys/seal/dev-key-file-seal.js';
+import { TEST_BACKEND, dropTestSchemas, openTestFortress } from '../helpers/backend.js';
 import { expectCode } from '../helpers/expect-code.js';
 
 let dir: string;
@@ -21,6 +22,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+afterAll(dropTestSchemas);
 
 const ALL_TYPES = {
   id: { type: 'uuid', primaryKey: true },
@@ -38,7 +40,7 @@ const ALL_TYPES = {
 
 describe.each<EncryptionLevel>(['field', 'row', 'table'])('%s-level encryption', (level) => {
   it('round-trips every column type, including nulls, through insert, get, find and update', async () => {
-    const db = await Fortress.open({ path: dir, ...quiet });
+    const db = await openTestFortress({ path: dir, ...quiet });
     const columns =
       level === 'table'
         ? ({
@@ -99,7 +101,7 @@ describe.each<EncryptionLevel>(['field', 'row', 'table'])('%s-level encryption',
     expect(await t.get(empty.id)).toBeUndefined();
     await db.close();
     // Everything survives a reopen.
-    const again = await Fortress.open({ path: dir, ...quiet });
+    const again = await openTestFortress({ path: dir, ...quiet });
     expect((await again.table('things').get(stored.id))!['int']).toBe(42);
     await again.close();
   });
@@ -107,7 +109,7 @@ describe.each<EncryptionLevel>(['field', 'row', 'table'])('%s-level encryption',
 
 describe('queries', () => {
   async function people(expectedRows = 1000, indexBits?: number) {
-    const db = await Fortress.open({ path: dir, ...quiet });
+    const db = await openTestFortress({ path: dir, ...quiet });
     const t = await db.createTable('people', {
       expectedRows,
       columns: {
@@ -219,7 +221,7 @@ describe('queries', () => {
 
 describe('transactions', () => {
   it('commit together, and a failure leaves nothing behind', async () => {
-    const db = await Fortress.open({ path: dir, ...quiet });
+    const db = await openTestFortress({ path: dir, ...quiet });
     const t = await db.createTable('acct', {
       columns: { id: { type: 'text', primaryKey: true }, balance: { type: 'integer', encrypt: true } },
     });
@@ -257,7 +259,7 @@ describe('transactions', () => {
 
 describe('schema changes and key rotation', () => {
   it('encrypts a plaintext column online; reads and equality stay right during and after the job', async () => {
-    const db = await Fortress.open({ path: dir, ...quiet, jobs: { batchSize: 50 } });
+    const db = await openTestFortress({ path: dir, ...quiet, jobs: { batchSize: 50 } });
     const t = await db.createTable('p', {
       columns: {
         id: { type: 'integer', primaryKey: true },
@@ -288,7 +290,7 @@ describe('schema changes and key rotation', () => {
   });
 
   it('adds and drops columns; dropping a field-level column shreds its key', async () => {
-    const db = await Fortress.open({ path: dir, ...quiet });
+    const db = await openTestFortress({ path: dir, ...quiet });
     const t = await db.createTable('p', {
       columns: { id: { type: 'integer', primaryKey: true }, a: { type: 'text', encrypt: true } },
     });
@@ -311,7 +313,7 @@ describe('schema changes and key rotation', () => {
   });
 
   it('rotates keys and re-encrypts lazily: old versions decrypt meanwhile, counts per version are exact', async () => {
-    const db = await Fortress.open({ path: dir, ...quiet, jobs: { batchSize: 100 } });
+    const db = await openTestFortress({ path: dir, ...quiet, jobs: { batchSize: 100 } });
     const t = await db.createTable('p', {
       encryption: 'row',
       columns: {
@@ -341,7 +343,7 @@ describe('schema changes and key rotation', () => {
   });
 
   it('rotates a blind index key with two slots: lookups stay exact throughout', async () => {
-    const db = await Fortress.open({ path: dir, ...quiet, jobs: { batchSize: 20, rowsPerSecond: 2000 } });
+    const db = await openTestFortress({ path: dir, ...quiet, jobs: { batchSize: 20, rowsPerSecond: 2000 } });
     const t = await db.createTable('p', {
       columns: {
         id: { type: 'integer', primaryKey: true },
@@ -369,7 +371,9 @@ describe('schema changes and key rotation', () => {
   });
 
   it('changes a column algorithm online', async () => {
-    const db = await Fortress.open({ path: dir, ...quiet });
+    // Throttled (about half a second) so the job is still running at the second change: on a
+    // storage with real I/O (PostgreSQL) an unthrottled job of 50 rows can end first.
+    const db = await openTestFortress({ path: dir, ...quiet, jobs: { batchSize: 10, rowsPerSecond: 100 } });
     const t = await db.createTable('p', {
       columns: { id: { type: 'integer', primaryKey: true }, s: { type: 'text', encrypt: true } },
     });
@@ -387,7 +391,7 @@ describe('schema changes and key rotation', () => {
 
 describe('sealing and page encryption', () => {
   it('a sealed database refuses data access and unseals with its provider', async () => {
-    const db = await Fortress.open({ path: dir, ...quiet });
+    const db = await openTestFortress({ path: dir, ...quiet });
     const t = await db.createTable('p', {
       columns: { id: { type: 'integer', primaryKey: true }, s: { type: 'text', encrypt: true } },
     });
@@ -401,19 +405,26 @@ describe('sealing and page encryption', () => {
     await expectCode(t.get(1), 'FX_CLOSED');
   });
 
-  it('page encryption: data round-trips, and the choice is fixed at creation', async () => {
-    const db = await Fortress.open({ path: dir, ...quiet, pageEncryption: true });
-    const t = await db.createTable('p', {
-      columns: {
-        id: { type: 'integer', primaryKey: true },
-        s: { type: 'text', encrypt: { search: 'equality' } },
-      },
-    });
-    await t.insert({ s: 'hello' });
-    await db.close();
-    await expectCode(Fortress.open({ path: dir, ...quiet, pageEncryption: false }), 'FX_INVALID_ARGUMENT');
-    const again = await Fortress.open({ path: dir, ...quiet });
-    expect((await again.table('p').find({ where: { s: 'hello' } })).length).toBe(1);
-    await again.close();
-  });
+  // Page encryption encrypts SQLite's pages; PostgreSQL storage refuses the option.
+  it.skipIf(TEST_BACKEND === 'postgres')(
+    'page encryption: data round-trips, and the choice is fixed at creation',
+    async () => {
+      const db = await openTestFortress({ path: dir, ...quiet, pageEncryption: true });
+      const t = await db.createTable('p', {
+        columns: {
+          id: { type: 'integer', primaryKey: true },
+          s: { type: 'text', encrypt: { search: 'equality' } },
+        },
+      });
+      await t.insert({ s: 'hello' });
+      await db.close();
+      await expectCode(
+        openTestFortress({ path: dir, ...quiet, pageEncryption: false }),
+        'FX_INVALID_ARGUMENT',
+      );
+      const again = await openTestFortress({ path: dir, ...quiet });
+      expect((await again.table('p').find({ where: { s: 'hello' } })).length).toBe(1);
+      await again.close();
+    },
+  );
 });

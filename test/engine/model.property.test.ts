@@ -14,9 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Fortress } from '../../src/fortress.js';
+import type { Fortress } from '../../src/fortress.js';
 import type { AnyRow } from '../../src/engine/schema/table-schema.js';
 import type { Table } from '../../src/engine/table/table.js';
+import { dropTestSchemas, openTestFortress } from '../helpers/backend.js';
 import { expectCode } from '../helpers/expect-code.js';
 
 /** Silences the dev-key-file warning. */
@@ -628,6 +629,8 @@ const commandsArb = fc.commands(
 
 // ── the test ───────────────────────────────────────────────────────────────────────────────────
 
+afterAll(dropTestSchemas);
+
 describe.each(['field', 'row'] as const)('model-based: %s-level encryption', (level) => {
   let dir: string;
   let db: Fortress;
@@ -635,7 +638,7 @@ describe.each(['field', 'row'] as const)('model-based: %s-level encryption', (le
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-model-'));
-    db = await Fortress.open({ path: dir, onWarning: quiet, synchronous: 'normal' });
+    db = await openTestFortress({ path: dir, onWarning: quiet, synchronous: 'normal' });
   });
 
   afterAll(async () => {
@@ -701,7 +704,7 @@ describe('SQL semantics of empty IN lists agree between plaintext and encrypted 
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-model-'));
-    db = await Fortress.open({ path: dir, onWarning: quiet });
+    db = await openTestFortress({ path: dir, onWarning: quiet });
   });
 
   afterAll(async () => {
@@ -735,7 +738,7 @@ describe('known misbehaviours found by the model (each test asserts the correct 
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-model-'));
-    db = await Fortress.open({ path: dir, onWarning: quiet });
+    db = await openTestFortress({ path: dir, onWarning: quiet });
   });
 
   afterAll(async () => {

@@ -6,12 +6,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Fortress } from '../../src/fortress.js';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Fortress } from '../../src/fortress.js';
 import { Authorizer, type Decision } from '../../src/policy/authorizer/authorizer.js';
 import type { Action } from '../../src/policy/schema/fortress-schema.js';
 import { renderTemplate } from '../../src/policy/templates/policy-templates.js';
 import type { AuditEntry } from '../../src/audit/entry/audit-entry.js';
+import { dropTestSchemas, openTestFortress } from '../helpers/backend.js';
 
 let dir: string;
 let db: Fortress;
@@ -101,7 +102,7 @@ async function seed(): Promise<void> {
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-policy-'));
-  db = await Fortress.open({ path: dir, ...quiet, audit: { checkpointIntervalMs: 0 } });
+  db = await openTestFortress({ path: dir, ...quiet, audit: { checkpointIntervalMs: 0 } });
   await seed();
 });
 
@@ -109,6 +110,7 @@ afterEach(async () => {
   await db.close();
   await rm(dir, { recursive: true, force: true });
 });
+afterAll(dropTestSchemas);
 
 describe('policy sessions', () => {
   it('denies by default with FX_FORBIDDEN and a data-free explanation', async () => {
@@ -352,7 +354,7 @@ describe('policy sessions', () => {
   it('break-glass permits work only when invoked, and are flagged and warned', async () => {
     const warnings: string[] = [];
     await db.close();
-    db = await Fortress.open({
+    db = await openTestFortress({
       path: dir,
       onWarning: (m) => warnings.push(m),
       audit: { checkpointIntervalMs: 0 },
@@ -374,7 +376,7 @@ describe('policy sessions', () => {
   it('policies, principals, roles and row filters survive a reopen', async () => {
     await db.access.addRowFilter('f', { table: 'patients', role: 'analyst', where: { ward: 'A' } });
     await db.close();
-    db = await Fortress.open({ path: dir, ...quiet });
+    db = await openTestFortress({ path: dir, ...quiet });
     expect(db.access.listPolicies()).toHaveLength(2);
     expect(db.access.rolesOf('user', 'ann')).toEqual(['analyst']);
     expect(await db.as('ann').table('patients').count()).toBe(1);
@@ -383,9 +385,9 @@ describe('policy sessions', () => {
   it('the label scheme is fixed once stored (compartments may be appended)', async () => {
     await db.close();
     await expect(
-      Fortress.open({ path: dir, ...quiet, labels: { levels: ['low', 'high'] } }),
+      openTestFortress({ path: dir, ...quiet, labels: { levels: ['low', 'high'] } }),
     ).rejects.toMatchObject({ code: 'FX_LABEL_INVALID' });
-    db = await Fortress.open({
+    db = await openTestFortress({
       path: dir,
       ...quiet,
       labels: { levels: ['unclassified', 'cui', 'secret', 'top-secret'], compartments: ['alpha'] },

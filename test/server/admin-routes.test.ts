@@ -17,6 +17,7 @@ import { openBackup } from '../../src/crypto/backup/key-backup.js';
 import { generateRecipientKeys } from '../../src/crypto/hybrid/hybrid-kem.js';
 import { auditEntryVisible } from '../../src/server/routes/audit-routes.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
+import { dropTestSchemas, testStorageOptions } from '../helpers/backend.js';
 
 let server: RunningServer;
 let dir: string;
@@ -98,6 +99,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'fx-admin-routes-'));
   server = await startServer({
     dataDir: dir,
+    ...(await testStorageOptions(dir)),
     host: '127.0.0.1',
     port: 0,
     tls: null,
@@ -138,6 +140,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
   await rm(dir, { recursive: true, force: true });
+  await dropTestSchemas();
 });
 
 // ── keys and jobs ────────────────────────────────────────────────────────────────────────────────

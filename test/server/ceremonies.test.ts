@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import { FortressClient, FortressClientError } from '../../src/client/index.js';
+import { dropTestSchemas, testStorageOptions } from '../helpers/backend.js';
 
 let dir: string;
 let server: RunningServer;
@@ -28,6 +29,7 @@ async function restart(): Promise<void> {
   await server.close();
   server = await startServer({
     dataDir: dir,
+    ...(await testStorageOptions(dir)),
     host: '127.0.0.1',
     port: 0,
     tls: null,
@@ -71,6 +73,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'fx-ceremony-'));
   server = await startServer({
     dataDir: dir,
+    ...(await testStorageOptions(dir)),
     host: '127.0.0.1',
     port: 0,
     tls: null,
@@ -90,6 +93,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
   await rm(dir, { recursive: true, force: true });
+  await dropTestSchemas();
 });
 
 describe('rekey', () => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/server/server.js';
+import { dropTestSchemas, testStorageOptions } from '../helpers/backend.js';
 
 let server: RunningServer;
 let dir: string;
@@ -63,6 +64,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'fx-http-matrix-'));
   server = await startServer({
     dataDir: dir,
+    ...(await testStorageOptions(dir)),
     host: '127.0.0.1',
     port: 0,
     tls: null,
@@ -129,6 +131,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
   await rm(dir, { recursive: true, force: true });
+  await dropTestSchemas();
 });
 
 async function snapshot(): Promise<string> {

@@ -341,12 +341,17 @@ export class AuditLedger {
 
   /**
    * Makes memory match storage: a transaction that appended through `appendWithin` may have rolled
-   * back. Only then can they differ (group commits run in transactions of their own), so the check
-   * runs only after such appends.
+   * back. Where writes are serialised (SQLite) only then can they differ (group commits run in
+   * transactions of their own), so the check runs only after such appends. Where transactions write
+   * concurrently (PostgreSQL), a caller's transaction and a group commit would otherwise both move
+   * `#size` and the frontier at once — the same seq twice, a tree that no longer matches the
+   * entries — so every appending transaction first locks the state row (held until it ends: one
+   * appender at a time) and always compares, since the previous holder may have rolled back.
    */
   async #sync(session: StorageSession): Promise<void> {
-    if (!this.#unsure) return;
-    const max = await session.get<{ m: number | null }>(SQL.maxSeq);
+    const concurrent = this.#driver.capabilities.concurrentWriters;
+    if (!concurrent && !this.#unsure) return;
+    const max = await session.get<{ m: number | null }>(concurrent ? SQL.lockedMaxSeq : SQL.maxSeq);
     const stored = max?.m == null ? this.#archived : max.m + 1;
     if (stored !== this.#size) await this.#reload(session);
     this.#unsure = false;

@@ -57,6 +57,9 @@ export const SQL = {
   insertEntry:
     'INSERT INTO fx_audit_entries (seq, time, principal, action, resource, decision, outcome, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   maxSeq: 'SELECT max(seq) AS m FROM fx_audit_entries',
+  /** The same, under a lock on the state row until the transaction ends (concurrent writers only). */
+  lockedMaxSeq:
+    'SELECT (SELECT max(seq) FROM fx_audit_entries) AS m FROM fx_audit_state WHERE id = 1 FOR UPDATE',
   entry: 'SELECT seq, entry FROM fx_audit_entries WHERE seq = ?',
   insertNode:
     'INSERT INTO fx_audit_nodes (level, idx, hash) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash',

@@ -1,0 +1,66 @@
+/**
+ * The storage backend the behaviour suites run on: `FORTRESS_TEST_BACKEND=sqlite` (the default: the
+ * data directory's own SQLite file) or `postgres` (a fresh schema of FORTRESS_TEST_PG_URL per data
+ * directory). Anything else throws, so a typo never silently runs the SQLite suite twice.
+ *
+ * A file that opens through this helper calls `dropTestSchemas()` in its `afterAll`: reopening a
+ * directory reuses its schema (a test that reopens must see its data), and every schema made for
+ * the file is dropped at the end. On SQLite the helper adds nothing to the options.
+ */
+import path from 'node:path';
+import { Fortress, type FortressOptions, type StorageOption } from '../../src/fortress.js';
+import { PG_URL, freshPgSchema, type PgSchema } from './postgres-schema.js';
+
+export type TestBackend = 'sqlite' | 'postgres';
+
+function readBackend(value: string | undefined): TestBackend {
+  if (value === undefined || value === '' || value === 'sqlite') return 'sqlite';
+  if (value === 'postgres') return 'postgres';
+  throw new Error(`FORTRESS_TEST_BACKEND must be "sqlite" or "postgres", not ${JSON.stringify(value)}`);
+}
+
+export const TEST_BACKEND: TestBackend = readBackend(process.env['FORTRESS_TEST_BACKEND']);
+
+/** The schema of each data directory (by resolved path), while the test file runs. */
+const schemas = new Map<string, Promise<PgSchema>>();
+
+/**
+ * The storage for the data directory `dir`: undefined on SQLite; on PostgreSQL a fresh schema the
+ * first time `dir` is seen and the same schema every later time.
+ */
+export async function testStorage(dir: string): Promise<StorageOption | undefined> {
+  if (TEST_BACKEND === 'sqlite') return undefined;
+  const key = path.resolve(dir);
+  let schema = schemas.get(key);
+  if (schema === undefined) {
+    schema = freshPgSchema();
+    schemas.set(key, schema);
+  }
+  return { kind: 'postgres', url: PG_URL, schema: (await schema).schema };
+}
+
+/** `{ storage }` for `dir`, or `{}` on SQLite: spread into `Fortress.open` or `startServer` options. */
+export async function testStorageOptions(dir: string): Promise<{ readonly storage?: StorageOption }> {
+  const storage = await testStorage(dir);
+  return storage === undefined ? {} : { storage };
+}
+
+/** `Fortress.open(options)` on the test backend. */
+export async function openTestFortress(options: FortressOptions): Promise<Fortress> {
+  return Fortress.open({ ...options, ...(await testStorageOptions(options.path)) });
+}
+
+/** Drops every schema made for this file (call it in `afterAll`, after the Fortresses are closed). */
+export async function dropTestSchemas(): Promise<void> {
+  const made = [...schemas.values()];
+  schemas.clear();
+  const failures: unknown[] = [];
+  for (const schema of made) {
+    try {
+      await (await schema).cleanup();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) throw new AggregateError(failures, 'dropping the test schemas failed');
+}
