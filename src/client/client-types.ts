@@ -7,9 +7,12 @@
 import type { ColumnFilter, Where } from '../engine/query/where.js';
 import type { ColumnDefinition, StoredTable, TableDefinition } from '../engine/schema/table-schema.js';
 import type { OrderBy } from '../engine/table/table.js';
+import type { CeremonyKind, CeremonyResult, CeremonyStatus } from '../server/server-context.js';
 
 // Re-exported from type-only imports: the client's public types, with nothing of the engine loaded.
 export type { ColumnDefinition, ColumnFilter, StoredTable, TableDefinition, Where };
+// The ceremonies' shapes are the server's own: type imports, so nothing of the server is loaded.
+export type { CeremonyKind, CeremonyResult, CeremonyStatus };
 
 /** A JSON object as the server sent it. */
 export type JsonObject = Record<string, unknown>;
@@ -63,9 +66,6 @@ export interface InitResult {
   readonly rootToken: string;
   readonly rootTokenAccessor: string;
 }
-
-// The ceremonies' shapes are the server's own (type-only: nothing of the server is loaded).
-export type { CeremonyKind, CeremonyResult, CeremonyStatus } from '../server/server-context.js';
 
 export interface CeremonyOptions {
   /** Shamir: shares of the new seal. @default the current count */

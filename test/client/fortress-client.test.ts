@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/server/server.js';
+import type { RunningServer } from '../../src/server/server.js';
 import { csvHeader, csvLine } from '../../src/server/http/csv.js';
 import { RecordSplitter } from '../../src/client/wire-codec.js';
 import {
@@ -22,7 +22,7 @@ import {
   type FortressClientErrorCode,
   type Row,
 } from '../../src/client/index.js';
-import { dropTestSchemas, testStorageOptions } from '../helpers/backend.js';
+import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────────
 
@@ -35,15 +35,7 @@ interface Booted {
 
 async function boot(): Promise<Booted> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fx-client-'));
-  const server = await startServer({
-    dataDir: dir,
-    ...(await testStorageOptions(dir)),
-    host: '127.0.0.1',
-    port: 0,
-    tls: null,
-    insecureDev: true,
-    logLevel: 'silent',
-  });
+  const server = await startTestServer(dir);
   return { server, dir };
 }
 

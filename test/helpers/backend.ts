@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import { Fortress, type FortressOptions, type StorageOption } from '../../src/fortress.js';
+import type { RunningServer, ServerOptions } from '../../src/server/server.js';
 import { PG_URL, freshPgSchema, type PgSchema } from './postgres-schema.js';
 
 export type TestBackend = 'sqlite' | 'postgres';
@@ -63,4 +64,27 @@ export async function dropTestSchemas(): Promise<void> {
     }
   }
   if (failures.length > 0) throw new AggregateError(failures, 'dropping the test schemas failed');
+}
+
+/**
+ * An in-process server for tests: plain HTTP on a free port of 127.0.0.1, silent logs, the data
+ * directory on the test backend. `options` adds to or overrides any of that (e.g. `storage`).
+ */
+export async function startTestServer(
+  dataDir: string,
+  options: Partial<Omit<ServerOptions, 'dataDir'>> = {},
+): Promise<RunningServer> {
+  // Loaded on demand: the engine and policy suites use this file without the HTTP stack.
+  const { startServer } = await import('../../src/server/server.js');
+  return startServer({
+    dataDir,
+    host: '127.0.0.1',
+    port: 0,
+    tls: null,
+    insecureDev: true,
+    logLevel: 'silent',
+    // A test that names its own storage gets no schema of the backend's (none to drop, then).
+    ...(options.storage === undefined ? await testStorageOptions(dataDir) : {}),
+    ...options,
+  });
 }

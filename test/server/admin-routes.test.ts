@@ -16,8 +16,8 @@ import type { AuditEntry } from '../../src/audit/entry/audit-entry.js';
 import { openBackup } from '../../src/crypto/backup/key-backup.js';
 import { generateRecipientKeys } from '../../src/crypto/hybrid/hybrid-kem.js';
 import { auditEntryVisible } from '../../src/server/routes/audit-routes.js';
-import { startServer, type RunningServer } from '../../src/server/server.js';
-import { dropTestSchemas, testStorageOptions } from '../helpers/backend.js';
+import type { RunningServer } from '../../src/server/server.js';
+import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
 
 let server: RunningServer;
 let dir: string;
@@ -97,16 +97,7 @@ function snapshot(): string {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'fx-admin-routes-'));
-  server = await startServer({
-    dataDir: dir,
-    ...(await testStorageOptions(dir)),
-    host: '127.0.0.1',
-    port: 0,
-    tls: null,
-    insecureDev: true,
-    logLevel: 'silent',
-    rateLimit: { perToken: 1_000_000, perAddress: 1_000_000 },
-  });
+  server = await startTestServer(dir, { rateLimit: { perToken: 1_000_000, perAddress: 1_000_000 } });
   const init = await call('POST', '/v1/sys/init', { body: { shares: 3, threshold: 2 } });
   expect(init.status, init.text).toBe(200);
   root = init.body['rootToken'] as string;

@@ -10,9 +10,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/server/server.js';
+import type { RunningServer } from '../../src/server/server.js';
 import { FortressClient, FortressClientError } from '../../src/client/index.js';
-import { dropTestSchemas, testStorageOptions } from '../helpers/backend.js';
+import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
 
 let dir: string;
 let server: RunningServer;
@@ -27,15 +27,7 @@ interface Entry {
 
 async function restart(): Promise<void> {
   await server.close();
-  server = await startServer({
-    dataDir: dir,
-    ...(await testStorageOptions(dir)),
-    host: '127.0.0.1',
-    port: 0,
-    tls: null,
-    insecureDev: true,
-    logLevel: 'silent',
-  });
+  server = await startTestServer(dir);
   root = new FortressClient({ address: server.url, token: root.token!, retries: 0 });
 }
 
@@ -71,15 +63,7 @@ async function unsealsWith(inputs: readonly string[]): Promise<boolean> {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'fx-ceremony-'));
-  server = await startServer({
-    dataDir: dir,
-    ...(await testStorageOptions(dir)),
-    host: '127.0.0.1',
-    port: 0,
-    tls: null,
-    insecureDev: true,
-    logLevel: 'silent',
-  });
+  server = await startTestServer(dir);
   root = new FortressClient({ address: server.url, retries: 0 });
   const init = await root.sys.init({ shares: 5, threshold: 3 });
   shares = init.shares;

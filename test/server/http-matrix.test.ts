@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../src/server/server.js';
-import { dropTestSchemas, testStorageOptions } from '../helpers/backend.js';
+import type { RunningServer } from '../../src/server/server.js';
+import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
 
 let server: RunningServer;
 let dir: string;
@@ -62,14 +62,7 @@ async function login(username: string, password: string, tenant?: string): Promi
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'fx-http-matrix-'));
-  server = await startServer({
-    dataDir: dir,
-    ...(await testStorageOptions(dir)),
-    host: '127.0.0.1',
-    port: 0,
-    tls: null,
-    insecureDev: true,
-    logLevel: 'silent',
+  server = await startTestServer(dir, {
     bodyLimit: 64 * 1024,
     rateLimit: { perToken: 1_000_000, perAddress: 1_000_000 },
   });

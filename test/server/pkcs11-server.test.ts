@@ -7,7 +7,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FortressClient } from '../../src/client/index.js';
-import { startServer, type RunningServer } from '../../src/server/server.js';
+import type { RunningServer } from '../../src/server/server.js';
+import { startTestServer } from '../helpers/backend.js';
 import type { ServerSealOptions } from '../../src/server/server-context.js';
 import { expectCode } from '../helpers/expect-code.js';
 import { setUpSoftHsm, type SoftHsm } from '../helpers/softhsm.js';
@@ -19,15 +20,7 @@ let dataDir = '';
 let seal: ServerSealOptions;
 
 function start(options: { seal?: ServerSealOptions } = {}): Promise<RunningServer> {
-  return startServer({
-    dataDir,
-    host: '127.0.0.1',
-    port: 0,
-    tls: null,
-    insecureDev: true,
-    logLevel: 'silent',
-    ...(options.seal === undefined ? {} : { seal: options.seal }),
-  });
+  return startTestServer(dataDir, options.seal === undefined ? {} : { seal: options.seal });
 }
 
 beforeAll(() => {

@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FortressClient } from '../../src/client/index.js';
-import { startServer, type RunningServer } from '../../src/server/server.js';
+import type { RunningServer } from '../../src/server/server.js';
+import { startTestServer } from '../helpers/backend.js';
 import type { StorageOption } from '../../src/fortress.js';
 import { PG_URL, freshPgSchema, type PgSchema } from '../helpers/postgres-schema.js';
 
@@ -24,15 +25,7 @@ let client: FortressClient;
 let shares: readonly string[];
 
 function start(): Promise<RunningServer> {
-  return startServer({
-    dataDir: dir,
-    host: '127.0.0.1',
-    port: 0,
-    tls: null,
-    insecureDev: true,
-    logLevel: 'silent',
-    storage,
-  });
+  return startTestServer(dir, { storage });
 }
 
 beforeAll(async () => {
