@@ -201,6 +201,27 @@ export class AccessControl implements EntitySource {
     return access;
   }
 
+  /**
+   * Reads every record again: another process sharing the storage changed policies, principals or
+   * the label scheme. Cached decisions go with the authorizer's generation.
+   */
+  async reload(): Promise<void> {
+    const rows = await this.#store.all();
+    const stored = rows.find((r) => r.kind === 'meta' && r.id === 'labels');
+    if (stored !== undefined) {
+      try {
+        this.#labels = new LabelScheme(parseJson(stored) as unknown as LabelSchemeOptions);
+      } catch (error) {
+        throw corrupt('meta', 'labels', error instanceof Error ? error.message : 'malformed');
+      }
+    }
+    this.#principals.clear();
+    this.#groups.clear();
+    this.#roles.clear();
+    this.#filters.clear();
+    this.#load(rows);
+  }
+
   #load(rows: readonly AccessRecordRow[]): void {
     const policies: Record<string, string> = {};
     for (const row of rows) {

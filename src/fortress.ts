@@ -43,6 +43,8 @@ import { AccessStore } from './storage/access-store/access-store.js';
 import type { LabelSchemeOptions } from './policy/mac/security-label.js';
 import { HmacSha256Key } from './crypto/mac/hmac-sha256-key.js';
 import { PolicySession, type SessionPrincipal } from './policy-session.js';
+import { ClusterSync, FORTRESS_DOMAINS } from './cluster-sync.js';
+import type { ClusterChannel, ClusterLock, TrackedTable } from './storage/cluster.js';
 
 export interface FortressOptions {
   /** The data directory (created on first open). */
@@ -277,6 +279,40 @@ export async function openDataDirectoryKeys(
   }
 }
 
+/** The change feed and locks of shared storage, over the driver's database. */
+async function openCluster(
+  storage: Extract<StorageOption, { kind: 'postgres' }>,
+  driver: StorageDriver,
+): Promise<ClusterChannel> {
+  const { PostgresDialect } = await import('./storage/postgres/postgres-dialect.js');
+  return new PostgresDialect({
+    url: storage.url,
+    ...(storage.schema === undefined ? {} : { schema: storage.schema }),
+  }).openCluster(driver);
+}
+
+/** How often a node of a cluster looks for jobs a dead node left running (ms). */
+const ORPHAN_SCAN_MS = 2_000;
+
+/**
+ * Whether shared storage already holds initialised keys — asked by a new node of a cluster before it
+ * joins (it then opens sealed and unseals like the others). Writes nothing but the key tables'
+ * `CREATE … IF NOT EXISTS`.
+ */
+export async function storageInitialized(storage: StorageOption): Promise<boolean> {
+  const checked = checkStorage(storage);
+  if (checked.kind !== 'postgres') {
+    throw new InvalidArgumentError('storage', 'only shared (PostgreSQL) storage is probed this way');
+  }
+  const driver = await openPostgres({ ...checked, maxConnections: 1 });
+  try {
+    const keys = await KeyManager.open({ store: await StorageKeyStore.open(driver) });
+    return keys.state !== 'uninitialized';
+  } finally {
+    await driver.close();
+  }
+}
+
 /** A PostgreSQL driver (the dialect and its `pg` client load only here, on demand). */
 async function openPostgres(storage: Extract<StorageOption, { kind: 'postgres' }>): Promise<StorageDriver> {
   const { PostgresDialect } = await import('./storage/postgres/postgres-dialect.js');
@@ -324,6 +360,9 @@ export class Fortress implements AsyncDisposable {
   #maskKey: HmacSha256Key | null = null;
   #lazyEngine: Engine | null = null;
   #closed = false;
+  /** Shared storage: what keeps this process's caches coherent with the other nodes'. */
+  readonly #sync: ClusterSync | null;
+  #orphanScan: NodeJS.Timeout | null = null;
 
   private constructor(
     dir: string,
@@ -335,8 +374,11 @@ export class Fortress implements AsyncDisposable {
     pending: (() => Promise<Engine>) | null,
     trail: AuditTrail,
     access: () => AccessControl | null,
+    sync: ClusterSync | null,
   ) {
     this.#access = access;
+    this.#sync = sync;
+    if (sync !== null) this.#joinCluster(sync);
     this.path = dir;
     this.keys = keys;
     this.#rawKeys = rawKeys;
@@ -379,6 +421,7 @@ export class Fortress implements AsyncDisposable {
     const dir = path.resolve(options.path);
     const drivers: StorageDriver[] = [];
     let opened: AuditLedger | null = null;
+    let sync: ClusterSync | null = null;
     try {
       const {
         keys: rawKeys,
@@ -391,6 +434,18 @@ export class Fortress implements AsyncDisposable {
         ...(options.pageEncryption === undefined ? {} : { pageEncryption: options.pageEncryption }),
       });
       drivers.push(keysDriver);
+      const storage = checkStorage(options.storage);
+      // Before anything is loaded into memory: a change committed meanwhile is reloaded at once.
+      if (storage.kind === 'postgres') {
+        const channel = await openCluster(storage, keysDriver);
+        sync = await ClusterSync.open(channel).catch(async (error: unknown) => {
+          await channel.close();
+          throw error;
+        });
+      }
+      const cluster = sync?.channel;
+      if (cluster !== undefined) rawKeys.shareStore((fn) => cluster.exclusive('key-store', fn));
+      let checkpointSigner: ClusterLock | null = null;
       const trail = new AuditTrail({
         dir,
         keys: rawKeys,
@@ -407,6 +462,17 @@ export class Fortress implements AsyncDisposable {
           signers: () => trail.signers(),
           checkpointIntervalMs: auditOptions.checkpointIntervalMs,
           groupCommit: auditOptions.groupCommit,
+          // One node of a cluster signs the periodic checkpoints: whichever holds the lock (it
+          // passes to another when that node dies).
+          ...(cluster === undefined
+            ? {}
+            : {
+                checkpointLeader: async () => {
+                  if (checkpointSigner?.held !== true)
+                    checkpointSigner = await cluster.tryLock('audit-checkpoints');
+                  return checkpointSigner !== null;
+                },
+              }),
         });
       // The ledger lives with the data (same file, same transactions). Without page encryption that
       // file is open already, so the ledger opens before unsealing and records the attempt — also
@@ -450,6 +516,7 @@ export class Fortress implements AsyncDisposable {
         const engine = await Engine.open({
           driver,
           keys: rawKeys,
+          ...(cluster === undefined ? {} : { cluster }),
           ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
           ...(options.database === undefined ? {} : { database: options.database }),
         });
@@ -472,6 +539,8 @@ export class Fortress implements AsyncDisposable {
           describeTable: (name) =>
             engine.listTables().includes(name) ? engine.describeTable(name) : undefined,
         });
+        // Every table the domains cover exists now.
+        await sync?.track(FORTRESS_DOMAINS);
         if (rawKeys.state === 'unsealed') await engine.resumeJobs(options.jobs);
         return engine;
       };
@@ -487,12 +556,25 @@ export class Fortress implements AsyncDisposable {
           openEngine,
           trail,
           () => accessControl,
+          sync,
         );
       }
       const engine = await openEngine();
-      return new Fortress(dir, keys, rawKeys, engine, drivers, options, null, trail, () => accessControl);
+      return new Fortress(
+        dir,
+        keys,
+        rawKeys,
+        engine,
+        drivers,
+        options,
+        null,
+        trail,
+        () => accessControl,
+        sync,
+      );
     } catch (error) {
       await opened?.close().catch(() => undefined);
+      await sync?.close().catch(() => undefined);
       for (const driver of drivers.reverse()) await driver.close();
       throw error;
     }
@@ -512,6 +594,61 @@ export class Fortress implements AsyncDisposable {
   /** `'unsealed'` when data can be read and written. */
   get state(): KeyManager['state'] {
     return this.keys.state;
+  }
+
+  /**
+   * Shared storage: reload keys, tables and policies into this process as the other nodes change
+   * them, and pick up the jobs a dead node left running.
+   */
+  #joinCluster(sync: ClusterSync): void {
+    sync.on('keys', async () => {
+      const wasUnsealed = this.#rawKeys.state === 'unsealed';
+      if ((await this.#rawKeys.reload()) === 'sealed' && wasUnsealed) {
+        // The root key was rotated on another node: this one cannot follow without the new shares.
+        this.seal();
+        const message =
+          'the root key was rotated on another node: this node sealed itself; unseal it with the new shares';
+        if (this.#options.onWarning === undefined) process.emitWarning(message, 'FortressWarning');
+        else this.#options.onWarning(message);
+      }
+    });
+    sync.on('catalog', async () => {
+      await (this.#engine ?? this.#lazyEngine)?.reloadCatalog();
+    });
+    sync.on('policy', async () => {
+      await this.#access()?.reload();
+    });
+    this.#orphanScan = setInterval(() => {
+      const engine = this.#engine ?? this.#lazyEngine;
+      if (this.#closed || engine === null || this.#rawKeys.state !== 'unsealed') return;
+      engine.resumeJobs(this.#options.jobs, true).catch(() => undefined);
+    }, ORPHAN_SCAN_MS);
+    this.#orphanScan.unref();
+  }
+
+  /**
+   * Shared storage (PostgreSQL, several processes): reloads whatever another process changed
+   * (keys, tables, policies, and what `onClusterChange` registered) before it returns, so the
+   * caller's next operation sees every change committed before this call. A server runs it before
+   * every request. Without shared storage, resolves at once.
+   */
+  syncCluster(): Promise<void> {
+    return this.#sync === null ? Promise.resolve() : this.#sync.sync();
+  }
+
+  /** Shared storage: runs `reload` (in `syncCluster`) whenever another process changed `domain`. */
+  onClusterChange(domain: 'keys' | 'catalog' | 'policy' | 'tokens', reload: () => Promise<unknown>): void {
+    this.#sync?.on(domain, reload);
+  }
+
+  /** @internal Shared storage: tracks more tables (the server's token store) as a domain. */
+  async trackClusterDomain(domain: string, tables: readonly TrackedTable[]): Promise<void> {
+    await this.#sync?.channel.track(domain, tables);
+  }
+
+  /** @internal Shared storage: a cluster-wide lock (null: another process holds it); undefined without. */
+  clusterLock(name: string): Promise<ClusterLock | null> | undefined {
+    return this.#sync?.channel.tryLock(name);
   }
 
   /** Unseals with `provider` (Shamir shares, passphrase, HSM PIN…) and resumes background jobs. */
@@ -595,6 +732,8 @@ export class Fortress implements AsyncDisposable {
   }
 
   async #afterUnseal(): Promise<void> {
+    // Whatever other nodes changed while this one was sealed and not listening.
+    await this.#sync?.sync();
     if (this.#engine === null && this.#lazyEngine === null && this.#pending !== null) {
       this.#lazyEngine = await this.#pending();
     } else {
@@ -801,6 +940,11 @@ export class Fortress implements AsyncDisposable {
     return this.#e.job(id);
   }
 
+  /** A job's progress — also a job another node of a cluster runs, or one that ended before this process started. */
+  jobProgress(id: number): Promise<JobProgress> {
+    return this.#e.jobProgress(id);
+  }
+
   /** Resumes paused jobs and jobs an earlier process left unfinished. */
   resumeJobs(options?: JobOptions): Promise<Job[]> {
     return this.#e.resumeJobs(options ?? this.#options.jobs);
@@ -877,6 +1021,7 @@ export class Fortress implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#orphanScan !== null) clearInterval(this.#orphanScan);
     this.#maskKey?.dispose();
     this.#maskKey = null;
     (this.#engine ?? this.#lazyEngine)?.close();
@@ -894,6 +1039,7 @@ export class Fortress implements AsyncDisposable {
       }
     }
     await this.keys.close();
+    await this.#sync?.close().catch(() => undefined);
     for (const driver of [...this.#drivers].reverse()) await driver.close();
   }
 

@@ -43,6 +43,7 @@ import {
 } from './schema/table-schema.js';
 import { TableCodec, envelopeKey, withKeys, type TableScope } from './table/table-codec.js';
 import { Table, type RowScope, type TableHost } from './table/table.js';
+import type { ClusterChannel, ClusterLock } from '../storage/cluster.js';
 
 /** The catalog and the jobs table, in the backend's words. */
 function catalogSql(s: SqlSpelling): string {
@@ -70,6 +71,11 @@ export interface EngineOptions {
   readonly tenant?: string;
   /** @default 'main' */
   readonly database?: string;
+  /**
+   * Shared storage: schema changes and background jobs take a cluster-wide lock on their table, so
+   * each job runs in one process, and moves to another when that one dies.
+   */
+  readonly cluster?: ClusterChannel;
 }
 
 interface TableEntry {
@@ -98,6 +104,8 @@ type StartJob = (
 /** Free a schema-change lock with `release()`. */
 interface TableLock {
   release(): void;
+  /** The cluster-wide lock behind it (shared storage): lost with its connection. */
+  readonly lease?: ClusterLock;
 }
 
 export class Engine implements TableHost {
@@ -110,10 +118,14 @@ export class Engine implements TableHost {
   readonly #jobs = new Map<number, Job>();
   /** Tables with a schema change or job in progress. */
   readonly #busy = new Set<string>();
+  /** The table lock of each job that runs or is paused here. */
+  readonly #held = new Map<number, TableLock>();
   #closed = false;
   readonly #kek: string;
+  readonly #cluster: ClusterChannel | undefined;
 
   private constructor(options: EngineOptions) {
+    this.#cluster = options.cluster;
     this.driver = options.driver;
     this.keys = options.keys;
     this.rowid = options.driver.capabilities.rowid;
@@ -125,19 +137,32 @@ export class Engine implements TableHost {
   static async open(options: EngineOptions): Promise<Engine> {
     const engine = new Engine(options);
     await options.driver.exec(catalogSql(options.driver.spelling));
-    const rows = await options.driver.all<{ name: string; id: string; schema: string }>(
+    await engine.reloadCatalog();
+    return engine;
+  }
+
+  /**
+   * Reads the catalog (again): at open, and when another process sharing the database created,
+   * changed or dropped a table. Tables whose stored schema is unchanged keep their codecs.
+   */
+  async reloadCatalog(): Promise<void> {
+    const rows = await this.driver.all<{ name: string; id: string; schema: string }>(
       'SELECT name, id, schema FROM fx_tables',
     );
+    const names = new Set<string>();
     for (const row of rows) {
+      names.add(row.name);
+      const known = this.#tables.get(row.name);
+      if (known?.id === row.id && JSON.stringify(known.schema) === row.schema) continue;
       let schema: StoredTable;
       try {
         schema = JSON.parse(row.schema) as StoredTable;
       } catch (cause) {
         throw new FortressError('FX_STORAGE', `the schema of table ${row.name} is not valid JSON`, { cause });
       }
-      engine.#tables.set(row.name, { schema, id: row.id, codec: null, building: null });
+      this.#tables.set(row.name, { schema, id: row.id, codec: null, building: null });
     }
-    return engine;
+    for (const name of [...this.#tables.keys()]) if (!names.has(name)) this.#tables.delete(name);
   }
 
   // ── TableHost ──────────────────────────────────────────────────────────────────────────────────
@@ -257,7 +282,7 @@ export class Engine implements TableHost {
     }
   }
 
-  #lock(table: string): TableLock {
+  async #lock(table: string): Promise<TableLock> {
     if (this.#busy.has(table)) {
       throw new FortressError(
         'FX_JOB_CONFLICT',
@@ -265,19 +290,53 @@ export class Engine implements TableHost {
       );
     }
     this.#busy.add(table);
-    return { release: () => this.#busy.delete(table) };
+    const lease = await this.#lease(table).catch((error: unknown) => {
+      this.#busy.delete(table);
+      throw error;
+    });
+    if (lease === null) {
+      this.#busy.delete(table);
+      throw new FortressError(
+        'FX_JOB_CONFLICT',
+        `table ${table} has a schema change or background job in progress on another node`,
+      );
+    }
+    return this.#tableLock(table, lease);
+  }
+
+  /** The cluster-wide lock on a table's schema and jobs; undefined without shared storage. */
+  async #lease(table: string): Promise<ClusterLock | null | undefined> {
+    return this.#cluster === undefined
+      ? undefined
+      : this.#cluster.tryLock(`table:${this.scope.database}/${table}`);
+  }
+
+  #tableLock(table: string, lease: ClusterLock | undefined): TableLock {
+    return {
+      release: () => {
+        this.#busy.delete(table);
+        lease?.release().catch(() => undefined);
+      },
+      ...(lease === undefined ? {} : { lease }),
+    };
   }
 
   async #ensureKey(name: string, purpose: 'kek' | 'data' | 'index', algorithm?: AeadName): Promise<void> {
     const existing = this.keys.listKeys().find((k) => k.name === name);
     if (existing !== undefined) return;
     if (purpose !== 'kek') await this.#ensureKey(this.#kek, 'kek');
-    await this.keys.createKey({
-      name,
-      purpose,
-      ...(algorithm === undefined ? {} : { algorithm }),
-      ...(purpose === 'kek' ? {} : { parent: this.#kek }),
-    });
+    try {
+      await this.keys.createKey({
+        name,
+        purpose,
+        ...(algorithm === undefined ? {} : { algorithm }),
+        ...(purpose === 'kek' ? {} : { parent: this.#kek }),
+      });
+    } catch (error) {
+      // Another node sharing the store created it first (the tenant's KEK, for two first tables).
+      if (!(error instanceof FortressError && error.code === 'FX_KEY_STATE')) throw error;
+      if (!this.keys.listKeys().some((k) => k.name === name)) throw error;
+    }
   }
 
   async #ensureKeys(schema: StoredTable, columns: readonly StoredColumn[] = schema.columns): Promise<void> {
@@ -305,7 +364,7 @@ export class Engine implements TableHost {
     }
     if (this.keys.state !== 'unsealed')
       throw new FortressError('FX_SEALED', 'Fortress is sealed; unseal it first');
-    const lock = this.#lock(name);
+    const lock = await this.#lock(name);
     try {
       const id = toHex(randomBytes(4));
       const schema = buildTable(name, definition, this.#naming(name, id));
@@ -330,7 +389,7 @@ export class Engine implements TableHost {
   async dropTable(name: string): Promise<void> {
     const entry = this.#entry(name);
     this.#notInTransaction('dropTable');
-    const lock = this.#lock(name);
+    const lock = await this.#lock(name);
     try {
       await this.driver.transaction(async (tx) => {
         await tx.exec(`DROP TABLE IF EXISTS ${quote(physicalTable(name))}`);
@@ -395,7 +454,7 @@ export class Engine implements TableHost {
   async addColumn(table: string, name: string, definition: ColumnDefinition): Promise<void> {
     const entry = this.#entry(table);
     this.#notInTransaction('addColumn');
-    const lock = this.#lock(table);
+    const lock = await this.#lock(table);
     try {
       const schema = entry.schema;
       checkName(name, 'column');
@@ -491,7 +550,7 @@ export class Engine implements TableHost {
     checkJobOptions(options);
     const entry = this.#entry(table);
     this.#notInTransaction(what);
-    const lock = this.#lock(table);
+    const lock = await this.#lock(table);
     const ownership = { handedOver: false };
     try {
       return await change(entry, async (kind, params, beforeRun) => {
@@ -770,33 +829,84 @@ export class Engine implements TableHost {
     return [...this.#jobs.values()].map((j) => j.progress);
   }
 
+  /**
+   * A job's progress: this process's view when it runs here, else the stored record (a job another
+   * node runs, or one that finished before this process started).
+   */
+  async jobProgress(id: number): Promise<JobProgress> {
+    const local = this.#jobs.get(id);
+    if (local !== undefined && (local.record.state === 'running' || this.#cluster === undefined)) {
+      return local.progress;
+    }
+    const row = await this.driver.get<Record<string, unknown>>('SELECT * FROM fx_jobs WHERE id = ?', [id]);
+    if (row === undefined) throw new FortressError('FX_JOB_NOT_FOUND', `no job ${String(id)}`);
+    const job = new Job(toRecord(row), {});
+    job.processedHere = 0;
+    return job.progress;
+  }
+
   job(id: number): Job {
     const job = this.#jobs.get(id);
     if (job === undefined) throw new FortressError('FX_JOB_NOT_FOUND', `no job ${String(id)}`);
     return job;
   }
 
-  /** Resumes jobs a previous process left running (after a crash) or paused. */
-  async resumeJobs(options: JobOptions = {}): Promise<Job[]> {
+  /**
+   * Resumes jobs a previous process left running (after a crash) or paused. `orphansOnly`: only
+   * jobs left running (a periodic scan on shared storage picks up a dead node's jobs, never a
+   * paused one).
+   */
+  async resumeJobs(options: JobOptions = {}, orphansOnly = false): Promise<Job[]> {
     const rows = await this.driver.all<Record<string, unknown>>(
-      "SELECT * FROM fx_jobs WHERE state IN ('running', 'paused') ORDER BY id",
+      orphansOnly
+        ? "SELECT * FROM fx_jobs WHERE state = 'running' ORDER BY id"
+        : "SELECT * FROM fx_jobs WHERE state IN ('running', 'paused') ORDER BY id",
     );
     const started: Job[] = [];
-    for (const row of rows) {
+    for (let row of rows) {
       const id = Number(row['id']);
       const existing = this.#jobs.get(id);
       if (existing?.record.state === 'running') continue;
       const table = String(row['table_name']);
       if (!this.#tables.has(table)) continue;
-      if (existing === undefined && this.#busy.has(table)) continue;
+      // A job paused here still holds its table; any other needs the table free, here and (shared
+      // storage) cluster-wide: a job another node runs is locked there, a dead node's is free.
+      let lock = existing === undefined ? undefined : this.#held.get(id);
+      if (lock === undefined) {
+        if (this.#busy.has(table)) continue;
+        this.#busy.add(table);
+        let lease: ClusterLock | null | undefined;
+        try {
+          lease = await this.#lease(table);
+        } catch (error) {
+          this.#busy.delete(table);
+          throw error;
+        }
+        if (lease === null) {
+          this.#busy.delete(table);
+          continue;
+        }
+        lock = this.#tableLock(table, lease);
+        if (lease !== undefined) {
+          // Read again under the lock: the node that held it may have finished the job meanwhile.
+          const current = await this.driver.get<Record<string, unknown>>(
+            'SELECT * FROM fx_jobs WHERE id = ?',
+            [id],
+          );
+          if (current === undefined || (current['state'] !== 'running' && current['state'] !== 'paused')) {
+            lock.release();
+            continue;
+          }
+          row = current;
+        }
+      }
       const record = toRecord(row);
       record.state = 'running';
       const job = existing ?? new Job(record, options);
       job.record = record;
       job.pauseRequested = false;
-      if (existing === undefined) this.#busy.add(table);
       this.#jobs.set(id, job);
-      void this.#runJob(job, { release: () => this.#busy.delete(table) });
+      void this.#runJob(job, lock);
       started.push(job);
     }
     return started;
@@ -850,11 +960,25 @@ export class Engine implements TableHost {
     return job;
   }
 
-  async #runJob(job: Job, lock: TableLock): Promise<void> {
+  async #runJob(job: Job, tableLock: TableLock): Promise<void> {
     const record = job.record;
+    this.#held.set(job.id, tableLock);
+    const lock = {
+      lease: tableLock.lease,
+      release: () => {
+        this.#held.delete(job.id);
+        tableLock.release();
+      },
+    };
     try {
       for (;;) {
         if (this.#closed) return;
+        if (lock.lease?.held === false) {
+          // The connection holding the lease was lost: another node may be running the job now.
+          // It stays 'running' in fx_jobs; whoever holds the lease next resumes it.
+          lock.release();
+          return;
+        }
         if (job.pauseRequested) {
           record.state = 'paused';
           await this.driver.run("UPDATE fx_jobs SET state = 'paused' WHERE id = ?", [record.id]);

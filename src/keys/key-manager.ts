@@ -15,7 +15,7 @@
  */
 import type { AeadName } from '../crypto/aead/aead.js';
 import { DEFAULT_AEAD, getAead } from '../crypto/aead/registry.js';
-import { DataKey, dataKeyMaterial } from '../crypto/envelope/data-key.js';
+import { DataKey, dataKeyMaterial, reserveEncryptions } from '../crypto/envelope/data-key.js';
 import { EncryptionContext } from '../crypto/envelope/encryption-context.js';
 import { readEnvelopeHeader } from '../crypto/envelope/envelope-format.js';
 import { decrypt, encrypt, type KeyResolver } from '../crypto/envelope/envelope.js';
@@ -205,10 +205,14 @@ interface ActiveLease {
  * ```
  */
 export class KeyManager {
-  readonly #store: KeyStore;
+  readonly #store: ValidatingKeyStore;
   readonly #cacheSize: number;
   readonly #now: () => Date;
   readonly #mutex = new Mutex();
+  /** Set when other processes share the store: runs a mutation under their common lock. */
+  #shared: (<T>(fn: () => Promise<T>) => Promise<T>) | null = null;
+  /** Mutations running under the shared lock now (this process holds it: no need to take it again). */
+  #holdingShared = 0;
   #state: KeyManagerState;
   #seal: StoredSeal | undefined;
   /** Root key versions while unsealed (current and, during a root rotation, previous ones). */
@@ -221,7 +225,7 @@ export class KeyManager {
   /** Bumped by every seal(), so async work that started before it cannot finish after it. */
   #generation = 0;
 
-  private constructor(store: KeyStore, seal: StoredSeal | undefined, options: KeyManagerOptions) {
+  private constructor(store: ValidatingKeyStore, seal: StoredSeal | undefined, options: KeyManagerOptions) {
     this.#store = store;
     this.#seal = seal;
     this.#state = seal === undefined ? 'uninitialized' : 'sealed';
@@ -289,7 +293,11 @@ export class KeyManager {
         throw error;
       }
       const seal: StoredSeal = { config: result.config, rootVersion: 1, previousRoots: [] };
-      await this.#store.putMeta(SEAL_META, encodeSeal(seal));
+      // Atomic: of two processes initialising one shared store at once, one wins.
+      if (!(await this.#store.createMeta(SEAL_META, encodeSeal(seal)))) {
+        root.dispose();
+        throw new FortressError('FX_ALREADY_INITIALIZED', 'Fortress is already initialised here');
+      }
       this.#seal = seal;
       this.#roots.set(1, new DataKey({ id: ROOT_KEY_ID, version: 1, key: root }));
       await this.#loadKeys();
@@ -402,6 +410,82 @@ export class KeyManager {
   }
 
   /**
+   * @internal Other processes share the key store (a cluster on PostgreSQL): every mutation runs
+   * under `exclusive` — a lock they all take — on key records read afresh inside it, so two nodes
+   * never both create version N of a key, hand out one key id twice, or write back a stale record;
+   * usage leases too, so AES-GCM's per-version encryption bound holds across nodes.
+   */
+  shareStore(exclusive: <T>(fn: () => Promise<T>) => Promise<T>): void {
+    this.#shared = exclusive;
+  }
+
+  /** A keyring mutation: one at a time here, and under the shared lock when the store is shared. */
+  #mutating<T>(fn: () => Promise<T>): Promise<T> {
+    const shared = this.#shared;
+    if (shared === null) return this.#mutex.run(fn);
+    return this.#mutex.run(() =>
+      shared(async () => {
+        this.#holdingShared++;
+        try {
+          if (this.#state === 'unsealed') await this.#loadKeys();
+          return await fn();
+        } finally {
+          this.#holdingShared--;
+        }
+      }),
+    );
+  }
+
+  /**
+   * Reads the key records again: another process sharing the key store rotated, configured or
+   * destroyed keys. Cached versions that were destroyed meanwhile are zeroed. If the root key was
+   * rotated elsewhere (this process cannot unwrap under the new root), this one seals itself — fail
+   * closed — and answers `'sealed'`: unseal it with the new shares. A rekey elsewhere (same root,
+   * new shares) is taken over. Sealed or uninitialised: nothing to do.
+   */
+  async reload(): Promise<'current' | 'sealed'> {
+    return this.#mutex.run(async () => {
+      if (this.#state === 'uninitialized') {
+        const raw = await this.#store.getMeta(SEAL_META);
+        // Another process initialised the shared store (the mutex keeps this process's init out).
+        if (raw !== undefined) {
+          this.#seal = parseSeal(raw);
+          this.#state = 'sealed';
+        }
+        return 'sealed';
+      }
+      if (this.#state !== 'unsealed') {
+        const raw = await this.#store.getMeta(SEAL_META);
+        if (raw !== undefined) this.#seal = parseSeal(raw);
+        return 'sealed';
+      }
+      const generation = this.#generation;
+      const raw = await this.#store.getMeta(SEAL_META);
+      this.#stillUnsealed(generation);
+      const seal = raw === undefined ? undefined : parseSeal(raw);
+      if (seal === undefined || seal.rootVersion !== this.#seal?.rootVersion) {
+        this.seal();
+        if (seal !== undefined) this.#seal = seal;
+        return 'sealed';
+      }
+      this.#seal = seal;
+      await this.#loadKeys();
+      this.#stillUnsealed(generation);
+      for (const [cacheKey, key] of [...this.#cache]) {
+        const [id, version] = cacheKey.split(':').map(Number) as [number, number];
+        const stored = this.#keysById.has(id) ? await this.#store.getVersion(id, version) : undefined;
+        this.#stillUnsealed(generation);
+        if (stored === undefined || stored.state === 'destroyed' || stored.wrapped === null) {
+          key.dispose();
+          this.#cache.delete(cacheKey);
+          this.#leases.delete(cacheKey);
+        }
+      }
+      return 'current';
+    });
+  }
+
+  /**
    * Zeroes the root key and every cached unwrapped key, synchronously. Afterwards every key
    * operation fails with `FX_SEALED` until the next unseal. Idempotent.
    */
@@ -435,7 +519,7 @@ export class KeyManager {
     current: { provider: SealProvider; inputs?: readonly string[] },
     next: SealProvider,
   ): Promise<{ shares?: readonly string[] }> {
-    return this.#mutex.run(async () => {
+    return this.#mutating(async () => {
       const seal = this.#seal;
       if (seal === undefined) throw new FortressError('FX_NOT_INITIALIZED', 'Fortress is not initialised');
       using root = await this.#openRootWith(seal, current.provider, current.inputs ?? []);
@@ -457,7 +541,7 @@ export class KeyManager {
     current: { provider: SealProvider; inputs?: readonly string[] },
     next: SealProvider = current.provider,
   ): Promise<{ shares?: readonly string[]; rootVersion: number }> {
-    return this.#mutex.run(async () => {
+    return this.#mutating(async () => {
       this.#requireUnsealed();
       const generation = this.#generation;
       const seal = this.#seal!;
@@ -641,7 +725,7 @@ export class KeyManager {
     const algorithm = getAead(options.algorithm ?? DEFAULT_AEAD).name;
     const rotationPeriodMs =
       options.rotationPeriod === undefined ? null : parseRotationPeriod(options.rotationPeriod);
-    return this.#mutex.run(async () => {
+    return this.#mutating(async () => {
       this.#requireUnsealed();
       const generation = this.#generation;
       if (this.#keysByName.has(options.name)) {
@@ -791,7 +875,7 @@ export class KeyManager {
   /** Rotates a key: a new active version; older versions become decrypt-only. */
   async rotate(nameOrId: string | number): Promise<KeyInfo> {
     this.#requireUnsealed();
-    return this.#mutex.run(async () => this.#rotateLocked(this.#record(nameOrId).id));
+    return this.#mutating(async () => this.#rotateLocked(this.#record(nameOrId).id));
   }
 
   async #rotateLocked(keyId: number): Promise<KeyInfo> {
@@ -818,7 +902,7 @@ export class KeyManager {
 
   /** Versions below `version` refuse to decrypt (`FX_KEY_VERSION_RETIRED`); reversible until destroyed. */
   async setMinDecryptionVersion(nameOrId: string | number, version: number): Promise<KeyInfo> {
-    return this.#mutex.run(async () => {
+    return this.#mutating(async () => {
       this.#requireUnsealed();
       const record = this.#record(nameOrId);
       assertInteger(version, 'version', 1, record.activeVersion);
@@ -834,7 +918,7 @@ export class KeyManager {
   async setRotationPeriod(nameOrId: string | number, period: string | null): Promise<KeyInfo> {
     // Parsed before the lock: an invalid period changes nothing.
     const rotationPeriodMs = period === null ? null : parseRotationPeriod(period);
-    return this.#mutex.run(async () => {
+    return this.#mutating(async () => {
       this.#requireUnsealed();
       const record = this.#record(nameOrId);
       return this.#saveKey({ ...record, rotationPeriodMs }, this.#generation);
@@ -846,7 +930,7 @@ export class KeyManager {
    * permanently unreadable. The active version cannot be destroyed (rotate first).
    */
   async destroyVersion(nameOrId: string | number, version: number): Promise<DestroyResult> {
-    return this.#mutex.run(async () => {
+    return this.#mutating(async () => {
       this.#requireUnsealed();
       const record = this.#record(nameOrId);
       assertInteger(version, 'version', 1, record.latestVersion);
@@ -877,7 +961,7 @@ export class KeyManager {
    * shreds the tenant: every data key under it can no longer be unwrapped.
    */
   async destroyKey(nameOrId: string | number): Promise<DestroyResult[]> {
-    return this.#mutex.run(async () => {
+    return this.#mutating(async () => {
       this.#requireUnsealed();
       const record = this.#record(nameOrId);
       const results: DestroyResult[] = [];
@@ -951,7 +1035,7 @@ export class KeyManager {
       this.#rotationDue(record) ||
       key.remainingEncryptions < Math.min(FORCED_ROTATION_MARGIN, limit / 16)
     ) {
-      await this.#mutex.run(async () => {
+      await this.#mutating(async () => {
         const latest = this.#record(record.id);
         if (latest.activeVersion === record.activeVersion) await this.#rotateLocked(record.id);
       });
@@ -1025,16 +1109,23 @@ export class KeyManager {
   async #leaseUsage(record: KeyRecord, key: DataKey, generation: number, headroom = 1): Promise<void> {
     if (!Number.isFinite(getAead(record.algorithm).maxEncryptionsPerKey)) return;
     const cacheKey = `${record.id}:${key.version}`;
-    let lease = this.#leases.get(cacheKey);
+    const lease = this.#leases.get(cacheKey);
     if (lease !== undefined && key.encryptions + headroom <= lease.leasedUpTo) return;
-    const stored = await this.#store.getVersion(record.id, key.version);
-    this.#stillUnsealed(generation);
-    if (stored === undefined)
-      throw new FortressError('FX_KEY_NOT_FOUND', `key ${record.name} has no version ${key.version}`);
-    const leasedUpTo = Math.max(stored.encryptions, key.encryptions) + Math.max(USAGE_LEASE, headroom);
-    await this.#store.putVersion({ ...stored, encryptions: leasedUpTo });
-    lease = { leasedUpTo };
-    this.#leases.set(cacheKey, lease);
+    const take = async (): Promise<void> => {
+      const stored = await this.#store.getVersion(record.id, key.version);
+      this.#stillUnsealed(generation);
+      if (stored === undefined)
+        throw new FortressError('FX_KEY_NOT_FOUND', `key ${record.name} has no version ${key.version}`);
+      const mine = this.#leases.get(cacheKey)?.leasedUpTo;
+      if (this.#shared !== null && stored.encryptions > key.encryptions && stored.encryptions !== mine) {
+        // Other processes leased up to there: their encryptions count against this version here too.
+        reserveEncryptions(key, stored.encryptions - key.encryptions);
+      }
+      const leasedUpTo = Math.max(stored.encryptions, key.encryptions) + Math.max(USAGE_LEASE, headroom);
+      await this.#store.putVersion({ ...stored, encryptions: leasedUpTo });
+      this.#leases.set(cacheKey, { leasedUpTo });
+    };
+    await (this.#shared === null || this.#holdingShared > 0 ? take() : this.#shared(take));
   }
 
   async #persistUsage(keyId: number, version: number): Promise<void> {
@@ -1321,7 +1412,7 @@ export class KeyManager {
     options: { recipientSecretKey: SecretKey; trusted: { ed25519: Uint8Array; mlDsa65: Uint8Array } },
   ): Promise<{ keys: number; versions: number; label: string; createdAt: string }> {
     assertOptions(options, 'options');
-    return this.#mutex.run(async () => {
+    return this.#mutating(async () => {
       this.#requireUnsealed();
       const generation = this.#generation;
       if (this.#keysById.size > 0) {

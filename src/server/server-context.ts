@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyRequest } from 'fastify';
-import { Fortress, type StorageOption } from '../fortress.js';
+import { Fortress, storageInitialized, type StorageOption } from '../fortress.js';
+import type { JobOptions } from '../engine/jobs/job.js';
 import type { PolicySession } from '../policy-session.js';
 import { DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
 import { PassphraseSealProvider } from '../keys/seal/passphrase-seal.js';
@@ -44,6 +45,8 @@ export interface ServerContextOptions {
   readonly seal?: ServerSealOptions;
   /** Where the data lives (default: SQLite in the data directory). */
   readonly storage?: StorageOption;
+  /** Background-job batch size and throttle. */
+  readonly jobs?: JobOptions;
 }
 
 export interface ServerSealOptions {
@@ -159,6 +162,10 @@ export class ServerContext {
   #passwords: UserpassStore | null = null;
   #attempt: ReturnType<Fortress['beginUnseal']> | null = null;
   #initializing = false;
+  #joining: Promise<void> | null = null;
+  #lastJoinAttempt = 0;
+  /** The token store's cluster hook is registered once per Fortress. */
+  #tokensTracked: Fortress | null = null;
   #ceremony: Ceremony | null = null;
   /** Sessions by token accessor and client address, dropped when policies or principals change. */
   readonly #sessions = new Map<string, { generation: number; session: PolicySession }>();
@@ -171,13 +178,28 @@ export class ServerContext {
     this.jwt = options.jwt === undefined ? null : new JwtLogin(options.jwt);
   }
 
+  /** Shared storage (PostgreSQL): this server is one node of a cluster. */
+  get clustered(): boolean {
+    return this.options.storage?.kind === 'postgres';
+  }
+
   /** Opens the data directory if it is initialised (sealed unless its seal unseals itself). */
   async start(): Promise<void> {
-    if (!existsSync(path.join(this.options.dataDir, 'fortress.json'))) return;
+    const storage = this.options.storage;
+    if (storage?.kind === 'postgres') {
+      // A new node of a cluster has an empty directory: what counts is whether the shared
+      // database holds keys (another node's init). It then opens sealed and unseals like the others.
+      if (
+        !existsSync(path.join(this.options.dataDir, 'fortress.json')) &&
+        !(await storageInitialized(storage))
+      )
+        return;
+    } else if (!existsSync(path.join(this.options.dataDir, 'fortress.json'))) return;
     const db = await Fortress.open({
       path: this.options.dataDir,
       onWarning: this.options.onWarning,
       audit: SERVER_AUDIT,
+      ...(this.options.jobs === undefined ? {} : { jobs: this.options.jobs }),
       ...(this.options.storage === undefined ? {} : { storage: this.options.storage }),
     });
     if (db.keys.state === 'uninitialized') {
@@ -244,6 +266,28 @@ export class ServerContext {
     return this.#db !== null;
   }
 
+  /**
+   * A node that started before its cluster was initialised joins once another node has: status,
+   * health, init and unseal look again (at most once a second).
+   */
+  async rejoin(): Promise<void> {
+    if (this.#db !== null || this.#initializing || !this.clustered) return;
+    if (this.#joining !== null) return this.#joining;
+    if (Date.now() - this.#lastJoinAttempt < 1_000) return;
+    this.#lastJoinAttempt = Date.now();
+    this.#joining = this.start().finally(() => {
+      this.#joining = null;
+    });
+    return this.#joining;
+  }
+
+  /** Shared storage: reloads what other nodes changed, before a request is served (else nothing). */
+  syncCluster(): Promise<void> | undefined {
+    const db = this.#db;
+    if (db?.state !== 'unsealed') return undefined;
+    return db.syncCluster();
+  }
+
   /** The Fortress, whatever its state (FX_NOT_INITIALIZED before init). */
   fortress(): Fortress {
     if (this.#db === null) {
@@ -272,9 +316,20 @@ export class ServerContext {
   }
 
   async #openStores(): Promise<void> {
-    const driver = this.fortress().storageDriver();
+    const db = this.fortress();
+    const driver = db.storageDriver();
     this.#tokens = await TokenStore.open(driver);
     this.#passwords = await UserpassStore.open(driver);
+    if (this.clustered && this.#tokensTracked !== db) {
+      // A revocation or renewal on any node empties every node's token cache (creating one needs
+      // nothing: an unknown token is read from the database).
+      this.#tokensTracked = db;
+      await db.trackClusterDomain('tokens', [{ table: 'fx_tokens', on: ['UPDATE', 'DELETE'] }]);
+      db.onClusterChange('tokens', () => {
+        this.#tokens?.invalidate();
+        return Promise.resolve();
+      });
+    }
   }
 
   status(): UnsealStatus {
@@ -294,6 +349,7 @@ export class ServerContext {
 
   /** Creates the root key, the first administrator and a root token for it. Only once. */
   async init(request: InitRequest): Promise<InitResult> {
+    await this.rejoin();
     if (this.#db !== null || this.#initializing) {
       throw new FortressError('FX_ALREADY_INITIALIZED', 'Fortress is already initialised');
     }
@@ -344,6 +400,7 @@ export class ServerContext {
         unseal: { provider: observed },
         onWarning: this.options.onWarning,
         audit: SERVER_AUDIT,
+        ...(this.options.jobs === undefined ? {} : { jobs: this.options.jobs }),
         ...(this.options.storage === undefined ? {} : { storage: this.options.storage }),
       });
       this.#db = db;
@@ -376,6 +433,7 @@ export class ServerContext {
 
   /** Takes one unseal input (a share, a passphrase); the one that completes the threshold unseals. */
   async unseal(key: string): Promise<UnsealStatus> {
+    await this.rejoin();
     const db = this.fortress();
     if (db.state === 'unsealed')
       throw new FortressError('FX_ALREADY_UNSEALED', 'Fortress is already unsealed');

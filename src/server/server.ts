@@ -23,6 +23,7 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { DestinationStream } from 'pino';
 import { ServerContext, callerOf, type ServerSealOptions } from './server-context.js';
 import type { StorageOption } from '../fortress.js';
+import type { JobOptions } from '../engine/jobs/job.js';
 import type { JwtLoginOptions } from './auth/jwt-login.js';
 import { installErrorHandlers, errorBody } from './http/http-errors.js';
 import { ServerMetrics } from './http/metrics.js';
@@ -66,6 +67,8 @@ export interface ServerOptions {
   readonly seal?: ServerSealOptions;
   /** Where the data lives. @default SQLite in the data directory */
   readonly storage?: StorageOption;
+  /** Background-job batch size and throttle. */
+  readonly jobs?: JobOptions;
 }
 
 export interface RunningServer {
@@ -98,6 +101,7 @@ export async function buildServer(
     ...(options.jwt === undefined ? {} : { jwt: options.jwt }),
     ...(options.seal === undefined ? {} : { seal: options.seal }),
     ...(options.storage === undefined ? {} : { storage: options.storage }),
+    ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
   });
   await context.start();
 
@@ -140,6 +144,14 @@ export async function buildServer(
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
+  if (context.clustered) {
+    // One node of several on one database: before a request is authenticated or served, reload
+    // whatever another node changed (a revoked token, a rotated key, a new policy). Concurrent
+    // requests share one generation read.
+    app.addHook('preHandler', async () => {
+      await context.syncCluster();
+    });
+  }
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;

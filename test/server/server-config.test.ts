@@ -64,6 +64,7 @@ describe('loadServerConfig', () => {
         rateLimitPerToken: 6000,
         rateLimitPerAddress: 12_000,
       },
+      jobs: {},
       logging: { level: 'info' },
       auth: { tokenTtlSeconds: 86_400, tokenMaxTtlSeconds: 30 * 86_400 },
     });
@@ -93,6 +94,9 @@ request_timeout_ms = 5000
 rate_limit_per_token = 10
 rate_limit_per_address = 20
 max_connections = 100
+[jobs]
+batch_size = 200
+rows_per_second = 5000
 [logging]
 level = "debug"
 file = "/var/log/fortress.log"
@@ -129,6 +133,7 @@ tenant_claim = "org"
         rateLimitPerAddress: 20,
         maxConnections: 100,
       },
+      jobs: { batchSize: 200, rowsPerSecond: 5000 },
       logging: { level: 'debug', file: '/var/log/fortress.log' },
       auth: {
         tokenTtlSeconds: 600,
@@ -262,6 +267,8 @@ tenant_claim = "org"
       ['[limits]\nrate_limit_per_token = 0', 'FORTRESS_LIMITS_RATE_LIMIT_PER_TOKEN', '0x10'],
       ['[limits]\nrate_limit_per_address = inf', 'FORTRESS_LIMITS_RATE_LIMIT_PER_ADDRESS', '1e3'],
       ['[limits]\nmax_connections = 0', 'FORTRESS_LIMITS_MAX_CONNECTIONS', 'many'],
+      ['[jobs]\nbatch_size = 0', 'FORTRESS_JOBS_BATCH_SIZE', '500 rows'],
+      ['[jobs]\nrows_per_second = -5', 'FORTRESS_JOBS_ROWS_PER_SECOND', '1.5'],
       ['[logging]\nlevel = "loud"', 'FORTRESS_LOG_LEVEL', 'INFO'],
       ['[logging]\nfile = true', 'FORTRESS_LOG_FILE', '\t'],
       ['[auth]\ntoken_ttl_seconds = 59', 'FORTRESS_AUTH_TOKEN_TTL_SECONDS', '1d'],

@@ -67,6 +67,11 @@ export interface AuditLedgerOptions {
   readonly signers?: () => readonly StandardNoteSigner[] | null;
   /** Publish a checkpoint this often when the log grew (ms; 0 = only on demand). @default 60000 */
   readonly checkpointIntervalMs?: number;
+  /**
+   * Several processes share the ledger: the periodic checkpoint is signed only by the one this
+   * answers true for (the elected signer); the others still sign on demand. @default always true
+   */
+  readonly checkpointLeader?: () => Promise<boolean>;
   /** Store the tree nodes at least every this many entries. @default 4096 */
   readonly treeFlushEntries?: number;
   /** Most entries in one group commit. @default 1024 */
@@ -172,8 +177,11 @@ function toBytes(value: unknown): Uint8Array {
  */
 export class AuditLedger {
   readonly #driver: StorageDriver;
-  readonly #options: Required<Omit<AuditLedgerOptions, 'driver' | 'origin' | 'signers'>> & {
+  readonly #options: Required<
+    Omit<AuditLedgerOptions, 'driver' | 'origin' | 'signers' | 'checkpointLeader'>
+  > & {
     signers: () => readonly StandardNoteSigner[] | null;
+    checkpointLeader: (() => Promise<boolean>) | undefined;
   };
   #origin = '';
   /** Entries committed (as far as this process knows): the next seq. */
@@ -205,6 +213,7 @@ export class AuditLedger {
       groupCommit: options.groupCommit ?? 'microtask',
       now: options.now ?? Date.now,
       signers: options.signers ?? (() => null),
+      checkpointLeader: options.checkpointLeader,
     };
     this.#schedule = this.#options.groupCommit === 'turn' ? (run) => setImmediate(run) : queueMicrotask;
   }
@@ -276,12 +285,24 @@ export class AuditLedger {
   #startTimer(): void {
     const every = this.#options.checkpointIntervalMs;
     if (every === 0) return;
+    const leader = this.#options.checkpointLeader;
     this.#timer = setInterval(() => {
-      if (this.#size === this.#lastCheckpointSize || this.#broken !== null) return;
+      if (this.#broken !== null) return;
       const signers = this.#options.signers();
       if (signers === null || signers.length === 0) return;
       // A failed periodic checkpoint surfaces at the next explicit one or at verify.
-      this.checkpoint().catch(() => undefined);
+      if (leader === undefined) {
+        if (this.#size !== this.#lastCheckpointSize) this.checkpoint().catch(() => undefined);
+        return;
+      }
+      // Other processes append too (this one's size is not the log's): the elected signer asks
+      // storage; checkpoint() returns the latest one when the log has not grown.
+      leader()
+        .then(
+          (elected) => (elected ? this.checkpoint() : null),
+          () => null,
+        )
+        .catch(() => undefined);
     }, every);
     this.#timer.unref();
   }

@@ -110,6 +110,7 @@ export async function server(args: string[]): Promise<number> {
     ...(config.auth.jwt === undefined ? {} : { jwt: config.auth.jwt }),
     seal: serverSeal(config.seal),
     ...(config.storage.kind === 'postgres' ? { storage: postgresStorage(config.storage) } : {}),
+    jobs: config.jobs,
     onWarning: (message) => process.stderr.write(`${message}\n`),
   });
   const status = running.context.status();

@@ -58,6 +58,12 @@ export interface KeyStore {
   readonly description: string;
   getMeta(name: string): Promise<Uint8Array | undefined>;
   putMeta(name: string, value: Uint8Array): Promise<void>;
+  /**
+   * Stores `value` only if `name` has none yet, atomically (two processes initialising one shared
+   * store at once: exactly one wins). False: it had one. Stores without it are one process's, where
+   * a check and a put suffice.
+   */
+  createMeta?(name: string, value: Uint8Array): Promise<boolean>;
   deleteMeta(name: string): Promise<void>;
   listKeys(): Promise<KeyRecord[]>;
   getKey(id: number): Promise<KeyRecord | undefined>;

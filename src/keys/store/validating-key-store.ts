@@ -25,6 +25,14 @@ export class ValidatingKeyStore implements KeyStore {
     await this.#inner.putMeta(checkMetaName(name), value);
   }
 
+  async createMeta(name: string, value: Uint8Array): Promise<boolean> {
+    checkMetaName(name);
+    if (this.#inner.createMeta !== undefined) return this.#inner.createMeta(name, value);
+    if ((await this.#inner.getMeta(name)) !== undefined) return false;
+    await this.#inner.putMeta(name, value);
+    return true;
+  }
+
   async deleteMeta(name: string): Promise<void> {
     await this.#inner.deleteMeta(checkMetaName(name));
   }

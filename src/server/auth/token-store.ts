@@ -104,7 +104,8 @@ export class TokenStore {
    * its SQLite read was a tenth of a point read's CPU. Every change to any token (revoke, renew,
    * spend) empties it and moves the generation, so an authentication that read the row before a
    * revocation committed cannot put it back: once a revoking call returns, the token is refused.
-   * Per process: servers sharing one database need a shared version check instead.
+   * Per process: servers sharing one database call `invalidate()` when another node changed a
+   * token (the server's per-request cluster check), before the request authenticates.
    */
   readonly #cache = new Map<string, TokenInfo>();
   #generation = 0;
@@ -185,6 +186,12 @@ export class TokenStore {
       this.#cache.set(hash, info);
     }
     return info;
+  }
+
+  /** Another process changed tokens: cached authentications are dropped (as for a change here). */
+  invalidate(): void {
+    this.#generation++;
+    this.#cache.clear();
   }
 
   /** Every token change lands here: cached authentications are dropped. */

@@ -29,6 +29,8 @@
  * FORTRESS_LIMITS_RATE_LIMIT_PER_TOKEN    [limits.rate_limit_per_token]
  * FORTRESS_LIMITS_RATE_LIMIT_PER_ADDRESS  [limits.rate_limit_per_address]
  * FORTRESS_LIMITS_MAX_CONNECTIONS         [limits.max_connections]
+ * FORTRESS_JOBS_BATCH_SIZE                [jobs.batch_size]
+ * FORTRESS_JOBS_ROWS_PER_SECOND           [jobs.rows_per_second]
  * FORTRESS_LOG_LEVEL                      [logging.level]
  * FORTRESS_LOG_FILE                       [logging.file]
  * FORTRESS_AUTH_TOKEN_TTL_SECONDS         [auth.token_ttl_seconds]
@@ -256,6 +258,18 @@ export const SERVER_SETTINGS: readonly ConfigSetting[] = [
     env: 'FORTRESS_LIMITS_MAX_CONNECTIONS',
     type: int(1, 1_000_000),
     help: 'open connections at most; default unlimited',
+  },
+  {
+    key: 'jobs.batch_size',
+    env: 'FORTRESS_JOBS_BATCH_SIZE',
+    type: int(1, 100_000),
+    help: 'rows per transaction of a background job (re-encryption…); default 500',
+  },
+  {
+    key: 'jobs.rows_per_second',
+    env: 'FORTRESS_JOBS_ROWS_PER_SECOND',
+    type: int(1, 100_000_000),
+    help: 'throttle for background jobs, so re-encryption leaves the database room; default unlimited',
   },
   {
     key: 'logging.level',

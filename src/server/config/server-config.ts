@@ -90,6 +90,8 @@ export interface ServerConfig {
     readonly rateLimitPerAddress: number;
     readonly maxConnections?: number;
   };
+  /** Background jobs (re-encryption after a rotation…): batch size and throttle. */
+  readonly jobs: { readonly batchSize?: number; readonly rowsPerSecond?: number };
   readonly logging: { readonly level: LogLevel; readonly file?: string };
   readonly auth: {
     readonly tokenTtlSeconds: number;
@@ -597,6 +599,10 @@ function applyDefaults(
       rateLimitPerToken: num('limits.rate_limit_per_token') ?? 6000,
       rateLimitPerAddress: num('limits.rate_limit_per_address') ?? 12_000,
       ...optional('maxConnections', num('limits.max_connections')),
+    }),
+    jobs: Object.freeze({
+      ...optional('batchSize', num('jobs.batch_size')),
+      ...optional('rowsPerSecond', num('jobs.rows_per_second')),
     }),
     logging: Object.freeze({
       level: (value('logging.level') as LogLevel | undefined) ?? 'info',

@@ -381,7 +381,7 @@ export function keysRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (request) => {
       const { session } = await ctx.caller(request);
       const id = Number(request.params.id);
-      const progress = ctx.unsealed().job(id).progress;
+      const progress = await ctx.unsealed().jobProgress(id);
       if (!visibleJob(session, progress)) throw new FortressError('FX_JOB_NOT_FOUND', `no job ${id}`);
       return jobView(progress);
     },

@@ -57,6 +57,7 @@ export function sysRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (_request, reply) => {
+      await ctx.rejoin();
       const s = status();
       return reply.status(!s.initialized ? 501 : s.sealed ? 503 : 200).send(s);
     },
@@ -65,7 +66,10 @@ export function sysRoutes(app: FastifyInstance, ctx: ServerContext): void {
   r.get(
     '/v1/sys/status',
     { schema: { tags: ['sys'], summary: 'Initialised? Sealed? Unseal progress', response: { 200: Status } } },
-    () => Promise.resolve(status()),
+    async () => {
+      await ctx.rejoin();
+      return status();
+    },
   );
 
   r.post(

@@ -85,6 +85,14 @@ export class StorageKeyStore implements KeyStore {
     );
   }
 
+  async createMeta(name: string, value: Uint8Array): Promise<boolean> {
+    const { changes } = await this.#db.run(
+      'INSERT INTO fx_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
+      [name, value],
+    );
+    return changes === 1;
+  }
+
   async deleteMeta(name: string): Promise<void> {
     await this.#db.run('DELETE FROM fx_meta WHERE name = ?', [name]);
   }

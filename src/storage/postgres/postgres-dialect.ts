@@ -11,11 +11,13 @@
  */
 import { assertInteger, assertOptions, assertString } from '../../util/bytes.js';
 import { FortressError, InvalidArgumentError } from '../../util/errors.js';
+import type { ClusterChannel } from '../cluster.js';
 import type { Dialect, StorageCapabilities, StorageDriver } from '../dialect.js';
 import type { PgModule, PgPool } from './postgres-client.js';
 import { fortressTypes } from './postgres-client.js';
 import { POSTGRES_CAPABILITIES, PostgresDriver, type PostgresEndpoint } from './postgres-driver.js';
 import { postgresError } from './postgres-errors.js';
+import { PostgresCluster, type PgSessionClient } from './postgres-cluster.js';
 
 export interface PostgresDialectOptions {
   /**
@@ -164,14 +166,7 @@ export class PostgresDialect implements Dialect {
   async createDriver(): Promise<StorageDriver> {
     const settings = this.#settings;
     const { where, redact } = settings.endpoint;
-    let pg: PgModule;
-    try {
-      pg = (await import('pg')).default;
-    } catch (error) {
-      throw new FortressError('FX_STORAGE', 'the PostgreSQL driver (npm package pg) cannot be loaded', {
-        cause: error,
-      });
-    }
+    const pg = await loadPg();
     let pool: PgPool;
     try {
       pool = new pg.Pool({
@@ -204,5 +199,39 @@ export class PostgresDialect implements Dialect {
       throw postgresError(error, where, redact);
     }
     return driver;
+  }
+
+  /**
+   * The cluster channel for processes sharing this database (change feed, locks), over two
+   * connections of its own; `driver` (from this dialect) runs its DDL and generation reads.
+   */
+  async openCluster(driver: StorageDriver): Promise<ClusterChannel> {
+    const settings = this.#settings;
+    const pg = await loadPg();
+    const Client = (pg as unknown as { Client: new (config: object) => PgSessionClient }).Client;
+    return PostgresCluster.open(
+      driver,
+      () =>
+        new Client({
+          connectionString: settings.connectionString,
+          connectionTimeoutMillis: settings.connectTimeoutMs,
+          application_name: 'fortress-cluster',
+          // A peer that vanished without closing its socket is noticed, and its locks freed.
+          keepAlive: true,
+          ...(settings.startupOptions === undefined ? {} : { options: settings.startupOptions }),
+          types: fortressTypes(pg.types),
+        }),
+      settings.endpoint,
+    );
+  }
+}
+
+async function loadPg(): Promise<PgModule> {
+  try {
+    return (await import('pg')).default;
+  } catch (error) {
+    throw new FortressError('FX_STORAGE', 'the PostgreSQL driver (npm package pg) cannot be loaded', {
+      cause: error,
+    });
   }
 }
