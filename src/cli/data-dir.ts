@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Fortress, openDataDirectoryKeys } from '../fortress.js';
+import { Fortress, openDataDirectoryKeys, type FortressOptions, type StorageOption } from '../fortress.js';
 import type { KeyManager } from '../keys/key-manager.js';
 import { DEV_KEY_FILE_WARNING, DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
 import { PassphraseSealProvider } from '../keys/seal/passphrase-seal.js';
@@ -29,6 +29,56 @@ export function dataDirOf(flag: string | undefined): string {
 }
 
 /**
+ * Where a directory's data lives, for a command on it. Its manifest says; a PostgreSQL directory
+ * takes its database from the server's variables — FORTRESS_STORAGE_URL, FORTRESS_STORAGE_SCHEMA
+ * and FORTRESS_STORAGE_PASSWORD — since the URL is never written into the directory. A directory
+ * not created yet is a PostgreSQL one when FORTRESS_STORAGE_KIND=postgres.
+ */
+export async function storageOf(dataDir: string): Promise<StorageOption | undefined> {
+  let kind: unknown;
+  try {
+    kind = (JSON.parse(await readFile(path.join(dataDir, 'fortress.json'), 'utf8')) as { storage?: unknown })
+      .storage;
+  } catch {
+    // No (readable) manifest: Fortress.open reports it; a new directory follows the environment.
+    kind = process.env['FORTRESS_STORAGE_KIND'];
+  }
+  if (kind !== 'postgres') return undefined;
+  const raw = process.env['FORTRESS_STORAGE_URL'];
+  if (raw === undefined || raw === '') {
+    throw new FortressError(
+      'FX_CONFIG_INVALID',
+      `${dataDir} keeps its data in PostgreSQL: set FORTRESS_STORAGE_URL (and FORTRESS_STORAGE_SCHEMA, FORTRESS_STORAGE_PASSWORD) as for its servers`,
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new FortressError(
+      'FX_CONFIG_INVALID',
+      'FORTRESS_STORAGE_URL: expected a postgres://user@host:port/database URL',
+    );
+  }
+  if (url.password !== '') {
+    throw new FortressError(
+      'FX_CONFIG_INVALID',
+      'FORTRESS_STORAGE_URL must not hold a password: give it in FORTRESS_STORAGE_PASSWORD',
+    );
+  }
+  const password = process.env['FORTRESS_STORAGE_PASSWORD'];
+  if (password !== undefined && password !== '') url.password = password;
+  const schema = process.env['FORTRESS_STORAGE_SCHEMA'];
+  return { kind: 'postgres', url: url.href, ...(schema === undefined || schema === '' ? {} : { schema }) };
+}
+
+/** `Fortress.open` for a CLI command: with the directory's storage (see {@link storageOf}). */
+export async function openFortress(options: FortressOptions): Promise<Fortress> {
+  const storage = options.storage ?? (await storageOf(options.path));
+  return Fortress.open({ ...options, ...(storage === undefined ? {} : { storage }) });
+}
+
+/**
  * Opens the raw keys of a data directory — for what needs no unsealing (`status`, reading the seal
  * configuration before `Fortress.open`); nothing done through it is audited. Only `init` creates the
  * directory; every other command on a directory that does not exist reports `FX_NOT_INITIALIZED`
@@ -39,7 +89,12 @@ export async function openKeys(
   options: { create?: boolean; pageEncryption?: boolean } = {},
 ): Promise<KeyManager> {
   // The same layout as Fortress.open(): keys live in the data directory's database.
-  const { keys } = await openDataDirectoryKeys(dataDir, { ...options, ownDriver: true });
+  const storage = await storageOf(dataDir);
+  const { keys } = await openDataDirectoryKeys(dataDir, {
+    ...options,
+    ownDriver: true,
+    ...(storage === undefined ? {} : { storage }),
+  });
   return keys;
 }
 
@@ -196,7 +251,7 @@ export function warnOnStderr(message: string): void {
  */
 export async function openUnsealed(dataDir: string): Promise<Fortress> {
   const unseal = await readUnsealMaterial(dataDir);
-  return Fortress.open({ path: dataDir, unseal, onWarning: warnOnStderr });
+  return openFortress({ path: dataDir, unseal, onWarning: warnOnStderr });
 }
 
 /** Runs `fn` on the unsealed directory and closes it (sealing, storing the ledger's tail) after. */

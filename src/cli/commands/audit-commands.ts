@@ -37,7 +37,7 @@ import { verifyLedger, type VerifyReport } from '../../audit/verify/ledger-verif
 import { verifySegments, type SegmentVerifyReport } from '../../audit/verify/segment-verifier.js';
 import { SqliteDialect } from '../../storage/sqlite/sqlite-dialect.js';
 import { AuditError, FortressError } from '../../util/errors.js';
-import { dataDirOf, isPageEncrypted, withUnsealed } from '../data-dir.js';
+import { dataDirOf, isPageEncrypted, storageOf, withUnsealed } from '../data-dir.js';
 import { readSecret } from '../input.js';
 
 const SUBCOMMANDS = 'verify, prove, check-proof, tail, search, hash, checkpoint, archive or tiles';
@@ -286,10 +286,18 @@ async function verify(args: string[]): Promise<number> {
       // The file's pages are ciphertext: only an unsealed Fortress can read them.
       report = await withUnsealed(dataDir, (db) => db.audit.verify(options));
     } else {
-      const driver = await new SqliteDialect({
-        path: path.join(dataDir, 'fortress.db'),
-        mustExist: true,
-      }).createDriver();
+      const storage = await storageOf(dataDir);
+      const driver =
+        storage?.kind === 'postgres'
+          ? await new (await import('../../storage/postgres/postgres-dialect.js')).PostgresDialect({
+              url: storage.url,
+              max: 1,
+              ...(storage.schema === undefined ? {} : { schema: storage.schema }),
+            }).createDriver()
+          : await new SqliteDialect({
+              path: path.join(dataDir, 'fortress.db'),
+              mustExist: true,
+            }).createDriver();
       try {
         report = await verifyLedger(driver, options);
       } finally {

@@ -12,7 +12,6 @@ import { parseArgs } from 'node:util';
 import type { AeadName } from '../../crypto/aead/aead.js';
 import { generateRecipientKeys } from '../../crypto/hybrid/hybrid-kem.js';
 import { SecretKey } from '../../crypto/memory/secret-key.js';
-import { Fortress } from '../../fortress.js';
 import { fromHex } from '../../util/bytes.js';
 import type { KeyManager } from '../../keys/key-manager.js';
 import { DevKeyFileSealProvider } from '../../keys/seal/dev-key-file-seal.js';
@@ -26,6 +25,7 @@ import {
   DEV_WARNING,
   loadPkcs11Provider,
   observedProvider,
+  openFortress,
   openKeys,
   warnOnStderr,
   withUnsealed,
@@ -154,7 +154,7 @@ export async function init(args: string[]): Promise<number> {
   await refuseInitialised(dataDir, '; refusing to overwrite its keys');
   const { provider } = await makeSeal();
   let shares: readonly string[] | undefined;
-  const db = await Fortress.open({
+  const db = await openFortress({
     path: dataDir,
     unseal: {
       provider: observedProvider(provider, {
@@ -254,7 +254,7 @@ export async function seal(args: string[]): Promise<number> {
     await keys.close();
   }
   // No `unseal` option: a sealed directory opens sealed (a dev key file one unseals itself).
-  const db = await Fortress.open({ path: dataDir, onWarning: warnOnStderr });
+  const db = await openFortress({ path: dataDir, onWarning: warnOnStderr });
   try {
     db.seal();
     out('Sealed. (Embedded mode: no process holds keys between commands.)');
@@ -567,7 +567,7 @@ async function restoreInto(
   const inputs =
     shares !== undefined ? shares.slice(0, threshold) : passphrase === undefined ? [] : [passphrase];
   // Start the ledger now (and prove the restored keyring opens); its audit keys came with the backup.
-  const db = await Fortress.open({
+  const db = await openFortress({
     path: dataDir,
     unseal: { provider: observedProvider(provider), inputs },
     onWarning: warnOnStderr,
