@@ -255,6 +255,23 @@ describe('transactions', () => {
     expect(await t.count()).toBe(2);
     await db.close();
   });
+
+  it('concurrent inserts with generated integer keys all succeed, each with a key of its own', async () => {
+    const db = await openTestFortress({ path: dir, ...quiet });
+    const t = await db.createTable('counter', {
+      columns: { id: { type: 'integer', primaryKey: true }, v: { type: 'text', encrypt: true } },
+    });
+    const singles = Array.from({ length: 40 }, (_, i) => t.insert({ v: `s${i}` }));
+    const batches = Array.from({ length: 5 }, (_, b) =>
+      t.insertMany(Array.from({ length: 4 }, (_, i) => ({ v: `b${b}-${i}` }))),
+    );
+    const inserted = [...(await Promise.all(singles)), ...(await Promise.all(batches)).flat()];
+    const ids = inserted.map((r) => r.id);
+    expect(new Set(ids).size).toBe(60);
+    expect([...ids].sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    for (const row of inserted) expect((await t.get(row.id))?.v).toBe(row.v);
+    await db.close();
+  });
 });
 
 describe('schema changes and key rotation', () => {

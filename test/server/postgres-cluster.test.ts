@@ -114,6 +114,18 @@ describe('three servers on one PostgreSQL', () => {
     expect(found.map((r) => r['id'])).toEqual([7]);
   }, 60_000);
 
+  it('inserts with generated keys through all three nodes at once each get a key of their own', async () => {
+    await admin(0).db.createTable('notes', {
+      columns: { id: { type: 'integer', primaryKey: true }, text: { type: 'text', encrypt: {} } },
+    });
+    const rows = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => admin(i % 3).db.insert('notes', { text: `note ${i}` })),
+    );
+    const ids = rows.map((r) => r['id'] as number);
+    expect(new Set(ids).size).toBe(60);
+    for (const row of rows) expect(await admin(1).db.get('notes', row['id'] as number)).toMatchObject(row);
+  }, 60_000);
+
   it("a key rotated through A is the key of B's next write; the job is followed from C", async () => {
     expect(await ssnKeyVersion('patients', 3)).toBe(1);
     await admin(1).db.get('patients', 3); // B has the active version unwrapped and cached
