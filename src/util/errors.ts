@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   FX_STORAGE_QUERY: 'A statement was malformed or referred to something that does not exist.',
   FX_STORAGE_CONSTRAINT: 'A write broke a constraint (unique, not null, foreign key); nothing was written.',
   FX_STORAGE_BUSY: 'The database is locked by another process; try again.',
+  FX_STORAGE_UNAVAILABLE:
+    'The database server cannot be reached: connection refused or lost, server shutting down or starting up (HTTP 503); retry later. A write cut off during its commit may or may not have been applied.',
   FX_STORAGE_CLOSED: 'The database was closed.',
   FX_BACKUP_INVALID: 'A key backup is malformed, tampered with, or not addressed to this recipient.',
   FX_SCHEMA_INVALID: 'A table definition or schema change is malformed; the message names the part.',

@@ -43,6 +43,7 @@ import {
   type StandardNoteSigner,
 } from '../../src/audit/note/index.js';
 import { SecretKey } from '../../src/crypto/memory/secret-key.js';
+import { FortressError } from '../../src/util/errors.js';
 import { createSigner } from '../../src/crypto/signature/signature.js';
 import type { StorageDriver } from '../../src/storage/dialect.js';
 import { SqliteDialect } from '../../src/storage/sqlite/sqlite-dialect.js';
@@ -619,6 +620,61 @@ describe('checkpoint', () => {
 });
 
 // ── proofs ────────────────────────────────────────────────────────────────────────────────────
+
+describe('a ledger transaction that fails at commit', () => {
+  it('a checkpoint whose COMMIT fails leaves memory as storage is: later checkpoints, verify and reopen succeed', async () => {
+    const file = path.join(await tempDir(), 'ledger.db');
+    const real = await openDriver(file);
+    let failNext = false;
+    // A driver whose next ledger transaction loses its connection at COMMIT: the body ran (tree
+    // nodes written, memory moved on), then everything rolled back.
+    const driver = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop === 'isolatedTransaction') {
+          return <T>(fn: (tx: never) => Promise<T>) =>
+            target.isolatedTransaction(async (tx) => {
+              const result = await fn(tx as never);
+              if (failNext) {
+                failNext = false;
+                throw new FortressError('FX_STORAGE_UNAVAILABLE', 'connection lost at commit');
+              }
+              return result;
+            });
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const ledger = await AuditLedger.open({
+      driver,
+      origin: ORIGIN,
+      signers: () => [SIGNER],
+      checkpointIntervalMs: 0,
+    });
+    await appendAll(
+      ledger,
+      Array.from({ length: 10 }, (_, i) => record(i)),
+    );
+    failNext = true;
+    await expect(ledger.checkpoint()).rejects.toThrow('connection lost at commit');
+    await appendAll(
+      ledger,
+      Array.from({ length: 5 }, (_, i) => record(10 + i)),
+    );
+    expect((await ledger.checkpoint()).size).toBe(15);
+    expect((await ledger.verify()).ok).toBe(true);
+    await ledger.close();
+    const again = await AuditLedger.open({
+      driver: real,
+      origin: ORIGIN,
+      signers: () => [SIGNER],
+      checkpointIntervalMs: 0,
+    });
+    expect(again.size).toBe(15);
+    expect((await again.verify()).ok).toBe(true);
+    await again.close();
+  });
+});
 
 describe('proofs on a 300-entry log', () => {
   it('inclusion of every entry against the latest and an older checkpoint, consistency of many pairs, tlog-proof files', async () => {

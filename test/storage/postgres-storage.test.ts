@@ -123,7 +123,7 @@ describe('PostgreSQL options and connection failures', () => {
   it('names host and port of an unreachable server, but not the password', async () => {
     const error = await expectCode(
       new PostgresDialect({ url: `postgres://fortress:${secret}@127.0.0.1:1/test` }).createDriver(),
-      'FX_STORAGE',
+      'FX_STORAGE_UNAVAILABLE',
     );
     expect(error.message).toContain('127.0.0.1:1');
     expect(error.message).not.toContain(secret);
@@ -385,7 +385,7 @@ describe('PostgreSQL specifics', () => {
           await kill(pid);
           await tx.get('SELECT 1 AS one');
         }),
-        'FX_STORAGE',
+        'FX_STORAGE_UNAVAILABLE',
       );
       expect(dropped.message).toContain(new URL(url).hostname);
       expect(await db.get('SELECT 1 AS one')).toEqual({ one: 1 });

@@ -203,6 +203,9 @@ export class AuditLedger {
   #lastCheckpointSize = -1;
   /** An `appendWithin` transaction may have rolled back: check storage before the next append. */
   #unsure = true;
+  /** A ledger transaction that stored tree nodes did not (yet) commit: reload before the next one. */
+  #mustReload = false;
+  #ownEpoch = 0;
 
   private constructor(options: AuditLedgerOptions) {
     this.#driver = options.driver;
@@ -371,6 +374,13 @@ export class AuditLedger {
    */
   async #sync(session: StorageSession): Promise<void> {
     const concurrent = this.#driver.capabilities.concurrentWriters;
+    if (this.#mustReload) {
+      if (concurrent) await session.get(SQL.lockedMaxSeq);
+      await this.#reload(session);
+      this.#mustReload = false;
+      this.#unsure = false;
+      return;
+    }
     if (!concurrent && !this.#unsure) return;
     const max = await session.get<{ m: number | null }>(concurrent ? SQL.lockedMaxSeq : SQL.maxSeq);
     const stored = max?.m == null ? this.#archived : max.m + 1;
@@ -529,7 +539,29 @@ export class AuditLedger {
         ),
       );
     }
-    return this.#driver.isolatedTransaction(fn);
+    // Tree nodes move from memory to storage inside `fn`; until its transaction commits, memory
+    // may be ahead of storage (a failed COMMIT, or a rerun after a serialization failure, would
+    // otherwise leave memory believing nodes are stored that are not).
+    const epoch = ++this.#ownEpoch;
+    return this.#driver
+      .isolatedTransaction(async (tx) => {
+        const result = await fn(tx).catch((error: unknown) => {
+          this.#mustReload = true;
+          throw error;
+        });
+        this.#mustReload = true;
+        return result;
+      })
+      .then(
+        (result) => {
+          if (epoch === this.#ownEpoch) this.#mustReload = false;
+          return result;
+        },
+        (error: unknown) => {
+          this.#mustReload = true;
+          throw error;
+        },
+      );
   }
 
   #signers(): readonly StandardNoteSigner[] {

@@ -4,6 +4,12 @@
  * `{ error: { code, message, requestId } }`. Fortress's own errors carry messages written to be
  * safe (no key bytes, plaintexts or secrets), so they go to the client; anything else is a generic
  * 500 with the request id, and its detail goes only to the server log.
+ *
+ * A database server that cannot be reached is one answer whatever layer noticed it: 503
+ * `FX_STORAGE_UNAVAILABLE` with `Retry-After`, so load balancers and clients wait and retry; its
+ * message (which names the database host) goes only to the log. The audit ledger refuses an
+ * operation whose entry it cannot write (`FX_AUDIT_UNAVAILABLE`); when what stopped it is storage
+ * that is unreachable or busy, the answer is that condition's code, which tells the client to retry.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FortressError, type ErrorCode } from '../../util/errors.js';
@@ -61,8 +67,38 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   FX_SEALED: 503,
   FX_CLOSED: 503,
   FX_STORAGE_BUSY: 503,
+  FX_STORAGE_UNAVAILABLE: 503,
   FX_AUDIT_UNAVAILABLE: 503,
 };
+
+/** Seconds a client should wait before retrying, for the 503s that pass by themselves. */
+const RETRY_AFTER: Partial<Record<ErrorCode, string>> = {
+  FX_SEALED: '5',
+  FX_NOT_INITIALIZED: '5',
+  FX_STORAGE_UNAVAILABLE: '1',
+};
+
+/** 503s that are a state, not a failure: not logged as errors. */
+const QUIET: ReadonlySet<ErrorCode> = new Set(['FX_SEALED', 'FX_NOT_INITIALIZED']);
+
+const UNAVAILABLE_MESSAGE = 'the database server cannot be reached; retry later';
+
+/** Storage conditions that pass by themselves: behind an audit refusal, they are the answer. */
+const TRANSIENT_STORAGE: ReadonlySet<ErrorCode> = new Set(['FX_STORAGE_UNAVAILABLE', 'FX_STORAGE_BUSY']);
+
+/**
+ * The code to answer with: the error's own, or for the audit ledger's refusal, the transient
+ * storage condition that caused it (the ledger keeps the storage error as its `cause`).
+ */
+function answerCode(error: FortressError): ErrorCode {
+  if (error.code !== 'FX_AUDIT_UNAVAILABLE') return error.code;
+  let current: unknown = error.cause;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    if (current instanceof FortressError && TRANSIENT_STORAGE.has(current.code)) return current.code;
+    current = current.cause;
+  }
+  return error.code;
+}
 
 /** The HTTP status of a Fortress error code (500 for codes that mean the server failed). */
 export function statusOf(code: ErrorCode): number {
@@ -90,13 +126,17 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const id = request.id;
     if (error instanceof FortressError) {
-      const status = statusOf(error.code);
-      if (status >= 500 && error.code !== 'FX_SEALED' && error.code !== 'FX_NOT_INITIALIZED') {
+      const code = answerCode(error);
+      const unavailable = code === 'FX_STORAGE_UNAVAILABLE';
+      const status = statusOf(code);
+      if (status >= 500 && !QUIET.has(code)) {
         request.log.error({ err: error, code: error.code }, 'request failed');
       }
-      if (error.code === 'FX_SEALED' || error.code === 'FX_NOT_INITIALIZED')
-        void reply.header('retry-after', '5');
-      return reply.status(status).send(errorBody(error.code, error.message, id));
+      const retryAfter = RETRY_AFTER[code];
+      if (retryAfter !== undefined) void reply.header('retry-after', retryAfter);
+      return reply
+        .status(status)
+        .send(errorBody(code, unavailable ? UNAVAILABLE_MESSAGE : error.message, id));
     }
     if (error.validation !== undefined) {
       return reply.status(400).send(errorBody('FX_REQUEST_INVALID', validationMessage(error), id));

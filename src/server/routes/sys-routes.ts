@@ -52,8 +52,12 @@ export function sysRoutes(app: FastifyInstance, ctx: ServerContext): void {
     {
       schema: {
         tags: ['sys'],
-        summary: 'Health for load balancers: 200 unsealed, 503 sealed, 501 not initialised',
-        response: { 200: Status, 501: Status, 503: Status },
+        summary:
+          'Health for load balancers: 200 unsealed, 501 not initialised, 503 sealed (the status) or the database unreachable (an error: FX_STORAGE_UNAVAILABLE)',
+        // On shared storage every request first checks the cluster's generations (server.ts): when
+        // PostgreSQL is unreachable that check answers 503 FX_STORAGE_UNAVAILABLE — an error body,
+        // which must fit this schema too, or the reply would become a serialization error (500).
+        response: { 200: Status, 501: Status, 503: Type.Union([Status, ErrorResponse]) },
       },
     },
     async (_request, reply) => {

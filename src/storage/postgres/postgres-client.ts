@@ -51,6 +51,8 @@ export interface PgPoolConfig {
   connectionTimeoutMillis: number;
   idleTimeoutMillis: number;
   application_name: string;
+  /** TCP keepalive: a database host that vanished without a reset is noticed. */
+  keepAlive?: boolean;
   options?: string;
   types: PgTypes;
 }

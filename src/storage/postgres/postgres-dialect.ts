@@ -175,6 +175,7 @@ export class PostgresDialect implements Dialect {
         connectionTimeoutMillis: settings.connectTimeoutMs,
         idleTimeoutMillis: 30_000,
         application_name: 'fortress',
+        keepAlive: true,
         ...(settings.startupOptions === undefined ? {} : { options: settings.startupOptions }),
         types: fortressTypes(pg.types),
       });

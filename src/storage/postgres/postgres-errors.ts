@@ -8,6 +8,10 @@
  * and `internalQuery` fields are dropped, data-exception messages have their quoted literals
  * redacted, and the raw error is not kept as `cause` (a logger would print its `detail`). Nothing
  * here ever sees the connection password; the driver redacts it once more before anything leaves.
+ *
+ * A server that cannot be reached — connection refused, reset or cut, the server shutting down,
+ * starting up or out of connection slots — is `FX_STORAGE_UNAVAILABLE`: a condition that passes
+ * (the server answers 503 and clients retry), unlike `FX_STORAGE`, which means something is wrong.
  */
 import { FortressError } from '../../util/errors.js';
 import { StorageConstraintError, type ConstraintKind } from '../constraint-error.js';
@@ -43,6 +47,46 @@ export function sqlState(error: unknown): string | undefined {
   const { code, severity } = error as { code?: unknown; severity?: unknown };
   // Server errors carry a severity; Node's system errors (ECONNREFUSED, …) carry a code only.
   return typeof code === 'string' && code.length === 5 && typeof severity === 'string' ? code : undefined;
+}
+
+/** Node's socket and name-resolution errors: the server could not be reached, or the link broke. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** pg's own words for a connection that broke or could not be made in time (they carry no code). */
+const LOST_CONNECTION =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable)/;
+
+/**
+ * SQLSTATEs that say the server cannot serve this connection now, though it may in a moment:
+ * class 08 (connection exception), 57P01/57P02 (the server terminated the session: shutdown or
+ * a crashed backend), 57P03 (cannot connect now: starting up, shutting down, in recovery) and
+ * 53300 (too many connections).
+ */
+function isUnavailableState(state: string): boolean {
+  return (
+    state.startsWith('08') || state === '57P01' || state === '57P02' || state === '57P03' || state === '53300'
+  );
+}
+
+/** A socket-level failure: Node's error code, on the error itself or (Happy Eyeballs) on one of several. */
+function isNetworkError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code } = error as { code?: unknown };
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+  if (error instanceof AggregateError) return error.errors.some(isNetworkError);
+  return error instanceof Error && LOST_CONNECTION.test(error.message);
 }
 
 /**
@@ -84,8 +128,14 @@ export function postgresError(
   const raw = error instanceof Error ? error.message : String(error);
   const state = sqlState(error);
   if (state === undefined) {
-    // Network and client-side failures: ECONNREFUSED, timeouts, "Connection terminated", TLS.
-    return new FortressError('FX_STORAGE', redact(`${where}: ${raw}`));
+    // Network and client-side failures: ECONNREFUSED, timeouts, "Connection terminated", TLS. A
+    // refused connection to a name with several addresses is an AggregateError without a message.
+    const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+    const text = raw !== '' ? raw : typeof code === 'string' ? code : 'connection failed';
+    return new FortressError(
+      isNetworkError(error) ? 'FX_STORAGE_UNAVAILABLE' : 'FX_STORAGE',
+      redact(`${where}: ${text}`),
+    );
   }
   const cls = state.slice(0, 2);
   const message = cls === '22' ? redactLiterals(raw) : raw;
@@ -110,15 +160,12 @@ export function postgresError(
   ) {
     mapped = new FortressError('FX_STORAGE_QUERY', text);
     if (isStalePlan(error)) retryable.add(mapped);
-  } else if (
-    state.startsWith('08') ||
-    state.startsWith('57P') ||
-    cls === '53' ||
-    cls === '28' ||
-    cls === '3D'
-  ) {
-    // Connection lost, server shutting down, out of connections or memory, authentication, no
-    // such database: name the server.
+  } else if (isUnavailableState(state)) {
+    // Connection lost, server shutting down or starting up, out of connection slots: name the
+    // server; the condition passes.
+    mapped = new FortressError('FX_STORAGE_UNAVAILABLE', redact(`${where}: ${message} (SQLSTATE ${state})`));
+  } else if (state.startsWith('57P') || cls === '53' || cls === '28' || cls === '3D') {
+    // Database dropped, out of memory or disk, authentication, no such database: name the server.
     mapped = new FortressError('FX_STORAGE', redact(`${where}: ${message} (SQLSTATE ${state})`));
   } else {
     mapped = new FortressError('FX_STORAGE', text);
