@@ -1,6 +1,7 @@
 /**
  * A real `fortress server` process for tests: spawned from the built CLI with the given
- * environment, on a free port, with its own self-signed certificate; SDK clients that trust it.
+ * environment, on a free port, with its own self-signed certificate; SDK clients and a `fetch`
+ * that trust it. A process the test forgets (a failed hook, vitest ending) is killed on exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -14,15 +15,20 @@ export interface ServerProcess {
   readonly child: ChildProcess;
   /** Everything it printed (stdout and stderr). */
   readonly output: string[];
+  /** `fetch` trusting the server's certificate (for raw requests). */
+  readonly fetch: typeof fetch;
   /** An SDK client of this server (no retries unless asked). */
-  client(token?: string, retries?: number): FortressClient;
-  /** SIGTERM (drains and seals) and waits for the exit code. */
+  client(
+    token?: string,
+    options?: { readonly retries?: number; readonly timeoutMs?: number },
+  ): FortressClient;
+  /** SIGTERM (drains and seals; SIGKILL after 15 s) and waits for the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL: no draining, no sealing — a crashed node. */
   kill(): Promise<void>;
 }
 
-/** Starts `fortress server --data dataDir` with `env` added to a clean environment. */
+/** Starts `fortress server --data dataDir` with `env` added to a clean environment (rate limits lifted). */
 export async function startServerProcess(
   dataDir: string,
   env: Record<string, string>,
@@ -36,9 +42,20 @@ export async function startServerProcess(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const killOnExit = (): void => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      process.removeListener('exit', killOnExit);
+      resolve(code);
+    });
+  });
   const output: string[] = [];
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
+      child.kill('SIGKILL');
       reject(new Error(`server did not start: ${output.join('')}`));
     }, 30_000);
     const collect = (d: string): void => {
@@ -51,7 +68,7 @@ export async function startServerProcess(
     };
     child.stdout.setEncoding('utf8').on('data', collect);
     child.stderr.setEncoding('utf8').on('data', collect);
-    child.once('exit', (code) => {
+    void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`server exited (${String(code)}): ${output.join('')}`));
     });
@@ -62,32 +79,29 @@ export async function startServerProcess(
   });
   const fetchFn = ((input: string, init?: object) =>
     undiciFetch(input, { ...init, dispatcher: agent })) as unknown as typeof fetch;
-  const exited = new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else
-      child.once('exit', (code) => {
-        resolve(code);
-      });
-  });
   return {
     url,
     child,
     output,
-    client: (token, retries = 0) =>
+    fetch: fetchFn,
+    client: (token, options = {}) =>
       new FortressClient({
         address: url,
         fetch: fetchFn,
-        retries,
+        retries: options.retries ?? 0,
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
         ...(token === undefined ? {} : { token }),
       }),
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(killOnExit, 15_000);
       const code = await exited;
+      clearTimeout(timer);
       await agent.close();
       return code;
     },
     kill: async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      killOnExit();
       await exited;
       await agent.destroy();
     },

@@ -11,17 +11,15 @@
  * acknowledged insert reads back with its value and the audit ledger verifies. A request cut off
  * mid-commit may or may not have written its row: only acknowledged rows are checked.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FortressClient, isFortressClientError } from '../../src/client/index.js';
+import { isFortressClientError, type FortressClient } from '../../src/client/index.js';
 import { startPgInstance, type PgInstance, type PgStopMode } from '../helpers/pg-instance.js';
-import { CLEAN_ENV, CLI } from '../helpers/run-cli.js';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 const WRITERS = 4;
 const READERS = 2;
@@ -46,12 +44,6 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const FAIL_FAST_MS = 2_000;
 /** The server serves every loop again this soon after PostgreSQL accepts connections. */
 const RECOVERY_MS = 10_000;
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly output: string[];
-}
 
 /** One request of a load loop, as the client saw it (times from performance.now()). */
 interface Call {
@@ -85,78 +77,21 @@ interface Outage {
 describe('PostgreSQL stopped and started again under load', () => {
   let pg: PgInstance;
   let tmp: string;
-  let server: Server;
-  let agent: Agent;
+  let server: ServerProcess;
   let token: string;
   let pid: number | undefined;
   const calls: Call[] = [];
   const acked = new Map<number, { owner: string; balance: string }>();
   const outages: Outage[] = [];
-  /** Kills the server if the test process ends first (vitest timing out a hook, a crash). */
-  const killServer = (): void => {
-    if (server.child.exitCode === null) server.child.kill('SIGKILL');
-  };
-
-  function startServer(dataDir: string, logFile: string): Promise<Server> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, 'server', '--data', dataDir, '--listen', '127.0.0.1:0'], {
-        env: {
-          ...CLEAN_ENV,
-          FORTRESS_STORAGE_KIND: 'postgres',
-          FORTRESS_STORAGE_URL: pg.url,
-          FORTRESS_LOG_FILE: logFile,
-          FORTRESS_LIMITS_RATE_LIMIT_PER_TOKEN: '100000000',
-          FORTRESS_LIMITS_RATE_LIMIT_PER_ADDRESS: '100000000',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const output: string[] = [];
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`server did not start: ${output.join('')}`));
-      }, 30_000);
-      const collect = (d: string): void => {
-        output.push(d);
-        const match = /listening on (https:\/\/127\.0\.0\.1:\d+)/.exec(output.join(''));
-        if (match !== null) {
-          clearTimeout(timer);
-          resolve({ child, url: match[1]!, output });
-        }
-      };
-      child.stdout.setEncoding('utf8').on('data', collect);
-      child.stderr.setEncoding('utf8').on('data', collect);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`server exited (${String(code)}): ${output.join('')}`));
-      });
-    });
-  }
-
-  async function stopServer(): Promise<void> {
-    if (server.child.exitCode !== null) return;
-    const exited = new Promise((resolve) => server.child.once('exit', resolve));
-    server.child.kill('SIGTERM');
-    const timer = setTimeout(killServer, 15_000);
-    await exited;
-    clearTimeout(timer);
-  }
-
-  const fetchWithAgent = ((input: string, init?: object) =>
-    undiciFetch(input, { ...init, dispatcher: agent })) as unknown as typeof fetch;
-
   function sdk(options: { token?: string; retries?: number } = {}): FortressClient {
-    return new FortressClient({
-      address: server.url,
-      fetch: fetchWithAgent,
+    return server.client(options.token, {
       retries: options.retries ?? 0,
       timeoutMs: REQUEST_TIMEOUT_MS,
-      ...(options.token === undefined ? {} : { token: options.token }),
     });
   }
 
   async function rawGet(route: string, auth?: string): Promise<Outage['raw']> {
-    const response = await undiciFetch(`${server.url}${route}`, {
-      dispatcher: agent,
+    const response = await server.fetch(`${server.url}${route}`, {
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       headers: auth === undefined ? {} : { authorization: `Bearer ${auth}` },
     });
@@ -170,13 +105,12 @@ describe('PostgreSQL stopped and started again under load', () => {
   beforeAll(async () => {
     pg = await startPgInstance();
     tmp = await mkdtemp(path.join(os.tmpdir(), 'fx-pg-outage-'));
-    server = await startServer(path.join(tmp, 'data'), path.join(tmp, 'server.log'));
-    process.once('exit', killServer);
-    pid = server.child.pid;
-    agent = new Agent({
-      connect: { ca: await readFile(path.join(tmp, 'data', 'tls', 'server.crt'), 'utf8') },
-      connections: 32,
+    server = await startServerProcess(path.join(tmp, 'data'), {
+      FORTRESS_STORAGE_KIND: 'postgres',
+      FORTRESS_STORAGE_URL: pg.url,
+      FORTRESS_LOG_FILE: path.join(tmp, 'server.log'),
     });
+    pid = server.child.pid;
     const init = await sdk().sys.init({ shares: 3, threshold: 2 });
     token = init.rootToken;
     await sdk({ token }).db.createTable('accounts', {
@@ -190,8 +124,7 @@ describe('PostgreSQL stopped and started again under load', () => {
 
   afterAll(async () => {
     // Each step runs even if one before it failed (a server that never started, …).
-    await Promise.allSettled([stopServer(), agent.close()]);
-    process.removeListener('exit', killServer);
+    await server.stop().catch(() => undefined);
     await pg.destroy();
     await rm(tmp, { recursive: true, force: true });
   }, 60_000);

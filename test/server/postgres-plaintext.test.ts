@@ -11,16 +11,14 @@
  * texts hold what they should: the statements and tables, the rows, hex-encoded bound bytes, and
  * the value of a column declared plaintext — in clear, in both.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FortressClient } from '../../src/client/index.js';
+import type { FortressClient } from '../../src/client/index.js';
 import { startPgInstance, type PgInstance } from '../helpers/pg-instance.js';
-import { CLEAN_ENV, CLI } from '../helpers/run-cli.js';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
 const RUN = randomBytes(6).toString('hex');
 /** Values of encrypted columns: none may reach PostgreSQL in any form. */
@@ -36,12 +34,6 @@ const SENTINELS = {
 const PASSWORD = `fx-password-${RUN}-correct-horse`;
 /** A column declared plaintext: stored as is, by design — the scan's positive control. */
 const VISIBLE = `FX-VISIBLE-${RUN}-NOTE`;
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly output: string[];
-}
 
 /** The spellings of `text` a leak could take: as is, hex of its UTF-8, base64 at every alignment. */
 function leakForms(text: string): string[] {
@@ -74,77 +66,28 @@ describe('no sensitive plaintext reaches PostgreSQL (pg_dump and the statement l
   let pg: PgInstance;
   let tmp: string;
   let dataDir: string;
-  let server: Server | undefined;
-  let agent: Agent | undefined;
+  let server: ServerProcess | undefined;
   const secrets: Record<string, string> = { ...SENTINELS, password: PASSWORD };
   let dump = '';
   let log = '';
-  const killServer = (): void => {
-    if (server?.child.exitCode === null) server.child.kill('SIGKILL');
-  };
 
-  function startServer(): Promise<Server> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, 'server', '--data', dataDir, '--listen', '127.0.0.1:0'], {
-        env: { ...CLEAN_ENV, FORTRESS_STORAGE_KIND: 'postgres', FORTRESS_STORAGE_URL: pg.url },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const output: string[] = [];
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`server did not start: ${output.join('')}`));
-      }, 30_000);
-      const collect = (d: string): void => {
-        output.push(d);
-        const match = /listening on (https:\/\/127\.0\.0\.1:\d+)/.exec(output.join(''));
-        if (match !== null) {
-          clearTimeout(timer);
-          resolve({ child, url: match[1]!, output });
-        }
-      };
-      child.stdout.setEncoding('utf8').on('data', collect);
-      child.stderr.setEncoding('utf8').on('data', collect);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`server exited (${String(code)}): ${output.join('')}`));
-      });
-    });
-  }
-
-  /** SIGTERM (the server seals and closes), SIGKILL if it does not exit in time. */
-  async function stopServer(): Promise<void> {
-    const s = server;
-    if (s?.child.exitCode !== null) return;
-    const exited = new Promise((resolve) => s.child.once('exit', resolve));
-    s.child.kill('SIGTERM');
-    const timer = setTimeout(killServer, 15_000);
-    await exited;
-    clearTimeout(timer);
+  function startServer(): Promise<ServerProcess> {
+    return startServerProcess(dataDir, { FORTRESS_STORAGE_KIND: 'postgres', FORTRESS_STORAGE_URL: pg.url });
   }
 
   function sdk(token?: string): FortressClient {
-    const dispatcher = agent!;
-    const fetchFn = ((input: string, init?: object) =>
-      undiciFetch(input, { ...init, dispatcher })) as unknown as typeof fetch;
-    return new FortressClient({
-      address: server!.url,
-      fetch: fetchFn,
-      ...(token === undefined ? {} : { token }),
-    });
+    return server!.client(token);
   }
 
   beforeAll(async () => {
     pg = await startPgInstance();
     tmp = await mkdtemp(path.join(os.tmpdir(), 'fx-pg-plaintext-'));
     dataDir = path.join(tmp, 'data');
-    process.once('exit', killServer);
     server = await startServer();
-    agent = new Agent({ connect: { ca: await readFile(path.join(dataDir, 'tls', 'server.crt'), 'utf8') } });
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.allSettled([stopServer(), agent?.close()]);
-    process.removeListener('exit', killServer);
+    await server?.stop().catch(() => undefined);
     await pg.destroy();
     await rm(tmp, { recursive: true, force: true });
   }, 60_000);
@@ -192,7 +135,7 @@ describe('no sensitive plaintext reaches PostgreSQL (pg_dump and the statement l
 
     // A restart: the server comes back sealed and is unsealed share by share (the shares travel
     // to the server, never on to PostgreSQL); the token still works.
-    await stopServer();
+    await server!.stop();
     server = await startServer();
     const anonymous = sdk();
     expect((await anonymous.sys.unseal(init.shares[0]!)).sealed).toBe(true);
