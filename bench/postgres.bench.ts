@@ -16,7 +16,7 @@
  * Reads are timed with {@link CONCURRENCY} operations in flight, and each figure carries the CPU it
  * cost per operation in this Node process and, when the server runs on this machine, in PostgreSQL
  * (from /proc). Bulk inserts load 1,000 rows per transaction, batch b into every system in turn.
- * Prints JSON.
+ * Then the cluster section (bench/postgres-cluster.bench.ts), under `cluster`. Prints JSON.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -27,6 +27,7 @@ import type { SqlValue, StorageDriver } from '../src/storage/dialect.js';
 import { PostgresDialect } from '../src/storage/postgres/postgres-dialect.js';
 import { machineInfo, median, progress, round, target, type Latency } from './harness.js';
 import { PEOPLE_COLUMNS, personValues } from './people.js';
+import { run as runCluster } from './postgres-cluster.bench.js';
 import { openUnauditedEngine } from './unaudited-engine.js';
 
 const envUrl = process.env['FORTRESS_BENCH_PG_URL'];
@@ -492,7 +493,7 @@ async function verify(subjects: Record<string, Subject>, data: readonly Person[]
   }
 }
 
-export async function run(options: { quick: boolean }): Promise<object> {
+async function runComparison(options: { quick: boolean }): Promise<object> {
   const rows = options.quick ? 5_000 : 100_000;
   const rounds = options.quick ? 1 : 3;
   const ms = options.quick ? 1000 : 2000;
@@ -638,13 +639,28 @@ export async function run(options: { quick: boolean }): Promise<object> {
           3,
         ),
       },
-      notMeasured: {
-        multiServer:
-          "Scaling with 1, 2 and 3 Fortress servers on one PostgreSQL (the issue's later part) awaits the cluster work: not built, not measured.",
-      },
     };
   } finally {
     await scratch.cleanup();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The comparison, then the cluster section (bench/postgres-cluster.bench.ts: 1, 2 and 3 server processes
+ * on one schema) under `cluster`. A failed cluster section is reported there, and on stderr, without
+ * losing the comparison's figures.
+ */
+export async function run(options: { quick: boolean }): Promise<object> {
+  const comparison = await runComparison(options);
+  let cluster: object;
+  try {
+    cluster = await runCluster({ quick: options.quick, url: PG_URL });
+  } catch (error) {
+    progress(
+      `cluster section failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+    cluster = { error: error instanceof Error ? error.message : String(error) };
+  }
+  return { ...comparison, cluster };
 }
