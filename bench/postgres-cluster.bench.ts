@@ -3,11 +3,11 @@
  * The cluster section of `npm run -s bench -- postgres`: 1, 2 and 3 `fortress server` processes on
  * one PostgreSQL schema. Three real server processes start once (each with its own empty data
  * directory and self-signed certificate) in a fresh `fx_bench_<random>` schema that is dropped at the
- * end (also on failure); node 1 is initialised, nodes 2 and 3 join and are unsealed with two shares.
- * An encrypted `people` table (the engine suite's: email searchable, ssn/name/notes encrypted) is
- * seeded through node 1. Then, for N = 1, 2, 3, one load generator (this process) sends requests
- * round-robin to nodes 1..N with a fixed total concurrency: encrypted point reads by primary key,
- * then single-row inserts. The nodes not addressed stay up, idle.
+ * end (also on failure or SIGINT/SIGTERM); node 1 is initialised, nodes 2 and 3 join and are
+ * unsealed with two shares. An encrypted `people` table (the engine suite's: email searchable,
+ * ssn/name/notes encrypted) is seeded through node 1. Then, for N = 1, 2, 3, one load generator
+ * (this process) sends requests round-robin to nodes 1..N with a fixed total concurrency: encrypted
+ * point reads by primary key, then single-row inserts. The nodes not addressed stay up, idle.
  *
  * PostgreSQL, the servers and the load generator share this machine's cores, so requests/s says
  * little about scaling on real hardware; each figure carries its CPU per request — every server
@@ -72,13 +72,20 @@ function cleanEnv(): Record<string, string> {
   return env;
 }
 
-function startNode(name: string, dataDir: string, env: Record<string, string>): Promise<ServerNode> {
+/** Starts a server; `children` gets its process at once (to be stopped even if it never listens). */
+function startNode(
+  name: string,
+  dataDir: string,
+  env: Record<string, string>,
+  children: ChildProcess[],
+): Promise<ServerNode> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       [CLI, 'server', '--data', dataDir, '--listen', '127.0.0.1:0', '--log-level', 'warn'],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...cleanEnv(), ...env } },
     );
+    children.push(child);
     const output: string[] = [];
     let started = false;
     const timer = setTimeout(() => {
@@ -471,7 +478,28 @@ export async function run(options: ClusterBenchOptions): Promise<object> {
   const schema = `fx_bench_${randomBytes(6).toString('hex')}`;
   const nodes: ServerNode[] = [];
   const pools: Pool[] = [];
+  const children: ChildProcess[] = [];
   let created = false;
+  let cleaning: Promise<void> | null = null;
+  // Stops every server (SIGTERM: they drain and seal) and drops the schema; once, whoever asks first.
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      await Promise.all(pools.map((pool) => pool.close().catch(() => undefined)));
+      await Promise.all(children.map(stopChild));
+      if (created) {
+        await admin.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch((error: unknown) => {
+          progress(`cluster: could not drop schema ${schema}: ${String(error)}`);
+        });
+      }
+      await admin.close();
+      await rm(dir, { recursive: true, force: true });
+    })());
+  // Interrupted: the servers are processes of their own and would outlive this one.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    progress(`cluster: ${signal}: stopping the servers and dropping ${schema}`);
+    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     const version = await admin.get<{ version: string }>('SELECT version() AS version');
     await admin.exec(`CREATE SCHEMA ${schema}`);
@@ -488,7 +516,7 @@ export async function run(options: ClusterBenchOptions): Promise<object> {
     // One after another: servers starting at the same moment on an empty schema race on their
     // CREATE TABLE IF NOT EXISTS (seen here: a node exits with SQLSTATE 23505 on pg_type).
     for (let i = 1; i <= NODES; i++) {
-      nodes.push(await startNode(`node${i}`, path.join(dir, `node${i}`), env));
+      nodes.push(await startNode(`node${i}`, path.join(dir, `node${i}`), env, children));
     }
     for (const node of nodes) {
       const ca = readFileSync(path.join(node.dataDir, 'tls', 'server.crt'));
@@ -606,14 +634,7 @@ export async function run(options: ClusterBenchOptions): Promise<object> {
       seconds,
     };
   } finally {
-    await Promise.all(pools.map((pool) => pool.close().catch(() => undefined)));
-    await Promise.all(nodes.map((node) => stopChild(node.child)));
-    if (created) {
-      await admin.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch((error: unknown) => {
-        progress(`cluster: could not drop schema ${schema}: ${String(error)}`);
-      });
-    }
-    await admin.close();
-    await rm(dir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    await cleanup();
   }
 }
