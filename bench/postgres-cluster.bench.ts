@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { PostgresDialect } from '../src/storage/postgres/postgres-dialect.js';
 import { machineInfo, progress, round } from './harness.js';
-import { PEOPLE_COLUMNS, personValues } from './people.js';
+import { PEOPLE_COLUMNS, personValues, seedPeople } from './people.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.join(here, '..', 'src', 'cli', 'main.js');
@@ -540,16 +540,9 @@ export async function run(options: ClusterBenchOptions): Promise<object> {
       token,
     );
     progress(`cluster: seeding ${rows} rows through node 1`);
-    const ids: string[] = [];
-    for (let start = 0; start < rows; start += 1000) {
-      const batch = [];
-      for (let i = start; i < Math.min(rows, start + 1000); i++) {
-        const id = randomUUID();
-        ids.push(id);
-        batch.push({ id, ...personValues(i) });
-      }
-      await call(pools[0]!, 'POST', '/v1/db/tables/people/rows', { rows: batch }, token);
-    }
+    const ids = await seedPeople(rows, (batch) =>
+      call(pools[0]!, 'POST', '/v1/db/tables/people/rows', { rows: batch }, token),
+    );
     // Every node reads back the right row before anything is timed.
     for (const [i, pool] of pools.entries()) {
       const k = (i * 7919) % rows;

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Agent } from 'undici';
 import { machineInfo, median, progress, round, target } from './harness.js';
-import { PEOPLE_COLUMNS, personValues } from './people.js';
+import { PEOPLE_COLUMNS, seedPeople } from './people.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.join(here, '..', 'src', 'cli', 'main.js');
@@ -136,16 +136,9 @@ export async function run(options: { quick: boolean }): Promise<object> {
       token,
     );
     progress(`inserting ${rows} rows over HTTP`);
-    const ids: string[] = [];
-    for (let start = 0; start < rows; start += 1000) {
-      const batch = [];
-      for (let i = start; i < Math.min(rows, start + 1000); i++) {
-        const id = randomUUID();
-        ids.push(id);
-        batch.push({ id, ...personValues(i) });
-      }
-      await api('POST', '/v1/db/tables/people/rows', { rows: batch }, token);
-    }
+    const ids = await seedPeople(rows, (batch) =>
+      api('POST', '/v1/db/tables/people/rows', { rows: batch }, token),
+    );
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     let n = 0;
     const pointRead = (): Promise<Load> =>

@@ -840,9 +840,7 @@ export class Engine implements TableHost {
     }
     const row = await this.driver.get<Record<string, unknown>>('SELECT * FROM fx_jobs WHERE id = ?', [id]);
     if (row === undefined) throw new FortressError('FX_JOB_NOT_FOUND', `no job ${String(id)}`);
-    const job = new Job(toRecord(row), {});
-    job.processedHere = 0;
-    return job.progress;
+    return new Job(toRecord(row), {}).progress;
   }
 
   job(id: number): Job {
