@@ -302,9 +302,15 @@ export class AuditTrail implements AccessLog {
     if (keepOnRollback) this.#keep.push(record);
   }
 
-  /** A caller's transaction committed: its entries are durable with it. */
-  committed(): void {
+  /**
+   * A caller's transaction committed: its entries are durable with it. Where the log is shared by
+   * several processes they were staged with the data and this waits for the group commit that
+   * numbers them; if that fails the entries stay staged (committed) and a later group commit or
+   * the ledger's sweep moves them, so the committed operation is not reported as failed.
+   */
+  async committed(): Promise<void> {
     this.#keep = [];
+    if (this.#ledger !== null) await this.#ledger.sequenceStaged().catch(() => undefined);
   }
 
   /**

@@ -972,7 +972,7 @@ export class Fortress implements AsyncDisposable {
       await this.#trail.rolledBack();
       throw error;
     }
-    this.#trail.committed();
+    await this.#trail.committed();
     return result;
   }
 

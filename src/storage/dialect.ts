@@ -128,6 +128,17 @@ export interface StorageSession {
   transaction<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T>;
 }
 
+/** How an `isolatedTransaction` runs. */
+export interface IsolatedTransactionOptions {
+  /**
+   * `read-committed`: every statement sees what was committed before it began (where writers run
+   * concurrently; serialised backends ignore it). Only for bodies that serialise themselves with a
+   * row lock taken first — they then always read the latest committed state and never fail with a
+   * serialization conflict. @default 'serializable'
+   */
+  readonly isolation?: 'serializable' | 'read-committed';
+}
+
 /** An open database. */
 export interface StorageDriver extends StorageSession {
   readonly dialect: string;
@@ -146,7 +157,10 @@ export interface StorageDriver extends StorageSession {
    * nothing but `tx`; cheaper where the backend routes driver statements into a running
    * transaction (SQLite tracks async context for that).
    */
-  isolatedTransaction<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T>;
+  isolatedTransaction<T>(
+    fn: (tx: StorageSession) => Promise<T>,
+    options?: IsolatedTransactionOptions,
+  ): Promise<T>;
   /** Closes the database; every later call fails with `FX_STORAGE_CLOSED`. Idempotent. */
   close(): Promise<void>;
 }

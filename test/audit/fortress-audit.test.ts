@@ -317,13 +317,17 @@ async function outside(dir: string): Promise<Outside> {
     const schema = storage.schema === undefined ? {} : { schema: storage.schema };
     const driver = await new PostgresDialect({ url: storage.url, max: 1, ...schema }).createDriver();
     return {
+      // Entries written inside a data transaction are staged first on PostgreSQL: both tables fail.
       breakLedger: () =>
         driver.exec(
           "CREATE FUNCTION fx_test_block() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk I/O error (simulated)'; END $$; " +
-            'CREATE TRIGGER fx_test_block BEFORE INSERT ON fx_audit_entries FOR EACH ROW EXECUTE FUNCTION fx_test_block()',
+            'CREATE TRIGGER fx_test_block BEFORE INSERT ON fx_audit_entries FOR EACH ROW EXECUTE FUNCTION fx_test_block(); ' +
+            'CREATE TRIGGER fx_test_block BEFORE INSERT ON fx_audit_staged FOR EACH ROW EXECUTE FUNCTION fx_test_block()',
         ),
       repairLedger: () =>
-        driver.exec('DROP TRIGGER fx_test_block ON fx_audit_entries; DROP FUNCTION fx_test_block()'),
+        driver.exec(
+          'DROP TRIGGER fx_test_block ON fx_audit_entries; DROP TRIGGER fx_test_block ON fx_audit_staged; DROP FUNCTION fx_test_block()',
+        ),
       rows: async (table) =>
         (await driver.all<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM ${table}`))[0]!.n,
       close: () => driver.close(),

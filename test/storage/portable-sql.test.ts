@@ -255,6 +255,143 @@ describe('AuditLedger on PostgreSQL', () => {
     await other.close();
   });
 
+  it('three processes append at once — group commits and staged transaction entries — into one log, no body run twice', async () => {
+    const { schema } = await pg();
+    // Each "process" is a pool and a ledger of its own; the body of every ledger transaction is
+    // counted: behind the sequencer's lock at READ COMMITTED none may rerun after a conflict.
+    let bodies = 0;
+    let commits = 0;
+    // Opened at the same instant on an empty schema: the schema statements must not race.
+    const processes = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const driver = await schema.open();
+        const isolated = driver.isolatedTransaction.bind(driver);
+        driver.isolatedTransaction = (fn, options) =>
+          isolated(async (tx) => {
+            bodies++;
+            return fn(tx);
+          }, options).then((result) => {
+            commits++;
+            return result;
+          });
+        const ledger = await AuditLedger.open({
+          driver,
+          origin: ORIGIN,
+          signers: () => [SIGNER],
+          checkpointIntervalMs: 0,
+          groupCommit: 'turn',
+        });
+        return { driver, ledger };
+      }),
+    );
+    const writes: Promise<unknown>[] = [];
+    let n = 0;
+    for (let round = 0; round < 20; round++) {
+      for (const { driver, ledger } of processes) {
+        for (let j = 0; j < 5; j++) writes.push(ledger.append(record(n++)));
+        // A caller's transaction: its entries commit with it (staged), or vanish with its rollback.
+        const i = n++;
+        writes.push(
+          driver
+            .transaction((tx) => ledger.appendWithin(tx, [record(i)]))
+            .then(() => ledger.sequenceStaged()),
+        );
+        const gone = n++;
+        writes.push(
+          driver
+            .transaction(async (tx) => {
+              await ledger.appendWithin(tx, [record(gone)]);
+              throw new Error('rolled back');
+            })
+            .catch((e: unknown) => e),
+        );
+      }
+    }
+    await Promise.all(writes);
+    expect(bodies).toBe(commits);
+    const [a, b, c] = processes.map((p) => p.ledger) as [AuditLedger, AuditLedger, AuditLedger];
+    const expected = 20 * 3 * 6;
+    const seen: string[] = [];
+    for await (const entry of b.entries()) {
+      expect(entry.seq).toBe(seen.length);
+      seen.push(entry.requestId);
+    }
+    expect(seen).toHaveLength(expected);
+    expect(new Set(seen).size).toBe(expected);
+    // The rolled-back transactions' entries are nowhere; nothing is left staged.
+    expect(seen.filter((id) => Number(id.slice(4)) % 7 === 6)).toEqual([]);
+    expect(await processes[0]!.driver.get('SELECT count(*)::int AS n FROM fx_audit_staged')).toEqual({
+      n: 0,
+    });
+    // Every process's checkpoint covers the whole interleaved log, and they agree.
+    const checkpoint = await c.checkpoint();
+    expect(checkpoint.size).toBe(expected);
+    expect((await a.checkpoint()).rootHash).toEqual(checkpoint.rootHash);
+    expect(await a.verify()).toMatchObject({ ok: true, size: expected });
+    for (const { ledger } of processes) await ledger.close();
+  });
+
+  it('entries staged by a process that died after its commit are sequenced by a survivor', async () => {
+    const { schema } = await pg();
+    const survivor = await AuditLedger.open({
+      driver: await schema.open(),
+      origin: ORIGIN,
+      checkpointIntervalMs: 0,
+    });
+    await survivor.append(record(0));
+    const driver = await schema.open();
+    const orphan = await AuditLedger.open({ driver, origin: ORIGIN, checkpointIntervalMs: 0 });
+    // Committed with the data it describes, never sequenced: the process is gone.
+    await driver.transaction((tx) => orphan.appendWithin(tx, [record(1), record(2)]));
+    await driver.close();
+    // The survivor's sweep moves them into the log on its own (within a second or so).
+    const deadline = Date.now() + 10_000;
+    while (survivor.size < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(survivor.size).toBe(3);
+    const ids: string[] = [];
+    for await (const entry of survivor.entries()) ids.push(entry.requestId);
+    expect(ids).toEqual(['req-0', 'req-1', 'req-2']);
+    await survivor.close();
+  });
+
+  it('while the sequencer cannot write the log, staging is refused too; once it can, the staged entries land', async () => {
+    const { schema } = await pg();
+    const driver = await schema.open();
+    const ledger = await AuditLedger.open({
+      driver,
+      origin: ORIGIN,
+      signers: () => [SIGNER],
+      checkpointIntervalMs: 0,
+    });
+    await ledger.append(record(0));
+    await driver.exec(
+      "CREATE FUNCTION fx_test_block() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk I/O error (simulated)'; END $$; " +
+        'CREATE TRIGGER fx_test_block BEFORE INSERT ON fx_audit_entries FOR EACH ROW EXECUTE FUNCTION fx_test_block()',
+    );
+    // The staged entry commits with its transaction (durable), but cannot be sequenced …
+    await driver.transaction((tx) => ledger.appendWithin(tx, [record(1)]));
+    await expectCode(ledger.sequenceStaged(), 'FX_AUDIT_UNAVAILABLE');
+    // … and from then on nothing more is acknowledged: not staged, not appended.
+    await expectCode(
+      driver.transaction((tx) => ledger.appendWithin(tx, [record(2)])),
+      'FX_AUDIT_UNAVAILABLE',
+    );
+    await expectCode(ledger.append(record(3)), 'FX_AUDIT_UNAVAILABLE');
+    expect(await driver.get('SELECT count(*)::int AS n FROM fx_audit_staged')).toEqual({ n: 1 });
+    await driver.exec('DROP TRIGGER fx_test_block ON fx_audit_entries; DROP FUNCTION fx_test_block()');
+    // The sweep retries on its own; the staged entry lands and staging works again.
+    const deadline = Date.now() + 10_000;
+    while (ledger.size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(ledger.size).toBe(2);
+    await driver.transaction((tx) => ledger.appendWithin(tx, [record(4)]));
+    await ledger.sequenceStaged();
+    const ids: string[] = [];
+    for await (const entry of ledger.entries()) ids.push(entry.requestId);
+    expect(ids).toEqual(['req-0', 'req-1', 'req-4']);
+    expect(await ledger.verify()).toMatchObject({ ok: true, size: 3 });
+    await ledger.close();
+  });
+
   it('verify finds an entry altered behind its back', async () => {
     const { driver } = await pg();
     const ledger = await AuditLedger.open({

@@ -21,6 +21,18 @@
  * stored nodes and re-hashes only the entries after it. A transaction that rolled back after
  * appending is noticed at the next append (the entry count in storage differs from the one in
  * memory), and the tree state is reloaded from storage.
+ *
+ * Several processes on one database (PostgreSQL, `concurrentWriters`): the log stays one linear
+ * sequence with one sequencer in the database — the state row, locked (`FOR UPDATE`) by every
+ * transaction that appends, at READ COMMITTED, so the holder always reads the latest committed
+ * state and never fails with a serialization conflict. Each commit stores the tree nodes it
+ * completed, so a process that finds another's entries after its own reloads in O(1) round trips
+ * (the right edge), without re-hashing. A caller's own transaction never takes that lock (it would
+ * serialise every write in the cluster behind one row and, at SERIALIZABLE, fail whenever another
+ * process appended first): `appendWithin` stages the entries in `fx_audit_staged`, where they commit
+ * or roll back with the caller's data, and the group commit moves them into the log, numbered, in
+ * its next batch (`sequenceStaged()` waits for that; every process also sweeps for entries a
+ * process that died after its commit left behind).
  */
 import { existsSync } from 'node:fs';
 import { writeFile, rename, mkdir, open as openFile } from 'node:fs/promises';
@@ -54,7 +66,7 @@ import { formatSegment, segmentFileName } from '../segment/segment-file.js';
 import { bundlePath, TILE_HEIGHT, TILE_WIDTH, tilePath, tilesOf } from '../tiles/tile-layout.js';
 import { constantTimeEqual } from '../../crypto/memory/constant-time.js';
 import { verifyLedger, type VerifyOptions, type VerifyReport } from '../verify/ledger-verifier.js';
-import { ledgerDdl, SQL, type CheckpointRow, type StateRow } from './ledger-schema.js';
+import { ledgerDdl, SQL, type CheckpointRow, type StagedRow, type StateRow } from './ledger-schema.js';
 
 export interface AuditLedgerOptions {
   readonly driver: StorageDriver;
@@ -147,7 +159,16 @@ interface Waiting {
   readonly reject: (error: Error) => void;
 }
 
+interface WaitingForStaged {
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
 const DEFAULTS = { checkpointIntervalMs: 60_000, treeFlushEntries: 4096, maxBatch: 1024 };
+/** How often each process looks for staged entries nobody sequenced (their process died). */
+const STAGED_SWEEP_MS = 1000;
+/** Tree nodes fetched per statement. */
+const NODES_PER_QUERY = 32;
 
 function unavailable(cause: unknown): AuditError {
   if (cause instanceof AuditError && cause.code === 'FX_AUDIT_UNAVAILABLE') return cause;
@@ -194,7 +215,18 @@ export class AuditLedger {
   /** Completed nodes not yet stored. */
   #pending: NodeWrite[] = [];
   #queue: Waiting[] = [];
+  /** Callers of `sequenceStaged()` waiting for the next batch. */
+  #stagedWaiting: WaitingForStaged[] = [];
   #flushing = false;
+  /** Several processes append to this database (entries from transactions are staged). */
+  readonly #concurrent: boolean;
+  #sweep: NodeJS.Timeout | null = null;
+  /**
+   * The last group commit failed (processes appending concurrently): until one succeeds, entries
+   * are not staged either — fail closed rather than pile up acknowledged operations whose entries
+   * cannot reach the log.
+   */
+  #sequencerFailure: AuditError | null = null;
   /** Starts a group commit (see `groupCommit`). */
   readonly #schedule: (run: () => void) => void;
   #closed = false;
@@ -209,6 +241,7 @@ export class AuditLedger {
 
   private constructor(options: AuditLedgerOptions) {
     this.#driver = options.driver;
+    this.#concurrent = options.driver.capabilities.concurrentWriters;
     this.#options = {
       checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULTS.checkpointIntervalMs,
       treeFlushEntries: options.treeFlushEntries ?? DEFAULTS.treeFlushEntries,
@@ -262,6 +295,7 @@ export class AuditLedger {
     const last = await options.driver.get<CheckpointRow>(SQL.lastCheckpoint);
     ledger.#lastCheckpointSize = last?.size ?? -1;
     ledger.#startTimer();
+    if (ledger.#concurrent) ledger.#startSweep();
     return ledger;
   }
 
@@ -310,6 +344,21 @@ export class AuditLedger {
     this.#timer.unref();
   }
 
+  /**
+   * Sequences entries that committed transactions staged and nobody sequenced (a process died
+   * between its commit and its group commit). A failure is retried at the next sweep.
+   */
+  #startSweep(): void {
+    this.#sweep = setInterval(() => {
+      if (this.#broken !== null || this.#closed || this.#flushing) return;
+      // After a failure, try again even with nothing staged: success lifts the refusal.
+      (this.#sequencerFailure !== null ? this.sequenceStaged() : this.#driver.get(SQL.anyStaged))
+        .then((row) => (row === undefined ? undefined : this.sequenceStaged()))
+        .catch(() => undefined);
+    }, STAGED_SWEEP_MS);
+    this.#sweep.unref();
+  }
+
   /** Re-reads size, archive mark and the stored right edge, and re-hashes entries after it. */
   async #reload(session: StorageSession): Promise<void> {
     const state = await session.get<StateRow>(SQL.state);
@@ -348,44 +397,71 @@ export class AuditLedger {
     }
   }
 
+  /** The hashes of tree nodes `ids`, in order, a few statements in all (a right edge or a proof). */
   async #nodes(session: StorageSession, ids: readonly NodeId[]): Promise<Uint8Array[]> {
-    const out: Uint8Array[] = [];
-    for (const id of ids) {
-      const row = await session.get<{ hash: unknown }>(SQL.node, [id.level, id.index]);
-      if (row === undefined) {
+    const found = new Map<string, Uint8Array>();
+    for (let from = 0; from < ids.length; from += NODES_PER_QUERY) {
+      const chunk = ids.slice(from, from + NODES_PER_QUERY);
+      const params: number[] = [];
+      for (const id of chunk) params.push(id.level, id.index);
+      const rows = await session.all<{ level: number; idx: number; hash: unknown }>(
+        `SELECT level, idx, hash FROM fx_audit_nodes WHERE ${chunk.map(() => '(level = ? AND idx = ?)').join(' OR ')}`,
+        params,
+      );
+      for (const row of rows) found.set(`${row.level}/${row.idx}`, toBytes(row.hash));
+    }
+    return ids.map((id) => {
+      const hash = found.get(`${id.level}/${id.index}`);
+      if (hash === undefined) {
         throw new AuditError(
           'FX_AUDIT_UNAVAILABLE',
           `the ledger's tree is missing node (${id.level}, ${id.index}); run fortress audit verify`,
         );
       }
-      out.push(toBytes(row.hash));
-    }
-    return out;
+      return hash;
+    });
   }
 
   /**
-   * Makes memory match storage: a transaction that appended through `appendWithin` may have rolled
-   * back. Where writes are serialised (SQLite) only then can they differ (group commits run in
-   * transactions of their own), so the check runs only after such appends. Where transactions write
-   * concurrently (PostgreSQL), a caller's transaction and a group commit would otherwise both move
-   * `#size` and the frontier at once — the same seq twice, a tree that no longer matches the
-   * entries — so every appending transaction first locks the state row (held until it ends: one
-   * appender at a time) and always compares, since the previous holder may have rolled back.
+   * Makes memory match storage before an append. Where writes are serialised (SQLite) they can
+   * differ only after a transaction that appended through `appendWithin` rolled back (group commits
+   * run in transactions of their own), so the check runs only then. Where processes append
+   * concurrently, see `#syncLocked`.
    */
   async #sync(session: StorageSession): Promise<void> {
-    const concurrent = this.#driver.capabilities.concurrentWriters;
+    if (this.#concurrent) return this.#syncLocked(session);
     if (this.#mustReload) {
-      if (concurrent) await session.get(SQL.lockedMaxSeq);
       await this.#reload(session);
       this.#mustReload = false;
       this.#unsure = false;
       return;
     }
-    if (!concurrent && !this.#unsure) return;
-    const max = await session.get<{ m: number | null }>(concurrent ? SQL.lockedMaxSeq : SQL.maxSeq);
+    if (!this.#unsure) return;
+    const max = await session.get<{ m: number | null }>(SQL.maxSeq);
     const stored = max?.m == null ? this.#archived : max.m + 1;
     if (stored !== this.#size) await this.#reload(session);
     this.#unsure = false;
+  }
+
+  /**
+   * Takes the sequencer: the state row's lock, held until the transaction ends (the transaction
+   * runs at READ COMMITTED, so what it reads from here on is the latest committed state). Every
+   * commit here stores its tree, so the stored tree size is the log's size: when it differs from
+   * memory, another process appended (or this one's last commit failed) and the right edge is read
+   * back — O(1) statements, nothing re-hashed.
+   */
+  async #syncLocked(session: StorageSession): Promise<void> {
+    const state = await session.get<StateRow>(SQL.lockState);
+    if (state === undefined) throw new AuditError('FX_AUDIT_UNAVAILABLE', 'the ledger state row is missing');
+    if (
+      this.#mustReload ||
+      state.tree_size !== this.#size ||
+      state.tree_size !== this.#treeSize ||
+      state.archived !== this.#archived
+    ) {
+      await this.#reload(session);
+    }
+    this.#mustReload = false;
   }
 
   /** Reads work on a broken ledger (for forensics), not on a closed one. */
@@ -400,14 +476,17 @@ export class AuditLedger {
 
   /**
    * Appends entries inside the caller's transaction `tx` (they commit or roll back with it).
-   * Returns the first entry's seq. Throws FX_AUDIT_FORMAT for a malformed record and
-   * FX_AUDIT_UNAVAILABLE when storage refuses (the caller's transaction must then fail).
+   * Returns the first entry's seq — or, where processes append concurrently, `undefined`: the
+   * entries are staged with the caller's data and numbered by the next group commit after the
+   * transaction commits (call `sequenceStaged()` then to wait for it). Throws FX_AUDIT_FORMAT for a
+   * malformed record and FX_AUDIT_UNAVAILABLE when storage refuses (the caller's transaction must
+   * then fail).
    */
   async appendWithin(
     tx: StorageSession,
     records: readonly AuditRecord[],
     options: AppendOptions = {},
-  ): Promise<number> {
+  ): Promise<number | undefined> {
     this.#check();
     if (options.wellFormed !== true) {
       records.forEach((record, i) => {
@@ -415,6 +494,11 @@ export class AuditLedger {
       });
     }
     try {
+      if (this.#concurrent) {
+        if (this.#sequencerFailure !== null) throw this.#sequencerFailure;
+        await this.#stage(tx, records);
+        return undefined;
+      }
       await this.#sync(tx);
       // Until this transaction's fate is known, the next append checks storage first.
       this.#unsure = true;
@@ -424,19 +508,52 @@ export class AuditLedger {
     }
   }
 
-  async #appendRows(tx: StorageSession, records: readonly AuditRecord[]): Promise<number> {
-    const first = this.#size;
+  /** The entries as they will be stored, but with seq 0: the sequencer numbers them. */
+  async #stage(tx: StorageSession, records: readonly AuditRecord[]): Promise<void> {
     const now = this.#options.now();
     const time = auditTime(now);
-    const rows: SqlValue[][] = new Array<SqlValue[]>(records.length);
-    const leaves: Uint8Array[] = new Array<Uint8Array>(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      const bytes = encodeAuditEntry(record, first + i, time);
+    await tx.runBatch(
+      SQL.stageEntry,
+      records.map((record) => [now, encodeAuditEntry(record, 0, time)]),
+    );
+  }
+
+  /**
+   * Writes `staged` entries (numbered now, keeping the time they were staged at), then `records`,
+   * as the next entries of the log, and moves the tree along.
+   */
+  async #appendRows(
+    tx: StorageSession,
+    records: readonly AuditRecord[],
+    staged: readonly StagedRow[] = [],
+  ): Promise<number> {
+    const first = this.#size;
+    const count = staged.length + records.length;
+    const now = this.#options.now();
+    const time = auditTime(now);
+    const rows: SqlValue[][] = new Array<SqlValue[]>(count);
+    const leaves: Uint8Array[] = new Array<Uint8Array>(count);
+    for (let i = 0; i < count; i++) {
+      const seq = first + i;
+      let record: AuditRecord;
+      let bytes: Uint8Array;
+      let ms: number;
+      if (i < staged.length) {
+        const row = staged[i]!;
+        // Decoded strictly: a staged row is storage content like any other.
+        const entry = decodeAuditEntry(toBytes(row.entry));
+        record = entry;
+        bytes = encodeAuditEntry(entry, seq, entry.time);
+        ms = row.time;
+      } else {
+        record = records[i - staged.length]!;
+        bytes = encodeAuditEntry(record, seq, time);
+        ms = now;
+      }
       leaves[i] = hashLeaf(bytes);
       rows[i] = [
-        first + i,
-        now,
+        seq,
+        ms,
         principalText(record.principal),
         record.action,
         resourcePath(record.resource),
@@ -445,12 +562,32 @@ export class AuditLedger {
         bytes,
       ];
     }
-    await tx.runBatch(SQL.insertEntry, rows);
+    if (count > 0) await tx.runBatch(SQL.insertEntry, rows);
     // Memory moves ahead now; if `tx` rolls back, the next #sync notices and reloads.
-    this.#size = first + records.length;
+    this.#size = first + count;
     for (const leaf of leaves) for (const node of this.#frontier.append(leaf)) this.#pending.push(node);
-    if (this.#frontier.size - this.#treeSize >= this.#options.treeFlushEntries) await this.#storeTree(tx);
+    // Where processes share the log every commit stores its tree (see #syncLocked).
+    if (this.#concurrent || this.#frontier.size - this.#treeSize >= this.#options.treeFlushEntries)
+      await this.#storeTree(tx);
     return first;
+  }
+
+  /**
+   * The sequencer's turn (processes appending concurrently): takes the lock, moves up to a batch of
+   * staged entries into the log ahead of `records`, stores the tree. Returns `records`' first seq
+   * and whether entries may still be staged.
+   */
+  async #sequence(
+    tx: StorageSession,
+    records: readonly AuditRecord[],
+  ): Promise<{ first: number; more: boolean }> {
+    await this.#syncLocked(tx);
+    const limit = Math.max(1, this.#options.maxBatch - records.length);
+    const staged = await tx.all<StagedRow>(SQL.takeStaged, [limit]);
+    // DELETE … RETURNING gives no order: staged order is commit-ish order, by id.
+    staged.sort((a, b) => a.id - b.id);
+    const first = await this.#appendRows(tx, records, staged);
+    return { first: first + staged.length, more: staged.length === limit };
   }
 
   async #storeTree(tx: StorageSession): Promise<void> {
@@ -485,31 +622,67 @@ export class AuditLedger {
     }
     return new Promise<number>((resolve, reject) => {
       this.#queue.push({ record, resolve, reject });
-      if (!this.#flushing) {
-        this.#flushing = true;
-        this.#schedule(() => {
-          void this.#flush();
-        });
-      }
+      this.#startFlush();
+    });
+  }
+
+  /**
+   * Resolves once every entry that transactions staged and committed before the call is in the
+   * log (processes appending concurrently; elsewhere at once). Rejects with FX_AUDIT_UNAVAILABLE if
+   * the group commit failed — the entries stay staged, committed, and a later one moves them.
+   */
+  sequenceStaged(): Promise<void> {
+    if (!this.#concurrent) return Promise.resolve();
+    try {
+      this.#check();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#stagedWaiting.push({ resolve, reject });
+      this.#startFlush();
+    });
+  }
+
+  #startFlush(): void {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    this.#schedule(() => {
+      void this.#flush();
     });
   }
 
   async #flush(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
+      let more = false;
+      while (this.#queue.length > 0 || this.#stagedWaiting.length > 0 || more) {
         const batch = this.#queue.splice(0, this.#options.maxBatch);
+        const stagedWaiting = this.#stagedWaiting.splice(0);
+        const records = batch.map((w) => w.record);
         try {
-          const first = await this.#driver.isolatedTransaction(async (tx) => {
-            await this.#sync(tx);
-            return this.#appendRows(
-              tx,
-              batch.map((w) => w.record),
-            );
-          });
+          let first: number;
+          if (this.#concurrent) {
+            const done = await this.#transact(false, (tx) => this.#sequence(tx, records));
+            this.#sequencerFailure = null;
+            first = done.first;
+            more = done.more;
+          } else {
+            first = await this.#driver.isolatedTransaction(async (tx) => {
+              await this.#sync(tx);
+              return this.#appendRows(tx, records);
+            });
+          }
           for (let i = 0; i < batch.length; i++) batch[i]!.resolve(first + i);
+          // Waiters from before this batch: everything they wait for was committed when it began,
+          // unless more than one batch was staged — then they wait for the next one.
+          if (more) this.#stagedWaiting.unshift(...stagedWaiting);
+          else for (const waiting of stagedWaiting) waiting.resolve();
         } catch (error) {
+          more = false;
           const failure = unavailable(error);
+          if (this.#concurrent) this.#sequencerFailure = failure;
           for (const waiting of batch) waiting.reject(failure);
+          for (const waiting of stagedWaiting) waiting.reject(failure);
         }
       }
     } finally {
@@ -521,9 +694,16 @@ export class AuditLedger {
   async flushTree(): Promise<void> {
     this.#check();
     await this.#own(async (tx) => {
-      await this.#sync(tx);
+      await this.#takeTurn(tx);
       await this.#storeTree(tx);
     });
+  }
+
+  /** Before a ledger operation of its own: in step with storage, and staged entries sequenced. */
+  async #takeTurn(tx: StorageSession): Promise<void> {
+    if (!this.#concurrent) return this.#sync(tx);
+    let more = true;
+    while (more) more = (await this.#sequence(tx, [])).more;
   }
 
   /**
@@ -539,19 +719,31 @@ export class AuditLedger {
         ),
       );
     }
+    return this.#transact(true, fn);
+  }
+
+  /**
+   * A ledger transaction: at READ COMMITTED behind the state row's lock where processes append
+   * concurrently (the body takes the lock first), serialised elsewhere. `own`: not a group commit.
+   */
+  #transact<T>(own: boolean, fn: (tx: StorageSession) => Promise<T>): Promise<T> {
+    if (!own && !this.#concurrent) return this.#driver.isolatedTransaction(fn);
     // Tree nodes move from memory to storage inside `fn`; until its transaction commits, memory
     // may be ahead of storage (a failed COMMIT, or a rerun after a serialization failure, would
     // otherwise leave memory believing nodes are stored that are not).
     const epoch = ++this.#ownEpoch;
     return this.#driver
-      .isolatedTransaction(async (tx) => {
-        const result = await fn(tx).catch((error: unknown) => {
+      .isolatedTransaction(
+        async (tx) => {
+          const result = await fn(tx).catch((error: unknown) => {
+            this.#mustReload = true;
+            throw error;
+          });
           this.#mustReload = true;
-          throw error;
-        });
-        this.#mustReload = true;
-        return result;
-      })
+          return result;
+        },
+        { isolation: 'read-committed' },
+      )
       .then(
         (result) => {
           if (epoch === this.#ownEpoch) this.#mustReload = false;
@@ -603,7 +795,7 @@ export class AuditLedger {
     this.#check();
     const signers = this.#signers();
     return this.#own(async (tx) => {
-      await this.#sync(tx);
+      await this.#takeTurn(tx);
       await this.#storeTree(tx);
       const size = this.#size;
       const lastRow = await tx.get<CheckpointRow>(SQL.lastCheckpoint);
@@ -738,6 +930,8 @@ export class AuditLedger {
   async *entries(query: AuditQuery = {}): AsyncGenerator<AuditEntry> {
     this.#checkOpen();
     const { sql, params } = compileQuery(query, this.#driver.spelling);
+    // Entries staged by committed transactions belong in the answer (not on a broken ledger).
+    if (this.#broken === null) await this.sequenceStaged();
     let remaining = query.limit ?? Number.POSITIVE_INFINITY;
     let cursor: number | null = null;
     const desc = query.newestFirst === true;
@@ -812,6 +1006,7 @@ export class AuditLedger {
     }
     await rename(temporary, file);
     await this.#own(async (tx) => {
+      if (this.#concurrent) await this.#syncLocked(tx);
       await tx.run(SQL.deleteThrough, [before]);
       await tx.run(SQL.setArchived, [before]);
       await tx.run(SQL.insertSegment, [
@@ -919,6 +1114,7 @@ export class AuditLedger {
     if (this.#closed) return;
     while (this.#flushing || this.#queue.length > 0) await new Promise((r) => setImmediate(r));
     if (this.#timer !== null) clearInterval(this.#timer);
+    if (this.#sweep !== null) clearInterval(this.#sweep);
     try {
       if (this.#broken === null) {
         await this.flushTree();

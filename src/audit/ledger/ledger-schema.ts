@@ -9,7 +9,10 @@
  *   hashes — so proofs read O(log n) rows and restarts resume from the stored right edge;
  * - `fx_audit_checkpoints`: every signed checkpoint by tree size;
  * - `fx_audit_segments`: entries archived to signed segment files and pruned from the hot store;
- * - `fx_audit_state`: the origin, how far the tree is stored, and how many entries were archived.
+ * - `fx_audit_state`: the origin, how far the tree is stored, and how many entries were archived;
+ * - `fx_audit_staged`: where writers run concurrently (PostgreSQL), entries written inside a
+ *   caller's transaction wait here — committed with the data they describe — until the sequencer
+ *   numbers them into `fx_audit_entries` (see audit-ledger.ts).
  */
 import type { SqlSpelling } from '../../storage/dialect.js';
 
@@ -50,6 +53,11 @@ CREATE TABLE IF NOT EXISTS fx_audit_state (
   tree_size ${s.int64} NOT NULL,
   archived ${s.int64} NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fx_audit_staged (
+  id ${s.autoId},
+  time ${s.int64} NOT NULL,
+  entry ${s.bytes} NOT NULL
+);
 `;
 }
 
@@ -57,9 +65,16 @@ export const SQL = {
   insertEntry:
     'INSERT INTO fx_audit_entries (seq, time, principal, action, resource, decision, outcome, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   maxSeq: 'SELECT max(seq) AS m FROM fx_audit_entries',
-  /** The same, under a lock on the state row until the transaction ends (concurrent writers only). */
-  lockedMaxSeq:
-    'SELECT (SELECT max(seq) FROM fx_audit_entries) AS m FROM fx_audit_state WHERE id = 1 FOR UPDATE',
+  /**
+   * The state row, locked until the transaction ends: one appender at a time across every process
+   * sharing the database. At READ COMMITTED the row returned is the latest committed version.
+   */
+  lockState: 'SELECT origin, tree_size, archived FROM fx_audit_state WHERE id = 1 FOR UPDATE',
+  stageEntry: 'INSERT INTO fx_audit_staged (time, entry) VALUES (?, ?)',
+  /** The oldest staged entries, removed as they are taken (they move into the log in the same transaction). */
+  takeStaged:
+    'DELETE FROM fx_audit_staged WHERE id IN (SELECT id FROM fx_audit_staged ORDER BY id LIMIT ?) RETURNING id, time, entry',
+  anyStaged: 'SELECT id FROM fx_audit_staged LIMIT 1',
   entry: 'SELECT seq, entry FROM fx_audit_entries WHERE seq = ?',
   insertNode:
     'INSERT INTO fx_audit_nodes (level, idx, hash) VALUES (?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET hash = excluded.hash',
@@ -83,6 +98,12 @@ export interface StateRow {
   readonly origin: string;
   readonly tree_size: number;
   readonly archived: number;
+}
+
+export interface StagedRow {
+  readonly id: number;
+  readonly time: number;
+  readonly entry: unknown;
 }
 
 export interface CheckpointRow {

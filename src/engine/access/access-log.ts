@@ -50,6 +50,12 @@ export interface AccessLog {
   within(session: StorageSession, event: AccessEvent, error: unknown, keepOnRollback: boolean): Promise<void>;
   /** Records outside any transaction and resolves once durable (group commit). */
   record(event: AccessEvent, error: unknown): Promise<void>;
+  /**
+   * The outermost transaction that recorded with `within` committed. Its entries are durable
+   * already; this resolves once they are also in the log's order (where several processes share
+   * the log they are numbered after the commit), so a read of the log right after sees them.
+   */
+  committed(): Promise<void>;
 }
 
 /** The primitive values of a filter (operators and column names are schema, not data). */

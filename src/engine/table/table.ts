@@ -174,16 +174,20 @@ export class Table<R extends AnyRow = AnyRow, I extends AnyRow = Partial<R>> {
     event: (result: T | undefined) => AccessEvent,
     body: () => Promise<T>,
   ): Promise<T> {
+    let result: T;
     try {
-      return await this.#host.session().transaction(async (tx) => {
-        const result = await body();
-        await log.within(tx, this.#as(event(result)), null, false);
-        return result;
+      result = await this.#host.session().transaction(async (tx) => {
+        const done = await body();
+        await log.within(tx, this.#as(event(done)), null, false);
+        return done;
       });
     } catch (error) {
       if (!isAuditFailure(error)) await this.#recordFailure(log, this.#as(event(undefined)), error);
       throw error;
     }
+    // Inside a caller's transaction nothing has committed yet: its end does this.
+    if (!this.#host.inTransaction()) await log.committed();
+    return result;
   }
 
   #read<T>(event: (result: T | undefined) => AccessEvent, body: () => Promise<T>): Promise<T> {

@@ -15,7 +15,7 @@ import type { ClusterChannel, ClusterLock, TrackedTable } from '../cluster.js';
 import type { StorageDriver } from '../dialect.js';
 import type { PgResult } from './postgres-client.js';
 import { postgresError } from './postgres-errors.js';
-import type { PostgresEndpoint } from './postgres-driver.js';
+import { DDL_LOCK, type PostgresEndpoint } from './postgres-driver.js';
 
 /** A dedicated (unpooled) connection: pg's `Client`, as far as this file uses it. */
 export interface PgSessionClient {
@@ -29,7 +29,6 @@ export interface PgSessionClient {
 
 const CHANNEL = 'fortress_changes';
 /** Serialises the DDL below across nodes starting at once (CREATE OR REPLACE races otherwise). */
-const DDL_LOCK = 0x46585f43; // "FX_C"
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,40}$/;
 
 const SETUP = `

@@ -32,6 +32,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FortressError } from '../../util/errors.js';
 import type {
+  IsolatedTransactionOptions,
   RunResult,
   SqlSpelling,
   SqlValue,
@@ -46,6 +47,11 @@ import { StatementCache, type PreparedSql } from './postgres-sql.js';
 
 /** How often a transaction runs before a serialization failure reaches the caller. */
 export const MAX_ATTEMPTS = 40;
+const BEGIN = 'BEGIN ISOLATION LEVEL SERIALIZABLE';
+const BEGIN_RC = 'BEGIN ISOLATION LEVEL READ COMMITTED';
+/** The advisory lock (with the schema's hash) that serialises schema creation between processes. */
+export const DDL_LOCK = 0x46585f43; // "FX_C"
+const DDL_LOCK_SQL = `SELECT pg_advisory_xact_lock(${DDL_LOCK}, hashtext(current_schema()));\n`;
 /** Rows fetched per round trip while iterating. */
 export const FETCH_ROWS = 500;
 /** Server-side prepared statements kept per connection; further statements run unprepared. */
@@ -489,8 +495,13 @@ export class PostgresDriver implements StorageDriver {
   exec(sql: string): Promise<void> {
     const joined = this.#joined();
     if (joined !== undefined) return joined.session.exec(sql);
+    // Several processes starting on an empty schema at once: PostgreSQL's CREATE … IF NOT EXISTS
+    // is not safe against a concurrent creation of the same object (one fails with 23505 on the
+    // catalog), so schema statements take a per-schema lock. A multi-statement simple query is one
+    // implicit transaction: the lock is held until its last statement is done.
+    const text = /\bCREATE\b/i.test(sql) && !/\b(BEGIN|COMMIT)\b/i.test(sql) ? DDL_LOCK_SQL + sql : sql;
     return this.#borrow(async (c) => {
-      await this.#simple(c, sql);
+      await this.#simple(c, text);
     });
   }
 
@@ -507,18 +518,21 @@ export class PostgresDriver implements StorageDriver {
   transaction<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T> {
     const joined = this.#joined();
     if (joined !== undefined) return joined.session.transaction(fn);
-    return this.#transaction(fn, true);
+    return this.#transaction(fn, true, BEGIN);
   }
 
-  isolatedTransaction<T>(fn: (tx: StorageSession) => Promise<T>): Promise<T> {
+  isolatedTransaction<T>(
+    fn: (tx: StorageSession) => Promise<T>,
+    options: IsolatedTransactionOptions = {},
+  ): Promise<T> {
     // Never joins a running transaction, even from inside its body: a connection of its own.
     // Statements the body issues through the driver (not `tx`) stay where they would have gone.
-    return this.#transaction(fn, false);
+    return this.#transaction(fn, false, options.isolation === 'read-committed' ? BEGIN_RC : BEGIN);
   }
 
   // --- transactions ------------------------------------------------------------------------------
 
-  async #transaction<T>(fn: (tx: StorageSession) => Promise<T>, route: boolean): Promise<T> {
+  async #transaction<T>(fn: (tx: StorageSession) => Promise<T>, route: boolean, begin: string): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       if (attempt > 1) {
         // Jittered and growing, so transactions that collided do not collide again in lockstep.
@@ -527,7 +541,7 @@ export class PostgresDriver implements StorageDriver {
       const scope: Scope = { open: true, retry: false, savepoints: 0 };
       const connection = await this.#acquire();
       try {
-        return await this.#attempt(connection, scope, fn, route);
+        return await this.#attempt(connection, scope, fn, route, begin);
       } catch (error) {
         if (!(scope.retry && attempt < MAX_ATTEMPTS && !this.#closed)) throw error;
       } finally {
@@ -541,8 +555,9 @@ export class PostgresDriver implements StorageDriver {
     scope: Scope,
     fn: (tx: StorageSession) => Promise<T>,
     route: boolean,
+    begin: string,
   ): Promise<T> {
-    await this.#simple(connection, 'BEGIN ISOLATION LEVEL SERIALIZABLE');
+    await this.#simple(connection, begin);
     const session = this.#session(connection, scope);
     let result: T;
     try {
