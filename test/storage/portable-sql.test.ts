@@ -191,8 +191,10 @@ describe('AuditLedger on PostgreSQL', () => {
     }
     expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i));
 
-    // Inside a caller's transaction: committed with it, or gone with its rollback.
-    await driver.transaction((tx) => ledger.appendWithin(tx, [record(100)]));
+    // Inside a caller's transaction: committed with it (staged, then numbered by the next group
+    // commit once someone waits for it), or gone with its rollback.
+    expect(await driver.transaction((tx) => ledger.appendWithin(tx, [record(100)]))).toBeUndefined();
+    await ledger.sequenceStaged();
     await expect(
       driver.transaction(async (tx) => {
         await ledger.appendWithin(tx, [record(101)]);

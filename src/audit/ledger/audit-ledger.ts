@@ -574,14 +574,17 @@ export class AuditLedger {
 
   /**
    * The sequencer's turn (processes appending concurrently): takes the lock, moves up to a batch of
-   * staged entries into the log ahead of `records`, stores the tree. Returns `records`' first seq
-   * and whether entries may still be staged.
+   * staged entries into the log ahead of `records` (when `takeStaged`: someone waits for them, or
+   * the sweep found some — a batch of reads alone saves the round trip), stores the tree. Returns
+   * `records`' first seq and whether entries may still be staged.
    */
   async #sequence(
     tx: StorageSession,
     records: readonly AuditRecord[],
+    takeStaged = true,
   ): Promise<{ first: number; more: boolean }> {
     await this.#syncLocked(tx);
+    if (!takeStaged) return { first: await this.#appendRows(tx, records), more: false };
     const limit = Math.max(1, this.#options.maxBatch - records.length);
     const staged = await tx.all<StagedRow>(SQL.takeStaged, [limit]);
     // DELETE … RETURNING gives no order: staged order is commit-ish order, by id.
@@ -662,7 +665,10 @@ export class AuditLedger {
         try {
           let first: number;
           if (this.#concurrent) {
-            const done = await this.#transact(false, (tx) => this.#sequence(tx, records));
+            const takeStaged: boolean = more || stagedWaiting.length > 0;
+            const done: { first: number; more: boolean } = await this.#transact(false, (tx) =>
+              this.#sequence(tx, records, takeStaged),
+            );
             this.#sequencerFailure = null;
             first = done.first;
             more = done.more;
