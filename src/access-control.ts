@@ -22,7 +22,7 @@ import {
   type PolicyIssue,
 } from './policy/authorizer/authorizer.js';
 import { LabelScheme, type LabelSchemeOptions, type SecurityLabel } from './policy/mac/security-label.js';
-import { SYSTEM_TENANT } from './policy/schema/fortress-schema.js';
+import { SYSTEM_TENANT, secretOwner } from './policy/schema/fortress-schema.js';
 import type { AccessRecordRow, AccessStore } from './storage/access-store/access-store.js';
 import { FortressError, InvalidArgumentError } from './util/errors.js';
 
@@ -681,6 +681,17 @@ export class AccessControl implements EntitySource {
       case 'Policy':
         inNamedTenant();
         return;
+      case 'Secret': {
+        const slash = ref.id.indexOf('/');
+        const owner = slash <= 0 ? '' : ref.id.slice(0, slash);
+        const path = ref.id.slice(slash + 1);
+        const ownerRef = { type: 'Tenant', id: owner };
+        out.push(
+          { uid: ref, attrs: { tenant: owner, path, owner: secretOwner(path) }, parents: [ownerRef] },
+          { uid: ownerRef, attrs: { tenant: owner }, parents: [] },
+        );
+        return;
+      }
       case 'AuditLog': {
         const owner = ref.id.split('/', 1)[0]!;
         const ownerRef = { type: 'Tenant', id: owner };

@@ -44,6 +44,8 @@ import type { LabelSchemeOptions } from './policy/mac/security-label.js';
 import { HmacSha256Key } from './crypto/mac/hmac-sha256-key.js';
 import { PolicySession, type SessionPrincipal } from './policy-session.js';
 import { ClusterSync, FORTRESS_DOMAINS } from './cluster-sync.js';
+import { KvEngine } from './secrets/kv/kv-engine.js';
+import { SecretsKv, type KvAccess } from './secrets/kv/secrets-kv.js';
 import type { ClusterChannel, ClusterLock, TrackedTable } from './storage/cluster.js';
 
 export interface FortressOptions {
@@ -363,6 +365,8 @@ export class Fortress implements AsyncDisposable {
   /** Shared storage: what keeps this process's caches coherent with the other nodes'. */
   readonly #sync: ClusterSync | null;
   #orphanScan: NodeJS.Timeout | null = null;
+  /** The KV secrets engine, opened on first use on the engine's storage. */
+  #kvEngine: { readonly driver: StorageDriver; readonly engine: Promise<KvEngine> } | null = null;
 
   private constructor(
     dir: string,
@@ -816,11 +820,60 @@ export class Fortress implements AsyncDisposable {
         seal: () => {
           this.seal();
         },
+        kv: (authorize) => new SecretsKv(this.#kvAccess(authorize)),
+        recordDenied: (action, resource, error, actor, denied) =>
+          this.#trail.operation(action, resource, error, {}, actor, denied),
         jobs: this.#options.jobs,
         transaction: (fn) => this.transaction(fn),
       },
       principal,
     );
+  }
+
+  /**
+   * The KV secrets engine (versioned secrets, as Vault's KV v2), as the embedded operator: not
+   * decided by policy, every operation recorded in the audit ledger. `db.as(principal).kv` is the
+   * same engine under the principal's policies.
+   *
+   * @example
+   * ```ts
+   * await db.kv.put('apps/billing/db', { user: 'billing', password: 's3cr3t' });
+   * const { data, metadata } = await db.kv.get('apps/billing/db');   // metadata.version === 1
+   * await db.kv.put('apps/billing/db', { user: 'billing', password: 'n3w' }, { cas: 1 });
+   * ```
+   */
+  get kv(): SecretsKv {
+    this.#requireEngine();
+    return new SecretsKv(this.#kvAccess(() => Promise.resolve(undefined)));
+  }
+
+  #kvAccess(authorize: KvAccess['authorize']): KvAccess {
+    const tenant = this.#rawAccess().tenant;
+    return {
+      tenant,
+      engine: () => this.#kvOf(),
+      authorize,
+      record: (action, resource, error, facts, actor) =>
+        this.#trail.operation(action, resource, error, facts, actor),
+      hash: (value) => this.#trail.hash(value),
+    };
+  }
+
+  #kvOf(): Promise<KvEngine> {
+    const engine = this.#e;
+    if (this.#kvEngine?.driver !== engine.driver) {
+      const opened = KvEngine.open({
+        driver: engine.driver,
+        keys: this.#rawKeys,
+        tenant: engine.scope.tenant,
+      });
+      this.#kvEngine = { driver: engine.driver, engine: opened };
+      // A failed open (storage down) is tried again by the next call.
+      opened.catch(() => {
+        if (this.#kvEngine?.engine === opened) this.#kvEngine = null;
+      });
+    }
+    return this.#kvEngine.engine;
   }
 
   async #maskKeyOf(access: AccessControl): Promise<HmacSha256Key> {

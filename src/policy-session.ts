@@ -40,6 +40,7 @@ import type { LabelScheme, SecurityLabel } from './policy/mac/security-label.js'
 import { maskValue, needsPlaintext, REDACTED, type MaskRule } from './policy/masking/masking.js';
 import type { Action } from './policy/schema/fortress-schema.js';
 import { FortressError, InvalidArgumentError } from './util/errors.js';
+import type { KvAccess, SecretsKv } from './secrets/kv/secrets-kv.js';
 
 /** Who a session acts as. A string is a user name of the database's tenant; `service:name` a service account. */
 export type SessionPrincipal =
@@ -66,6 +67,14 @@ export interface SessionHost {
   warn(message: string): void;
   /** Runs an administrative operation and records it (outcome included) as `actor`. */
   admin<T>(action: string, resource: AuditResource, body: () => Promise<T>, actor: AccessActor): Promise<T>;
+  /** Records a denied operation on `resource` (not a table's) with the denying policies. */
+  recordDenied(
+    action: string,
+    resource: AuditResource,
+    error: FortressError,
+    actor: AccessActor,
+    denied: readonly string[],
+  ): Promise<void>;
   /** The audit resource of the database, a table or a column. */
   resource(table?: string, column?: string): AuditResource;
   /** The key manager, every operation recorded as `actor`. */
@@ -75,6 +84,8 @@ export interface SessionHost {
   /** The audit ledger, its reads recorded as `actor`. */
   audit(actor: AccessActor): AuditHandle;
   seal(): void;
+  /** The KV secrets engine, each operation decided by `authorize` and recorded. */
+  kv(authorize: KvAccess['authorize']): SecretsKv;
   readonly jobs: JobOptions | undefined;
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
 }
@@ -295,6 +306,49 @@ export class PolicySession {
   transaction<T>(fn: (tx: SessionTransaction) => Promise<T>): Promise<T> {
     if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'expected an async function');
     return this.#host.transaction((tx) => fn(new SessionTransaction(this, this.#host, tx)));
+  }
+
+  /**
+   * The KV secrets engine as this principal: each operation needs its action (`readSecret`,
+   * `writeSecret`, `deleteSecret`, `destroySecret`, `listSecrets`) on the secret's path — or
+   * `configureSecrets` on the tenant — and is recorded with the deciding policies.
+   *
+   * @example
+   * ```ts
+   * const { data } = await db.as('ann').kv.get('users/ann/github');
+   * ```
+   */
+  get kv(): SecretsKv {
+    return this.#host.kv(async (action, resource, auditAction) => {
+      const tenant = this.#host.access.tenant;
+      const ref: EntityRef =
+        resource === 'tenant'
+          ? { type: 'Tenant', id: tenant }
+          : { type: 'Secret', id: `${tenant}/${resource.path}` };
+      const decision = this.decide(action, ref);
+      if (!decision.allowed) {
+        const error = new FortressError(
+          'FX_FORBIDDEN',
+          `${this.kind} ${this.tenant}/${this.name} may not ${action} ${ref.type.toLowerCase()} ${ref.id}: ${Authorizer.explain(decision)}`,
+        );
+        await this.#host.recordDenied(
+          auditAction,
+          resource === 'tenant'
+            ? { type: 'tenant', tenant }
+            : { type: 'secret', tenant, path: `kv:${resource.path}` },
+          error,
+          this.actor(decision),
+          decision.policies,
+        );
+        throw error;
+      }
+      if (decision.breakGlass) {
+        this.#host.warn(
+          `break-glass: ${this.kind} ${this.tenant}/${this.name} ${action} ${ref.type} ${ref.id} (${decision.policies.join(', ')})`,
+        );
+      }
+      return this.actor(decision);
+    });
   }
 
   // ── administration: each needs its action on the resource, and is recorded as this principal ──

@@ -58,6 +58,12 @@ export const ERROR_CODES = {
   FX_QUERY_INVALID: 'A query is malformed (unknown operator, bad cursor, bad limit, …).',
   FX_QUERY_UNSUPPORTED:
     "A column's encryption cannot answer this operator; the message names the column and the capability (pass `scan: true` for an explicit full scan).",
+  FX_SECRET_NOT_FOUND: 'No secret at that path, or no such version of it.',
+  FX_SECRET_DELETED:
+    'That secret version is deleted or destroyed; undelete it (if only deleted) or use another.',
+  FX_SECRET_CAS_REQUIRED: 'Writes to that secret (or to every secret, by the engine setting) must carry cas.',
+  FX_SECRET_CAS_MISMATCH:
+    "The write's cas does not match the secret's current version (someone wrote first).",
   FX_JOB_CONFLICT: 'Another schema change or background job is already running on that table.',
   FX_JOB_NOT_FOUND: 'No background job with that id.',
   FX_CLOSED: 'The database was closed.',

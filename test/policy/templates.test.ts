@@ -55,7 +55,8 @@ const SUBJECTS: readonly Subject[] = [
   { profile: 'break-glass', template: 'break-glass', type: 'User', name: 'bg', level: LEVELS['top-secret'] },
 ];
 
-type Kind = 'Tenant' | 'Database' | 'Table' | 'Column' | 'Row' | 'Key' | 'Policy' | 'AuditLog' | 'System';
+type Kind =
+  'Tenant' | 'Database' | 'Table' | 'Column' | 'Row' | 'Key' | 'Policy' | 'AuditLog' | 'System' | 'Secret';
 type Expect = 'allow' | 'deny';
 type Grants = Readonly<Record<Action, Partial<Record<Kind, Expect>>>>;
 
@@ -82,6 +83,12 @@ const NOTHING: Grants = {
   readAudit: { AuditLog: 'deny' },
   seal: { System: 'deny' },
   unseal: { System: 'deny' },
+  readSecret: { Secret: 'deny' },
+  writeSecret: { Secret: 'deny' },
+  deleteSecret: { Secret: 'deny' },
+  destroySecret: { Secret: 'deny' },
+  listSecrets: { Secret: 'deny' },
+  configureSecrets: { Tenant: 'deny' },
 };
 
 const EXPECTED: Readonly<Record<string, Grants>> = {
@@ -102,6 +109,12 @@ const EXPECTED: Readonly<Record<string, Grants>> = {
     readAudit: { AuditLog: 'deny' },
     seal: { System: 'deny' },
     unseal: { System: 'deny' },
+    readSecret: { Secret: 'deny' },
+    writeSecret: { Secret: 'deny' },
+    deleteSecret: { Secret: 'deny' },
+    destroySecret: { Secret: 'deny' },
+    listSecrets: { Secret: 'deny' },
+    configureSecrets: { Tenant: 'deny' },
   },
   app: {
     read: { Table: 'allow', Column: 'allow', Row: 'allow' },
@@ -120,6 +133,12 @@ const EXPECTED: Readonly<Record<string, Grants>> = {
     readAudit: { AuditLog: 'deny' },
     seal: { System: 'deny' },
     unseal: { System: 'deny' },
+    readSecret: { Secret: 'deny' },
+    writeSecret: { Secret: 'deny' },
+    deleteSecret: { Secret: 'deny' },
+    destroySecret: { Secret: 'deny' },
+    listSecrets: { Secret: 'deny' },
+    configureSecrets: { Tenant: 'deny' },
   },
   'key-admin': {
     read: { Table: 'deny', Column: 'deny', Row: 'deny' },
@@ -138,6 +157,12 @@ const EXPECTED: Readonly<Record<string, Grants>> = {
     readAudit: { AuditLog: 'deny' },
     seal: { System: 'deny' },
     unseal: { System: 'deny' },
+    readSecret: { Secret: 'deny' },
+    writeSecret: { Secret: 'deny' },
+    deleteSecret: { Secret: 'deny' },
+    destroySecret: { Secret: 'deny' },
+    listSecrets: { Secret: 'deny' },
+    configureSecrets: { Tenant: 'deny' },
   },
   auditor: {
     read: { Table: 'deny', Column: 'deny', Row: 'deny' },
@@ -156,6 +181,12 @@ const EXPECTED: Readonly<Record<string, Grants>> = {
     readAudit: { AuditLog: 'allow' },
     seal: { System: 'deny' },
     unseal: { System: 'deny' },
+    readSecret: { Secret: 'deny' },
+    writeSecret: { Secret: 'deny' },
+    deleteSecret: { Secret: 'deny' },
+    destroySecret: { Secret: 'deny' },
+    listSecrets: { Secret: 'deny' },
+    configureSecrets: { Tenant: 'deny' },
   },
   // Without context.breakGlass the role has nothing at all.
   'break-glass': NOTHING,
@@ -176,6 +207,12 @@ const EXPECTED: Readonly<Record<string, Grants>> = {
     readAudit: { AuditLog: 'allow' },
     seal: { System: 'allow' },
     unseal: { System: 'allow' },
+    readSecret: { Secret: 'allow' },
+    writeSecret: { Secret: 'allow' },
+    deleteSecret: { Secret: 'allow' },
+    destroySecret: { Secret: 'allow' },
+    listSecrets: { Secret: 'allow' },
+    configureSecrets: { Tenant: 'allow' },
   },
 };
 
@@ -228,6 +265,14 @@ function buildWorld(): { world: CedarWorld; targets: Target[] } {
       tenant,
     );
     resource({ uid: { type: 'AuditLog', id: tenant }, attrs: { tenant }, parents: inTenant }, tenant);
+    resource(
+      {
+        uid: { type: 'Secret', id: `${tenant}/apps/db` },
+        attrs: { tenant, path: 'apps/db', owner: '' },
+        parents: inTenant,
+      },
+      tenant,
+    );
     for (const [name, level] of Object.entries(LEVELS) as [LevelName, number][]) {
       const table = { type: 'Table', id: `${tenant}/main/${name}` };
       const labelled = { tenant, database: 'main', level, compartments: [] };

@@ -30,7 +30,7 @@ export interface AuditPrincipal {
 }
 
 export type AuditResourceType =
-  'system' | 'tenant' | 'database' | 'table' | 'column' | 'row' | 'key' | 'policy' | 'audit';
+  'system' | 'tenant' | 'database' | 'table' | 'column' | 'row' | 'key' | 'policy' | 'audit' | 'secret';
 
 /** What was acted on. Only the fields that apply are present. */
 export interface AuditResource {
@@ -41,6 +41,8 @@ export interface AuditResource {
   readonly column?: string;
   /** A key's name in the keyring. */
   readonly key?: string;
+  /** A secret's path, with its engine: `kv:apps/billing/db` (a folder ends in `/`). */
+  readonly path?: string;
 }
 
 export interface AuditDecision {
@@ -96,8 +98,9 @@ const RESOURCE_TYPES: readonly string[] = [
   'key',
   'policy',
   'audit',
+  'secret',
 ];
-const RESOURCE_FIELDS = ['tenant', 'database', 'table', 'column', 'key'] as const;
+const RESOURCE_FIELDS = ['tenant', 'database', 'table', 'column', 'key', 'path'] as const;
 const PRINCIPAL_KEYS: ReadonlySet<string> = new Set(['type', 'id', 'tenant']);
 const RESOURCE_KEYS: ReadonlySet<string> = new Set(['type', ...RESOURCE_FIELDS]);
 const DECISION_KEYS: ReadonlySet<string> = new Set(['effect', 'policies']);
@@ -269,6 +272,7 @@ export function encodeAuditEntry(record: AuditRecord, seq: number, time: string)
   if (r.column !== undefined) resource += `"column":${str(r.column)},`;
   if (r.database !== undefined) resource += `"database":${str(r.database)},`;
   if (r.key !== undefined) resource += `"key":${str(r.key)},`;
+  if (r.path !== undefined) resource += `"path":${str(r.path)},`;
   if (r.table !== undefined) resource += `"table":${str(r.table)},`;
   if (r.tenant !== undefined) resource += `"tenant":${str(r.tenant)},`;
   resource += `"type":"${r.type}"}`;
@@ -320,6 +324,7 @@ export function decodeAuditEntry(bytes: Uint8Array): AuditEntry {
 /** `tenant/database/table/column` or `key:<name>` — the searchable resource column. */
 export function resourcePath(resource: AuditResource): string {
   if (resource.key !== undefined) return `key:${resource.key}`;
+  if (resource.path !== undefined) return `secret:${resource.path}`;
   const parts = [resource.tenant, resource.database, resource.table, resource.column].filter(
     (p): p is string => p !== undefined,
   );

@@ -12,7 +12,9 @@
  * Entity ids are canonical paths built by Fortress, never by the caller: `<tenant>` for a tenant,
  * `<tenant>/<id>` for principals, groups, roles, keys, policies and audit logs,
  * `<tenant>/<database>` for a database, `<tenant>/<database>/<table>` for a table and
- * `<tenant>/<database>/<table>/<column>` for a column. Every resource carries `tenant`, and data
+ * `<tenant>/<database>/<table>/<column>` for a column, `<tenant>/<path>` for a secret of the KV
+ * engine (`path` is its path, or the folder being listed, ending in `/`; `owner` its second path
+ * segment, for per-principal folders: `resource.owner == principal.name`). Every resource carries `tenant`, and data
  * resources carry their security label (`level` as a rank, `compartments` as names), so the
  * built-in guardrails can compare them with the principal's clearance.
  */
@@ -35,6 +37,12 @@ export const ACTIONS = [
   'readAudit',
   'seal',
   'unseal',
+  'readSecret',
+  'writeSecret',
+  'deleteSecret',
+  'destroySecret',
+  'listSecrets',
+  'configureSecrets',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -54,6 +62,7 @@ export const RESOURCE_TYPES = [
   'Policy',
   'AuditLog',
   'System',
+  'Secret',
 ] as const;
 export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
@@ -115,6 +124,7 @@ export const FORTRESS_CEDAR_SCHEMA = `namespace Fortress {
   entity Key in [Tenant] = { "tenant": String, "name": String };
   entity Policy in [Tenant] = { "tenant": String, "name": String };
   entity AuditLog in [Tenant] = { "tenant": String };
+  entity Secret in [Tenant] = { "tenant": String, "path": String, "owner": String };
 
   action read appliesTo { principal: [User, ServiceAccount], resource: [Table, Column, Row], context: Context };
   action decrypt appliesTo { principal: [User, ServiceAccount], resource: [Column], context: Context };
@@ -126,8 +136,19 @@ export const FORTRESS_CEDAR_SCHEMA = `namespace Fortress {
   action managePolicy appliesTo { principal: [User, ServiceAccount], resource: [Policy, Tenant], context: Context };
   action readAudit appliesTo { principal: [User, ServiceAccount], resource: [AuditLog], context: Context };
   action seal, unseal appliesTo { principal: [User, ServiceAccount], resource: [System], context: Context };
+  action readSecret, writeSecret, deleteSecret, destroySecret, listSecrets appliesTo { principal: [User, ServiceAccount], resource: [Secret], context: Context };
+  action configureSecrets appliesTo { principal: [User, ServiceAccount], resource: [Tenant], context: Context };
 }
 `;
+
+/**
+ * A Secret entity's `owner`: the second segment of its path (`users/ann/db` → `ann`), or `""`
+ * for shorter paths — policies compare it with `principal.name` for per-principal folders.
+ */
+export function secretOwner(path: string): string {
+  const parts = path.split('/');
+  return parts.length >= 3 ? parts[1]! : '';
+}
 
 /** The tenant attribute value of the one `System` entity: system actions belong to no tenant. */
 export const SYSTEM_TENANT = '*';

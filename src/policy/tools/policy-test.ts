@@ -119,6 +119,7 @@ const REF_KINDS: Readonly<Record<string, RefKind>> = Object.freeze({
   key: { type: 'Key', min: 2, max: 16, shape: '<tenant>/<key id>' },
   policy: { type: 'Policy', min: 2, max: 2, shape: '<tenant>/<policy id>' },
   audit: { type: 'AuditLog', min: 1, max: 2, shape: '<tenant>[/<id>]' },
+  secret: { type: 'Secret', min: 2, max: 64, shape: '<tenant>/<secret path>' },
 });
 const SYSTEM_REF: EntityRef = Object.freeze({ type: 'System', id: 'system' });
 const KIND_LIST = [...Object.keys(REF_KINDS), 'system'].join(', ');
