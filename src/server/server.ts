@@ -34,6 +34,7 @@ import { keysRoutes } from './routes/keys-routes.js';
 import { policiesRoutes } from './routes/policies-routes.js';
 import { principalsRoutes } from './routes/principals-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
+import { kvRoutes } from './routes/kv-routes.js';
 import { VERSION } from './version.js';
 
 export interface ServerOptions {
@@ -223,6 +224,7 @@ export async function buildServer(
   policiesRoutes(app, context);
   principalsRoutes(app, context);
   auditRoutes(app, context);
+  kvRoutes(app, context);
   app.get('/v1/openapi.json', { schema: { hide: true } }, () => Promise.resolve(app.swagger()));
   app.get(
     '/v1/sys/metrics',
