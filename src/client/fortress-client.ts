@@ -1,7 +1,7 @@
 /**
  * @module client/fortress-client
  * The TypeScript SDK of a Fortress server: one typed method per route, grouped as the API is
- * (`sys`, `auth`, `db`, `keys`, `policies`, `principals`, `audit`). It needs only a `fetch` —
+ * (`sys`, `auth`, `db`, `keys`, `policies`, `principals`, `audit`, `kv`). It needs only a `fetch` —
  * Node 20+, Deno, Bun and browsers — and imports nothing of the server or the engine at run time.
  */
 import { HttpTransport } from './http-transport.js';
@@ -9,6 +9,7 @@ import { AuditApi } from './api/audit-api.js';
 import { AuthApi } from './api/auth-api.js';
 import { DbApi } from './api/db-api.js';
 import { KeysApi } from './api/keys-api.js';
+import { KvApi } from './api/kv-api.js';
 import { PoliciesApi } from './api/policies-api.js';
 import { PrincipalsApi } from './api/principals-api.js';
 import { SysApi } from './api/sys-api.js';
@@ -110,6 +111,8 @@ export class FortressClient {
   readonly principals: PrincipalsApi;
   /** The audit ledger: search, proofs, checkpoints, verification. */
   readonly audit: AuditApi;
+  /** Versioned secrets (the KV engine). */
+  readonly kv: KvApi;
   /** The base URL requests go to (without a trailing slash). */
   readonly address: string;
   readonly #http: HttpTransport;
@@ -147,6 +150,7 @@ export class FortressClient {
     this.policies = new PoliciesApi(this.#http);
     this.principals = new PrincipalsApi(this.#http);
     this.audit = new AuditApi(this.#http);
+    this.kv = new KvApi(this.#http);
   }
 
   /** The bearer token sent with every request, or undefined. */

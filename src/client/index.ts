@@ -27,4 +27,13 @@ export type { KeysApi } from './api/keys-api.js';
 export type { PoliciesApi } from './api/policies-api.js';
 export type { PrincipalsApi, TenantOption } from './api/principals-api.js';
 export type { AuditApi } from './api/audit-api.js';
+export type {
+  KvApi,
+  KvConfig,
+  KvList,
+  KvMetadata,
+  KvMetadataChanges,
+  KvSecret,
+  KvVersionInfo,
+} from './api/kv-api.js';
 export type * from './client-types.js';

@@ -666,6 +666,60 @@ describe('client against an initialised server', () => {
     expect(await root.audit.search({ action: 'auth.', limit: 5 })).toBeTypeOf('object');
     expect(await root.audit.verify()).toBeTypeOf('object');
   });
+
+  it('kv: versions, check-and-set, delete and destroy, metadata, listing, rollback, settings', async () => {
+    const kv = root.kv;
+    expect(await kv.put('apps/client/db', { password: 'one' }, { cas: 0 })).toMatchObject({ version: 1 });
+    expect((await kv.put('apps/client/db', { password: 'two' })).version).toBe(2);
+    await expectClientError(
+      kv.put('apps/client/db', { password: 'x' }, { cas: 1 }),
+      'FX_SECRET_CAS_MISMATCH',
+      409,
+    );
+    expect(await kv.get('apps/client/db')).toMatchObject({
+      data: { password: 'two' },
+      metadata: { version: 2 },
+    });
+    expect((await kv.get('apps/client/db', { version: 1 })).data).toEqual({ password: 'one' });
+    expect((await kv.patch('apps/client/db', { user: 'u' })).version).toBe(3);
+    expect(await kv.delete('apps/client/db')).toEqual([3]);
+    expect((await kv.get('apps/client/db')).data).toBeNull();
+    expect(await kv.undelete('apps/client/db', [3])).toEqual([3]);
+    expect(await kv.delete('apps/client/db', [1])).toEqual([1]);
+    expect(await kv.destroy('apps/client/db', [2])).toEqual([2]);
+    expect((await kv.rollback('apps/client/db', 3)).version).toBe(4);
+    const meta = await kv.setMetadata('apps/client/db', {
+      customMetadata: { team: 'x' },
+      deleteVersionAfter: '1h',
+    });
+    expect(meta).toMatchObject({
+      currentVersion: 4,
+      deleteVersionAfter: 3_600_000,
+      customMetadata: { team: 'x' },
+    });
+    expect((await kv.metadata('apps/client/db')).versions.map((v) => v.destroyed)).toEqual([
+      false,
+      true,
+      false,
+      false,
+    ]);
+    // A segment with characters that need encoding travels as one segment.
+    await kv.put('apps/client/a+b=c@d', { v: 1 });
+    expect(await kv.list('apps/client/')).toEqual({ keys: ['a+b=c@d', 'db'], next: null });
+    expect(await kv.list('apps/client', { limit: 1 })).toEqual({ keys: ['a+b=c@d'], next: 'a+b=c@d' });
+    expect(await kv.list('apps/client', { limit: 1, after: 'a+b=c@d' })).toEqual({
+      keys: ['db'],
+      next: null,
+    });
+    expect((await kv.list()).keys).toContain('apps/');
+    expect(await kv.config()).toEqual({ maxVersions: 10, casRequired: false, deleteVersionAfter: 0 });
+    expect(await kv.configure({ maxVersions: 5 })).toMatchObject({ maxVersions: 5 });
+    expect(await kv.deleteAll('apps/client/db')).toBe(true);
+    await expectClientError(kv.get('apps/client/db'), 'FX_SECRET_NOT_FOUND', 404);
+    await expectClientError(kv.put('apps/a b', { v: 1 }), 'FX_INVALID_ARGUMENT', 400);
+    await expect(kv.put('apps//db', { v: 1 })).rejects.toThrow(TypeError);
+    await expect(kv.get('apps/../db')).rejects.toThrow(TypeError);
+  });
 });
 
 // ── retries, timeouts and answers that are not Fortress's (scripted fetch) ──────────────────────
