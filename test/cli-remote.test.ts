@@ -486,6 +486,88 @@ describe('fortress remote CLI', () => {
     expect(JSON.parse(verifyJson.stdout)).toMatchObject({ ok: true });
   });
 
+  it('kv: put from pairs, stdin and a file; get, --field, versions, patch, delete/undelete/destroy, list, metadata, config', async () => {
+    const put = await remote(['kv', 'put', 'apps/cli/db', 'user=billing', 'password=-'], 'pa$$ from stdin\n');
+    expect(put.status, put.stderr).toBe(0);
+    expect(put.stdout).toMatch(/^apps\/cli\/db: version 1, created /);
+    const field = await remote(['kv', 'get', 'apps/cli/db', '--field', 'password']);
+    expect(field.stdout).toBe('pa$$ from stdin\n');
+    const file = path.join(tmp, 'secret.json');
+    await writeFile(file, JSON.stringify({ user: 'billing', password: 'from a file', port: 5432 }));
+    expect((await remote(['kv', 'put', 'apps/cli/db', '--file', file, '--cas', '1'])).status).toBe(0);
+    const conflict = await remote(['kv', 'put', 'apps/cli/db', 'a=b', '--cas', '1']);
+    expect(conflict.status).toBe(2);
+    expect(conflict.stderr).toContain('FX_SECRET_CAS_MISMATCH');
+    const got = JSON.parse((await remote(['kv', 'get', 'apps/cli/db', '--json'])).stdout) as {
+      data: Record<string, unknown>;
+      metadata: { version: number };
+    };
+    expect(got).toMatchObject({ data: { password: 'from a file', port: 5432 }, metadata: { version: 2 } });
+    const aligned = await remote(['kv', 'get', 'apps/cli/db', '--version', '1']);
+    expect(aligned.stdout).toMatch(/version 1/);
+    expect(aligned.stdout).toMatch(/^user\s+billing$/m);
+    expect((await remote(['kv', 'patch', 'apps/cli/db', 'port=6432'])).status).toBe(0);
+    expect((await remote(['kv', 'get', 'apps/cli/db', '--field', 'port'])).stdout).toBe('6432\n');
+    expect((await remote(['kv', 'delete', 'apps/cli/db'])).stdout).toContain('deleted versions 3');
+    expect((await remote(['kv', 'undelete', 'apps/cli/db', '--versions', '3'])).status).toBe(0);
+    expect((await remote(['kv', 'destroy', 'apps/cli/db', '--versions', '1'])).stdout).toContain(
+      'destroyed versions 1',
+    );
+    expect((await remote(['kv', 'rollback', 'apps/cli/db', '--version', '2'])).stdout).toMatch(/version 4/);
+    await remote(['kv', 'put', 'apps/cli/other', 'k=v']);
+    await remote(['kv', 'put', 'apps/cli/sub/x', 'k=v']);
+    const list = await remote(['kv', 'list', 'apps/cli/', '--limit', '1']);
+    expect(list.stdout).toBe('db\nother\nsub/\n');
+    expect(JSON.parse((await remote(['kv', 'list', 'apps/', '--json'])).stdout)).toEqual({ keys: ['cli/'] });
+    const meta = await remote([
+      'kv',
+      'metadata',
+      'put',
+      'apps/cli/db',
+      '--max-versions',
+      '3',
+      '--delete-version-after',
+      '7d',
+      '--custom',
+      'team=billing',
+    ]);
+    expect(meta.status, meta.stderr).toBe(0);
+    const described = JSON.parse(
+      (await remote(['kv', 'metadata', 'get', 'apps/cli/db', '--json'])).stdout,
+    ) as Record<string, unknown>;
+    expect(described).toMatchObject({
+      maxVersions: 3,
+      deleteVersionAfter: 7 * 86_400_000,
+      customMetadata: { team: 'billing' },
+    });
+    expect((await remote(['kv', 'metadata', 'delete', 'apps/cli/other'])).stdout).toContain(
+      'removed apps/cli/other',
+    );
+    expect(JSON.parse((await remote(['kv', 'config', '--json'])).stdout)).toMatchObject({ maxVersions: 10 });
+    // Bad input: a usage error (exit 2) before anything is sent, or the server's code.
+    for (const args of [
+      ['kv', 'put', 'apps/cli/db'],
+      ['kv', 'put', 'apps/cli/db', 'novalue'],
+      ['kv', 'put', 'apps/cli/db', 'a=1', 'a=2'],
+      ['kv', 'undelete', 'apps/cli/db'],
+      ['kv', 'destroy', 'apps/cli/db', '--versions', 'one'],
+      ['kv', 'metadata', 'put', 'apps/cli/db'],
+      ['kv', 'metadata', 'get', 'apps/cli/db', '--max-versions', '3'],
+      ['kv', 'config', '--delete-version-after', 'soon'],
+      ['kv', 'get', 'apps/cli/db', '--field', 'nope'],
+    ]) {
+      const r = await remote(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain('FX_CLI_USAGE');
+    }
+    const bad = await remote(['kv', 'put', 'apps/a b', 'k=v']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('FX_INVALID_ARGUMENT');
+    expect(JSON.parse((await remote(['kv', 'get', 'apps/cli/db', '--json'])).stdout)).toMatchObject({
+      metadata: { version: 4 },
+    });
+  });
+
   it('table rotate waits for the re-encryption job; --detach prints the job and job status waits for it', async () => {
     const waited = await remote(['table', 'rotate', 'people', '--json']);
     expect(waited.status, waited.stderr).toBe(0);

@@ -135,6 +135,16 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
   keys config NAME [--min-decryption-version N] [--rotation-period 30d|none]
                                   Retire versions below N / set or turn off scheduled rotation
   audit tail [-n N] | verify      (exit 1 if verification fails)
+  kv get PATH [--version N] [--field NAME]
+                                  A secret (the latest version, or N); --field prints one value
+  kv put|patch PATH KEY=VALUE… | --file FILE.json|- [--cas N]
+                                  A new version (patch merges into the current one); VALUE "-"
+                                  reads stdin and "@FILE" a file, keeping secrets out of history
+  kv delete PATH [--versions 1,2] | undelete|destroy PATH --versions 1,2 | rollback PATH --version N
+  kv list [FOLDER/] [--limit N]   The secrets and sub-folders in a folder (every page)
+  kv metadata get|delete PATH | put PATH [--max-versions N] [--cas-required true|false]
+                                  [--delete-version-after 30d] [--custom KEY=VALUE]…
+  kv config [--max-versions N] [--cas-required true|false] [--delete-version-after 30d]
 
 Embedded commands take --data DIR (default $FORTRESS_DATA or ./fortress-data). Commands that need keys
 ask for the unseal material: hidden prompts on a terminal, or one share/passphrase per line on stdin.

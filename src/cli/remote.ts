@@ -39,6 +39,7 @@ export const REMOTE_ONLY_COMMANDS: ReadonlySet<string> = new Set([
   'delete',
   'import',
   'export',
+  'kv',
 ]);
 
 /** Commands that run against a server in remote mode: the remote-only ones and those that also run embedded. */

@@ -26,6 +26,7 @@ import type {
   CeremonyStatus,
   FortressClient,
   JsonObject,
+  KvVersionInfo,
   SysStatus,
   TokenView,
 } from '../../client/index.js';
@@ -43,6 +44,8 @@ import {
 
 /** Longest cell of an aligned table; longer values end in "…" (--json shows them whole). */
 const MAX_CELL = 48;
+/** KEY=VALUE pairs one `kv put` takes. */
+const MAX_KV_PAIRS = 1000;
 /** Rows per insertMany call of `insert --file`. */
 const INSERT_BATCH = 1000;
 
@@ -74,11 +77,19 @@ const OPTIONS = {
   detach: { type: 'boolean', default: false },
   'min-decryption-version': { type: 'string' },
   'rotation-period': { type: 'string' },
+  version: { type: 'string' },
+  versions: { type: 'string' },
+  cas: { type: 'string' },
+  field: { type: 'string' },
+  'max-versions': { type: 'string' },
+  'cas-required': { type: 'string' },
+  'delete-version-after': { type: 'string' },
+  custom: { type: 'string', multiple: true },
 } as const;
 
 type Flag = keyof typeof OPTIONS;
 
-type Values = Readonly<Record<string, string | boolean | undefined>>;
+type Values = Readonly<Record<string, string | boolean | string[] | undefined>>;
 
 /** Which flags (beyond --server, --ca-cert, --json) and how many positionals each command takes. */
 interface Spec {
@@ -176,6 +187,41 @@ const SPECS: Readonly<Record<string, Spec>> = {
   'policy add': { flags: ['id'], args: [1, 1], usage: 'policy add FILE [--id ID]' },
   'policy remove': { flags: [], args: [1, 1], usage: 'policy remove ID' },
   'audit tail': { flags: ['n'], args: [0, 0], usage: 'audit tail [-n N]' },
+  'kv get': { flags: ['version', 'field'], args: [1, 1], usage: 'kv get PATH [--version N] [--field NAME]' },
+  'kv put': {
+    flags: ['cas', 'file'],
+    args: [1, 1 + MAX_KV_PAIRS],
+    usage: 'kv put PATH KEY=VALUE… | --file FILE.json|-  [--cas N]   (VALUE "-": stdin; "@FILE": a file)',
+  },
+  'kv patch': {
+    flags: ['cas', 'file'],
+    args: [1, 1 + MAX_KV_PAIRS],
+    usage: 'kv patch PATH KEY=VALUE… | --file FILE.json|-  [--cas N]',
+  },
+  'kv delete': {
+    flags: ['versions'],
+    args: [1, 1],
+    usage: 'kv delete PATH [--versions 1,2]   (default: the latest)',
+  },
+  'kv undelete': { flags: ['versions'], args: [1, 1], usage: 'kv undelete PATH --versions 1,2' },
+  'kv destroy': {
+    flags: ['versions'],
+    args: [1, 1],
+    usage: 'kv destroy PATH --versions 1,2   (irreversible)',
+  },
+  'kv rollback': { flags: ['version', 'cas'], args: [1, 1], usage: 'kv rollback PATH --version N [--cas N]' },
+  'kv list': { flags: ['limit'], args: [0, 1], usage: 'kv list [FOLDER/] [--limit N per page]' },
+  'kv metadata': {
+    flags: ['max-versions', 'cas-required', 'delete-version-after', 'custom'],
+    args: [2, 2],
+    usage:
+      'kv metadata get PATH | delete PATH | put PATH [--max-versions N] [--cas-required true|false] [--delete-version-after 30d] [--custom KEY=VALUE]…',
+  },
+  'kv config': {
+    flags: ['max-versions', 'cas-required', 'delete-version-after'],
+    args: [0, 0],
+    usage: 'kv config [--max-versions N] [--cas-required true|false] [--delete-version-after 30d]',
+  },
   'audit verify': { flags: [], args: [0, 0], usage: 'audit verify' },
 };
 
@@ -190,6 +236,7 @@ const GROUPS: ReadonlySet<string> = new Set([
   'rekey',
   'rotate-root',
   'job',
+  'kv',
 ]);
 
 function out(line = ''): void {
@@ -210,6 +257,260 @@ function text(values: Values, flag: Flag): string | undefined {
   const value = values[flag];
   return typeof value === 'string' ? value : undefined;
 }
+
+// ── kv ──────────────────────────────────────────────────────────────────────────────────────────
+
+/** Reads all of stdin (a value kept out of shell history), without its final newline. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
+/** A secret's data from KEY=VALUE arguments (VALUE "-": stdin, "@FILE": the file) or --file JSON. */
+async function kvData(run: Run): Promise<Record<string, unknown>> {
+  const file = text(run.values, 'file');
+  const pairs = run.args.slice(1);
+  if (file !== undefined) {
+    if (pairs.length > 0) throw usage('give KEY=VALUE pairs or --file, not both');
+    const json = file === '-' ? await readStdin() : await readFileText(file, '--file');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch {
+      throw usage(`--file ${file}: not JSON`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw usage(`--file ${file}: expected a JSON object, e.g. {"password": "…"}`);
+    }
+    return parsed as Record<string, unknown>;
+  }
+  if (pairs.length === 0) throw usage('give the data as KEY=VALUE pairs or --file FILE.json');
+  const data = new Map<string, unknown>();
+  let stdinUsed = false;
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw usage(`expected KEY=VALUE, not ${JSON.stringify(pair.slice(0, 40))}`);
+    const key = pair.slice(0, eq);
+    let value = pair.slice(eq + 1);
+    if (data.has(key)) throw usage(`${key} is given twice`);
+    if (value === '-') {
+      if (stdinUsed) throw usage('only one VALUE can be read from stdin ("-")');
+      stdinUsed = true;
+      value = await readStdin();
+    } else if (value.startsWith('@')) {
+      value = await readFileText(value.slice(1), key);
+    }
+    data.set(key, value);
+  }
+  return Object.fromEntries(data);
+}
+
+function versionList(values: Values, required: boolean): number[] | undefined {
+  const given = text(values, 'versions');
+  if (given === undefined) {
+    if (required) throw usage('--versions is required, e.g. --versions 1,2');
+    return undefined;
+  }
+  const versions = given.split(',').map((v) => (/^[1-9][0-9]{0,14}$/.test(v.trim()) ? Number(v) : NaN));
+  if (versions.some((v) => !Number.isSafeInteger(v)))
+    throw usage('--versions expects version numbers, e.g. 1,2');
+  return versions;
+}
+
+function flagBoolean(values: Values, flag: Flag): boolean | undefined {
+  const given = text(values, flag);
+  if (given === undefined) return undefined;
+  if (given !== 'true' && given !== 'false') throw usage(`--${flag} expects true or false`);
+  return given === 'true';
+}
+
+function flagDuration(values: Values, flag: Flag): string | undefined {
+  const given = text(values, flag);
+  if (given === undefined) return undefined;
+  if (!/^[0-9]{1,9}(ms|s|m|h|d)$/.test(given))
+    throw usage(`--${flag} expects a duration such as 30s, 12h or 7d (0s: never)`);
+  return given;
+}
+
+function printVersion(path: string, v: KvVersionInfo): void {
+  const deleted = v.deletionTime === null ? '' : `, deleted at ${v.deletionTime}`;
+  out(`${path}: version ${v.version}, created ${v.createdTime}${deleted}${v.destroyed ? ', destroyed' : ''}`);
+}
+
+const KV_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
+  'kv get': async (run) => {
+    const version = count(run.values, 'version');
+    const secret = await (
+      await run.authenticated()
+    ).kv.get(run.args[0]!, version === undefined ? {} : { version });
+    const field = text(run.values, 'field');
+    if (field !== undefined) {
+      if (secret.data === null)
+        throw new FortressError(
+          'FX_SECRET_DELETED',
+          `version ${secret.metadata.version} of ${run.args[0]!} is deleted or destroyed`,
+        );
+      if (!Object.hasOwn(secret.data, field))
+        throw usage(`${run.args[0]!} has no field ${JSON.stringify(field)}`);
+      const value = secret.data[field];
+      out(typeof value === 'string' ? value : JSON.stringify(value));
+      return 0;
+    }
+    if (run.json) printJson(secret);
+    else {
+      printVersion(run.args[0]!, secret.metadata);
+      if (secret.data === null) out('(no data: this version is deleted or destroyed)');
+      else printRecord(secret.data);
+    }
+    return 0;
+  },
+  'kv put': async (run) => {
+    const data = await kvData(run);
+    const cas = count(run.values, 'cas', 0);
+    const written = await (
+      await run.authenticated()
+    ).kv.put(run.args[0]!, data, cas === undefined ? {} : { cas });
+    if (run.json) printJson(written);
+    else printVersion(run.args[0]!, written);
+    return 0;
+  },
+  'kv patch': async (run) => {
+    const data = await kvData(run);
+    const cas = count(run.values, 'cas', 0);
+    const written = await (
+      await run.authenticated()
+    ).kv.patch(run.args[0]!, data, cas === undefined ? {} : { cas });
+    if (run.json) printJson(written);
+    else printVersion(run.args[0]!, written);
+    return 0;
+  },
+  'kv delete': async (run) => {
+    const versions = await (
+      await run.authenticated()
+    ).kv.delete(run.args[0]!, versionList(run.values, false));
+    if (run.json) printJson({ versions });
+    else
+      out(
+        `deleted versions ${versions.join(', ') || '(none)'} of ${run.args[0]!} (kv undelete restores them)`,
+      );
+    return 0;
+  },
+  'kv undelete': async (run) => {
+    const versions = await (
+      await run.authenticated()
+    ).kv.undelete(run.args[0]!, versionList(run.values, true)!);
+    if (run.json) printJson({ versions });
+    else out(`undeleted versions ${versions.join(', ') || '(none)'} of ${run.args[0]!}`);
+    return 0;
+  },
+  'kv destroy': async (run) => {
+    const versions = await (
+      await run.authenticated()
+    ).kv.destroy(run.args[0]!, versionList(run.values, true)!);
+    if (run.json) printJson({ versions });
+    else out(`destroyed versions ${versions.join(', ') || '(none)'} of ${run.args[0]!}`);
+    return 0;
+  },
+  'kv rollback': async (run) => {
+    const version = count(run.values, 'version');
+    if (version === undefined) throw usage('--version is required');
+    const cas = count(run.values, 'cas', 0);
+    const written = await (
+      await run.authenticated()
+    ).kv.rollback(run.args[0]!, version, cas === undefined ? {} : { cas });
+    if (run.json) printJson(written);
+    else printVersion(run.args[0]!, written);
+    return 0;
+  },
+  'kv list': async (run) => {
+    const client = await run.authenticated();
+    const limit = count(run.values, 'limit', 1, 1000);
+    const keys: string[] = [];
+    let after: string | undefined;
+    // Every page, one request each (the server never answers an unbounded list).
+    for (;;) {
+      const page = await client.kv.list(run.args[0] ?? '', {
+        ...(limit === undefined ? {} : { limit }),
+        ...(after === undefined ? {} : { after }),
+      });
+      if (run.json) keys.push(...page.keys);
+      else for (const key of page.keys) out(key);
+      if (page.next === null) break;
+      after = page.next;
+    }
+    if (run.json) printJson({ keys });
+    return 0;
+  },
+  'kv metadata': async (run) => {
+    const [verb, path] = run.args as [string, string];
+    const client = await run.authenticated();
+    const settings = ['max-versions', 'cas-required', 'delete-version-after', 'custom'] as const;
+    if (verb !== 'put' && settings.some((f) => run.values[f] !== undefined)) {
+      throw usage(`kv metadata ${verb} takes no settings; they belong to kv metadata put`);
+    }
+    if (verb === 'get') {
+      const meta = await client.kv.metadata(path);
+      if (run.json) printJson(meta);
+      else {
+        const { versions, ...rest } = meta;
+        printRecord(rest);
+        out();
+        printTable(versions as unknown as Record<string, unknown>[]);
+      }
+      return 0;
+    }
+    if (verb === 'delete') {
+      const deleted = await client.kv.deleteAll(path);
+      if (run.json) printJson({ deleted });
+      else out(deleted ? `removed ${path}: every version and its metadata` : `no secret at ${path}`);
+      return 0;
+    }
+    if (verb !== 'put') throw usage('usage: fortress kv metadata get|put|delete PATH');
+    const maxVersions = count(run.values, 'max-versions', 0, 1000);
+    const casRequired = flagBoolean(run.values, 'cas-required');
+    const deleteVersionAfter = flagDuration(run.values, 'delete-version-after');
+    const customPairs = (run.values['custom'] as string[] | undefined) ?? [];
+    const custom = new Map<string, string>();
+    for (const pair of customPairs) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw usage(`--custom expects KEY=VALUE, not ${JSON.stringify(pair.slice(0, 40))}`);
+      custom.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    const changes = {
+      ...(maxVersions === undefined ? {} : { maxVersions }),
+      ...(casRequired === undefined ? {} : { casRequired }),
+      ...(deleteVersionAfter === undefined ? {} : { deleteVersionAfter }),
+      ...(custom.size === 0 ? {} : { customMetadata: Object.fromEntries(custom) }),
+    };
+    if (Object.keys(changes).length === 0) throw usage('kv metadata put needs at least one setting');
+    const meta = await client.kv.setMetadata(path, changes);
+    if (run.json) printJson(meta);
+    else
+      out(
+        `${path}: max versions ${meta.maxVersions || 'engine default'}, cas required ${String(meta.casRequired)}, delete after ${meta.deleteVersionAfter === 0 ? 'never' : `${meta.deleteVersionAfter} ms`}`,
+      );
+    return 0;
+  },
+  'kv config': async (run) => {
+    const client = await run.authenticated();
+    const maxVersions = count(run.values, 'max-versions', 1, 1000);
+    const casRequired = flagBoolean(run.values, 'cas-required');
+    const deleteVersionAfter = flagDuration(run.values, 'delete-version-after');
+    const changes = {
+      ...(maxVersions === undefined ? {} : { maxVersions }),
+      ...(casRequired === undefined ? {} : { casRequired }),
+      ...(deleteVersionAfter === undefined ? {} : { deleteVersionAfter }),
+    };
+    const config =
+      Object.keys(changes).length === 0 ? await client.kv.config() : await client.kv.configure(changes);
+    if (run.json) printJson(config);
+    else printRecord(config as unknown as Record<string, unknown>);
+    return 0;
+  },
+};
 
 function count(values: Values, flag: Flag, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const value = text(values, flag);
@@ -456,6 +757,7 @@ export async function remoteCommand(command: string, argv: string[]): Promise<nu
 }
 
 const HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
+  ...KV_HANDLERS,
   ...ceremonyHandlers('rekey'),
   ...ceremonyHandlers('rotate-root'),
   init: initServer,
