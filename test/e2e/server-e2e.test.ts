@@ -200,6 +200,10 @@ describe('fortress server end to end (SDK and CLI only)', () => {
     const found = await client.db.find('patients', { where: { email: `${SENTINEL}@example.com` } });
     expect(found).toEqual([{ id: 1, email: `${SENTINEL}@example.com`, note: SENTINEL }]);
     expect(await client.db.count('patients', { email: 'p50@example.com' })).toBe(1);
+    // A KV secret holding the sentinel, through the SDK and read back by the CLI.
+    await client.kv.put('apps/e2e/db', { password: SENTINEL });
+    const secret = await cli(['kv', 'get', 'apps/e2e/db', '--field', 'password']);
+    expect(secret.stdout).toBe(`${SENTINEL}\n`);
     // The CLI reads the same row.
     const get = await cli(['get', 'patients', '1', '--json']);
     expect(get.status, get.stderr).toBe(0);

@@ -30,6 +30,8 @@ const SENTINELS = {
   ssn2: `FX-SENTINEL-${RUN}-SSN-TWO`,
   ssn3: `FX-SENTINEL-${RUN}-SSN-THREE`,
   updated: `FX-SENTINEL-${RUN}-SSN-UPDATED`,
+  kv: `FX-SENTINEL-${RUN}-KV-SECRET`,
+  kvPatched: `FX-SENTINEL-${RUN}-KV-PATCHED`,
 };
 const PASSWORD = `fx-password-${RUN}-correct-horse`;
 /** A column declared plaintext: stored as is, by design — the scan's positive control. */
@@ -141,6 +143,14 @@ describe('no sensitive plaintext reaches PostgreSQL (pg_dump and the statement l
     expect((await anonymous.sys.unseal(init.shares[0]!)).sealed).toBe(true);
     expect((await anonymous.sys.unseal(init.shares[2]!)).sealed).toBe(false);
     expect(await sdk(secrets['clerkToken']).db.get('patients', 2)).toMatchObject({ ssn: SENTINELS.ssn2 });
+    // KV secrets: written, patched, read back (the values travel as bind parameters only as envelopes).
+    const kv = sdk(init.rootToken).kv;
+    await kv.put('apps/plaintext/db', { password: SENTINELS.kv });
+    await kv.patch('apps/plaintext/db', { rotated: SENTINELS.kvPatched });
+    expect((await kv.get('apps/plaintext/db')).data).toEqual({
+      password: SENTINELS.kv,
+      rotated: SENTINELS.kvPatched,
+    });
     expect((await sdk(secrets['clerkToken']).audit.verify())['ok']).toBe(true);
 
     dump = await pg.dump();
