@@ -29,7 +29,7 @@ export const DEFAULT_MAX_VERSIONS = 10;
 /** The most versions a path may keep. */
 export const MAX_VERSIONS_LIMIT = 1000;
 /** Largest value (its JSON text), in bytes. */
-export const MAX_VALUE_BYTES = 1024 * 1024;
+export const MAX_VALUE_BYTES: number = 1024 * 1024;
 /** Custom metadata bounds (as Vault's). */
 const MAX_CUSTOM_KEYS = 64;
 const MAX_CUSTOM_KEY = 128;
