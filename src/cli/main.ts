@@ -102,7 +102,7 @@ Commands:
   policy template [NAME --role ROLE [--tenant T] [--add [--replace]]]
                                   List templates, print one as a .cedar file, or add it
   bench <suite> [--quick]         Run a benchmark suite and print JSON (suites: crypto, keys,
-                                  engine, audit, policy, server, postgres)
+                                  engine, audit, policy, server, postgres, secrets)
   version | help
 
 Against a server (remote mode: --server URL, or $FORTRESS_ADDR when no --data is given; --ca-cert
@@ -152,7 +152,16 @@ They open the directory through the audit ledger: the unseal, every key operatio
 of the log leave an entry. Only audit verify and audit check-proof work without unsealing.
 `;
 
-const BENCH_SUITES = ['crypto', 'keys', 'engine', 'audit', 'policy', 'server', 'postgres'] as const;
+const BENCH_SUITES = [
+  'crypto',
+  'keys',
+  'engine',
+  'audit',
+  'policy',
+  'server',
+  'postgres',
+  'secrets',
+] as const;
 
 function usageError(message: string): FortressError {
   return new FortressError('FX_CLI_USAGE', message);
