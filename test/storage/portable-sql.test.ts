@@ -380,6 +380,10 @@ describe('AuditLedger on PostgreSQL', () => {
     );
     await expectCode(ledger.append(record(3)), 'FX_AUDIT_UNAVAILABLE');
     expect(await driver.get('SELECT count(*)::int AS n FROM fx_audit_staged')).toEqual({ n: 1 });
+    // The log can still be searched meanwhile (as it stands: the staged entry is not in it yet).
+    const meanwhile: string[] = [];
+    for await (const entry of ledger.entries()) meanwhile.push(entry.requestId);
+    expect(meanwhile).toEqual(['req-0']);
     await driver.exec('DROP TRIGGER fx_test_block ON fx_audit_entries; DROP FUNCTION fx_test_block()');
     // The sweep retries on its own; the staged entry lands and staging works again.
     const deadline = Date.now() + 10_000;

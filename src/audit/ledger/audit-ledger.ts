@@ -936,8 +936,9 @@ export class AuditLedger {
   async *entries(query: AuditQuery = {}): AsyncGenerator<AuditEntry> {
     this.#checkOpen();
     const { sql, params } = compileQuery(query, this.#driver.spelling);
-    // Entries staged by committed transactions belong in the answer (not on a broken ledger).
-    if (this.#broken === null) await this.sequenceStaged();
+    // Entries staged by committed transactions belong in the answer. If they cannot be moved into
+    // the log now, the log is still read as it stands (searching it must work for forensics).
+    if (this.#broken === null) await this.sequenceStaged().catch(() => undefined);
     let remaining = query.limit ?? Number.POSITIVE_INFINITY;
     let cursor: number | null = null;
     const desc = query.newestFirst === true;
