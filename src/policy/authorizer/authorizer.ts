@@ -201,9 +201,16 @@ export function policyJson(text: string): PolicyJson {
   return answer.json;
 }
 
+// Plain loops here, not Array.prototype.some with a recursive callback: Node 20's V8 crashed
+// ("unreachable code" in Deoptimizer::DoComputeBuiltinContinuation) deoptimizing setPolicies while
+// a `some` continuation over this function was on the stack (test/policy/enforcement.test.ts on
+// PostgreSQL, reproducible).
 function mentionsContext(node: unknown): boolean {
   if (node === null || typeof node !== 'object') return false;
-  if (Array.isArray(node)) return node.some(mentionsContext);
+  if (Array.isArray(node)) {
+    for (const item of node as unknown[]) if (mentionsContext(item)) return true;
+    return false;
+  }
   for (const [key, value] of Object.entries(node)) {
     if (key === 'Var' && value === 'context') return true;
     if (mentionsContext(value)) return true;
@@ -287,9 +294,9 @@ export class Authorizer {
       const json = policyJson(text);
       const actions = actionsOf(json);
       for (const action of actions) byAction.get(action)![id] = text;
-      if (json.conditions.some((c) => mentionsContext(c.body))) {
-        for (const action of actions) contextActions.add(action);
-      }
+      let contextual = false;
+      for (const condition of json.conditions) contextual ||= mentionsContext(condition.body);
+      if (contextual) for (const action of actions) contextActions.add(action);
       if (json.annotations !== undefined && 'breakGlass' in json.annotations) breakGlass.add(id);
     }
     // Into the slot not in use, switched to only once every set parsed: on error nothing changes
