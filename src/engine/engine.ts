@@ -115,6 +115,10 @@ export class Engine implements TableHost {
   readonly rowid: boolean;
   readonly spelling: SqlSpelling;
   readonly #tables = new Map<string, TableEntry>();
+  /** Bumped by every change this process makes to `#tables` (after its commit); see reloadCatalog. */
+  #catalogEpoch = 0;
+  #reloadsStarted = 0;
+  #reloadsApplied = 0;
   readonly #jobs = new Map<number, Job>();
   /** Tables with a schema change or job in progress. */
   readonly #busy = new Set<string>();
@@ -146,9 +150,20 @@ export class Engine implements TableHost {
    * changed or dropped a table. Tables whose stored schema is unchanged keep their codecs.
    */
   async reloadCatalog(): Promise<void> {
-    const rows = await this.driver.all<{ name: string; id: string; schema: string }>(
-      'SELECT name, id, schema FROM fx_tables',
-    );
+    let rows: { name: string; id: string; schema: string }[];
+    const started = ++this.#reloadsStarted;
+    for (;;) {
+      const epoch = this.#catalogEpoch;
+      rows = await this.driver.all<{ name: string; id: string; schema: string }>(
+        'SELECT name, id, schema FROM fx_tables',
+      );
+      // A table created, changed or dropped here while the read was under way: its commit came
+      // before its change to memory, so a new read sees it — this one may not, and must not undo it.
+      if (epoch === this.#catalogEpoch) break;
+    }
+    // Two reloads in flight: an older read never replaces what a newer one applied.
+    if (started < this.#reloadsApplied) return;
+    this.#reloadsApplied = started;
     const names = new Set<string>();
     for (const row of rows) {
       names.add(row.name);
@@ -379,6 +394,7 @@ export class Engine implements TableHost {
         ]);
       });
       this.#tables.set(name, { schema, id, codec: null, building: null });
+      this.#catalogEpoch++;
       return new Table<RowOf<D>, InsertOf<D>>(this, name);
     } finally {
       lock.release();
@@ -400,6 +416,7 @@ export class Engine implements TableHost {
         );
       });
       this.#tables.delete(name);
+      this.#catalogEpoch++;
       await this.#shred(`${this.#keyPrefix(name, entry.id)}/`);
     } finally {
       lock.release();
@@ -425,6 +442,7 @@ export class Engine implements TableHost {
 
   #setSchema(schema: StoredTable): void {
     const entry = this.#entry(schema.name);
+    this.#catalogEpoch++;
     entry.schema = schema;
     entry.codec = null;
     entry.building = null;

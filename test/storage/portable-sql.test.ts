@@ -27,7 +27,7 @@ import { TokenStore } from '../../src/server/auth/token-store.js';
 import { UserpassStore } from '../../src/server/auth/userpass.js';
 import { AccessStore } from '../../src/storage/access-store/access-store.js';
 import { StorageConstraintError } from '../../src/storage/constraint-error.js';
-import type { StorageDriver } from '../../src/storage/dialect.js';
+import type { SqlValue, StorageDriver } from '../../src/storage/dialect.js';
 import { StorageKeyStore } from '../../src/storage/key-store/storage-key-store.js';
 import { POSTGRES_SPELLING } from '../../src/storage/postgres/postgres-driver.js';
 import { SQLITE_SPELLING, SqliteDialect } from '../../src/storage/sqlite/sqlite-dialect.js';
@@ -728,6 +728,48 @@ describe('Engine on PostgreSQL', () => {
     const rows = await engine.table('people').find({ where: { email: 'user2@example.com' } });
     expect(rows.map((r) => r['id'])).toEqual([3, 7, 11]);
     expect(await engine.resumeJobs()).toEqual([]);
+  });
+
+  it('a catalog reload whose read raced a local create or drop never undoes it', async () => {
+    const { driver } = await pg();
+    const { engine } = await openEngine(driver);
+    // Holds the reload's catalog read until the local change has landed in memory.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const all = driver.all.bind(driver);
+    let holdNext = false;
+    driver.all = (async (sql: string, params?: readonly SqlValue[]) => {
+      const rows = await all(sql, params);
+      if (holdNext && sql.includes('FROM fx_tables')) {
+        holdNext = false;
+        await held;
+      }
+      return rows;
+    }) as typeof driver.all;
+    const columns = {
+      id: { type: 'integer', primaryKey: true },
+      s: { type: 'text', encrypt: true },
+    } as const;
+    holdNext = true;
+    const reload = engine.reloadCatalog();
+    await engine.createTable('raced', { columns });
+    release();
+    await reload;
+    expect(engine.describeTable('raced').name).toBe('raced');
+    await engine.table('raced').insert({ s: 'x' });
+    // And a drop that lands while a reload's read (which still saw the table) is held.
+    let releaseDrop: () => void = () => undefined;
+    const heldDrop = new Promise<void>((resolve) => (releaseDrop = resolve));
+    driver.all = (async (sql: string, params?: readonly SqlValue[]) => {
+      const rows = await all(sql, params);
+      if (sql.includes('FROM fx_tables')) await heldDrop;
+      return rows;
+    }) as typeof driver.all;
+    const second = engine.reloadCatalog();
+    await engine.dropTable('raced');
+    releaseDrop();
+    await second;
+    expect(() => engine.describeTable('raced')).toThrow(/no table/);
   });
 
   it('the jobs table numbers jobs itself (identity key, RETURNING)', async () => {
