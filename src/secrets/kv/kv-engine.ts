@@ -195,6 +195,9 @@ const SQL = {
   pruneBelow: 'DELETE FROM fx_kv_versions WHERE tenant = ? AND path = ? AND version < ?',
   deleteVersions: 'DELETE FROM fx_kv_versions WHERE tenant = ? AND path = ?',
   list: 'SELECT path FROM fx_kv_secrets WHERE tenant = ? AND path > ? AND substr(path, 1, ?) = ? ORDER BY path LIMIT ?',
+  /** The same, from the cursor inclusive (after skipping a sub-folder). */
+  listFrom:
+    'SELECT path FROM fx_kv_secrets WHERE tenant = ? AND path >= ? AND substr(path, 1, ?) = ? ORDER BY path LIMIT ?',
   config: 'SELECT max_versions, cas_required, delete_after FROM fx_kv_config WHERE tenant = ?',
   upsertConfig:
     'INSERT INTO fx_kv_config (tenant, max_versions, cas_required, delete_after) VALUES (?, ?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET max_versions = excluded.max_versions, cas_required = excluded.cas_required, delete_after = excluded.delete_after',
@@ -307,6 +310,7 @@ export class KvEngine {
   readonly #now: () => number;
   readonly #keyName: string;
   readonly #kek: string;
+  #keyReady = false;
 
   private constructor(options: KvEngineOptions) {
     this.#driver = options.driver;
@@ -329,6 +333,8 @@ export class KvEngine {
   }
 
   async #ensureKey(): Promise<void> {
+    // Once it exists it stays (a destroyed key fails at encryptionKey): skip listing every key on each write.
+    if (this.#keyReady) return;
     const names = new Set(this.#keys.listKeys().map((k) => k.name));
     const create = async (name: string, purpose: 'kek' | 'data', parent?: string): Promise<void> => {
       if (names.has(name)) return;
@@ -342,6 +348,7 @@ export class KvEngine {
     };
     await create(this.#kek, 'kek');
     await create(this.#keyName, 'data', this.#kek);
+    this.#keyReady = true;
   }
 
   #context(path: string, version: number): EncryptionContext {
@@ -717,10 +724,13 @@ export class KvEngine {
     let inclusive = after.endsWith('/');
     let more = false;
     scan: for (;;) {
-      const rows = await this.#driver.all<{ path: string }>(
-        inclusive ? SQL.list.replace('path > ?', 'path >= ?') : SQL.list,
-        [this.#tenant, cursor, folder.length, folder, limit + 1],
-      );
+      const rows = await this.#driver.all<{ path: string }>(inclusive ? SQL.listFrom : SQL.list, [
+        this.#tenant,
+        cursor,
+        folder.length,
+        folder,
+        limit + 1,
+      ]);
       inclusive = false;
       for (const { path } of rows) {
         const rest = path.slice(folder.length);
