@@ -692,6 +692,17 @@ export class AccessControl implements EntitySource {
         );
         return;
       }
+      case 'TransitKey':
+      case 'DatabaseRole': {
+        const slash = ref.id.indexOf('/');
+        const owner = slash <= 0 ? '' : ref.id.slice(0, slash);
+        const ownerRef = { type: 'Tenant', id: owner };
+        out.push(
+          { uid: ref, attrs: { tenant: owner, name: ref.id.slice(slash + 1) }, parents: [ownerRef] },
+          { uid: ownerRef, attrs: { tenant: owner }, parents: [] },
+        );
+        return;
+      }
       case 'AuditLog': {
         const owner = ref.id.split('/', 1)[0]!;
         const ownerRef = { type: 'Tenant', id: owner };

@@ -45,7 +45,10 @@ import { HmacSha256Key } from './crypto/mac/hmac-sha256-key.js';
 import { PolicySession, type SessionPrincipal } from './policy-session.js';
 import { ClusterSync, FORTRESS_DOMAINS } from './cluster-sync.js';
 import { KvEngine } from './secrets/kv/kv-engine.js';
-import { SecretsKv, type KvAccess } from './secrets/kv/secrets-kv.js';
+import { SecretsKv } from './secrets/kv/secrets-kv.js';
+import type { SecretsAccess } from './secrets/secrets-access.js';
+import { TransitEngine } from './secrets/transit/transit-engine.js';
+import { SecretsTransit } from './secrets/transit/secrets-transit.js';
 import type { ClusterChannel, ClusterLock, TrackedTable } from './storage/cluster.js';
 
 export interface FortressOptions {
@@ -293,6 +296,9 @@ async function openCluster(
   }).openCluster(driver);
 }
 
+/** The embedded operator's decision on secrets operations: not decided, recorded as the operator. */
+const operator: SecretsAccess['authorize'] = () => Promise.resolve(undefined);
+
 /** How often a node of a cluster looks for jobs a dead node left running (ms). */
 const ORPHAN_SCAN_MS = 2_000;
 
@@ -367,6 +373,7 @@ export class Fortress implements AsyncDisposable {
   #orphanScan: NodeJS.Timeout | null = null;
   /** The KV secrets engine, opened on first use on the engine's storage. */
   #kvEngine: { readonly driver: StorageDriver; readonly engine: Promise<KvEngine> } | null = null;
+  #transitEngine: { readonly driver: StorageDriver; readonly engine: Promise<TransitEngine> } | null = null;
 
   private constructor(
     dir: string,
@@ -820,7 +827,9 @@ export class Fortress implements AsyncDisposable {
         seal: () => {
           this.seal();
         },
-        kv: (authorize) => new SecretsKv(this.#kvAccess(authorize)),
+        kv: (authorize) => new SecretsKv({ ...this.#secretsAccess(authorize), engine: () => this.#kvOf() }),
+        transit: (authorize) =>
+          new SecretsTransit({ ...this.#secretsAccess(authorize), engine: () => this.#transitOf() }),
         recordDenied: (action, resource, error, actor, denied) =>
           this.#trail.operation(action, resource, error, {}, actor, denied),
         jobs: this.#options.jobs,
@@ -844,14 +853,29 @@ export class Fortress implements AsyncDisposable {
    */
   get kv(): SecretsKv {
     this.#requireEngine();
-    return new SecretsKv(this.#kvAccess(() => Promise.resolve(undefined)));
+    return new SecretsKv({ ...this.#secretsAccess(operator), engine: () => this.#kvOf() });
   }
 
-  #kvAccess(authorize: KvAccess['authorize']): KvAccess {
-    const tenant = this.#rawAccess().tenant;
+  /**
+   * The transit secrets engine (encryption as a service, as Vault's transit), as the embedded
+   * operator: not decided by policy, every operation recorded in the audit ledger.
+   * `db.as(principal).transit` is the same engine under the principal's policies.
+   *
+   * @example
+   * ```ts
+   * await db.transit.createKey('orders');
+   * const { ciphertext } = await db.transit.encrypt('orders', { plaintext: utf8('4111 1111 1111 1111') });
+   * const { plaintext } = await db.transit.decrypt('orders', { ciphertext });
+   * ```
+   */
+  get transit(): SecretsTransit {
+    this.#requireEngine();
+    return new SecretsTransit({ ...this.#secretsAccess(operator), engine: () => this.#transitOf() });
+  }
+
+  #secretsAccess(authorize: SecretsAccess['authorize']): SecretsAccess {
     return {
-      tenant,
-      engine: () => this.#kvOf(),
+      tenant: this.#rawAccess().tenant,
       authorize,
       record: (action, resource, error, facts, actor) =>
         this.#trail.operation(action, resource, error, facts, actor),
@@ -874,6 +898,22 @@ export class Fortress implements AsyncDisposable {
       });
     }
     return this.#kvEngine.engine;
+  }
+
+  #transitOf(): Promise<TransitEngine> {
+    const engine = this.#e;
+    if (this.#transitEngine?.driver !== engine.driver) {
+      const opened = TransitEngine.open({
+        driver: engine.driver,
+        keys: this.#rawKeys,
+        tenant: engine.scope.tenant,
+      });
+      this.#transitEngine = { driver: engine.driver, engine: opened };
+      opened.catch(() => {
+        if (this.#transitEngine?.engine === opened) this.#transitEngine = null;
+      });
+    }
+    return this.#transitEngine.engine;
   }
 
   async #maskKeyOf(access: AccessControl): Promise<HmacSha256Key> {

@@ -40,7 +40,9 @@ import type { LabelScheme, SecurityLabel } from './policy/mac/security-label.js'
 import { maskValue, needsPlaintext, REDACTED, type MaskRule } from './policy/masking/masking.js';
 import type { Action } from './policy/schema/fortress-schema.js';
 import { FortressError, InvalidArgumentError } from './util/errors.js';
-import type { KvAccess, SecretsKv } from './secrets/kv/secrets-kv.js';
+import type { SecretsKv } from './secrets/kv/secrets-kv.js';
+import type { SecretsTransit } from './secrets/transit/secrets-transit.js';
+import { auditResourceOf, type SecretsAccess } from './secrets/secrets-access.js';
 
 /** Who a session acts as. A string is a user name of the database's tenant; `service:name` a service account. */
 export type SessionPrincipal =
@@ -85,7 +87,9 @@ export interface SessionHost {
   audit(actor: AccessActor): AuditHandle;
   seal(): void;
   /** The KV secrets engine, each operation decided by `authorize` and recorded. */
-  kv(authorize: KvAccess['authorize']): SecretsKv;
+  kv(authorize: SecretsAccess['authorize']): SecretsKv;
+  /** The transit secrets engine, each operation decided by `authorize` and recorded. */
+  transit(authorize: SecretsAccess['authorize']): SecretsTransit;
   readonly jobs: JobOptions | undefined;
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
 }
@@ -319,12 +323,30 @@ export class PolicySession {
    * ```
    */
   get kv(): SecretsKv {
-    return this.#host.kv(async (action, resource, auditAction) => {
+    return this.#host.kv(this.#secretsAuthorizer());
+  }
+
+  /**
+   * The transit secrets engine as this principal: each operation needs its action
+   * (`transitEncrypt`, `transitDecrypt`, … on `Fortress::TransitKey::"<tenant>/<name>"`).
+   *
+   * @example
+   * ```ts
+   * const { ciphertext } = await db.as('service:billing').transit.encrypt('orders', { plaintext });
+   * ```
+   */
+  get transit(): SecretsTransit {
+    return this.#host.transit(this.#secretsAuthorizer());
+  }
+
+  /** Decides secrets-engine operations for this principal; denials are recorded with their policies. */
+  #secretsAuthorizer(): SecretsAccess['authorize'] {
+    return async (action, target, auditAction) => {
       const tenant = this.#host.access.tenant;
       const ref: EntityRef =
-        resource === 'tenant'
+        target === 'tenant'
           ? { type: 'Tenant', id: tenant }
-          : { type: 'Secret', id: `${tenant}/${resource.path}` };
+          : { type: target.type, id: `${tenant}/${target.id}` };
       const decision = this.decide(action, ref);
       if (!decision.allowed) {
         const error = new FortressError(
@@ -333,9 +355,7 @@ export class PolicySession {
         );
         await this.#host.recordDenied(
           auditAction,
-          resource === 'tenant'
-            ? { type: 'tenant', tenant }
-            : { type: 'secret', tenant, path: `kv:${resource.path}` },
+          auditResourceOf(tenant, target),
           error,
           this.actor(decision),
           decision.policies,
@@ -348,7 +368,7 @@ export class PolicySession {
         );
       }
       return this.actor(decision);
-    });
+    };
   }
 
   // ── administration: each needs its action on the resource, and is recorded as this principal ──

@@ -33,7 +33,14 @@ export {
   readEnvelopeHeader,
   type EnvelopeHeader,
 } from './envelope/envelope-format.js';
-export { decrypt, decryptMany, encrypt, encryptMany, type KeyResolver } from './envelope/envelope.js';
+export {
+  decrypt,
+  decryptMany,
+  encrypt,
+  encryptConvergent,
+  encryptMany,
+  type KeyResolver,
+} from './envelope/envelope.js';
 export { deriveSubkey, hkdfSha256, HKDF_SHA256_MAX_LENGTH, type HkdfOptions } from './kdf/hkdf.js';
 export {
   ARGON2ID_DEFAULTS,

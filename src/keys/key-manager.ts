@@ -59,6 +59,11 @@ export interface EncryptionKeyOptions {
    * that may roll back: a rotation must never be undone underneath cached keys. @default true
    */
   readonly rotate?: boolean;
+  /**
+   * Encrypt under this version instead of the active one (transit's `key_version`): it must exist,
+   * be at least the minimum decryption version and not be destroyed. No rotation happens then.
+   */
+  readonly version?: number;
 }
 
 export interface CreateKeyOptions {
@@ -1025,6 +1030,12 @@ export class KeyManager {
     if (record.purpose !== 'data' && record.purpose !== 'transit')
       throw new FortressError('FX_KEY_STATE', `${record.name} is a ${record.purpose} key, not a data key`);
     const limit = getAead(record.algorithm).maxEncryptionsPerKey;
+    if (options.version !== undefined && options.version !== record.activeVersion) {
+      const older = await this.#usableVersion(record, options.version, generation);
+      await this.#leaseUsage(record, older, generation, headroom);
+      this.#stillUnsealed(generation);
+      return older;
+    }
     let key = await this.#versionKey(record, record.activeVersion, generation);
     if (options.rotate === false) {
       await this.#leaseUsage(record, key, generation, headroom);
@@ -1104,6 +1115,38 @@ export class KeyManager {
       );
     }
     return this.#versionKey(record, wanted, generation);
+  }
+
+  /**
+   * One version (default: the active one) of a `transit` or `signing` key, for uses other than
+   * sealing an envelope with the active version: deriving per-context keys, HMAC, signing with a
+   * chosen version, verifying, exporting. Refused below the minimum decryption version and after
+   * destruction. The key is valid until the next await (a seal zeroes it).
+   */
+  async keyVersion(nameOrId: string | number, version?: number): Promise<DataKey> {
+    this.#requireUnsealed();
+    const generation = this.#generation;
+    const record = this.#record(nameOrId);
+    if (record.purpose !== 'transit' && record.purpose !== 'signing') {
+      throw new FortressError(
+        'FX_KEY_STATE',
+        `${record.name} is a ${record.purpose} key, not a transit or signing key`,
+      );
+    }
+    return this.#usableVersion(record, version ?? record.activeVersion, generation);
+  }
+
+  async #usableVersion(record: KeyRecord, version: number, generation: number): Promise<DataKey> {
+    if (!Number.isSafeInteger(version) || version < 1 || version > record.latestVersion) {
+      throw new FortressError('FX_KEY_NOT_FOUND', `key ${record.name} has no version ${String(version)}`);
+    }
+    if (version < record.minDecryptionVersion) {
+      throw new FortressError(
+        'FX_KEY_VERSION_RETIRED',
+        `key ${record.name} version ${version} is below the minimum decryption version ${record.minDecryptionVersion}`,
+      );
+    }
+    return this.#versionKey(record, version, generation);
   }
 
   async #leaseUsage(record: KeyRecord, key: DataKey, generation: number, headroom = 1): Promise<void> {

@@ -64,6 +64,17 @@ export const ERROR_CODES = {
   FX_SECRET_CAS_REQUIRED: 'Writes to that secret (or to every secret, by the engine setting) must carry cas.',
   FX_SECRET_CAS_MISMATCH:
     "The write's cas does not match the secret's current version (someone wrote first).",
+  FX_TRANSIT_KEY_NOT_FOUND: 'No transit key with that name.',
+  FX_TRANSIT_KEY_EXISTS: 'A transit key with that name already exists.',
+  FX_TRANSIT_UNSUPPORTED:
+    "The transit key's type does not do that operation (e.g. signing with an encryption key).",
+  FX_TRANSIT_CIPHERTEXT_INVALID:
+    'A transit ciphertext, HMAC or signature is not an `fx:v<version>:<base64>` string of this key.',
+  FX_TRANSIT_VERSION:
+    'The requested key version is outside what the key allows (below its minimum encryption version, or newer than its latest).',
+  FX_TRANSIT_NOT_EXPORTABLE:
+    'The transit key was not created exportable; its key material never leaves Fortress.',
+  FX_TRANSIT_EXPORTABLE_IRREVERSIBLE: 'An exportable transit key cannot be made non-exportable again.',
   FX_JOB_CONFLICT: 'Another schema change or background job is already running on that table.',
   FX_JOB_NOT_FOUND: 'No background job with that id.',
   FX_CLOSED: 'The database was closed.',

@@ -56,7 +56,18 @@ const SUBJECTS: readonly Subject[] = [
 ];
 
 type Kind =
-  'Tenant' | 'Database' | 'Table' | 'Column' | 'Row' | 'Key' | 'Policy' | 'AuditLog' | 'System' | 'Secret';
+  | 'Tenant'
+  | 'Database'
+  | 'Table'
+  | 'Column'
+  | 'Row'
+  | 'Key'
+  | 'Policy'
+  | 'AuditLog'
+  | 'System'
+  | 'Secret'
+  | 'TransitKey'
+  | 'DatabaseRole';
 type Expect = 'allow' | 'deny';
 type Grants = Readonly<Record<Action, Partial<Record<Kind, Expect>>>>;
 
@@ -66,6 +77,54 @@ type Grants = Readonly<Record<Action, Partial<Record<Kind, Expect>>>>;
  * the security labels are considered (see LABEL_ALLOWS). Cross-tenant requests are always denied
  * and are derived, not listed.
  */
+/** The transit and database engines' actions, all granted or all refused. */
+function engines(e: Expect): Pick<Grants, Exclude<Action, KvOrTableAction>> {
+  return {
+    transitEncrypt: { TransitKey: e },
+    transitDecrypt: { TransitKey: e },
+    transitRewrap: { TransitKey: e },
+    transitDataKey: { TransitKey: e },
+    transitPlaintextDataKey: { TransitKey: e },
+    transitHmac: { TransitKey: e },
+    transitSign: { TransitKey: e },
+    transitVerify: { TransitKey: e },
+    readTransitKey: { TransitKey: e },
+    manageTransitKey: { TransitKey: e },
+    exportTransitKey: { TransitKey: e },
+    listTransitKeys: { Tenant: e },
+    transitRandom: { Tenant: e },
+    readCredentials: { DatabaseRole: e },
+    renewLease: { DatabaseRole: e },
+    revokeLease: { DatabaseRole: e },
+    manageDatabase: { Tenant: e },
+  };
+}
+type KvOrTableAction = Extract<
+  Action,
+  | 'read'
+  | 'decrypt'
+  | 'query'
+  | 'insert'
+  | 'update'
+  | 'delete'
+  | 'createTable'
+  | 'alterTable'
+  | 'dropTable'
+  | 'rotateKey'
+  | 'destroyKey'
+  | 'exportKey'
+  | 'managePolicy'
+  | 'readAudit'
+  | 'seal'
+  | 'unseal'
+  | 'readSecret'
+  | 'writeSecret'
+  | 'deleteSecret'
+  | 'destroySecret'
+  | 'listSecrets'
+  | 'configureSecrets'
+>;
+
 const NOTHING: Grants = {
   read: { Table: 'deny', Column: 'deny', Row: 'deny' },
   decrypt: { Column: 'deny' },
@@ -89,6 +148,7 @@ const NOTHING: Grants = {
   destroySecret: { Secret: 'deny' },
   listSecrets: { Secret: 'deny' },
   configureSecrets: { Tenant: 'deny' },
+  ...engines('deny'),
 };
 
 const EXPECTED: Readonly<Record<string, Grants>> = {
@@ -115,6 +175,7 @@ const EXPECTED: Readonly<Record<string, Grants>> = {
     destroySecret: { Secret: 'deny' },
     listSecrets: { Secret: 'deny' },
     configureSecrets: { Tenant: 'deny' },
+    ...engines('deny'),
   },
   app: {
     read: { Table: 'allow', Column: 'allow', Row: 'allow' },
@@ -139,6 +200,7 @@ const EXPECTED: Readonly<Record<string, Grants>> = {
     destroySecret: { Secret: 'deny' },
     listSecrets: { Secret: 'deny' },
     configureSecrets: { Tenant: 'deny' },
+    ...engines('deny'),
   },
   'key-admin': {
     read: { Table: 'deny', Column: 'deny', Row: 'deny' },
@@ -163,6 +225,7 @@ const EXPECTED: Readonly<Record<string, Grants>> = {
     destroySecret: { Secret: 'deny' },
     listSecrets: { Secret: 'deny' },
     configureSecrets: { Tenant: 'deny' },
+    ...engines('deny'),
   },
   auditor: {
     read: { Table: 'deny', Column: 'deny', Row: 'deny' },
@@ -187,6 +250,7 @@ const EXPECTED: Readonly<Record<string, Grants>> = {
     destroySecret: { Secret: 'deny' },
     listSecrets: { Secret: 'deny' },
     configureSecrets: { Tenant: 'deny' },
+    ...engines('deny'),
   },
   // Without context.breakGlass the role has nothing at all.
   'break-glass': NOTHING,
@@ -213,6 +277,7 @@ const EXPECTED: Readonly<Record<string, Grants>> = {
     destroySecret: { Secret: 'allow' },
     listSecrets: { Secret: 'allow' },
     configureSecrets: { Tenant: 'allow' },
+    ...engines('allow'),
   },
 };
 
@@ -269,6 +334,22 @@ function buildWorld(): { world: CedarWorld; targets: Target[] } {
       {
         uid: { type: 'Secret', id: `${tenant}/apps/db` },
         attrs: { tenant, path: 'apps/db', owner: '' },
+        parents: inTenant,
+      },
+      tenant,
+    );
+    resource(
+      {
+        uid: { type: 'TransitKey', id: `${tenant}/orders` },
+        attrs: { tenant, name: 'orders' },
+        parents: inTenant,
+      },
+      tenant,
+    );
+    resource(
+      {
+        uid: { type: 'DatabaseRole', id: `${tenant}/readonly` },
+        attrs: { tenant, name: 'readonly' },
         parents: inTenant,
       },
       tenant,

@@ -10,6 +10,7 @@
  * reserved; the nonce goes through a persistent scratch array instead of a fresh view. On this
  * path the typed-array allocations, not the byte copies, are what costs (see docs/benchmarks.md).
  */
+import { createHmac, hkdfSync } from 'node:crypto';
 import { describe, isBytes } from '../../util/bytes.js';
 import { CryptoError, IntegrityError, InvalidArgumentError } from '../../util/errors.js';
 import type { Aead, AeadName } from '../aead/aead.js';
@@ -133,6 +134,56 @@ export function encrypt(
   reserveEncryptions(key, 1);
   const out = Buffer.allocUnsafe(overheadOf(aead) + plaintext.length);
   sealInto(out, 0, aead, dataKeyHeader(key), material, plaintext, context);
+  return out;
+}
+
+const SYNTHETIC_NONCE_INFO = Buffer.from('fortress/v1/envelope/synthetic-nonce', 'utf8');
+
+/**
+ * Encrypts deterministically: the same key, plaintext and context always give the same envelope
+ * (convergent encryption, for transit keys that must let equal values be matched). The nonce is
+ * synthetic — the first bytes of HMAC-SHA256 over the associated data (header and context) and the
+ * plaintext, under a nonce key derived from the data key with HKDF-SHA256 — so two different
+ * plaintexts get different nonces unless HMAC collides on the nonce's width. That is the SIV
+ * construction's idea composed from vetted parts; with 96-bit nonces (AES-GCM, ChaCha20-Poly1305)
+ * keep well under 2^32 distinct values per key version, as the usage counter already enforces.
+ *
+ * What it leaks, by design: equal plaintexts under the same key version and context are visible
+ * as equal envelopes (docs/security.md). Use `encrypt` everywhere else.
+ */
+export function encryptConvergent(
+  key: DataKey,
+  plaintext: Uint8Array,
+  context: EncryptionContext = EncryptionContext.EMPTY,
+): Buffer {
+  checkKey(key);
+  checkPlaintext(plaintext, -1);
+  checkContext(context, 'context');
+  const aead = dataKeyAead(key);
+  const material = dataKeyMaterial(key);
+  const header = dataKeyHeader(key);
+  reserveEncryptions(key, 1);
+  const nonceLength = aead.nonceLength;
+  const out = Buffer.allocUnsafe(overheadOf(aead) + plaintext.length);
+  const aad = aadOf(context);
+  for (let i = 0; i < ENVELOPE_HEADER_LENGTH; i++) aad[i] = header[i]!;
+  const nonceKey = Buffer.from(hkdfSync('sha256', material, new Uint8Array(0), SYNTHETIC_NONCE_INFO, 32));
+  let mac: Buffer;
+  try {
+    // Length-prefix the associated data so (aad, plaintext) splits are unambiguous.
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32BE(aad.length);
+    mac = createHmac('sha256', nonceKey).update(length).update(aad).update(plaintext).digest();
+  } finally {
+    nonceKey.fill(0);
+  }
+  const nonce = scratchNonce(nonceLength);
+  for (let i = 0; i < nonceLength; i++) nonce[i] = mac[i]!;
+  mac.fill(0);
+  for (let i = 0; i < ENVELOPE_HEADER_LENGTH; i++) out[i] = header[i]!;
+  for (let i = 0; i < nonceLength; i++) out[ENVELOPE_HEADER_LENGTH + i] = nonce[i]!;
+  const bodyStart = ENVELOPE_HEADER_LENGTH + nonceLength;
+  aead.encryptInto(view(out, bodyStart, out.length), plaintext, aad, nonce, material);
   return out;
 }
 

@@ -43,6 +43,23 @@ export const ACTIONS = [
   'destroySecret',
   'listSecrets',
   'configureSecrets',
+  'transitEncrypt',
+  'transitDecrypt',
+  'transitRewrap',
+  'transitDataKey',
+  'transitPlaintextDataKey',
+  'transitHmac',
+  'transitSign',
+  'transitVerify',
+  'readTransitKey',
+  'manageTransitKey',
+  'exportTransitKey',
+  'listTransitKeys',
+  'transitRandom',
+  'readCredentials',
+  'renewLease',
+  'revokeLease',
+  'manageDatabase',
 ] as const;
 
 export type Action = (typeof ACTIONS)[number];
@@ -63,6 +80,8 @@ export const RESOURCE_TYPES = [
   'AuditLog',
   'System',
   'Secret',
+  'TransitKey',
+  'DatabaseRole',
 ] as const;
 export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
@@ -125,6 +144,8 @@ export const FORTRESS_CEDAR_SCHEMA = `namespace Fortress {
   entity Policy in [Tenant] = { "tenant": String, "name": String };
   entity AuditLog in [Tenant] = { "tenant": String };
   entity Secret in [Tenant] = { "tenant": String, "path": String, "owner": String };
+  entity TransitKey in [Tenant] = { "tenant": String, "name": String };
+  entity DatabaseRole in [Tenant] = { "tenant": String, "name": String };
 
   action read appliesTo { principal: [User, ServiceAccount], resource: [Table, Column, Row], context: Context };
   action decrypt appliesTo { principal: [User, ServiceAccount], resource: [Column], context: Context };
@@ -138,6 +159,10 @@ export const FORTRESS_CEDAR_SCHEMA = `namespace Fortress {
   action seal, unseal appliesTo { principal: [User, ServiceAccount], resource: [System], context: Context };
   action readSecret, writeSecret, deleteSecret, destroySecret, listSecrets appliesTo { principal: [User, ServiceAccount], resource: [Secret], context: Context };
   action configureSecrets appliesTo { principal: [User, ServiceAccount], resource: [Tenant], context: Context };
+  action transitEncrypt, transitDecrypt, transitRewrap, transitDataKey, transitPlaintextDataKey, transitHmac, transitSign, transitVerify, readTransitKey, manageTransitKey, exportTransitKey appliesTo { principal: [User, ServiceAccount], resource: [TransitKey], context: Context };
+  action listTransitKeys, transitRandom appliesTo { principal: [User, ServiceAccount], resource: [Tenant], context: Context };
+  action readCredentials, renewLease, revokeLease appliesTo { principal: [User, ServiceAccount], resource: [DatabaseRole], context: Context };
+  action manageDatabase appliesTo { principal: [User, ServiceAccount], resource: [Tenant], context: Context };
 }
 `;
 

@@ -120,6 +120,8 @@ const REF_KINDS: Readonly<Record<string, RefKind>> = Object.freeze({
   policy: { type: 'Policy', min: 2, max: 2, shape: '<tenant>/<policy id>' },
   audit: { type: 'AuditLog', min: 1, max: 2, shape: '<tenant>[/<id>]' },
   secret: { type: 'Secret', min: 2, max: 64, shape: '<tenant>/<secret path>' },
+  'transit-key': { type: 'TransitKey', min: 2, max: 2, shape: '<tenant>/<key name>' },
+  'database-role': { type: 'DatabaseRole', min: 2, max: 2, shape: '<tenant>/<role name>' },
 });
 const SYSTEM_REF: EntityRef = Object.freeze({ type: 'System', id: 'system' });
 const KIND_LIST = [...Object.keys(REF_KINDS), 'system'].join(', ');

@@ -17,9 +17,8 @@
  * when { resource.path like "users/*" && resource.owner == principal.name };
  * ```
  */
-import type { AuditResource } from '../../audit/entry/audit-entry.js';
-import type { AccessActor } from '../../engine/access/access-log.js';
 import type { Action } from '../../policy/schema/fortress-schema.js';
+import { runAudited, type Facts, type SecretTarget, type SecretsAccess } from '../secrets-access.js';
 import { checkFolder, checkSecretPath } from './kv-path.js';
 import type {
   KvConfig,
@@ -34,31 +33,9 @@ import type {
   WriteOptions,
 } from './kv-engine.js';
 
-type Facts = Readonly<Record<string, string | number | boolean>>;
-
-/** What the KV facade needs from the database (and, for a session, its policy). */
-export interface KvAccess {
-  readonly tenant: string;
+/** What the KV facade needs: the shared secrets access, and the engine. */
+export interface KvAccess extends SecretsAccess {
   engine(): Promise<KvEngine>;
-  /**
-   * Decides `action` on a secret (or folder, or — for `configureSecrets` — the tenant): returns the
-   * audit actor (undefined: the embedded operator), or throws FX_FORBIDDEN after recording it.
-   */
-  authorize(
-    action: Action,
-    resource: { readonly path: string } | 'tenant',
-    auditAction: string,
-  ): Promise<AccessActor | undefined>;
-  /** Records an operation's entry (fails with FX_AUDIT_UNAVAILABLE when it cannot). */
-  record(
-    action: string,
-    resource: AuditResource,
-    error: unknown,
-    facts: Facts,
-    actor?: AccessActor,
-  ): Promise<void>;
-  /** `hmac-sha256:<hex>` of a value, for the entry. */
-  hash(value: string): string;
 }
 
 /**
@@ -77,30 +54,23 @@ export class SecretsKv {
     this.#access = access;
   }
 
-  #resource(path: string): AuditResource {
-    return { type: 'secret', tenant: this.#access.tenant, path: `kv:${path}` };
-  }
-
-  async #run<T>(
+  #run<T>(
     action: Action,
     auditAction: string,
     path: string | null,
     body: (engine: KvEngine) => Promise<T>,
     facts: (result: T) => Facts = () => ({}),
-    known: Facts = {},
   ): Promise<T> {
-    const actor = await this.#access.authorize(action, path === null ? 'tenant' : { path }, auditAction);
-    const resource: AuditResource =
-      path === null ? { type: 'tenant', tenant: this.#access.tenant } : this.#resource(path);
-    let result: T;
-    try {
-      result = await body(await this.#access.engine());
-    } catch (error) {
-      await this.#access.record(auditAction, resource, error, known, actor);
-      throw error;
-    }
-    await this.#access.record(auditAction, resource, null, { ...known, ...facts(result) }, actor);
-    return result;
+    const target: SecretTarget | 'tenant' =
+      path === null ? 'tenant' : { type: 'Secret', id: path, path: `kv:${path}` };
+    return runAudited(
+      this.#access,
+      action,
+      auditAction,
+      target,
+      async () => body(await this.#access.engine()),
+      facts,
+    );
   }
 
   /** The latest version of a secret, or `version` (data null once deleted or destroyed). */

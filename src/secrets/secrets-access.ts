@@ -1,0 +1,75 @@
+/**
+ * @module secrets/secrets-access
+ * What every secrets engine's facade needs from the database: the tenant, a policy decision per
+ * operation (a session's; embedded use is the operator's own and is not decided), the audit
+ * ledger, and an HMAC for values that entries must identify without holding.
+ */
+import type { AuditResource } from '../audit/entry/audit-entry.js';
+import type { AccessActor } from '../engine/access/access-log.js';
+import type { Action } from '../policy/schema/fortress-schema.js';
+
+export type Facts = Readonly<Record<string, string | number | boolean>>;
+
+/**
+ * The Cedar resource an operation is decided on: `Fortress::<type>::"<tenant>/<id>"`, recorded in
+ * the audit ledger as resource `secret` with `path` (e.g. `kv:apps/db`, `transit:orders`).
+ */
+export interface SecretTarget {
+  readonly type: 'Secret' | 'TransitKey' | 'DatabaseRole';
+  readonly id: string;
+  readonly path: string;
+}
+
+export interface SecretsAccess {
+  readonly tenant: string;
+  /**
+   * Decides `action` on a target (or, for tenant-wide operations, the tenant): returns the audit
+   * actor (undefined: the embedded operator), or throws FX_FORBIDDEN after recording the denial.
+   */
+  authorize(
+    action: Action,
+    target: SecretTarget | 'tenant',
+    auditAction: string,
+  ): Promise<AccessActor | undefined>;
+  /** Records an operation's entry (fails with FX_AUDIT_UNAVAILABLE when it cannot). */
+  record(
+    action: string,
+    resource: AuditResource,
+    error: unknown,
+    facts: Facts,
+    actor?: AccessActor,
+  ): Promise<void>;
+  /** `hmac-sha256:<hex>` of a value, for the entry. */
+  hash(value: string): string;
+}
+
+/** The audit resource of a target. */
+export function auditResourceOf(tenant: string, target: SecretTarget | 'tenant'): AuditResource {
+  return target === 'tenant' ? { type: 'tenant', tenant } : { type: 'secret', tenant, path: target.path };
+}
+
+/**
+ * Runs one facade operation: decide, run, record the outcome (with `facts` of the result), and
+ * rethrow a failure after recording it. A result whose entry cannot be recorded is not returned.
+ */
+export async function runAudited<T>(
+  access: SecretsAccess,
+  action: Action,
+  auditAction: string,
+  target: SecretTarget | 'tenant',
+  body: () => Promise<T>,
+  facts: (result: T) => Facts = () => ({}),
+  known: Facts = {},
+): Promise<T> {
+  const actor = await access.authorize(action, target, auditAction);
+  const resource = auditResourceOf(access.tenant, target);
+  let result: T;
+  try {
+    result = await body();
+  } catch (error) {
+    await access.record(auditAction, resource, error, known, actor);
+    throw error;
+  }
+  await access.record(auditAction, resource, null, { ...known, ...facts(result) }, actor);
+  return result;
+}
