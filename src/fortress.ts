@@ -49,6 +49,7 @@ import { SecretsKv } from './secrets/kv/secrets-kv.js';
 import type { SecretsAccess } from './secrets/secrets-access.js';
 import { TransitEngine } from './secrets/transit/transit-engine.js';
 import { SecretsTransit } from './secrets/transit/secrets-transit.js';
+import { RewrapJobs, type RewrapColumnOptions, type RewrapRows } from './secrets/transit/rewrap-job.js';
 import type { ClusterChannel, ClusterLock, TrackedTable } from './storage/cluster.js';
 
 export interface FortressOptions {
@@ -374,6 +375,7 @@ export class Fortress implements AsyncDisposable {
   /** The KV secrets engine, opened on first use on the engine's storage. */
   #kvEngine: { readonly driver: StorageDriver; readonly engine: Promise<KvEngine> } | null = null;
   #transitEngine: { readonly driver: StorageDriver; readonly engine: Promise<TransitEngine> } | null = null;
+  #rewrapJobs: { readonly driver: StorageDriver; readonly jobs: Promise<RewrapJobs> } | null = null;
 
   private constructor(
     dir: string,
@@ -571,7 +573,7 @@ export class Fortress implements AsyncDisposable {
         );
       }
       const engine = await openEngine();
-      return new Fortress(
+      const db = new Fortress(
         dir,
         keys,
         rawKeys,
@@ -583,6 +585,8 @@ export class Fortress implements AsyncDisposable {
         () => accessControl,
         sync,
       );
+      if (rawKeys.state === 'unsealed') db.#resumeRewrapJobs();
+      return db;
     } catch (error) {
       await opened?.close().catch(() => undefined);
       await sync?.close().catch(() => undefined);
@@ -633,6 +637,7 @@ export class Fortress implements AsyncDisposable {
       const engine = this.#engine ?? this.#lazyEngine;
       if (this.#closed || engine === null || this.#rawKeys.state !== 'unsealed') return;
       engine.resumeJobs(this.#options.jobs, true).catch(() => undefined);
+      this.#resumeRewrapJobs();
     }, ORPHAN_SCAN_MS);
     this.#orphanScan.unref();
   }
@@ -752,6 +757,7 @@ export class Fortress implements AsyncDisposable {
       if (ledger !== null) await this.#trail.unsealed(ledger.origin);
       await this.#e.resumeJobs(this.#options.jobs);
     }
+    this.#resumeRewrapJobs();
   }
 
   /** Zeroes every key: nothing reads or writes data until `unseal()`. Running jobs stop and resume at unseal. */
@@ -828,8 +834,7 @@ export class Fortress implements AsyncDisposable {
           this.seal();
         },
         kv: (authorize) => new SecretsKv({ ...this.#secretsAccess(authorize), engine: () => this.#kvOf() }),
-        transit: (authorize) =>
-          new SecretsTransit({ ...this.#secretsAccess(authorize), engine: () => this.#transitOf() }),
+        transit: (authorize) => this.#secretsTransit(authorize),
         recordDenied: (action, resource, error, actor, denied) =>
           this.#trail.operation(action, resource, error, {}, actor, denied),
         jobs: this.#options.jobs,
@@ -870,12 +875,22 @@ export class Fortress implements AsyncDisposable {
    */
   get transit(): SecretsTransit {
     this.#requireEngine();
-    return new SecretsTransit({ ...this.#secretsAccess(operator), engine: () => this.#transitOf() });
+    return this.#secretsTransit(operator);
+  }
+
+  #secretsTransit(authorize: SecretsAccess['authorize']): SecretsTransit {
+    return new SecretsTransit({
+      ...this.#secretsAccess(authorize),
+      engine: () => this.#transitOf(),
+      jobs: () => this.#rewrapJobsOf(),
+    });
   }
 
   #secretsAccess(authorize: SecretsAccess['authorize']): SecretsAccess {
+    const access = this.#rawAccess();
     return {
-      tenant: this.#rawAccess().tenant,
+      tenant: access.tenant,
+      database: access.database,
       authorize,
       record: (action, resource, error, facts, actor) =>
         this.#trail.operation(action, resource, error, facts, actor),
@@ -914,6 +929,81 @@ export class Fortress implements AsyncDisposable {
       });
     }
     return this.#transitEngine.engine;
+  }
+
+  #rewrapJobsOf(): Promise<RewrapJobs> {
+    const engine = this.#e;
+    if (this.#rewrapJobs?.driver !== engine.driver) {
+      const opened = RewrapJobs.open({
+        driver: engine.driver,
+        tenant: engine.scope.tenant,
+        engine: () => this.#transitOf(),
+        rows: this.#rewrapRows(),
+      });
+      this.#rewrapJobs = { driver: engine.driver, jobs: opened };
+      opened.catch(() => {
+        if (this.#rewrapJobs?.jobs === opened) this.#rewrapJobs = null;
+      });
+    }
+    return this.#rewrapJobs.jobs;
+  }
+
+  /** Picks up rewrap jobs left running (by this process before a restart or seal, or by a dead node). */
+  #resumeRewrapJobs(): void {
+    if (this.#closed || this.#rawKeys.state !== 'unsealed' || (this.#engine ?? this.#lazyEngine) === null)
+      return;
+    this.#rewrapJobsOf()
+      .then((jobs) => jobs.resume())
+      .catch(() => undefined);
+  }
+
+  /** The table side of rewrap jobs: pages of a column, and compare-and-swap writes. */
+  #rewrapRows(): RewrapRows {
+    const columnsOf = (o: RewrapColumnOptions): { pk: string; select: string[] } => {
+      const described = this.describeTable(o.table);
+      const names = [o.column, o.contextColumn, o.associatedDataColumn].filter((c) => c !== undefined);
+      for (const name of names) {
+        if (!described.columns.some((c) => c.name === name))
+          throw new FortressError('FX_COLUMN_NOT_FOUND', `table ${o.table} has no column ${name}`);
+      }
+      const pk = described.columns.find((c) => c.primaryKey)!.name;
+      return { pk, select: [...new Set(names)] };
+    };
+    return {
+      count: (o) => {
+        columnsOf(o);
+        return this.table(o.table).count();
+      },
+      page: async (o, cursor, limit) => {
+        const { pk, select } = columnsOf(o);
+        const page = await this.table(o.table).page({
+          limit,
+          select,
+          ...(cursor === null ? {} : { after: cursor }),
+        });
+        return {
+          rows: page.rows.map((r) => ({
+            key: r[pk] as string | number,
+            value: r[o.column],
+            context: o.contextColumn === undefined ? undefined : r[o.contextColumn],
+            associatedData: o.associatedDataColumn === undefined ? undefined : r[o.associatedDataColumn],
+          })),
+          next: page.next,
+        };
+      },
+      swap: (o, changes) =>
+        this.transaction(async (tx) => {
+          const table = tx.table(o.table);
+          let swapped = 0;
+          for (const change of changes) {
+            const row = await table.get(change.key, { select: [o.column] });
+            if (row?.[o.column] !== change.from) continue;
+            await table.update(change.key, { [o.column]: change.to });
+            swapped++;
+          }
+          return swapped;
+        }),
+    };
   }
 
   async #maskKeyOf(access: AccessControl): Promise<HmacSha256Key> {
@@ -1117,6 +1207,7 @@ export class Fortress implements AsyncDisposable {
     if (this.#orphanScan !== null) clearInterval(this.#orphanScan);
     this.#maskKey?.dispose();
     this.#maskKey = null;
+    await (await this.#rewrapJobs?.jobs.catch(() => null))?.close();
     (this.#engine ?? this.#lazyEngine)?.close();
     try {
       await this.#trail.ledger?.close();

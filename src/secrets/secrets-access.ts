@@ -15,13 +15,17 @@ export type Facts = Readonly<Record<string, string | number | boolean>>;
  * the audit ledger as resource `secret` with `path` (e.g. `kv:apps/db`, `transit:orders`).
  */
 export interface SecretTarget {
-  readonly type: 'Secret' | 'TransitKey' | 'DatabaseRole';
+  readonly type: 'Secret' | 'TransitKey' | 'DatabaseRole' | 'Table';
   readonly id: string;
   readonly path: string;
+  /** What the ledger records instead of `{ type: 'secret', path }` (a table a job rewrites). */
+  readonly audit?: AuditResource;
 }
 
 export interface SecretsAccess {
   readonly tenant: string;
+  /** The database's name (tables are `Fortress::Table::"<tenant>/<database>/<table>"`). */
+  readonly database: string;
   /**
    * Decides `action` on a target (or, for tenant-wide operations, the tenant): returns the audit
    * actor (undefined: the embedded operator), or throws FX_FORBIDDEN after recording the denial.
@@ -45,7 +49,8 @@ export interface SecretsAccess {
 
 /** The audit resource of a target. */
 export function auditResourceOf(tenant: string, target: SecretTarget | 'tenant'): AuditResource {
-  return target === 'tenant' ? { type: 'tenant', tenant } : { type: 'secret', tenant, path: target.path };
+  if (target === 'tenant') return { type: 'tenant', tenant };
+  return target.audit ?? { type: 'secret', tenant, path: target.path };
 }
 
 /**

@@ -25,6 +25,7 @@ import { MemoryKeyStore } from '../../src/keys/store/memory-key-store.js';
 import {
   TransitEngine,
   type ItemError,
+  type Sealed,
   type TransitKeyType,
 } from '../../src/secrets/transit/transit-engine.js';
 import { SqliteDialect } from '../../src/storage/sqlite/sqlite-dialect.js';
@@ -638,6 +639,190 @@ describe('interoperability and known answers', () => {
       'FX_TRANSIT_EXPORTABLE_IRREVERSIBLE',
     );
     expect((await db.transit.readKey('locked')).exportable).toBe(true);
+  });
+});
+
+describe('bulk rewrap job', () => {
+  it('rewraps every older ciphertext of a column in batches, skips the rest, and the values still decrypt', async () => {
+    const db = await open();
+    await db.transit.createKey('cards');
+    await db.transit.createKey('other');
+    const payments = await db.createTable('payments', {
+      columns: {
+        id: { type: 'integer', primaryKey: true },
+        card: { type: 'text' },
+        order: { type: 'text' },
+      },
+    });
+    const rows = [];
+    for (let i = 1; i <= 40; i++) {
+      const order = `order-${i}`;
+      const { ciphertext } = await db.transit.encrypt('cards', {
+        plaintext: utf8(`4111-${i}`),
+        associatedData: utf8(order),
+      });
+      rows.push({ id: i, card: ciphertext, order });
+    }
+    // Not ciphertexts of an old version: left alone.
+    rows.push({ id: 41, card: 'not a ciphertext', order: 'order-41' });
+    await payments.insertMany(rows);
+    await db.transit.rotate('cards');
+    const fresh = await db.transit.encrypt('cards', {
+      plaintext: utf8('4111-42'),
+      associatedData: utf8('order-42'),
+    });
+    await payments.insert({ id: 42, card: fresh.ciphertext, order: 'order-42' });
+    // One value sealed under another key: rewrap fails for it, and it is counted, not changed.
+    const foreign = await db.transit.encrypt('other', { plaintext: utf8('x') });
+    await payments.insert({
+      id: 43,
+      card: foreign.ciphertext.replace('fx:v1:', 'fx:v1:'),
+      order: 'order-43',
+    });
+
+    const started = await db.transit.startRewrap('cards', {
+      table: 'payments',
+      column: 'card',
+      associatedDataColumn: 'order',
+      batchSize: 7,
+    });
+    expect(started).toMatchObject({ key: 'cards', table: 'payments', column: 'card', total: 43 });
+    const done = await db.transit.waitForRewrap(started.id);
+    expect(done).toMatchObject({ state: 'done', processed: 43, rewrapped: 40, failed: 1, percent: 100 });
+    expect(done.lastError).toMatch(/FX_TRANSIT_CIPHERTEXT_INVALID/);
+    for (const row of await payments.find({})) {
+      if (row.id === 41) expect(row.card).toBe('not a ciphertext');
+      else if (row.id === 43) expect(row.card).toBe(foreign.ciphertext);
+      else {
+        expect(String(row.card).startsWith('fx:v2:')).toBe(true);
+        const { plaintext } = await db.transit.decrypt('cards', {
+          ciphertext: String(row.card),
+          associatedData: utf8(String(row.order)),
+        });
+        expect(text(plaintext)).toBe(`4111-${String(row.id)}`);
+      }
+    }
+    expect((await db.transit.listRewrapJobs()).map((j) => j.id)).toEqual([started.id]);
+    // A second run has nothing left to do.
+    const again = await db.transit.waitForRewrap(
+      (
+        await db.transit.startRewrap('cards', {
+          table: 'payments',
+          column: 'card',
+          associatedDataColumn: 'order',
+        })
+      ).id,
+    );
+    expect(again).toMatchObject({ state: 'done', rewrapped: 0, failed: 1 });
+    // Bad input: unknown table, column, key type; nothing is recorded for them.
+    await expectCode(
+      db.transit.startRewrap('cards', { table: 'nope', column: 'card' }),
+      'FX_TABLE_NOT_FOUND',
+    );
+    await expectCode(
+      db.transit.startRewrap('cards', { table: 'payments', column: 'nope' }),
+      'FX_COLUMN_NOT_FOUND',
+    );
+    await expectCode(
+      db.transit.startRewrap('cards', { table: 'payments', column: 'card', batchSize: 0 }),
+      'FX_INVALID_ARGUMENT',
+    );
+    await db.transit.createKey('sig', { type: 'ed25519' });
+    await expectCode(
+      db.transit.startRewrap('sig', { table: 'payments', column: 'card' }),
+      'FX_TRANSIT_UNSUPPORTED',
+    );
+    await expectCode(db.transit.rewrapJob('no-such-job'), 'FX_JOB_NOT_FOUND');
+    expect(await db.transit.listRewrapJobs()).toHaveLength(2);
+  });
+
+  it('is resumable: a job stopped by a close continues after reopening, from its checkpoint', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fx-transit-job-'));
+    const options = { path: dir, onWarning: () => undefined, audit: { checkpointIntervalMs: 0 } };
+    let db = await openTestFortress(options);
+    try {
+      await db.transit.createKey('cards');
+      const t = await db.createTable('payments', {
+        columns: { id: { type: 'integer', primaryKey: true }, card: { type: 'text' } },
+      });
+      const items = Array.from({ length: 300 }, (_, i) => ({ plaintext: utf8(`card-${i}`) }));
+      const sealed = await db.transit.encryptBatch('cards', items);
+      await t.insertMany(sealed.map((r, i) => ({ id: i + 1, card: ok(r).ciphertext })));
+      await db.transit.rotate('cards');
+      const job = await db.transit.startRewrap('cards', { table: 'payments', column: 'card', batchSize: 10 });
+      // Stop it part-way: pause after the first batches, then close while paused.
+      const paused = await db.transit.pauseRewrap(job.id);
+      expect(['paused', 'done']).toContain(paused.state);
+      await db.close();
+      db = await openTestFortress(options);
+      const before = await db.transit.rewrapJob(job.id);
+      expect(before.processed).toBe(paused.processed);
+      await db.transit.resumeRewrap(job.id);
+      // Closed while running: the job is picked up again when the database opens.
+      await db.close();
+      db = await openTestFortress(options);
+      const done = await db.transit.waitForRewrap(job.id);
+      expect(done).toMatchObject({ state: 'done', processed: 300, rewrapped: 300, failed: 0 });
+      const rows = await db.table('payments').find({});
+      expect(rows.every((r) => String(r['card']).startsWith('fx:v2:'))).toBe(true);
+      const opened = await db.transit.decryptBatch(
+        'cards',
+        rows.map((r) => ({ ciphertext: String(r['card']) })),
+      );
+      expect(opened.map((r) => text(ok(r).plaintext))).toEqual(items.map((i) => text(i.plaintext)));
+    } finally {
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rewraps a stream of ciphertexts in bounded batches, results in input order with their index', async () => {
+    const db = await open();
+    await db.transit.createKey('stream');
+    const sealed = (
+      await db.transit.encryptBatch(
+        'stream',
+        Array.from({ length: 25 }, (_, i) => ({ plaintext: utf8(`v${i}`) })),
+      )
+    ).map((r) => ok(r).ciphertext);
+    await db.transit.rotate('stream');
+    function* source(): Generator<string> {
+      for (const [i, c] of sealed.entries()) yield i === 7 ? 'fx:v1:AAAA' : c;
+    }
+    const results = [];
+    for await (const r of db.transit.rewrapStream('stream', source(), { batchSize: 4 })) results.push(r);
+    expect(results.map((r) => r.index)).toEqual([...Array(25).keys()]);
+    expect(results[7]).toMatchObject({ index: 7, error: { code: 'FX_TRANSIT_CIPHERTEXT_INVALID' } });
+    for (const [i, r] of results.entries()) {
+      if (i === 7) continue;
+      const { ciphertext, keyVersion } = ok(r as Sealed | ItemError);
+      expect(keyVersion).toBe(2);
+      expect(text((await db.transit.decrypt('stream', { ciphertext })).plaintext)).toBe(`v${i}`);
+    }
+    // One audit entry per batch of four.
+    let batches = 0;
+    for await (const e of db.audit.entries({ action: 'transit.rewrap' }))
+      if (e.outcome.status === 'ok') batches++;
+    expect(batches).toBe(7);
+  });
+
+  it('a session needs manageTransitKey on the key and update on the table', async () => {
+    const db = await open();
+    await db.transit.createKey('cards');
+    await db.createTable('payments', {
+      columns: { id: { type: 'integer', primaryKey: true }, card: { type: 'text' } },
+    });
+    await db.access.addServiceAccount('ops');
+    await db.access.addPolicies({
+      ops: `permit (principal == Fortress::ServiceAccount::"default/ops", action == Fortress::Action::"manageTransitKey", resource is Fortress::TransitKey);`,
+    });
+    const ops = db.as({ service: 'ops' }).transit;
+    await expectCode(ops.startRewrap('cards', { table: 'payments', column: 'card' }), 'FX_FORBIDDEN');
+    await db.access.addPolicies({
+      'ops-update': `permit (principal == Fortress::ServiceAccount::"default/ops", action == Fortress::Action::"update", resource == Fortress::Table::"default/main/payments");`,
+    });
+    const job = await ops.startRewrap('cards', { table: 'payments', column: 'card' });
+    expect((await db.transit.waitForRewrap(job.id)).state).toBe('done');
   });
 });
 

@@ -19,33 +19,37 @@
  * ```
  */
 import type { Action } from '../../policy/schema/fortress-schema.js';
+import { FortressError } from '../../util/errors.js';
+import type { RewrapColumnOptions, RewrapJobProgress, RewrapJobs } from './rewrap-job.js';
 import { runAudited, type Facts, type SecretTarget, type SecretsAccess } from '../secrets-access.js';
-import type {
-  CreateTransitKeyOptions,
-  DataKeyOptions,
-  DecryptItem,
-  EncryptItem,
-  ExportType,
-  ExportedKey,
-  GeneratedDataKey,
-  HmacAlgorithm,
-  HmacItem,
-  ItemResult,
-  Opened,
-  RewrapItem,
-  Sealed,
-  SignItem,
-  TransitEngine,
-  TransitKeyChanges,
-  TransitKeyInfo,
-  TransitKeyList,
-  VerifyHmacItem,
-  VerifyItem,
+import {
+  MAX_BATCH_ITEMS,
+  type CreateTransitKeyOptions,
+  type DataKeyOptions,
+  type DecryptItem,
+  type EncryptItem,
+  type ExportType,
+  type ExportedKey,
+  type GeneratedDataKey,
+  type HmacAlgorithm,
+  type HmacItem,
+  type ItemResult,
+  type Opened,
+  type RewrapItem,
+  type Sealed,
+  type SignItem,
+  type TransitEngine,
+  type TransitKeyChanges,
+  type TransitKeyInfo,
+  type TransitKeyList,
+  type VerifyHmacItem,
+  type VerifyItem,
 } from './transit-engine.js';
 
 /** What the transit facade needs: the shared secrets access, and the engine. */
 export interface TransitAccess extends SecretsAccess {
   engine(): Promise<TransitEngine>;
+  jobs(): Promise<RewrapJobs>;
 }
 
 function target(name: string): SecretTarget {
@@ -320,6 +324,117 @@ export class SecretsTransit {
       (t) => t.verifyBatch(name, items),
       batchFacts,
     );
+  }
+
+  /**
+   * Starts the bulk rewrap job over a table column (`manageTransitKey` on the key and `update` on
+   * the table): every older-version ciphertext of the key in the column is rewrapped to the newest
+   * version, in resumable batches. Returns the job's progress; `rewrapJob(id)` follows it.
+   */
+  async startRewrap(name: string, options: RewrapColumnOptions): Promise<RewrapJobProgress> {
+    const table = (options as Partial<RewrapColumnOptions> | null)?.table;
+    if (typeof table === 'string') {
+      const tableTarget: SecretTarget = {
+        type: 'Table',
+        id: `${this.#access.database}/${table}`,
+        path: `table:${table}`,
+        audit: { type: 'table', tenant: this.#access.tenant, database: this.#access.database, table },
+      };
+      await this.#access.authorize('update', tableTarget, 'transit.rewrapJob.start');
+    }
+    return runAudited(
+      this.#access,
+      'manageTransitKey',
+      'transit.rewrapJob.start',
+      target(name),
+      async () => (await this.#access.jobs()).start(name, options),
+      (r) => ({ job: r.id, table: r.table, column: r.column, total: r.total }),
+    );
+  }
+
+  /** A rewrap job's progress (`readTransitKey` on its key). */
+  async rewrapJob(id: string): Promise<RewrapJobProgress> {
+    const jobs = await this.#access.jobs();
+    const job = await jobs.progress(id);
+    return runAudited(this.#access, 'readTransitKey', 'transit.rewrapJob.read', target(job.key), () =>
+      jobs.progress(id),
+    );
+  }
+
+  /** Waits until a rewrap job stops running in this process, then its progress (`readTransitKey`). */
+  async waitForRewrap(id: string): Promise<RewrapJobProgress> {
+    const jobs = await this.#access.jobs();
+    const job = await jobs.progress(id);
+    return runAudited(this.#access, 'readTransitKey', 'transit.rewrapJob.read', target(job.key), () =>
+      jobs.wait(id),
+    );
+  }
+
+  /** The newest rewrap jobs (`listTransitKeys` on the tenant). */
+  listRewrapJobs(limit?: number): Promise<RewrapJobProgress[]> {
+    return this.#run(
+      'listTransitKeys',
+      'transit.rewrapJob.list',
+      'tenant',
+      async () => (await this.#access.jobs()).list(limit),
+      (r) => ({ count: r.length }),
+    );
+  }
+
+  /** Pauses a rewrap job after its current batch (`manageTransitKey` on its key). */
+  async pauseRewrap(id: string): Promise<RewrapJobProgress> {
+    const jobs = await this.#access.jobs();
+    const job = await jobs.progress(id);
+    return runAudited(this.#access, 'manageTransitKey', 'transit.rewrapJob.pause', target(job.key), () =>
+      jobs.pause(id),
+    );
+  }
+
+  /** Continues a paused or failed rewrap job (`manageTransitKey` on its key). */
+  async resumeRewrap(id: string): Promise<RewrapJobProgress> {
+    const jobs = await this.#access.jobs();
+    const job = await jobs.progress(id);
+    return runAudited(this.#access, 'manageTransitKey', 'transit.rewrapJob.resume', target(job.key), () =>
+      jobs.resumeJob(id),
+    );
+  }
+
+  /**
+   * Rewraps a stream of ciphertexts (strings, or items with context / associated data) of any
+   * length, `batchSize` at a time (`transitRewrap`, one audit entry per batch), yielding one
+   * result per input in order, each with its input `index`. Memory stays bounded by the batch;
+   * a caller that stops can resume by skipping the inputs it already has results for.
+   *
+   * @example
+   * ```ts
+   * for await (const r of db.transit.rewrapStream('orders', readLines('ciphertexts.txt'))) {
+   *   if ('error' in r) console.error(r.index, r.error.code); else write(r.index, r.ciphertext);
+   * }
+   * ```
+   */
+  async *rewrapStream(
+    name: string,
+    source: AsyncIterable<string | RewrapItem> | Iterable<string | RewrapItem>,
+    options: { readonly batchSize?: number } = {},
+  ): AsyncGenerator<ItemResult<Sealed> & { readonly index: number }> {
+    const batchSize = options.batchSize ?? 1000;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_ITEMS) {
+      throw new FortressError('FX_INVALID_ARGUMENT', `batchSize: expected 1 to ${MAX_BATCH_ITEMS}`);
+    }
+    let index = 0;
+    let batch: RewrapItem[] = [];
+    const flush = async function* (
+      this: SecretsTransit,
+    ): AsyncGenerator<ItemResult<Sealed> & { readonly index: number }> {
+      const results = await this.rewrapBatch(name, batch);
+      batch = [];
+      for (const result of results) yield { ...result, index: index++ };
+    };
+    for await (const input of source) {
+      batch.push(typeof input === 'string' ? { ciphertext: input } : input);
+      if (batch.length === batchSize) yield* flush.call(this);
+    }
+    if (batch.length > 0) yield* flush.call(this);
   }
 
   /** Random bytes from the system CSPRNG (`transitRandom` on the tenant). */
