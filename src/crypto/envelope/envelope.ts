@@ -137,7 +137,8 @@ export function encrypt(
   return out;
 }
 
-const SYNTHETIC_NONCE_INFO = Buffer.from('fortress/v1/envelope/synthetic-nonce', 'utf8');
+// HKDF info in the layout of docs/formats.md § HKDF purpose labels (label ‖ 0x00 ‖ empty context).
+const SYNTHETIC_NONCE_INFO = Buffer.from('fortress/v1/envelope/synthetic-nonce\0', 'utf8');
 
 /**
  * Encrypts deterministically: the same key, plaintext and context always give the same envelope

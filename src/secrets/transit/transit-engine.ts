@@ -70,8 +70,9 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const DEFAULT_LIST = 100;
 const MAX_LIST = 1000;
 
-const DERIVE_INFO = Buffer.from('fortress/v1/transit/derive', 'utf8');
-const HMAC_INFO = Buffer.from('fortress/v1/transit/hmac', 'utf8');
+// HKDF info strings in the layout of docs/formats.md § HKDF purpose labels: label ‖ 0x00 ‖ context.
+const DERIVE_INFO = Buffer.from('fortress/v1/transit/derive\0', 'utf8');
+const HMAC_INFO = Buffer.from('fortress/v1/transit/hmac\0', 'utf8');
 
 export interface CreateTransitKeyOptions {
   /** @default 'xchacha20-poly1305' */
@@ -1031,7 +1032,7 @@ export class TransitEngine {
 
   /** The per-context key of a derived key's version (the caller disposes it). */
   #derive(parent: DataKey, context: Uint8Array): DataKey {
-    const info = Buffer.concat([DERIVE_INFO, Buffer.from([0]), context]);
+    const info = Buffer.concat([DERIVE_INFO, context]);
     const bytes = new Uint8Array(hkdfSync('sha256', dataKeyMaterial(parent), new Uint8Array(0), info, 32));
     return new DataKey({
       id: parent.id,
