@@ -11,6 +11,7 @@
  *
  * Evaluation is pure: entities come from an {@link EntitySource} the caller supplies.
  */
+import { setFlagsFromString } from 'node:v8';
 import {
   checkParseSchema,
   policySetTextToParts,
@@ -34,6 +35,14 @@ import {
   type Action,
 } from '../schema/fortress-schema.js';
 import { GUARDRAIL_PREFIX, GUARDRAIL_REASONS, GUARDRAILS } from './guardrails.js';
+
+// Node 20's V8 (11.3) crashes the process ("Fatal error: unreachable code" in
+// Deoptimizer::DoComputeBuiltinContinuation) when it lazily deoptimizes optimized code into which
+// it inlined a JS→Wasm call — here setPolicies → policyJson → cedar-wasm's policyToJson, after a
+// reopen (test/policy/enforcement.test.ts on PostgreSQL reproduced it every run). Turning that one
+// inlining off keeps Cedar's calls as ordinary calls; it affects compilation only, so setting it
+// at load, before any of Cedar's calls is optimized, is safe. Limited to Node 20, where it was seen.
+if (process.versions.node.startsWith('20.')) setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 
 /** A Cedar entity reference: `type` without the namespace (`User`, `Table`, …). */
 export interface EntityRef {
@@ -201,10 +210,8 @@ export function policyJson(text: string): PolicyJson {
   return answer.json;
 }
 
-// Plain loops here, not Array.prototype.some with a recursive callback: Node 20's V8 crashed
-// ("unreachable code" in Deoptimizer::DoComputeBuiltinContinuation) deoptimizing setPolicies while
-// a `some` continuation over this function was on the stack (test/policy/enforcement.test.ts on
-// PostgreSQL, reproducible).
+// Plain loops here, not Array.prototype.some with a recursive callback: the same V8 crash as
+// above was first seen with a `some` continuation over this function on the stack.
 function mentionsContext(node: unknown): boolean {
   if (node === null || typeof node !== 'object') return false;
   if (Array.isArray(node)) {
