@@ -145,6 +145,33 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
   kv metadata get|delete PATH | put PATH [--max-versions N] [--cas-required true|false]
                                   [--delete-version-after 30d] [--custom KEY=VALUE]…
   kv config [--max-versions N] [--cas-required true|false] [--delete-version-after 30d]
+  transit create NAME [--type T] [--exportable] [--derived] [--convergent] [--allow-deletion]
+                 [--auto-rotate 30d]
+                                  A named key that never leaves the server (encryption as a
+                                  service); T: xchacha20-poly1305 (default), aes-256-gcm,
+                                  chacha20-poly1305, aegis-256, hmac, ed25519, ml-dsa-65
+  transit read NAME | list [--limit N] | rotate NAME | delete NAME
+  transit config NAME [--min-decryption-version N] [--min-encryption-version N]
+                 [--deletion-allowed true|false] [--exportable] [--auto-rotate 30d|0]
+  transit trim NAME --min-available-version N
+                                  Destroy every version below N for good
+  transit encrypt NAME [TEXT|-] [--context B64] [--associated-data B64]
+                                  Prints the ciphertext; "-" (or no TEXT) encrypts stdin as is
+  transit decrypt NAME CIPHERTEXT [--context B64] [--associated-data B64] [--base64]
+                                  Writes the plaintext bytes to stdout (or their base64)
+  transit rewrap NAME CIPHERTEXT [--context B64] [--associated-data B64]
+  transit datakey NAME --plaintext|--wrapped [--bits 128|256|512]
+  transit hmac NAME TEXT|- [--algorithm sha2-256|sha2-512]      transit sign NAME TEXT|-
+  transit verify NAME TEXT|- (--signature S | --hmac H)   (exit 1 if not valid)
+  transit random BYTES [--hex]    transit export NAME TYPE [--version N]
+  transit rewrap-job start NAME --table T --column C [--context-column C]
+                 [--associated-data-column C] [--batch-size N] [--wait]
+                                  Rewrap every older ciphertext of a column to the latest
+                                  version, as a resumable job on the server
+  transit rewrap-job status ID [--wait] | list [--limit N] | pause ID | resume ID
+  transit rewrap-stream NAME [--batch-size N]
+                                  Ciphertexts on stdin, one per line; the rewrapped ones on
+                                  stdout, line for line (a failed one: empty line, exit 1)
 
 Embedded commands take --data DIR (default $FORTRESS_DATA or ./fortress-data). Commands that need keys
 ask for the unseal material: hidden prompts on a terminal, or one share/passphrase per line on stdin.

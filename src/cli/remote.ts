@@ -40,6 +40,7 @@ export const REMOTE_ONLY_COMMANDS: ReadonlySet<string> = new Set([
   'import',
   'export',
   'kv',
+  'transit',
 ]);
 
 /** Commands that run against a server in remote mode: the remote-only ones and those that also run embedded. */

@@ -1,8 +1,9 @@
 /**
  * @module client/fortress-client
  * The TypeScript SDK of a Fortress server: one typed method per route, grouped as the API is
- * (`sys`, `auth`, `db`, `keys`, `policies`, `principals`, `audit`, `kv`). It needs only a `fetch` —
- * Node 20+, Deno, Bun and browsers — and imports nothing of the server or the engine at run time.
+ * (`sys`, `auth`, `db`, `keys`, `policies`, `principals`, `audit`, `kv`, `transit`). It needs
+ * only a `fetch` — Node 20+, Deno, Bun and browsers — and imports nothing of the server or the
+ * engine at run time.
  */
 import { HttpTransport } from './http-transport.js';
 import { AuditApi } from './api/audit-api.js';
@@ -13,6 +14,7 @@ import { KvApi } from './api/kv-api.js';
 import { PoliciesApi } from './api/policies-api.js';
 import { PrincipalsApi } from './api/principals-api.js';
 import { SysApi } from './api/sys-api.js';
+import { TransitApi } from './api/transit-api.js';
 
 export interface FortressClientOptions {
   /** The server's base URL, e.g. `https://fortress.internal:8200` (a path prefix is kept). */
@@ -113,6 +115,8 @@ export class FortressClient {
   readonly audit: AuditApi;
   /** Versioned secrets (the KV engine). */
   readonly kv: KvApi;
+  /** Encryption as a service (the transit engine): named keys that never leave the server. */
+  readonly transit: TransitApi;
   /** The base URL requests go to (without a trailing slash). */
   readonly address: string;
   readonly #http: HttpTransport;
@@ -151,6 +155,7 @@ export class FortressClient {
     this.principals = new PrincipalsApi(this.#http);
     this.audit = new AuditApi(this.#http);
     this.kv = new KvApi(this.#http);
+    this.transit = new TransitApi(this.#http);
   }
 
   /** The bearer token sent with every request, or undefined. */

@@ -35,6 +35,7 @@ import { policiesRoutes } from './routes/policies-routes.js';
 import { principalsRoutes } from './routes/principals-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { kvRoutes } from './routes/kv-routes.js';
+import { transitRoutes } from './routes/transit-routes.js';
 import { VERSION } from './version.js';
 
 export interface ServerOptions {
@@ -225,6 +226,7 @@ export async function buildServer(
   principalsRoutes(app, context);
   auditRoutes(app, context);
   kvRoutes(app, context);
+  transitRoutes(app, context);
   app.get('/v1/openapi.json', { schema: { hide: true } }, () => Promise.resolve(app.swagger()));
   app.get(
     '/v1/sys/metrics',

@@ -6,7 +6,6 @@
  * column, confined to the rows the principal's label may read, and audited as that principal.
  */
 import { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { Type, type Static } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -15,6 +14,7 @@ import type { StoredTable, TableDefinition, ColumnDefinition } from '../../engin
 import { FortressError } from '../../util/errors.js';
 import type { ServerContext } from '../server-context.js';
 import { ErrorResponse, Name, Row } from '../http/schemas.js';
+import { ndjsonValues } from '../http/ndjson.js';
 import { rowIn, rowOut, whereIn } from '../http/row-codec.js';
 import { csvHeader, csvLine, parseCsvRecords } from '../http/csv.js';
 
@@ -509,32 +509,10 @@ export function dbRoutes(app: FastifyInstance, ctx: ServerContext): void {
 }
 
 async function* ndjsonRecords(body: AsyncIterable<Buffer>): AsyncGenerator<AnyRow> {
-  let pending = '';
-  let n = 0;
-  const parse = (text: string): AnyRow => {
-    n++;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw new FortressError('FX_REQUEST_INVALID', `NDJSON line ${n} is not valid JSON`);
-    }
+  for await (const { value, line } of ndjsonValues(body)) {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new FortressError('FX_REQUEST_INVALID', `NDJSON line ${n} is not a JSON object`);
+      throw new FortressError('FX_REQUEST_INVALID', `NDJSON line ${line} is not a JSON object`);
     }
-    return value as AnyRow;
-  };
-  const decoder = new StringDecoder('utf8');
-  for await (const chunk of body) {
-    pending += decoder.write(chunk);
-    let at: number;
-    while ((at = pending.indexOf('\n')) >= 0) {
-      const text = pending.slice(0, at).trim();
-      pending = pending.slice(at + 1);
-      if (text !== '') yield parse(text);
-    }
-    if (pending.length > 16 * 1024 * 1024)
-      throw new FortressError('FX_REQUEST_INVALID', 'an NDJSON line exceeds 16 MiB');
+    yield value as AnyRow;
   }
-  if (pending.trim() !== '') yield parse(pending.trim());
 }
