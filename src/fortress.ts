@@ -49,6 +49,8 @@ import { SecretsKv } from './secrets/kv/secrets-kv.js';
 import type { SecretsAccess } from './secrets/secrets-access.js';
 import { TransitEngine } from './secrets/transit/transit-engine.js';
 import { SecretsTransit } from './secrets/transit/secrets-transit.js';
+import { DatabaseEngine } from './secrets/database/database-engine.js';
+import { SecretsDatabase } from './secrets/database/secrets-database.js';
 import { RewrapJobs, type RewrapColumnOptions, type RewrapRows } from './secrets/transit/rewrap-job.js';
 import type { ClusterChannel, ClusterLock, TrackedTable } from './storage/cluster.js';
 
@@ -87,6 +89,15 @@ export interface FortressOptions {
   readonly onWarning?: (message: string) => void;
   /** Background-job defaults (batch size, throttle). */
   readonly jobs?: JobOptions;
+  /** The secrets engines. */
+  readonly secrets?: {
+    /**
+     * How often the database secrets engine revokes expired leases and rotates due static roles
+     * (ms; it also sweeps at every open and unseal, so leases that expired while the process was
+     * down are revoked at once). @default 60000
+     */
+    readonly databaseSweepIntervalMs?: number;
+  };
   /**
    * Who the embedded process acts as, in audit entries. @default { type: 'process', id: <OS user> }
    */
@@ -300,6 +311,28 @@ async function openCluster(
 /** The embedded operator's decision on secrets operations: not decided, recorded as the operator. */
 const operator: SecretsAccess['authorize'] = () => Promise.resolve(undefined);
 
+function checkSecretsOptions(secrets: FortressOptions['secrets']): void {
+  if (secrets === undefined) return;
+  if ((secrets as unknown) === null || typeof secrets !== 'object' || Array.isArray(secrets)) {
+    throw new InvalidArgumentError('secrets', 'expected an object');
+  }
+  for (const key of Object.keys(secrets)) {
+    if (key !== 'databaseSweepIntervalMs') {
+      throw new InvalidArgumentError('secrets', `unknown option ${key}`);
+    }
+  }
+  const interval: unknown = secrets.databaseSweepIntervalMs;
+  if (
+    interval !== undefined &&
+    (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 100 || interval > 86_400_000)
+  ) {
+    throw new InvalidArgumentError(
+      'secrets.databaseSweepIntervalMs',
+      'expected an integer from 100 to 86400000',
+    );
+  }
+}
+
 /** How often a node of a cluster looks for jobs a dead node left running (ms). */
 const ORPHAN_SCAN_MS = 2_000;
 
@@ -376,6 +409,7 @@ export class Fortress implements AsyncDisposable {
   #kvEngine: { readonly driver: StorageDriver; readonly engine: Promise<KvEngine> } | null = null;
   #transitEngine: { readonly driver: StorageDriver; readonly engine: Promise<TransitEngine> } | null = null;
   #rewrapJobs: { readonly driver: StorageDriver; readonly jobs: Promise<RewrapJobs> } | null = null;
+  #databaseEngine: { readonly driver: StorageDriver; readonly engine: Promise<DatabaseEngine> } | null = null;
 
   private constructor(
     dir: string,
@@ -424,6 +458,7 @@ export class Fortress implements AsyncDisposable {
       throw new InvalidArgumentError('onWarning', 'expected a function');
     }
     checkJobOptions(options.jobs);
+    checkSecretsOptions(options.secrets);
     const principal = checkPrincipal(options.principal, options.tenant ?? 'default');
     const auditOptions = checkAuditOptions(options.audit);
     const warn =
@@ -585,7 +620,10 @@ export class Fortress implements AsyncDisposable {
         () => accessControl,
         sync,
       );
-      if (rawKeys.state === 'unsealed') db.#resumeRewrapJobs();
+      if (rawKeys.state === 'unsealed') {
+        db.#resumeRewrapJobs();
+        db.#startDatabaseSweeper();
+      }
       return db;
     } catch (error) {
       await opened?.close().catch(() => undefined);
@@ -758,12 +796,15 @@ export class Fortress implements AsyncDisposable {
       await this.#e.resumeJobs(this.#options.jobs);
     }
     this.#resumeRewrapJobs();
+    this.#startDatabaseSweeper();
   }
 
   /** Zeroes every key: nothing reads or writes data until `unseal()`. Running jobs stop and resume at unseal. */
   seal(): void {
     this.#maskKey?.dispose();
     this.#maskKey = null;
+    // The sweeper needs keys (administrator passwords): it stops here and restarts at unseal.
+    void this.#stopDatabaseSweeper();
     this.keys.seal();
     this.#trail.sealed();
     (this.#engine ?? this.#lazyEngine)?.dropCodecs();
@@ -835,6 +876,7 @@ export class Fortress implements AsyncDisposable {
         },
         kv: (authorize) => new SecretsKv({ ...this.#secretsAccess(authorize), engine: () => this.#kvOf() }),
         transit: (authorize) => this.#secretsTransit(authorize),
+        database: (authorize) => this.#secretsDatabase(authorize),
         recordDenied: (action, resource, error, actor, denied) =>
           this.#trail.operation(action, resource, error, {}, actor, denied),
         jobs: this.#options.jobs,
@@ -884,6 +926,71 @@ export class Fortress implements AsyncDisposable {
       engine: () => this.#transitOf(),
       jobs: () => this.#rewrapJobsOf(),
     });
+  }
+
+  /**
+   * The database secrets engine (dynamic PostgreSQL credentials, as Vault's database engine), as
+   * the embedded operator: not decided by policy, every operation recorded in the audit ledger.
+   * `db.as(principal).database` is the same engine under the principal's policies. While the
+   * database is open and unsealed a sweeper revokes expired leases (also those that expired while
+   * it was closed) and rotates static roles.
+   *
+   * @example
+   * ```ts
+   * const creds = await db.database.createCredentials('readonly');   // { username, password, leaseId, … }
+   * await db.database.revokeLease(creds.leaseId);
+   * ```
+   */
+  get database(): SecretsDatabase {
+    this.#requireEngine();
+    return this.#secretsDatabase(operator);
+  }
+
+  #secretsDatabase(authorize: SecretsAccess['authorize']): SecretsDatabase {
+    return new SecretsDatabase({ ...this.#secretsAccess(authorize), engine: () => this.#databaseOf() });
+  }
+
+  #databaseOf(): Promise<DatabaseEngine> {
+    const engine = this.#e;
+    if (this.#databaseEngine?.driver !== engine.driver) {
+      const opened = DatabaseEngine.open({
+        driver: engine.driver,
+        keys: this.#rawKeys,
+        tenant: engine.scope.tenant,
+      });
+      this.#databaseEngine = { driver: engine.driver, engine: opened };
+      opened.catch(() => {
+        if (this.#databaseEngine?.engine === opened) this.#databaseEngine = null;
+      });
+    }
+    return this.#databaseEngine.engine;
+  }
+
+  /** Starts (or restarts) the lease sweeper: its first sweep revokes what expired while closed or sealed. */
+  #startDatabaseSweeper(): void {
+    if (this.#closed || this.#rawKeys.state !== 'unsealed' || (this.#engine ?? this.#lazyEngine) === null)
+      return;
+    const warn =
+      this.#options.onWarning ??
+      ((m: string) => {
+        process.emitWarning(m, 'FortressWarning');
+      });
+    this.#databaseOf()
+      .then((engine) => {
+        if (this.#closed || this.#rawKeys.state !== 'unsealed') return;
+        engine.startSweeper({
+          intervalMs: this.#options.secrets?.databaseSweepIntervalMs ?? 60_000,
+          // Messages name leases and users, never passwords; a failure is retried at the next sweep.
+          onError: (error) => {
+            warn(`database secrets: ${error.message}`);
+          },
+        });
+      })
+      .catch(() => undefined);
+  }
+
+  async #stopDatabaseSweeper(): Promise<void> {
+    await (await this.#databaseEngine?.engine.catch(() => null))?.stop();
   }
 
   #secretsAccess(authorize: SecretsAccess['authorize']): SecretsAccess {
@@ -1208,6 +1315,7 @@ export class Fortress implements AsyncDisposable {
     this.#maskKey?.dispose();
     this.#maskKey = null;
     await (await this.#rewrapJobs?.jobs.catch(() => null))?.close();
+    await this.#stopDatabaseSweeper();
     (this.#engine ?? this.#lazyEngine)?.close();
     try {
       await this.#trail.ledger?.close();

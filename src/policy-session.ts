@@ -42,6 +42,7 @@ import type { Action } from './policy/schema/fortress-schema.js';
 import { FortressError, InvalidArgumentError } from './util/errors.js';
 import type { SecretsKv } from './secrets/kv/secrets-kv.js';
 import type { SecretsTransit } from './secrets/transit/secrets-transit.js';
+import type { SecretsDatabase } from './secrets/database/secrets-database.js';
 import { auditResourceOf, type SecretsAccess } from './secrets/secrets-access.js';
 
 /** Who a session acts as. A string is a user name of the database's tenant; `service:name` a service account. */
@@ -90,6 +91,8 @@ export interface SessionHost {
   kv(authorize: SecretsAccess['authorize']): SecretsKv;
   /** The transit secrets engine, each operation decided by `authorize` and recorded. */
   transit(authorize: SecretsAccess['authorize']): SecretsTransit;
+  /** The database secrets engine, each operation decided by `authorize` and recorded. */
+  database(authorize: SecretsAccess['authorize']): SecretsDatabase;
   readonly jobs: JobOptions | undefined;
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
 }
@@ -337,6 +340,20 @@ export class PolicySession {
    */
   get transit(): SecretsTransit {
     return this.#host.transit(this.#secretsAuthorizer());
+  }
+
+  /**
+   * The database secrets engine as this principal: credentials need `readCredentials` on
+   * `Fortress::DatabaseRole::"<tenant>/<role>"` (leases: `renewLease`, `revokeLease`), and
+   * configuration `manageDatabase` on the tenant.
+   *
+   * @example
+   * ```ts
+   * const { username, password, leaseId } = await db.as('service:reports').database.createCredentials('readonly');
+   * ```
+   */
+  get database(): SecretsDatabase {
+    return this.#host.database(this.#secretsAuthorizer());
   }
 
   /** Decides secrets-engine operations for this principal; denials are recorded with their policies. */

@@ -1,7 +1,8 @@
 /**
  * @module client/fortress-client
  * The TypeScript SDK of a Fortress server: one typed method per route, grouped as the API is
- * (`sys`, `auth`, `db`, `keys`, `policies`, `principals`, `audit`, `kv`, `transit`). It needs
+ * (`sys`, `auth`, `db`, `keys`, `policies`, `principals`, `audit`, `kv`, `transit`,
+ * `database`). It needs
  * only a `fetch` — Node 20+, Deno, Bun and browsers — and imports nothing of the server or the
  * engine at run time.
  */
@@ -15,6 +16,7 @@ import { PoliciesApi } from './api/policies-api.js';
 import { PrincipalsApi } from './api/principals-api.js';
 import { SysApi } from './api/sys-api.js';
 import { TransitApi } from './api/transit-api.js';
+import { DatabaseApi } from './api/database-api.js';
 
 export interface FortressClientOptions {
   /** The server's base URL, e.g. `https://fortress.internal:8200` (a path prefix is kept). */
@@ -117,6 +119,8 @@ export class FortressClient {
   readonly kv: KvApi;
   /** Encryption as a service (the transit engine): named keys that never leave the server. */
   readonly transit: TransitApi;
+  /** Dynamic PostgreSQL credentials (the database secrets engine): connections, roles, leases. */
+  readonly database: DatabaseApi;
   /** The base URL requests go to (without a trailing slash). */
   readonly address: string;
   readonly #http: HttpTransport;
@@ -156,6 +160,7 @@ export class FortressClient {
     this.audit = new AuditApi(this.#http);
     this.kv = new KvApi(this.#http);
     this.transit = new TransitApi(this.#http);
+    this.database = new DatabaseApi(this.#http);
   }
 
   /** The bearer token sent with every request, or undefined. */

@@ -34,6 +34,8 @@ export interface RequestSpec {
   readonly stream?: { readonly body: ReadableStream<Uint8Array>; readonly contentType: string };
   /** A POST that changes nothing, so it may be retried. */
   readonly safe?: boolean;
+  /** Never retried, even as a GET: one that creates something (new database credentials). */
+  readonly once?: boolean;
   /** Statuses whose bodies are answers rather than failures (health: 501, 503). */
   readonly accept?: readonly number[];
   /** How to read the answer. @default 'json' */
@@ -178,7 +180,8 @@ export class HttpTransport {
   }
 
   async #exchange(spec: RequestSpec, deadline: Deadline): Promise<Response> {
-    const retryable = spec.stream === undefined && (IDEMPOTENT.has(spec.method) || spec.safe === true);
+    const retryable =
+      spec.stream === undefined && spec.once !== true && (IDEMPOTENT.has(spec.method) || spec.safe === true);
     const retries = retryable ? this.#options.retries : 0;
     const url = this.#url(spec);
     const init = this.#init(spec, deadline.signal);

@@ -62,4 +62,20 @@ export type {
   TransitSealed,
   TransitSignature,
 } from './api/transit-api.js';
+export type {
+  DatabaseApi,
+  DatabaseConnectionConfig,
+  DatabaseConnectionInfo,
+  DatabaseCredentials,
+  DatabaseDuration,
+  DatabaseLeaseInfo,
+  DatabaseLeaseList,
+  DatabaseListOptions,
+  DatabaseNameList,
+  DatabaseRoleConfig,
+  DatabaseRoleInfo,
+  DatabaseStaticCredentials,
+  DatabaseStaticRoleConfig,
+  DatabaseStaticRoleInfo,
+} from './api/database-api.js';
 export type * from './client-types.js';

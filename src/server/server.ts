@@ -36,6 +36,7 @@ import { principalsRoutes } from './routes/principals-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { kvRoutes } from './routes/kv-routes.js';
 import { transitRoutes } from './routes/transit-routes.js';
+import { databaseRoutes } from './routes/database-routes.js';
 import { VERSION } from './version.js';
 
 export interface ServerOptions {
@@ -227,6 +228,7 @@ export async function buildServer(
   auditRoutes(app, context);
   kvRoutes(app, context);
   transitRoutes(app, context);
+  databaseRoutes(app, context);
   app.get('/v1/openapi.json', { schema: { hide: true } }, () => Promise.resolve(app.swagger()));
   app.get(
     '/v1/sys/metrics',

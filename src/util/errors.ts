@@ -75,6 +75,22 @@ export const ERROR_CODES = {
   FX_TRANSIT_NOT_EXPORTABLE:
     'The transit key was not created exportable; its key material never leaves Fortress.',
   FX_TRANSIT_EXPORTABLE_IRREVERSIBLE: 'An exportable transit key cannot be made non-exportable again.',
+  FX_DB_CONNECTION_NOT_FOUND: 'No database connection with that name (HTTP 404).',
+  FX_DB_ROLE_NOT_FOUND: 'No dynamic database role with that name (HTTP 404).',
+  FX_DB_STATIC_ROLE_NOT_FOUND: 'No static database role with that name (HTTP 404).',
+  FX_DB_LEASE_NOT_FOUND: 'No lease with that id: never issued, or already revoked (HTTP 404).',
+  FX_DB_TEMPLATE_INVALID:
+    'A statement template names an unknown placeholder, or one that kind of statement cannot use, or lacks a required one (HTTP 400).',
+  FX_DB_ROLE_NOT_ALLOWED: "The role is not in its connection's allowedRoles (HTTP 400).",
+  FX_DB_CONNECTION_FAILED:
+    'The target database cannot be reached or refused the login; nothing was changed there (HTTP 502).',
+  FX_DB_STATEMENT_FAILED:
+    'The target database rejected a statement; the message quotes its error with passwords redacted (HTTP 502).',
+  FX_DB_IN_USE:
+    'The name or user is in use: a connection still used by roles or leases, a user already managed by another static role, a name taken by the other kind of role (HTTP 409).',
+  FX_DB_LEASE_EXPIRED: 'The lease has expired or is being revoked; it cannot be renewed (HTTP 409).',
+  FX_DB_BUSY:
+    'Another operation (a root or static rotation, a revocation) holds this item right now, possibly in another process; retry shortly (HTTP 409).',
   FX_JOB_CONFLICT: 'Another schema change or background job is already running on that table.',
   FX_JOB_NOT_FOUND: 'No background job with that id.',
   FX_CLOSED: 'The database was closed.',

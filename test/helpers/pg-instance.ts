@@ -1,6 +1,7 @@
 /**
  * A private, throwaway PostgreSQL server for one test file: its own data directory in a temp
- * directory, its own port on 127.0.0.1, trust authentication, every statement logged
+ * directory, its own port on 127.0.0.1, trust authentication (or, with `passwordAuth`, passwords
+ * for every user but `postgres` over TCP), every statement logged
  * (`log_statement = all`, with bound parameters) to a file the test can read, and `fsync = on`.
  * Tests that stop, kill or restart PostgreSQL, or read its statement log, use one of these — never
  * the shared server of FORTRESS_TEST_PG_URL, which other test files use at the same time.
@@ -12,7 +13,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { appendFile, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,12 @@ export interface PgInstanceOptions {
   readonly database?: string;
   /** Extra `postgresql.conf` settings (values written as given, so quote strings: `"'on'"`). */
   readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * Password authentication over TCP: every user but `postgres` must log in to 127.0.0.1 with its
+   * password (`scram-sha-256`); `postgres` stays trusted (so `url`, `dump()` and setup work
+   * unchanged) and the Unix socket in `dir` trusts everyone. @default false (trust for all)
+   */
+  readonly passwordAuth?: boolean;
 }
 
 export interface PgInstance {
@@ -234,6 +241,20 @@ export async function startPgInstance(options: PgInstanceOptions = {}): Promise<
         .map(([key, value]) => `${key} = ${value}\n`)
         .join('')}`,
     );
+    if (options.passwordAuth === true) {
+      // First match wins: the superuser keeps trust, everyone else proves a password.
+      await writeFile(
+        path.join(data, 'pg_hba.conf'),
+        [
+          '# test/helpers/pg-instance.ts (passwordAuth)',
+          'local all all trust',
+          'host all postgres 127.0.0.1/32 trust',
+          'host all all 127.0.0.1/32 scram-sha-256',
+          'host all all ::1/128 scram-sha-256',
+          '',
+        ].join('\n'),
+      );
+    }
     const url = `postgres://postgres@127.0.0.1:${port}/${database}`;
 
     const start = async (): Promise<void> => {

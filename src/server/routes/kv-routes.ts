@@ -12,7 +12,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { SecretMetadata, SecretVersionInfo } from '../../secrets/kv/kv-engine.js';
 import { FortressError } from '../../util/errors.js';
 import type { ServerContext } from '../server-context.js';
-import { ErrorResponse } from '../http/schemas.js';
+import { Duration, durationMs, ErrorResponse } from '../http/schemas.js';
 
 const Version = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
 const Versions = Type.Array(Version, { minItems: 1, maxItems: 1000 });
@@ -21,10 +21,6 @@ const WriteOptions = Type.Object(
   { cas: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })) },
   { additionalProperties: false },
 );
-const Duration = Type.Union([
-  Type.Integer({ minimum: 0, maximum: 100 * 365 * 86_400_000, description: 'milliseconds' }),
-  Type.String({ pattern: '^[0-9]{1,9}(ms|s|m|h|d)$', maxLength: 11, description: 'e.g. "30s", "12h", "7d"' }),
-]);
 
 const VersionInfo = Type.Object({
   version: Type.Integer(),
@@ -51,14 +47,7 @@ const Config = Type.Object({
 });
 const VersionsResult = Type.Object({ versions: Type.Array(Type.Integer()) });
 
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** A duration as milliseconds (the schema checked its form; the engine checks its range). */
-function durationMs(value: number | string): number {
-  if (typeof value === 'number') return value;
-  const match = /^([0-9]+)(ms|s|m|h|d)$/.exec(value)!;
-  return Number(match[1]) * UNIT_MS[match[2]!]!;
-}
 
 /** The secret path of a wildcard route (`/v1/kv/data/apps/db` → `apps/db`). */
 function pathOf(request: FastifyRequest): string {

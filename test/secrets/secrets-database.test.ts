@@ -1,0 +1,203 @@
+/**
+ * `db.database` and `db.as(principal).database`: the database secrets engine under policy and
+ * audit, and its sweeper as Fortress runs it — started at open, stopped at seal and close, and
+ * revoking at the next open a lease that expired while the database was closed. The target is the
+ * shared PostgreSQL of FORTRESS_TEST_PG_URL; every user created carries this run's tag and is
+ * dropped in afterAll. (test/secrets/database.test.ts covers the engine itself in depth.)
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Fortress } from '../../src/fortress.js';
+import { DevKeyFileSealProvider } from '../../src/keys/seal/dev-key-file-seal.js';
+import type { AuditEntry } from '../../src/audit/entry/audit-entry.js';
+import { dropTestSchemas, openTestFortress } from '../helpers/backend.js';
+
+const TARGET_URL = process.env['FORTRESS_TEST_PG_URL'];
+if (TARGET_URL === undefined || TARGET_URL === '') {
+  throw new Error('FORTRESS_TEST_PG_URL is not set: the database secrets tests need a PostgreSQL target');
+}
+const target = new URL(TARGET_URL);
+const TAG = `dbf${randomBytes(3).toString('hex')}`;
+const ADMIN_PASSWORD = `admin-sentinel-${randomBytes(8).toString('hex')}`;
+const CREATE_LOGIN = `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`;
+
+let dir: string;
+let db: Fortress;
+const warnings: string[] = [];
+const issued: string[] = [];
+
+async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: TARGET_URL });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function userExists(name: string): Promise<boolean> {
+  return (await query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).length === 1;
+}
+
+async function open(): Promise<Fortress> {
+  return openTestFortress({
+    path: dir,
+    onWarning: (m) => warnings.push(m),
+    audit: { checkpointIntervalMs: 0 },
+    secrets: { databaseSweepIntervalMs: 200 },
+  });
+}
+
+async function entries(action: string): Promise<AuditEntry[]> {
+  const out: AuditEntry[] = [];
+  for await (const e of db.audit.entries({ newestFirst: true, limit: 200 })) {
+    if (e.action === action) out.push(e);
+  }
+  return out;
+}
+
+async function until(condition: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'fx-secrets-database-'));
+  db = await open();
+  await db.database.writeConnection('shared', {
+    plugin: 'postgresql',
+    connectionUrl: `postgresql://{{username}}:{{password}}@${target.host}${target.pathname}`,
+    username: decodeURIComponent(target.username) || 'postgres',
+    password: ADMIN_PASSWORD,
+    allowedRoles: [`${TAG}-*`],
+  });
+  await db.database.writeRole(`${TAG}-app`, {
+    connection: 'shared',
+    creationStatements: [CREATE_LOGIN],
+    defaultTtl: 60_000,
+    maxTtl: 120_000,
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await db.database.revokePrefix('database/creds/').catch(() => 0);
+  await db.close();
+  for (const row of await query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [
+    `${TAG}%`,
+  ])) {
+    await query(`DROP ROLE IF EXISTS "${row.rolname}"`);
+  }
+  await rm(dir, { recursive: true, force: true });
+  await dropTestSchemas();
+});
+
+describe('db.database', () => {
+  it('issues, renews and revokes credentials; each step is recorded without the password', async () => {
+    const creds = await db.database.createCredentials(`${TAG}-app`, { ttl: 30_000 });
+    issued.push(creds.password);
+    expect(creds.leaseId.startsWith(`database/creds/${TAG}-app/`)).toBe(true);
+    expect(await userExists(creds.username)).toBe(true);
+    const renewed = await db.database.renewLease(creds.leaseId, { increment: 60_000 });
+    expect(renewed.ttl).toBeGreaterThan(30_000);
+    expect((await db.database.lookupLease(creds.leaseId)).state).toBe('active');
+    await db.database.revokeLease(creds.leaseId);
+    expect(await userExists(creds.username)).toBe(false);
+
+    const [created] = await entries('database.credentials.create');
+    expect(created!.details).toMatchObject({ lease: creds.leaseId, username: creds.username });
+    expect(created!.resource).toMatchObject({ type: 'secret', path: `database:role/${TAG}-app` });
+    expect((await entries('database.lease.revoke'))[0]!.details).toMatchObject({ lease: creds.leaseId });
+    const ledger = JSON.stringify(await entries('database.connection.write')) + JSON.stringify(created);
+    expect(ledger).not.toContain(creds.password);
+    expect(ledger).not.toContain(ADMIN_PASSWORD);
+  });
+
+  it('a principal needs readCredentials on the role; leases need renewLease / revokeLease; configuration manageDatabase', async () => {
+    await db.access.addUser('reporter', { roles: [] });
+    await db.access.addPolicies({
+      'reporter-creds': `permit (
+  principal == Fortress::User::"default/reporter",
+  action in [Fortress::Action::"readCredentials", Fortress::Action::"renewLease"],
+  resource == Fortress::DatabaseRole::"default/${TAG}-app"
+);`,
+    });
+    const reporter = db.as('reporter').database;
+    const creds = await reporter.createCredentials(`${TAG}-app`);
+    issued.push(creds.password);
+    expect((await reporter.renewLease(creds.leaseId)).state).toBe('active');
+    await expect(reporter.revokeLease(creds.leaseId)).rejects.toMatchObject({ code: 'FX_FORBIDDEN' });
+    await expect(reporter.listLeases()).rejects.toMatchObject({ code: 'FX_FORBIDDEN' });
+    await expect(reporter.readConnection('shared')).rejects.toMatchObject({ code: 'FX_FORBIDDEN' });
+    await expect(
+      reporter.writeRole(`${TAG}-evil`, {
+        connection: 'shared',
+        creationStatements: [CREATE_LOGIN],
+        defaultTtl: 1000,
+        maxTtl: 1000,
+      }),
+    ).rejects.toMatchObject({ code: 'FX_FORBIDDEN' });
+    await db.access.addUser('outsider', { roles: [] });
+    await expect(db.as('outsider').database.createCredentials(`${TAG}-app`)).rejects.toMatchObject({
+      code: 'FX_FORBIDDEN',
+    });
+    const denied = await entries('database.lease.revoke');
+    expect(denied.some((e) => e.decision.effect === 'deny' && e.principal.id === 'default/reporter')).toBe(
+      true,
+    );
+    await db.database.revokeLease(creds.leaseId);
+    expect(await userExists(creds.username)).toBe(false);
+    // A malformed lease id is refused before anything is decided.
+    await expect(reporter.renewLease('not-a-lease')).rejects.toMatchObject({ code: 'FX_INVALID_ARGUMENT' });
+  });
+
+  it('a lease that expires while the database is closed is revoked at the next open', async () => {
+    const creds = await db.database.createCredentials(`${TAG}-app`, { ttl: 1500 });
+    issued.push(creds.password);
+    expect(await userExists(creds.username)).toBe(true);
+    await db.close();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(await userExists(creds.username)).toBe(true); // nobody was running to revoke it
+    db = await open();
+    await until(async () => !(await userExists(creds.username)));
+    await expect(db.database.lookupLease(creds.leaseId)).rejects.toMatchObject({
+      code: 'FX_DB_LEASE_NOT_FOUND',
+    });
+  });
+
+  it('expiry while open: the sweeper drops the user; sealed, nothing is swept until unseal', async () => {
+    const open = await db.database.createCredentials(`${TAG}-app`, { ttl: 1000 });
+    issued.push(open.password);
+    await until(async () => !(await userExists(open.username)));
+
+    const sealed = await db.database.createCredentials(`${TAG}-app`, { ttl: 1000 });
+    issued.push(sealed.password);
+    db.seal();
+    await new Promise((resolve) => setTimeout(resolve, 1800));
+    expect(await userExists(sealed.username)).toBe(true);
+    await db.unseal(new DevKeyFileSealProvider({ path: path.join(dir, 'dev-unseal.key') }));
+    await until(async () => !(await userExists(sealed.username)));
+  });
+
+  it('no password reaches storage in clear, the warnings, or the ledger', async () => {
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.db') || f.endsWith('-wal'));
+    const stored = (await Promise.all(files.map((f) => readFile(path.join(dir, f))))).map((b) =>
+      b.toString('latin1'),
+    );
+    const ledger: string[] = [];
+    for await (const e of db.audit.entries({ limit: 1000 })) ledger.push(JSON.stringify(e));
+    for (const secret of [ADMIN_PASSWORD, ...issued]) {
+      for (const text of stored) expect(text).not.toContain(secret);
+      expect(ledger.join('\n')).not.toContain(secret);
+      expect(warnings.join('\n')).not.toContain(secret);
+    }
+    expect(issued.length).toBeGreaterThanOrEqual(4);
+  });
+});

@@ -1,0 +1,335 @@
+/**
+ * `/v1/database` over HTTP against a real server on the test backend, with the shared PostgreSQL of
+ * FORTRESS_TEST_PG_URL as the target: connections (password never answered), roles, credentials
+ * through curl-style GETs and through `client.database` (the user exists on the target, and is
+ * dropped on revocation), leases (lookup, renew, list, revoke, revoke by prefix), static roles,
+ * policy per action for non-root callers, audit entries and server logs without passwords, and
+ * malformed requests refused with stable codes while nothing stored changes. Every user created
+ * carries this run's tag and is dropped in afterAll.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../../src/server/server.js';
+import { FortressClient, FortressClientError } from '../../src/client/index.js';
+import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
+
+const TARGET_URL = process.env['FORTRESS_TEST_PG_URL'];
+if (TARGET_URL === undefined || TARGET_URL === '') {
+  throw new Error('FORTRESS_TEST_PG_URL is not set: the database routes need a PostgreSQL target');
+}
+const target = new URL(TARGET_URL);
+const TAG = `dbr${randomBytes(3).toString('hex')}`;
+const ROLE = `${TAG}-ro`;
+const ADMIN_PASSWORD = `admin-http-sentinel-${randomBytes(8).toString('hex')}`;
+const CREATE_LOGIN = `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`;
+
+let server: RunningServer;
+let dir: string;
+let root: string;
+const logs: string[] = [];
+const passwords: string[] = [ADMIN_PASSWORD];
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+  text: string;
+  headers: Headers;
+}
+
+async function call(method: string, route: string, body?: unknown, token = root): Promise<Reply> {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(server.url + route, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // not JSON
+  }
+  return { status: response.status, body: parsed, text, headers: response.headers };
+}
+
+async function ok(
+  method: string,
+  route: string,
+  body?: unknown,
+  token = root,
+): Promise<Record<string, unknown>> {
+  const r = await call(method, route, body, token);
+  expect(r.status, `${method} ${route}: ${r.text.slice(0, 500)}`).toBe(200);
+  return r.body;
+}
+
+function expectError(r: Reply, status: number, code: string): void {
+  expect(r.status, r.text).toBe(status);
+  expect((r.body['error'] as { code?: string } | undefined)?.code, r.text).toBe(code);
+}
+
+async function userExists(name: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: TARGET_URL });
+  await client.connect();
+  try {
+    return (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
+  } finally {
+    await client.end();
+  }
+}
+
+async function tokenFor(name: string): Promise<string> {
+  const { token } = await server.context.tokens.create({
+    principal: { kind: 'user', name, tenant: 'default' },
+    method: 'test',
+    ttlSeconds: 3600,
+    maxTtlSeconds: 3600,
+  });
+  return token;
+}
+
+const connection = {
+  plugin: 'postgresql',
+  connectionUrl: `postgresql://{{username}}:{{password}}@${target.host}${target.pathname}`,
+  username: decodeURIComponent(target.username) || 'postgres',
+  password: ADMIN_PASSWORD,
+  allowedRoles: [`${TAG}-*`],
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'fx-database-routes-'));
+  server = await startTestServer(dir, {
+    rateLimit: { perToken: 1_000_000, perAddress: 1_000_000 },
+    logLevel: 'debug',
+    logStream: {
+      write: (line: string) => {
+        logs.push(line);
+      },
+    },
+  });
+  const init = await call('POST', '/v1/sys/init', { shares: 1, threshold: 1 }, '');
+  expect(init.status, init.text).toBe(200);
+  root = init.body['rootToken'] as string;
+}, 60_000);
+
+afterAll(async () => {
+  await call('POST', '/v1/database/leases/revoke-prefix', { prefix: 'database/creds/' });
+  await server.close();
+  const client = new pg.Client({ connectionString: TARGET_URL });
+  await client.connect();
+  try {
+    const left = await client.query<{ rolname: string }>(
+      'SELECT rolname FROM pg_roles WHERE rolname LIKE $1',
+      [`${TAG}%`],
+    );
+    for (const row of left.rows) await client.query(`DROP ROLE IF EXISTS "${row.rolname}"`);
+  } finally {
+    await client.end();
+  }
+  await rm(dir, { recursive: true, force: true });
+  await dropTestSchemas();
+});
+
+describe('/v1/database', () => {
+  it('connections and roles: written, read without the password, listed; every route is in OpenAPI', async () => {
+    const written = await ok('POST', '/v1/database/config/shared', connection);
+    expect(written).toMatchObject({ name: 'shared', plugin: 'postgresql', allowedRoles: [`${TAG}-*`] });
+    expect(JSON.stringify(written)).not.toContain(ADMIN_PASSWORD);
+    expect(await ok('GET', '/v1/database/config/shared')).toMatchObject({ name: 'shared' });
+    expect(await ok('GET', '/v1/database/config')).toEqual({ keys: ['shared'], next: null });
+
+    const role = await ok('POST', `/v1/database/roles/${ROLE}`, {
+      connection: 'shared',
+      creationStatements: [CREATE_LOGIN],
+      defaultTtl: '1h',
+      maxTtl: '2h',
+    });
+    expect(role).toMatchObject({ name: ROLE, defaultTtl: 3_600_000, maxTtl: 7_200_000 });
+    expect((await ok('GET', '/v1/database/roles'))['keys']).toEqual([ROLE]);
+
+    const paths = Object.keys((await ok('GET', '/v1/openapi.json'))['paths'] as Record<string, unknown>);
+    expect(paths.filter((p) => p.startsWith('/v1/database/')).sort()).toEqual([
+      '/v1/database/config',
+      '/v1/database/config/{name}',
+      '/v1/database/creds/{name}',
+      '/v1/database/leases',
+      '/v1/database/leases/lookup',
+      '/v1/database/leases/renew',
+      '/v1/database/leases/revoke',
+      '/v1/database/leases/revoke-prefix',
+      '/v1/database/reset/{name}',
+      '/v1/database/roles',
+      '/v1/database/roles/{name}',
+      '/v1/database/rotate-role/{name}',
+      '/v1/database/rotate-root/{name}',
+      '/v1/database/static-creds/{name}',
+      '/v1/database/static-roles',
+      '/v1/database/static-roles/{name}',
+    ]);
+  });
+
+  it('GET creds makes a user with a lease; lookup, renew, list; revoke drops the user', async () => {
+    const r = await call('GET', `/v1/database/creds/${ROLE}?ttl=10m`);
+    expect(r.status, r.text).toBe(200);
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    const creds = r.body as { leaseId: string; username: string; password: string; leaseDuration: number };
+    passwords.push(creds.password);
+    expect(creds.leaseDuration).toBe(600_000);
+    expect(await userExists(creds.username)).toBe(true);
+
+    expect(await ok('POST', '/v1/database/leases/lookup', { leaseId: creds.leaseId })).toMatchObject({
+      role: ROLE,
+      state: 'active',
+      username: creds.username,
+    });
+    const renewed = await ok('POST', '/v1/database/leases/renew', {
+      leaseId: creds.leaseId,
+      increment: '90m',
+    });
+    expect(renewed['ttl'] as number).toBeGreaterThan(600_000);
+    const listed = await ok('GET', `/v1/database/leases?role=${ROLE}`);
+    expect((listed['leases'] as { leaseId: string }[]).map((l) => l.leaseId)).toContain(creds.leaseId);
+    expect(await ok('POST', '/v1/database/leases/revoke', { leaseId: creds.leaseId })).toEqual({
+      revoked: true,
+    });
+    expect(await userExists(creds.username)).toBe(false);
+    expectError(
+      await call('POST', '/v1/database/leases/lookup', { leaseId: creds.leaseId }),
+      404,
+      'FX_DB_LEASE_NOT_FOUND',
+    );
+  });
+
+  it('client.database: credentials, renew, revoke by prefix; static roles rotate an existing user', async () => {
+    const client = new FortressClient({ address: server.url, token: root });
+    const a = await client.database.credentials(ROLE, { ttl: '5m' });
+    const b = await client.database.credentials(ROLE);
+    passwords.push(a.password, b.password);
+    expect(a.username).not.toBe(b.username);
+    expect((await client.database.renewLease(a.leaseId, { increment: 60_000 })).state).toBe('active');
+    expect(await client.database.revokePrefix(`database/creds/${ROLE}/`)).toBe(2);
+    expect(await userExists(a.username)).toBe(false);
+    expect(await userExists(b.username)).toBe(false);
+
+    const staticUser = `${TAG}_static`;
+    const admin = new pg.Client({ connectionString: TARGET_URL });
+    await admin.connect();
+    await admin.query(`CREATE ROLE "${staticUser}" LOGIN PASSWORD 'initial'`);
+    await admin.end();
+    const role = await client.database.writeStaticRole(`${TAG}-static`, {
+      connection: 'shared',
+      username: staticUser,
+      rotationPeriod: '1h',
+    });
+    expect(role).toMatchObject({ username: staticUser, rotationPeriod: 3_600_000 });
+    const first = await client.database.staticCredentials(`${TAG}-static`);
+    passwords.push(first.password);
+    await client.database.rotateStaticRole(`${TAG}-static`);
+    const second = await client.database.staticCredentials(`${TAG}-static`);
+    passwords.push(second.password);
+    expect(second.password).not.toBe(first.password);
+    expect(second.username).toBe(staticUser);
+    expect(await client.database.deleteStaticRole(`${TAG}-static`)).toBe(true);
+
+    const error = await client.database.credentials('no-such-role').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FortressClientError);
+    expect((error as FortressClientError).code).toBe('FX_DB_ROLE_NOT_FOUND');
+  });
+
+  it('policy: readCredentials on the role gives credentials and nothing else', async () => {
+    const db = server.context.unsealed();
+    await db.access.addUser('app', { roles: [] });
+    await db.access.addPolicies({
+      'app-creds': `permit (
+  principal == Fortress::User::"default/app",
+  action == Fortress::Action::"readCredentials",
+  resource == Fortress::DatabaseRole::"default/${ROLE}"
+);`,
+    });
+    const app = await tokenFor('app');
+    const creds = await ok('GET', `/v1/database/creds/${ROLE}`, undefined, app);
+    passwords.push(creds['password'] as string);
+    expectError(
+      await call('POST', '/v1/database/leases/revoke', { leaseId: creds['leaseId'] }, app),
+      403,
+      'FX_FORBIDDEN',
+    );
+    expectError(await call('GET', '/v1/database/config/shared', undefined, app), 403, 'FX_FORBIDDEN');
+    expectError(await call('GET', '/v1/database/leases', undefined, app), 403, 'FX_FORBIDDEN');
+    expectError(
+      await call(
+        'POST',
+        `/v1/database/roles/${TAG}-mine`,
+        { connection: 'shared', creationStatements: [CREATE_LOGIN], defaultTtl: 1000, maxTtl: 1000 },
+        app,
+      ),
+      403,
+      'FX_FORBIDDEN',
+    );
+    expectError(await call('GET', `/v1/database/creds/${TAG}-other`, undefined, app), 403, 'FX_FORBIDDEN');
+    await ok('POST', '/v1/database/leases/revoke', { leaseId: creds['leaseId'] });
+  });
+
+  it('malformed requests are refused with a stable code, and nothing stored changes', async () => {
+    const before = await ok('GET', `/v1/database/roles/${ROLE}`);
+    for (const [method, route, body, code] of [
+      ['GET', `/v1/database/creds/${ROLE}?ttl=soon`, undefined, 'FX_REQUEST_INVALID'],
+      ['GET', `/v1/database/creds/${ROLE}?extra=1`, undefined, 'FX_REQUEST_INVALID'],
+      [
+        'POST',
+        `/v1/database/roles/${ROLE}`,
+        { connection: 'shared', creationStatements: [CREATE_LOGIN], defaultTtl: -1, maxTtl: '1h' },
+        'FX_REQUEST_INVALID',
+      ],
+      [
+        'POST',
+        `/v1/database/roles/${ROLE}`,
+        {
+          connection: 'shared',
+          creationStatements: ['CREATE ROLE "{{nmae}}"'],
+          defaultTtl: '1h',
+          maxTtl: '1h',
+        },
+        'FX_DB_TEMPLATE_INVALID',
+      ],
+      [
+        'POST',
+        `/v1/database/roles/${ROLE}`,
+        { connection: 'nowhere', creationStatements: [CREATE_LOGIN], defaultTtl: '1h', maxTtl: '1h' },
+        'FX_DB_CONNECTION_NOT_FOUND',
+      ],
+      ['POST', '/v1/database/config/shared', { ...connection, plugin: 'mysql' }, 'FX_REQUEST_INVALID'],
+      ['POST', '/v1/database/config/shared', { ...connection, bogus: true }, 'FX_REQUEST_INVALID'],
+      ['POST', '/v1/database/leases/renew', { leaseId: 'not-a-lease' }, 'FX_INVALID_ARGUMENT'],
+      ['POST', '/v1/database/leases/revoke', {}, 'FX_REQUEST_INVALID'],
+      ['DELETE', '/v1/database/config/shared', undefined, 'FX_DB_IN_USE'],
+    ] as const) {
+      const r = await call(method, route, body);
+      expect(r.status, `${method} ${route}: ${r.text}`).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+      expect((r.body['error'] as { code: string }).code, `${method} ${route}: ${r.text}`).toBe(code);
+    }
+    expect(await ok('GET', `/v1/database/roles/${ROLE}`)).toEqual(before);
+    expect(await ok('GET', '/v1/database/config/shared')).toMatchObject({ name: 'shared' });
+  });
+
+  it('the audit ledger and the server log hold no password', async () => {
+    const db = server.context.unsealed();
+    const ledger: string[] = [];
+    for await (const e of db.audit.entries({ limit: 10_000 })) ledger.push(JSON.stringify(e));
+    const text = ledger.join('\n');
+    expect(text).toContain('database.credentials.create');
+    const log = logs.join('');
+    expect(passwords.length).toBeGreaterThanOrEqual(6);
+    for (const secret of passwords) {
+      expect(text).not.toContain(secret);
+      expect(log).not.toContain(secret);
+    }
+  });
+});
