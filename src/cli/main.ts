@@ -172,6 +172,20 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
   transit rewrap-stream NAME [--batch-size N]
                                   Ciphertexts on stdin, one per line; the rewrapped ones on
                                   stdout, line for line (a failed one: empty line, exit 1)
+  database config write NAME --connection-url URL --username USER --allowed-roles R1,R2
+                 [--max-open N] [--no-verify] [--password-authentication scram-sha-256|password]
+                                  A PostgreSQL target; the admin password from a hidden
+                                  prompt or stdin, stored encrypted
+  database config list | read NAME | delete NAME     database rotate-root NAME
+  database role write NAME --connection C --creation-statement SQL… [--revocation-statement
+                 SQL…] [--renew-statement SQL…] --default-ttl 1h --max-ttl 24h
+  database role list | read NAME | delete NAME
+  database creds ROLE [--ttl 15m] A new user and password with a lease; revoked on expiry
+  database lease list [--role R] | lookup ID | renew ID [--increment 1h] | revoke ID
+                 | revoke-prefix PREFIX
+  database static-role write NAME --connection C --username USER --rotation-period 24h
+                 [--rotation-statement SQL…] | list | read NAME | rotate NAME | delete NAME
+  database static-creds NAME      The user and current password of a static role
 
 Embedded commands take --data DIR (default $FORTRESS_DATA or ./fortress-data). Commands that need keys
 ask for the unseal material: hidden prompts on a terminal, or one share/passphrase per line on stdin.

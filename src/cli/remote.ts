@@ -41,6 +41,7 @@ export const REMOTE_ONLY_COMMANDS: ReadonlySet<string> = new Set([
   'export',
   'kv',
   'transit',
+  'database',
 ]);
 
 /** Commands that run against a server in remote mode: the remote-only ones and those that also run embedded. */

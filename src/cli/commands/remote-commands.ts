@@ -114,6 +114,21 @@ const OPTIONS = {
   'associated-data-column': { type: 'string' },
   'batch-size': { type: 'string' },
   wait: { type: 'boolean', default: false },
+  'connection-url': { type: 'string' },
+  username: { type: 'string' },
+  'allowed-roles': { type: 'string' },
+  'max-open': { type: 'string' },
+  'no-verify': { type: 'boolean', default: false },
+  'password-authentication': { type: 'string' },
+  connection: { type: 'string' },
+  'creation-statement': { type: 'string', multiple: true },
+  'revocation-statement': { type: 'string', multiple: true },
+  'renew-statement': { type: 'string', multiple: true },
+  'rotation-statement': { type: 'string', multiple: true },
+  'default-ttl': { type: 'string' },
+  'max-ttl': { type: 'string' },
+  increment: { type: 'string' },
+  role: { type: 'string' },
 } as const;
 
 type Flag = keyof typeof OPTIONS;
@@ -317,6 +332,53 @@ const SPECS: Readonly<Record<string, Spec>> = {
     usage: 'transit verify NAME TEXT|- (--signature S | --hmac H [--algorithm A])   (exit 1: not valid)',
   },
   'transit random': { flags: ['hex'], args: [1, 1], usage: 'transit random BYTES [--hex]' },
+  'database config': {
+    flags: [
+      'connection-url',
+      'username',
+      'allowed-roles',
+      'max-open',
+      'no-verify',
+      'password-authentication',
+      'limit',
+    ],
+    args: [1, 2],
+    usage:
+      'database config list | read NAME | delete NAME | write NAME --connection-url URL --username USER --allowed-roles R1,R2 [--max-open N] [--no-verify] [--password-authentication scram-sha-256|password]   (the admin password: hidden prompt or stdin)',
+  },
+  'database rotate-root': { flags: [], args: [1, 1], usage: 'database rotate-root NAME' },
+  'database role': {
+    flags: [
+      'connection',
+      'creation-statement',
+      'revocation-statement',
+      'renew-statement',
+      'default-ttl',
+      'max-ttl',
+      'limit',
+    ],
+    args: [1, 2],
+    usage:
+      'database role list | read NAME | delete NAME | write NAME --connection C --creation-statement SQL… [--revocation-statement SQL…] [--renew-statement SQL…] --default-ttl 1h --max-ttl 24h',
+  },
+  'database creds': {
+    flags: ['ttl'],
+    args: [1, 1],
+    usage: 'database creds ROLE [--ttl 15m]   (a new user and password, with a lease)',
+  },
+  'database lease': {
+    flags: ['increment', 'role', 'limit'],
+    args: [1, 2],
+    usage:
+      'database lease lookup LEASE_ID | renew LEASE_ID [--increment 1h] | revoke LEASE_ID | revoke-prefix PREFIX | list [--role R]',
+  },
+  'database static-role': {
+    flags: ['connection', 'username', 'rotation-period', 'rotation-statement', 'limit'],
+    args: [1, 2],
+    usage:
+      'database static-role list | read NAME | delete NAME | rotate NAME | write NAME --connection C --username USER --rotation-period 24h [--rotation-statement SQL…]',
+  },
+  'database static-creds': { flags: [], args: [1, 1], usage: 'database static-creds NAME' },
   'transit rewrap-job': {
     flags: ['table', 'column', 'context-column', 'associated-data-column', 'batch-size', 'wait', 'limit'],
     args: [1, 2],
@@ -349,6 +411,7 @@ const GROUPS: ReadonlySet<string> = new Set([
   'job',
   'kv',
   'transit',
+  'database',
 ]);
 
 function out(line = ''): void {
@@ -994,6 +1057,280 @@ const TRANSIT_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> 
   },
 };
 
+// ── database ────────────────────────────────────────────────────────────────────────────────────
+
+/** A name argument of a `database` command, checked before anything is sent. */
+function databaseName(run: Run, what: string): string {
+  const name = run.args[1];
+  if (name === undefined) throw usage(`database ${run.args[0]!}: give the ${what}`);
+  if (name === '.' || name === '..') throw usage(`${JSON.stringify(name)} is not a ${what}`);
+  return name;
+}
+
+function noName(run: Run): void {
+  if (run.args.length > 1) throw usage(`database … ${run.args[0]!} takes no name`);
+}
+
+function required(values: Values, flag: Flag): string {
+  const value = text(values, flag);
+  if (value === undefined) throw usage(`--${flag} is required`);
+  return value;
+}
+
+function statements(values: Values, flag: Flag): string[] | undefined {
+  const given = values[flag];
+  return Array.isArray(given) ? given : undefined;
+}
+
+/** A name page, or the names one per line. */
+function printNames(
+  run: Run,
+  list: { readonly keys: readonly string[]; readonly next: string | null },
+): void {
+  if (run.json) printJson(list);
+  else for (const key of list.keys) out(key);
+}
+
+function printObject(run: Run, value: object): void {
+  if (run.json) printJson(value);
+  else printRecord(value as Record<string, unknown>);
+}
+
+const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
+  'database config': async (run) => {
+    const action = run.args[0]!;
+    const limit = count(run.values, 'limit', 1, 1000);
+    switch (action) {
+      case 'list':
+        noName(run);
+        printNames(
+          run,
+          await (await run.authenticated()).database.listConnections(limit === undefined ? {} : { limit }),
+        );
+        return 0;
+      case 'read': {
+        const name = databaseName(run, 'connection NAME');
+        printObject(run, await (await run.authenticated()).database.readConnection(name));
+        return 0;
+      }
+      case 'delete': {
+        const name = databaseName(run, 'connection NAME');
+        const deleted = await (await run.authenticated()).database.deleteConnection(name);
+        out(deleted ? `deleted connection ${name}` : `no connection ${name}`);
+        return deleted ? 0 : 1;
+      }
+      case 'write': {
+        const name = databaseName(run, 'connection NAME');
+        const connectionUrl = required(run.values, 'connection-url');
+        const username = required(run.values, 'username');
+        const allowed = required(run.values, 'allowed-roles')
+          .split(',')
+          .map((r) => r.trim())
+          .filter((r) => r !== '');
+        if (allowed.length === 0) throw usage('--allowed-roles expects role names, prefix* or *');
+        const maxOpen = count(run.values, 'max-open', 1, 1000);
+        const auth = text(run.values, 'password-authentication');
+        if (auth !== undefined && auth !== 'scram-sha-256' && auth !== 'password') {
+          throw usage('--password-authentication expects scram-sha-256 or password');
+        }
+        // Never a flag: a password on the command line is in the shell history and `ps`.
+        const password = await readSecret(`Password of ${username}: `, { exact: true });
+        const info = await (
+          await run.authenticated()
+        ).database.writeConnection(name, {
+          plugin: 'postgresql',
+          connectionUrl,
+          username,
+          password,
+          allowedRoles: allowed,
+          ...(maxOpen === undefined ? {} : { maxOpenConnections: maxOpen }),
+          ...(run.values['no-verify'] === true ? { verifyConnection: false } : {}),
+          ...(auth === undefined ? {} : { passwordAuthentication: auth }),
+        });
+        printObject(run, info);
+        return 0;
+      }
+      default:
+        throw usage('database config list|read|write|delete');
+    }
+  },
+  'database rotate-root': async (run) => {
+    const name = run.args[0]!;
+    const info = await (await run.authenticated()).database.rotateRoot(name);
+    if (run.json) printJson(info);
+    else out(`rotated the administrator password of ${name} (only Fortress knows it now)`);
+    return 0;
+  },
+  'database role': async (run) => {
+    const action = run.args[0]!;
+    const limit = count(run.values, 'limit', 1, 1000);
+    switch (action) {
+      case 'list':
+        noName(run);
+        printNames(
+          run,
+          await (await run.authenticated()).database.listRoles(limit === undefined ? {} : { limit }),
+        );
+        return 0;
+      case 'read': {
+        const name = databaseName(run, 'role NAME');
+        printObject(run, await (await run.authenticated()).database.readRole(name));
+        return 0;
+      }
+      case 'delete': {
+        const name = databaseName(run, 'role NAME');
+        const deleted = await (await run.authenticated()).database.deleteRole(name);
+        out(deleted ? `deleted role ${name}` : `no role ${name}`);
+        return deleted ? 0 : 1;
+      }
+      case 'write': {
+        const name = databaseName(run, 'role NAME');
+        const connection = required(run.values, 'connection');
+        const creationStatements = statements(run.values, 'creation-statement');
+        if (creationStatements === undefined)
+          throw usage('--creation-statement is required (one per statement)');
+        const defaultTtl = flagDuration(run.values, 'default-ttl') ?? required(run.values, 'default-ttl');
+        const maxTtl = flagDuration(run.values, 'max-ttl') ?? required(run.values, 'max-ttl');
+        const revocationStatements = statements(run.values, 'revocation-statement');
+        const renewStatements = statements(run.values, 'renew-statement');
+        const info = await (
+          await run.authenticated()
+        ).database.writeRole(name, {
+          connection,
+          creationStatements,
+          ...(revocationStatements === undefined ? {} : { revocationStatements }),
+          ...(renewStatements === undefined ? {} : { renewStatements }),
+          defaultTtl,
+          maxTtl,
+        });
+        printObject(run, info);
+        return 0;
+      }
+      default:
+        throw usage('database role list|read|write|delete');
+    }
+  },
+  'database creds': async (run) => {
+    const ttl = flagDuration(run.values, 'ttl');
+    const creds = await (
+      await run.authenticated()
+    ).database.credentials(run.args[0]!, ttl === undefined ? {} : { ttl });
+    printObject(run, creds);
+    return 0;
+  },
+  'database lease': async (run) => {
+    const action = run.args[0]!;
+    const limit = count(run.values, 'limit', 1, 1000);
+    switch (action) {
+      case 'list': {
+        noName(run);
+        const role = text(run.values, 'role');
+        const page = await (
+          await run.authenticated()
+        ).database.listLeases({
+          ...(role === undefined ? {} : { role }),
+          ...(limit === undefined ? {} : { limit }),
+        });
+        if (run.json) printJson(page);
+        else
+          printTable(page.leases as unknown as Record<string, unknown>[], [
+            'leaseId',
+            'username',
+            'state',
+            'expireTime',
+          ]);
+        return 0;
+      }
+      case 'lookup': {
+        const name = databaseName(run, 'LEASE_ID');
+        printObject(run, await (await run.authenticated()).database.lookupLease(name));
+        return 0;
+      }
+      case 'renew': {
+        const leaseId = databaseName(run, 'LEASE_ID');
+        const increment = flagDuration(run.values, 'increment');
+        printObject(
+          run,
+          await (
+            await run.authenticated()
+          ).database.renewLease(leaseId, increment === undefined ? {} : { increment }),
+        );
+        return 0;
+      }
+      case 'revoke': {
+        const leaseId = databaseName(run, 'LEASE_ID');
+        await (await run.authenticated()).database.revokeLease(leaseId);
+        out(`revoked ${leaseId}`);
+        return 0;
+      }
+      case 'revoke-prefix': {
+        const prefix = databaseName(run, 'PREFIX (e.g. database/creds/ROLE/)');
+        const revoked = await (await run.authenticated()).database.revokePrefix(prefix);
+        if (run.json) printJson({ revoked });
+        else out(`revoked ${revoked} lease${revoked === 1 ? '' : 's'}`);
+        return 0;
+      }
+      default:
+        throw usage('database lease list|lookup|renew|revoke|revoke-prefix');
+    }
+  },
+  'database static-role': async (run) => {
+    const action = run.args[0]!;
+    const limit = count(run.values, 'limit', 1, 1000);
+    switch (action) {
+      case 'list':
+        noName(run);
+        printNames(
+          run,
+          await (await run.authenticated()).database.listStaticRoles(limit === undefined ? {} : { limit }),
+        );
+        return 0;
+      case 'read': {
+        const name = databaseName(run, 'static role NAME');
+        printObject(run, await (await run.authenticated()).database.readStaticRole(name));
+        return 0;
+      }
+      case 'rotate': {
+        const name = databaseName(run, 'static role NAME');
+        printObject(run, await (await run.authenticated()).database.rotateStaticRole(name));
+        return 0;
+      }
+      case 'delete': {
+        const name = databaseName(run, 'static role NAME');
+        const deleted = await (await run.authenticated()).database.deleteStaticRole(name);
+        out(deleted ? `deleted static role ${name}` : `no static role ${name}`);
+        return deleted ? 0 : 1;
+      }
+      case 'write': {
+        const name = databaseName(run, 'static role NAME');
+        const connection = required(run.values, 'connection');
+        const username = required(run.values, 'username');
+        const rotationPeriod =
+          flagDuration(run.values, 'rotation-period') ?? required(run.values, 'rotation-period');
+        const rotationStatements = statements(run.values, 'rotation-statement');
+        printObject(
+          run,
+          await (
+            await run.authenticated()
+          ).database.writeStaticRole(name, {
+            connection,
+            username,
+            rotationPeriod,
+            ...(rotationStatements === undefined ? {} : { rotationStatements }),
+          }),
+        );
+        return 0;
+      }
+      default:
+        throw usage('database static-role list|read|write|rotate|delete');
+    }
+  },
+  'database static-creds': async (run) => {
+    printObject(run, await (await run.authenticated()).database.staticCredentials(run.args[0]!));
+    return 0;
+  },
+};
+
 function count(values: Values, flag: Flag, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const value = text(values, flag);
   if (value === undefined) return undefined;
@@ -1241,6 +1578,7 @@ export async function remoteCommand(command: string, argv: string[]): Promise<nu
 const HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
   ...KV_HANDLERS,
   ...TRANSIT_HANDLERS,
+  ...DATABASE_HANDLERS,
   ...ceremonyHandlers('rekey'),
   ...ceremonyHandlers('rotate-root'),
   init: initServer,
