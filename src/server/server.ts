@@ -142,6 +142,11 @@ export async function buildServer(
   });
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   installErrorHandlers(app);
+  // Streamed bodies (table import, transit rewrap-stream): handed to the route as the raw stream,
+  // parsed there line by line, never buffered whole.
+  app.addContentTypeParser(['application/x-ndjson', 'text/csv'], (_request, payload, done) => {
+    done(null, payload);
+  });
 
   const metrics = new ServerMetrics(context);
   app.addHook('onRequest', async (request, reply) => {

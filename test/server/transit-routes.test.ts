@@ -746,6 +746,10 @@ describe('/v1/transit policy, audit and malformed requests', () => {
         'transit.export',
       ]),
     );
+    // Over HTTP each entry is whole (its secret path included), so it still hashes to the ledger's leaf.
+    const searched = await ok('GET', '/v1/audit/search?action=transit.encrypt&limit=5');
+    const first = (searched['entries'] as { resource: { path?: string } }[])[0]!;
+    expect(first.resource.path).toMatch(/^transit:/);
     const ledger = JSON.stringify(entries);
     const log = logs.join('');
     expect(log).toContain('/v1/transit/decrypt/:name');

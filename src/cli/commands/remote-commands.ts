@@ -1012,17 +1012,34 @@ const TRANSIT_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> 
     const batchSize = count(run.values, 'batch-size', 1, 10_000);
     const name = transitName(run);
     const client = await run.authenticated();
+    // Blank input lines (a failed item of an earlier run) pass through as blank output lines, so
+    // the output lines up with the input; lineNumbers[i] is the input line of the i-th ciphertext.
+    const blanksBefore: number[] = [];
+    const lineNumbers: number[] = [];
+    let blanks = 0;
+    let lineNumber = 0;
     async function* lines(): AsyncGenerator<string> {
       let pending = '';
+      const take = function* (line: string): Generator<string> {
+        lineNumber++;
+        if (line === '') {
+          blanks++;
+          return;
+        }
+        blanksBefore.push(blanks);
+        lineNumbers.push(lineNumber);
+        blanks = 0;
+        yield line;
+      };
       for await (const chunk of process.stdin) {
         pending += (chunk as Buffer).toString('utf8');
         let at: number;
         while ((at = pending.indexOf('\n')) >= 0) {
-          yield pending.slice(0, at).trim();
+          yield* take(pending.slice(0, at).trim());
           pending = pending.slice(at + 1);
         }
       }
-      if (pending.trim() !== '') yield pending.trim();
+      if (pending.trim() !== '') yield* take(pending.trim());
     }
     let failed = 0;
     // Line for line: a ciphertext that could not be rewrapped leaves an empty line on stdout and
@@ -1032,14 +1049,17 @@ const TRANSIT_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> 
       lines(),
       batchSize === undefined ? {} : { batchSize },
     )) {
+      for (let b = blanksBefore.shift() ?? 0; b > 0; b--) out();
+      const at = lineNumbers.shift() ?? r.index + 1;
       if ('error' in r) {
         failed++;
-        process.stderr.write(`line ${r.index + 1}: ${r.error.code} ${r.error.message}\n`);
+        process.stderr.write(`line ${at}: ${r.error.code} ${r.error.message}\n`);
         out();
       } else {
         out(r.ciphertext);
       }
     }
+    for (; blanks > 0; blanks--) out();
     return failed === 0 ? 0 : 1;
   },
   'transit export': async (run) => {

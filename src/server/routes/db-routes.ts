@@ -451,11 +451,6 @@ export function dbRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  // Raw bodies for import: NDJSON and CSV are parsed here, streamed, never buffered whole.
-  app.addContentTypeParser(['application/x-ndjson', 'text/csv'], (_request, payload, done) => {
-    done(null, payload);
-  });
-
   r.post(
     '/v1/db/tables/:table/import',
     {
