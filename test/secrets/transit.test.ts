@@ -270,6 +270,16 @@ describe('versions', () => {
       expect((await transit.readKey('orders')).autoRotatePeriod).toBe('1d');
       await transit.configure('orders', { autoRotatePeriod: null });
       expect((await transit.readKey('orders')).autoRotatePeriod).toBeNull();
+      // The keyring's periods: what a read gives back, config takes again.
+      await transit.configure('orders', { autoRotatePeriod: '14d' });
+      expect((await transit.readKey('orders')).autoRotatePeriod).toBe('2w');
+      await transit.configure('orders', { autoRotatePeriod: '2w' });
+      // A bad period refuses the whole change: the minimum decryption version stays as it was.
+      await expectCode(
+        transit.configure('orders', { minDecryptionVersion: 2, autoRotatePeriod: '3600s' }),
+        'FX_INVALID_ARGUMENT',
+      );
+      expect((await transit.readKey('orders')).minDecryptionVersion).toBe(1);
     } finally {
       await driver.close();
       keys.seal();

@@ -746,8 +746,8 @@ function flagPeriod(values: Values): string | null | undefined {
   const given = text(values, 'auto-rotate');
   if (given === undefined) return undefined;
   if (given === '0' || given === 'never') return null;
-  if (!/^[1-9][0-9]{0,9}[mhd]$/.test(given)) {
-    throw usage(`--auto-rotate expects a period such as 12h or 30d (at least 1h), or 0 for never`);
+  if (!/^[1-9][0-9]{0,5}[mhdw]$/.test(given)) {
+    throw usage(`--auto-rotate expects a period such as 12h, 30d or 2w (at least 1h), or 0 for never`);
   }
   return given;
 }

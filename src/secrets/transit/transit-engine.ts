@@ -39,6 +39,7 @@ import type { StorageDriver } from '../../storage/dialect.js';
 import { StorageConstraintError } from '../../storage/constraint-error.js';
 import { assertInteger, assertOptions } from '../../util/bytes.js';
 import { FortressError, type ErrorCode } from '../../util/errors.js';
+import { formatRotationPeriod, parseRotationPeriod } from '../../keys/keyring/rotation-period.js';
 import { formatVersioned, parseVersioned } from './transit-format.js';
 
 /** Key types: the four AEADs, an HMAC key, and two signature schemes. */
@@ -62,8 +63,6 @@ const MAX_CONTEXT_BYTES = 4096;
 const MAX_INPUT_BYTES = 16 * 1024 * 1024;
 /** Largest `random` request, in bytes. */
 export const MAX_RANDOM_BYTES: number = 1024 * 1024;
-/** Shortest automatic rotation period (Vault's floor): one hour. */
-const MIN_AUTO_ROTATE_MS = 3_600_000;
 /** Settings are cached this long (ms): changes made on another node apply here within it. */
 const SETTINGS_TTL_MS = 1000;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -85,7 +84,7 @@ export interface CreateTransitKeyOptions {
   readonly convergent?: boolean;
   /** The key may be deleted (off by default, so a mistaken delete cannot shred data). */
   readonly allowDeletion?: boolean;
-  /** Rotate automatically this often (`'30d'`, `'12h'`; at least 1h), or null for never. */
+  /** Rotate automatically this often (`'12h'`, `'30d'`, `'2w'`; 1 hour to 10 years), or null for never. */
   readonly autoRotatePeriod?: string | null;
 }
 
@@ -326,23 +325,23 @@ function checkItems(items: unknown, what: string): asserts items is readonly unk
   }
 }
 
-const PERIOD_RE = /^([1-9][0-9]{0,9})(s|m|h|d)$/;
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `'30d'` → ms, checked against the 1-hour floor. */
+/**
+ * An auto-rotation period as the keyring takes it (`'12h'`, `'30d'`, `'2w'`; 1 hour to 10
+ * years), written the keyring's shortest way so a read gives back what config accepts; null, `'0'`
+ * or `''` for never. Checked here, before anything changes.
+ */
 function checkPeriod(period: unknown): string | null {
   if (period === null || period === undefined || period === '0' || period === '') return null;
-  const match = typeof period === 'string' ? PERIOD_RE.exec(period) : null;
-  if (match === null) {
+  let ms: number;
+  try {
+    ms = parseRotationPeriod(period as string);
+  } catch {
     throw new FortressError(
       'FX_INVALID_ARGUMENT',
-      'autoRotatePeriod: expected a duration such as "12h" or "30d" (s, m, h, d), or null for never',
+      'autoRotatePeriod: expected a number and a unit m, h, d or w ("12h", "30d", "2w"), from 1 hour to 10 years, or null for never',
     );
   }
-  if (Number(match[1]) * UNIT_MS[match[2]!]! < MIN_AUTO_ROTATE_MS) {
-    throw new FortressError('FX_INVALID_ARGUMENT', 'autoRotatePeriod: at least 1h');
-  }
-  return period as string;
+  return formatRotationPeriod(ms);
 }
 
 function itemError(error: unknown): ItemError {

@@ -80,9 +80,9 @@ const KeyVersion = Type.Integer({
 const Version = Type.Integer({ minimum: 1, maximum: MAX_VERSION });
 const Algorithm = Type.Enum(['sha2-256', 'sha2-512'], { description: 'HMAC hash; default sha2-256' });
 const KeyParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) });
-/** `'30d'`, `'12h'` (at least 1h), or null / `"0"` for never; the engine checks the form. */
+/** `'12h'`, `'30d'`, `'2w'` (1 hour to 10 years), or null / `"0"` for never; the engine checks the form. */
 const Period = Type.Union([Type.String({ maxLength: 16 }), Type.Null()], {
-  description: 'Rotate this often, e.g. "30d" or "12h" (at least 1h); null: never',
+  description: 'Rotate this often, e.g. "12h", "30d" or "2w" (1 hour to 10 years); null: never',
 });
 
 function batchOf<T extends Parameters<typeof Type.Array>[0]>(item: T) {
