@@ -147,6 +147,21 @@ describe('fortress database (remote)', () => {
     expect(written).toMatch(/^name\s+shared$/m);
     expect(written).not.toContain(adminPassword);
     expect(await ok(['database', 'config', 'list'])).toBe('shared\n');
+    // An update of the same target keeps the stored password (after rotate-root only Fortress has it).
+    const kept = await ok([
+      'database',
+      'config',
+      'write',
+      'shared',
+      '--connection-url',
+      `postgresql://{{username}}:{{password}}@${target.host}${target.pathname}`,
+      '--username',
+      decodeURIComponent(target.username) || 'postgres',
+      '--allowed-roles',
+      `${TAG}-*,${TAG}x-*`,
+      '--keep-password',
+    ]);
+    expect(kept).toMatch(/^allowedRoles\s+/m);
 
     await ok([
       'database',

@@ -309,6 +309,30 @@ describe('/v1/database', () => {
       ['POST', '/v1/database/leases/renew', { leaseId: 'not-a-lease' }, 'FX_INVALID_ARGUMENT'],
       ['POST', '/v1/database/leases/revoke', {}, 'FX_REQUEST_INVALID'],
       ['DELETE', '/v1/database/config/shared', undefined, 'FX_DB_IN_USE'],
+      [
+        'POST',
+        '/v1/database/config/other',
+        { ...connection, connectionUrl: 'postgresql://{{username}}:{{password}}@/test?host=127.0.0.1' },
+        'FX_INVALID_ARGUMENT',
+      ],
+      // The stored password is never sent to another host (or port, database, user) than its own.
+      [
+        'POST',
+        '/v1/database/config/shared',
+        {
+          ...connection,
+          password: undefined,
+          connectionUrl: 'postgresql://{{username}}:{{password}}@localhost:5432/test',
+        },
+        'FX_INVALID_ARGUMENT',
+      ],
+      ['GET', `/v1/database/creds/${'r'.repeat(65)}`, undefined, 'FX_REQUEST_INVALID'],
+      [
+        'POST',
+        `/v1/database/roles/${ROLE}`,
+        { connection: 'shared', creationStatements: [CREATE_LOGIN], defaultTtl: 10, maxTtl: '1h' },
+        'FX_REQUEST_INVALID',
+      ],
     ] as const) {
       const r = await call(method, route, body);
       expect(r.status, `${method} ${route}: ${r.text}`).toBeGreaterThanOrEqual(400);

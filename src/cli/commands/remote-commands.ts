@@ -119,6 +119,7 @@ const OPTIONS = {
   'allowed-roles': { type: 'string' },
   'max-open': { type: 'string' },
   'no-verify': { type: 'boolean', default: false },
+  'keep-password': { type: 'boolean', default: false },
   'password-authentication': { type: 'string' },
   connection: { type: 'string' },
   'creation-statement': { type: 'string', multiple: true },
@@ -340,11 +341,12 @@ const SPECS: Readonly<Record<string, Spec>> = {
       'max-open',
       'no-verify',
       'password-authentication',
+      'keep-password',
       'limit',
     ],
     args: [1, 2],
     usage:
-      'database config list | read NAME | delete NAME | write NAME --connection-url URL --username USER --allowed-roles R1,R2 [--max-open N] [--no-verify] [--password-authentication scram-sha-256|password]   (the admin password: hidden prompt or stdin)',
+      'database config list | read NAME | delete NAME | write NAME --connection-url URL --username USER --allowed-roles R1,R2 [--max-open N] [--no-verify] [--password-authentication scram-sha-256|password] [--keep-password]   (the admin password: hidden prompt or stdin; --keep-password keeps the stored one on an update of the same target)',
   },
   'database rotate-root': { flags: [], args: [1, 1], usage: 'database rotate-root NAME' },
   'database role': {
@@ -506,7 +508,9 @@ function flagDuration(values: Values, flag: Flag): string | undefined {
   const given = text(values, flag);
   if (given === undefined) return undefined;
   if (!/^[0-9]{1,9}(ms|s|m|h|d)$/.test(given))
-    throw usage(`--${flag} expects a duration such as 30s, 12h or 7d (0s: never)`);
+    throw usage(
+      `--${flag} expects a duration such as 30s, 12h or 7d${flag === 'delete-version-after' ? ' (0s: never)' : ''}`,
+    );
   return given;
 }
 
@@ -1102,13 +1106,30 @@ function statements(values: Values, flag: Flag): string[] | undefined {
   return Array.isArray(given) ? given : undefined;
 }
 
-/** A name page, or the names one per line. */
-function printNames(
+interface NamePage {
+  readonly keys: readonly string[];
+  readonly next: string | null;
+}
+
+/** Every page of names, one request each (the server never answers an unbounded list). */
+async function printNames(
   run: Run,
-  list: { readonly keys: readonly string[]; readonly next: string | null },
-): void {
-  if (run.json) printJson(list);
-  else for (const key of list.keys) out(key);
+  limit: number | undefined,
+  list: (page: { after?: string; limit?: number }) => Promise<NamePage>,
+): Promise<void> {
+  const keys: string[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await list({
+      ...(limit === undefined ? {} : { limit }),
+      ...(after === undefined ? {} : { after }),
+    });
+    if (run.json) keys.push(...page.keys);
+    else for (const key of page.keys) out(key);
+    if (page.next === null) break;
+    after = page.next;
+  }
+  if (run.json) printJson({ keys });
 }
 
 function printObject(run: Run, value: object): void {
@@ -1123,10 +1144,10 @@ const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>>
     switch (action) {
       case 'list':
         noName(run);
-        printNames(
-          run,
-          await (await run.authenticated()).database.listConnections(limit === undefined ? {} : { limit }),
-        );
+        {
+          const client = await run.authenticated();
+          await printNames(run, limit, (page) => client.database.listConnections(page));
+        }
         return 0;
       case 'read': {
         const name = databaseName(run, 'connection NAME');
@@ -1153,15 +1174,19 @@ const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>>
         if (auth !== undefined && auth !== 'scram-sha-256' && auth !== 'password') {
           throw usage('--password-authentication expects scram-sha-256 or password');
         }
-        // Never a flag: a password on the command line is in the shell history and `ps`.
-        const password = await readSecret(`Password of ${username}: `, { exact: true });
+        // Never a flag: a password on the command line is in the shell history and `ps`. An
+        // update of the same target may keep the stored one (after rotate-root only Fortress has it).
+        const password =
+          run.values['keep-password'] === true
+            ? undefined
+            : await readSecret(`Password of ${username}: `, { exact: true });
         const info = await (
           await run.authenticated()
         ).database.writeConnection(name, {
           plugin: 'postgresql',
           connectionUrl,
           username,
-          password,
+          ...(password === undefined ? {} : { password }),
           allowedRoles: allowed,
           ...(maxOpen === undefined ? {} : { maxOpenConnections: maxOpen }),
           ...(run.values['no-verify'] === true ? { verifyConnection: false } : {}),
@@ -1187,10 +1212,10 @@ const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>>
     switch (action) {
       case 'list':
         noName(run);
-        printNames(
-          run,
-          await (await run.authenticated()).database.listRoles(limit === undefined ? {} : { limit }),
-        );
+        {
+          const client = await run.authenticated();
+          await printNames(run, limit, (page) => client.database.listRoles(page));
+        }
         return 0;
       case 'read': {
         const name = databaseName(run, 'role NAME');
@@ -1300,10 +1325,10 @@ const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>>
     switch (action) {
       case 'list':
         noName(run);
-        printNames(
-          run,
-          await (await run.authenticated()).database.listStaticRoles(limit === undefined ? {} : { limit }),
-        );
+        {
+          const client = await run.authenticated();
+          await printNames(run, limit, (page) => client.database.listStaticRoles(page));
+        }
         return 0;
       case 'read': {
         const name = databaseName(run, 'static role NAME');

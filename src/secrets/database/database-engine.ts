@@ -814,6 +814,17 @@ export class DatabaseEngine {
     const c = checkConnectionConfig(config);
     let existing = await this.#driver.get<ConnectionRow>(SQL.connection, [this.#tenant, name]);
     if (existing !== undefined && claimLive(existing, this.#now())) throw busy(`connection ${name}`);
+    if (
+      existing !== undefined &&
+      c.password === undefined &&
+      (checkConnectionUrl(existing.connection_url).where !== c.url.where || existing.username !== c.username)
+    ) {
+      // The stored password goes only where it was given for: never to a new host, port,
+      // database or user (a server there could ask for it in clear).
+      throw invalid(
+        `password: required when connection ${name} changes its host, port, database or username`,
+      );
+    }
     if (existing !== undefined && c.password === undefined && existing.pending_password !== null) {
       // Resolve an interrupted root rotation before keeping "the" stored password.
       await (await this.#pool(existing)).verify();

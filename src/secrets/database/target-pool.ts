@@ -87,8 +87,12 @@ export function checkConnectionUrl(value: unknown): ConnectionUrl {
       throw invalidUrl(`the parameter ${key} is not accepted; set username and password instead`);
     }
   }
-  const host = url.hostname !== '' ? url.hostname : url.searchParams.get('host');
-  if (host === null || host === '') throw invalidUrl('no host');
+  // The host goes after the @: with none there, the URL cannot carry the credentials (pg would
+  // fall back to PGUSER, PGPASSWORD or ~/.pgpass), so a query-string-only host is refused.
+  const host = url.hostname;
+  if (host === '') {
+    throw invalidUrl('give the host after the @: postgresql://{{username}}:{{password}}@host:port/database');
+  }
   let database = url.pathname.replace(/^\//, '');
   try {
     database = decodeURIComponent(database);

@@ -15,14 +15,21 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { PolicySession } from '../../policy-session.js';
 import type { SecretsDatabase } from '../../secrets/database/secrets-database.js';
 import type { ServerContext } from '../server-context.js';
-import { Duration, durationMs, ErrorResponse } from '../http/schemas.js';
+import { durationMs, ErrorResponse } from '../http/schemas.js';
 
 const STRICT = { additionalProperties: false } as const;
-const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) });
-const Statements = Type.Array(Type.String({ minLength: 1, maxLength: 65_536 }), { maxItems: 100 });
+// Bounds are the engine's, so an oversized field is a request error (FX_REQUEST_INVALID) here.
+const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' });
+const NameParams = Type.Object({ name: Name });
+const Statements = Type.Array(Type.String({ minLength: 1, maxLength: 16_384 }), { maxItems: 50 });
+/** A TTL or period: at least a second (the engine sets each one's floor). */
+const Ttl = Type.Union([
+  Type.Integer({ minimum: 1000, maximum: 10 * 365 * 86_400_000, description: 'milliseconds' }),
+  Type.String({ pattern: '^[0-9]{1,9}(ms|s|m|h|d)$', maxLength: 11, description: 'e.g. "15m", "1h", "7d"' }),
+]);
 const ListQuery = Type.Object(
   {
-    after: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    after: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
     limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', maxLength: 4 })),
   },
   STRICT,
@@ -33,7 +40,7 @@ const NameList = Type.Object({
 });
 const LeaseId = Type.String({
   minLength: 1,
-  maxLength: 512,
+  maxLength: 300,
   description: '"database/creds/<role>/<id>", as creds/ returned it',
 });
 
@@ -131,17 +138,21 @@ export function databaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
             plugin: Type.Literal('postgresql'),
             connectionUrl: Type.String({
               minLength: 1,
-              maxLength: 4096,
+              maxLength: 2048,
               description: 'postgresql://{{username}}:{{password}}@host:port/database?sslmode=…',
             }),
-            username: Type.String({ minLength: 1, maxLength: 128 }),
+            username: Type.String({ minLength: 1, maxLength: 63 }),
             password: Type.Optional(
-              Type.String({ minLength: 1, maxLength: 1024, description: 'required when creating' }),
+              Type.String({
+                minLength: 1,
+                maxLength: 1024,
+                description: 'required when creating, and when the host, port, database or username changes',
+              }),
             ),
-            allowedRoles: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 1000 }),
-            maxOpenConnections: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+            allowedRoles: Type.Array(Type.String({ minLength: 1, maxLength: 65 }), { maxItems: 1000 }),
+            maxOpenConnections: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
             verifyConnection: Type.Optional(Type.Boolean()),
-            passwordLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+            passwordLength: Type.Optional(Type.Integer({ minimum: 16, maximum: 128 })),
             rootRotationStatements: Type.Optional(Statements),
             passwordAuthentication: Type.Optional(Type.Enum(['scram-sha-256', 'password'])),
           },
@@ -251,12 +262,12 @@ export function databaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
         params: NameParams,
         body: Type.Object(
           {
-            connection: Type.String({ minLength: 1, maxLength: 128 }),
+            connection: Name,
             creationStatements: Statements,
             revocationStatements: Type.Optional(Statements),
             renewStatements: Type.Optional(Statements),
-            defaultTtl: Duration,
-            maxTtl: Duration,
+            defaultTtl: Ttl,
+            maxTtl: Ttl,
           },
           STRICT,
         ),
@@ -393,7 +404,7 @@ export function databaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
         tags,
         summary:
           "Extend a lease by increment (default the role's TTL), never past its maximum (renewLease on its role)",
-        body: Type.Object({ leaseId: LeaseId, increment: Type.Optional(Duration) }, STRICT),
+        body: Type.Object({ leaseId: LeaseId, increment: Type.Optional(Ttl) }, STRICT),
         response: { 200: LeaseInfo, '4xx': ErrorResponse },
       },
     },
@@ -431,7 +442,7 @@ export function databaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
         tags,
         summary:
           'Revoke every lease whose id starts with prefix, e.g. "database/creds/<role>/" (manageDatabase)',
-        body: Type.Object({ prefix: Type.String({ minLength: 1, maxLength: 512 }) }, STRICT),
+        body: Type.Object({ prefix: Type.String({ minLength: 1, maxLength: 300 }) }, STRICT),
         response: { 200: Type.Object({ revoked: Type.Integer() }), '4xx': ErrorResponse },
       },
     },
@@ -449,8 +460,8 @@ export function databaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
         summary: "A page of leases, all or one role's, in lease id order (manageDatabase)",
         querystring: Type.Object(
           {
-            role: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-            after: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+            role: Type.Optional(Name),
+            after: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
             limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', maxLength: 4 })),
           },
           STRICT,
@@ -480,9 +491,9 @@ export function databaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
         params: NameParams,
         body: Type.Object(
           {
-            connection: Type.String({ minLength: 1, maxLength: 128 }),
-            username: Type.String({ minLength: 1, maxLength: 128 }),
-            rotationPeriod: Duration,
+            connection: Name,
+            username: Type.String({ minLength: 1, maxLength: 63 }),
+            rotationPeriod: Ttl,
             rotationStatements: Type.Optional(Statements),
           },
           STRICT,
