@@ -1082,8 +1082,16 @@ export class TransitEngine {
     return results;
   }
 
-  /** Opens one item's ciphertext into a plaintext the caller must zero. */
-  async #open(settings: Settings, item: Record<string, unknown>, index: number): Promise<Buffer> {
+  /**
+   * Opens one item's ciphertext into a plaintext the caller must zero. `keyId` is the key's
+   * keyring id, looked up once per batch by the caller (the lookup builds the key's whole info).
+   */
+  async #open(
+    settings: Settings,
+    keyId: number,
+    item: Record<string, unknown>,
+    index: number,
+  ): Promise<Buffer> {
     const { version, bytes } = parseVersioned(item['ciphertext'], `items[${index}].ciphertext`);
     const derivation = this.#derivation(settings, item, index);
     const context = this.#contextOf(settings, item, index);
@@ -1096,8 +1104,7 @@ export class TransitEngine {
         `items[${index}].ciphertext: not a transit ciphertext`,
       );
     }
-    const info = this.#keyInfo(settings);
-    if (header.keyId !== info.id) {
+    if (header.keyId !== keyId) {
       throw new FortressError(
         'FX_TRANSIT_CIPHERTEXT_INVALID',
         `items[${index}].ciphertext: was not made by transit key ${settings.name}`,
@@ -1124,9 +1131,10 @@ export class TransitEngine {
     batch: boolean,
   ): Promise<ItemResult<Opened>[]> {
     const results = new Array<ItemResult<Opened>>(items.length);
+    const keyId = this.#keyInfo(settings).id;
     for (let i = 0; i < items.length; i++) {
       try {
-        results[i] = { plaintext: await this.#open(settings, this.#item(items[i], i), i) };
+        results[i] = { plaintext: await this.#open(settings, keyId, this.#item(items[i], i), i) };
       } catch (error) {
         if (!batch) throw error;
         results[i] = itemError(error);
@@ -1141,10 +1149,11 @@ export class TransitEngine {
     batch: boolean,
   ): Promise<ItemResult<Sealed>[]> {
     const results = new Array<ItemResult<Sealed>>(items.length);
+    const keyId = this.#keyInfo(settings).id;
     for (let i = 0; i < items.length; i++) {
       try {
         const item = this.#item(items[i], i);
-        const plaintext = await this.#open(settings, item, i);
+        const plaintext = await this.#open(settings, keyId, item, i);
         try {
           const [sealed] = await this.#encryptAll(
             settings,
