@@ -83,7 +83,9 @@ const EntryView = Type.Object({
     table: Type.Optional(Type.String()),
     column: Type.Optional(Type.String()),
     key: Type.Optional(Type.String()),
-    path: Type.Optional(Type.String({ description: 'A secret, with its engine: kv:apps/db, transit:orders' })),
+    path: Type.Optional(
+      Type.String({ description: 'A secret, with its engine: kv:apps/db, transit:orders' }),
+    ),
   }),
   decision: Type.Object({ effect: Type.String(), policies: Type.Array(Type.String()) }),
   outcome: Type.Object({ status: Type.String(), code: Type.Optional(Type.String()) }),
