@@ -134,9 +134,11 @@ export interface IsolatedTransactionOptions {
    * `read-committed`: every statement sees what was committed before it began (where writers run
    * concurrently; serialised backends ignore it). Only for bodies that serialise themselves with a
    * row lock taken first — they then always read the latest committed state and never fail with a
-   * serialization conflict. @default 'serializable'
+   * serialization conflict. `snapshot`: a read-only transaction that sees one consistent state
+   * from its first statement (PostgreSQL REPEATABLE READ READ ONLY) — for long reads that must not
+   * see concurrent commits halfway, nor make writers fail. @default 'serializable'
    */
-  readonly isolation?: 'serializable' | 'read-committed';
+  readonly isolation?: 'serializable' | 'read-committed' | 'snapshot';
 }
 
 /** An open database. */

@@ -65,7 +65,7 @@ import { formatTlogProof } from '../note/tlog-proof.js';
 import { formatSegment, segmentFileName } from '../segment/segment-file.js';
 import { bundlePath, TILE_HEIGHT, TILE_WIDTH, tilePath, tilesOf } from '../tiles/tile-layout.js';
 import { constantTimeEqual } from '../../crypto/memory/constant-time.js';
-import { verifyLedger, type VerifyOptions, type VerifyReport } from '../verify/ledger-verifier.js';
+import { verifyLiveLedger, type VerifyOptions, type VerifyReport } from '../verify/ledger-verifier.js';
 import { ledgerDdl, SQL, type CheckpointRow, type StagedRow, type StateRow } from './ledger-schema.js';
 
 export interface AuditLedgerOptions {
@@ -1037,7 +1037,7 @@ export class AuditLedger {
     this.#check();
     await this.flushTree();
     const verifiers = options.verifiers ?? this.#signers().map((s) => s.verifier());
-    return verifyLedger(this.#driver, { ...options, verifiers });
+    return verifyLiveLedger(this.#driver, { ...options, verifiers });
   }
 
   /**

@@ -22,7 +22,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
-import type { StorageSession } from '../../storage/dialect.js';
+import type { StorageDriver, StorageSession } from '../../storage/dialect.js';
 import { AuditError, FortressError } from '../../util/errors.js';
 import { HASH_BYTES } from '../merkle/merkle-hash.js';
 import { checkEntryBatch, SEARCH_COLUMNS, type EntryBatch, type EntryBatchResult } from './entry-checker.js';
@@ -89,6 +89,17 @@ function sameHash(a: Uint8Array, b: Uint8Array): boolean {
 function bytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new Finding({ message: `${what} is not stored as bytes` });
   return value;
+}
+
+/**
+ * Verifies the ledger of a live database: where writers run concurrently (PostgreSQL) inside one
+ * read-only snapshot, so entries, tree nodes and checkpoints appended meanwhile are not mistaken
+ * for tampering (a tree of 8 entries with 9 leaves read); SQLite serialises statements per
+ * connection, and a transaction there would stop every writer for the whole verification.
+ */
+export function verifyLiveLedger(driver: StorageDriver, options: VerifyOptions): Promise<VerifyReport> {
+  if (driver.dialect === 'sqlite') return verifyLedger(driver, options);
+  return driver.isolatedTransaction((tx) => verifyLedger(tx, options), { isolation: 'snapshot' });
 }
 
 /** Verifies the ledger stored in `session`'s database; never throws for a finding, only reports it. */

@@ -33,7 +33,7 @@ import {
   type StandardNoteVerifier,
 } from '../../audit/note/signed-note.js';
 import { openTlogProof, parseTlogProof, type OpenedTlogProof } from '../../audit/note/tlog-proof.js';
-import { verifyLedger, type VerifyReport } from '../../audit/verify/ledger-verifier.js';
+import { verifyLiveLedger, type VerifyReport } from '../../audit/verify/ledger-verifier.js';
 import { verifySegments, type SegmentVerifyReport } from '../../audit/verify/segment-verifier.js';
 import { SqliteDialect } from '../../storage/sqlite/sqlite-dialect.js';
 import { AuditError, FortressError } from '../../util/errors.js';
@@ -299,7 +299,7 @@ async function verify(args: string[]): Promise<number> {
               mustExist: true,
             }).createDriver();
       try {
-        report = await verifyLedger(driver, options);
+        report = await verifyLiveLedger(driver, options);
       } finally {
         await driver.close();
       }

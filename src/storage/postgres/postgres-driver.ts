@@ -49,6 +49,7 @@ import { StatementCache, type PreparedSql } from './postgres-sql.js';
 export const MAX_ATTEMPTS = 40;
 const BEGIN = 'BEGIN ISOLATION LEVEL SERIALIZABLE';
 const BEGIN_RC = 'BEGIN ISOLATION LEVEL READ COMMITTED';
+const BEGIN_SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
 /** The advisory lock (with the schema's hash) that serialises schema creation between processes. */
 export const DDL_LOCK = 0x46585f43; // "FX_C"
 const DDL_LOCK_SQL = `SELECT pg_advisory_xact_lock(${DDL_LOCK}, hashtext(current_schema()));\n`;
@@ -527,7 +528,13 @@ export class PostgresDriver implements StorageDriver {
   ): Promise<T> {
     // Never joins a running transaction, even from inside its body: a connection of its own.
     // Statements the body issues through the driver (not `tx`) stay where they would have gone.
-    return this.#transaction(fn, false, options.isolation === 'read-committed' ? BEGIN_RC : BEGIN);
+    const begin =
+      options.isolation === 'read-committed'
+        ? BEGIN_RC
+        : options.isolation === 'snapshot'
+          ? BEGIN_SNAPSHOT
+          : BEGIN;
+    return this.#transaction(fn, false, begin);
   }
 
   // --- transactions ------------------------------------------------------------------------------
