@@ -661,8 +661,7 @@ export class Fortress implements AsyncDisposable {
         this.seal();
         const message =
           'the root key was rotated on another node: this node sealed itself; unseal it with the new shares';
-        if (this.#options.onWarning === undefined) process.emitWarning(message, 'FortressWarning');
-        else this.#options.onWarning(message);
+        this.#warn(message);
       }
     });
     sync.on('catalog', async () => {
@@ -859,12 +858,7 @@ export class Fortress implements AsyncDisposable {
         accessLog: this.#trail,
         maskKey: () => this.#maskKeyOf(access),
         warn: (message) => {
-          (
-            this.#options.onWarning ??
-            ((m: string) => {
-              process.emitWarning(m, 'FortressWarning');
-            })
-          )(message);
+          this.#warn(message);
         },
         admin: (action, resource, body, actor) => this.#admin(action, resource, body, {}, actor),
         resource: (table, column) => this.#trail.resource(table, column),
@@ -970,11 +964,6 @@ export class Fortress implements AsyncDisposable {
   #startDatabaseSweeper(): void {
     if (this.#closed || this.#rawKeys.state !== 'unsealed' || (this.#engine ?? this.#lazyEngine) === null)
       return;
-    const warn =
-      this.#options.onWarning ??
-      ((m: string) => {
-        process.emitWarning(m, 'FortressWarning');
-      });
     this.#databaseOf()
       .then((engine) => {
         if (this.#closed || this.#rawKeys.state !== 'unsealed') return;
@@ -982,11 +971,17 @@ export class Fortress implements AsyncDisposable {
           intervalMs: this.#options.secrets?.databaseSweepIntervalMs ?? 60_000,
           // Messages name leases and users, never passwords; a failure is retried at the next sweep.
           onError: (error) => {
-            warn(`database secrets: ${error.message}`);
+            this.#warn(`database secrets: ${error.message}`);
           },
         });
       })
       .catch(() => undefined);
+  }
+
+  /** A warning to `onWarning`, or to process.emitWarning when none was given. */
+  #warn(message: string): void {
+    if (this.#options.onWarning === undefined) process.emitWarning(message, 'FortressWarning');
+    else this.#options.onWarning(message);
   }
 
   async #stopDatabaseSweeper(): Promise<void> {

@@ -81,13 +81,15 @@ export function randomToken(length = 24): string {
 /**
  * The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802 / RFC 7677, PostgreSQL's
  * `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` text): `ALTER ROLE … PASSWORD
- * '<verifier>'` sets the password without the password itself reaching the server. Only for the
- * printable-ASCII passwords this engine generates, which SASLprep leaves unchanged.
+ * '<verifier>'` sets the password without the password itself reaching the server. Its callers
+ * (root rotation, dynamic credentials, static rotation) pass only passwords from
+ * `generatePassword` — letters, digits, `-` and `_` — which SASLprep (RFC 4013) leaves as they
+ * are, so the verifier is exact without a SASLprep implementation.
  */
 export function scramSha256Verifier(password: string, salt: Uint8Array = randomBytes(16)): string {
   if (!/^[\x21-\x7e]+$/.test(password)) {
-    // Never reached with generated passwords; SASLprep of anything else is not implemented here.
-    throw new RangeError('password: SCRAM verifiers are only computed for printable ASCII passwords');
+    // A guard on the invariant above: any other password would need SASLprep first.
+    throw new RangeError('password: SCRAM verifiers are only computed for generated (ASCII) passwords');
   }
   const salted = pbkdf2Sync(password, salt, SCRAM_ITERATIONS, 32, 'sha256');
   const clientKey = createHmac('sha256', salted).update('Client Key').digest();
