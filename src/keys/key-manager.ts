@@ -223,6 +223,8 @@ export class KeyManager {
   /** Root key versions while unsealed (current and, during a root rotation, previous ones). */
   #roots = new Map<number, DataKey>();
   #keysById = new Map<number, KeyRecord>();
+  /** Each record's frozen `KeyInfo` (see `#info`). */
+  readonly #infos = new WeakMap<KeyRecord, KeyInfo>();
   #keysByName = new Map<string, KeyRecord>();
   /** LRU of unwrapped versions: Map iteration order is insertion order. */
   #cache = new Map<string, DataKey>();
@@ -673,10 +675,18 @@ export class KeyManager {
   }
 
   #info(record: KeyRecord): KeyInfo {
-    return Object.freeze({
-      ...record,
-      rotationPeriod: record.rotationPeriodMs === null ? null : formatRotationPeriod(record.rotationPeriodMs),
-    });
+    // Records are immutable (every change saves a new one), so each one's frozen info is made once:
+    // transit and the engine look a key up on every request.
+    let info = this.#infos.get(record);
+    if (info === undefined) {
+      info = Object.freeze({
+        ...record,
+        rotationPeriod:
+          record.rotationPeriodMs === null ? null : formatRotationPeriod(record.rotationPeriodMs),
+      });
+      this.#infos.set(record, info);
+    }
+    return info;
   }
 
   /** Every key's metadata. */

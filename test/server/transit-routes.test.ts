@@ -794,6 +794,20 @@ describe('/v1/transit policy, audit and malformed requests', () => {
       [
         'POST',
         '/v1/transit/encrypt/keep',
+        { batch: [{ plaintext: 'QUJD' }, { plaintext: 'QU-D' }] },
+        400,
+        'FX_INVALID_ARGUMENT',
+      ],
+      [
+        'POST',
+        '/v1/transit/encrypt/keep',
+        { batch: [{ plaintext: 'QUJD' }, { plaintext: 'QUJŁ' }] },
+        400,
+        'FX_INVALID_ARGUMENT',
+      ],
+      [
+        'POST',
+        '/v1/transit/encrypt/keep',
         { batch: [{ plaintext: 'QUJD', x: 1 }] },
         400,
         'FX_REQUEST_INVALID',

@@ -6,7 +6,7 @@
  * it with `fortress audit hash <value>`. The HMAC is the blind-index primitive at full width (256
  * bits), under a key used for nothing else.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { BlindIndex } from '../../crypto/blind-index/blind-index.js';
 import type { DataKey } from '../../crypto/envelope/data-key.js';
 import { canonicalJson } from './canonical-json.js';
@@ -60,7 +60,7 @@ export class AuditHasher implements Disposable {
  * themselves. See docs/formats.md § Audit entries.
  */
 export function requestDigestOf(parts: readonly unknown[]): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(parts)).digest('hex')}`;
+  return `sha256:${hash('sha256', canonicalJson(parts), 'hex')}`;
 }
 
 /**
@@ -68,5 +68,5 @@ export function requestDigestOf(parts: readonly unknown[]): string {
  * JSON.stringify already writes RFC 8785 form (no object members to sort): the audited hot path.
  */
 export function requestDigestOfStrings(parts: readonly (string | readonly string[])[]): string {
-  return `sha256:${createHash('sha256').update(JSON.stringify(parts)).digest('hex')}`;
+  return `sha256:${hash('sha256', JSON.stringify(parts), 'hex')}`;
 }

@@ -12,20 +12,31 @@ import { AuditError } from '../../util/errors.js';
 export type JsonValue =
   null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
-function write(value: unknown, path: string, out: string[]): void {
+/** `$`, `$.a`, `$.a[2]`: where in the value a problem is (built only when there is one). */
+function pathOf(trail: readonly (string | number)[]): string {
+  let path = '$';
+  for (const step of trail) path += typeof step === 'number' ? `[${step}]` : `.${step}`;
+  return path;
+}
+
+function write(value: unknown, trail: (string | number)[], out: string[]): void {
   if (value === null || typeof value === 'boolean') {
     out.push(String(value));
   } else if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new AuditError('FX_AUDIT_FORMAT', `${path}: not a finite number`);
+    if (!Number.isFinite(value))
+      throw new AuditError('FX_AUDIT_FORMAT', `${pathOf(trail)}: not a finite number`);
     out.push(JSON.stringify(value));
   } else if (typeof value === 'string') {
-    if (!value.isWellFormed()) throw new AuditError('FX_AUDIT_FORMAT', `${path}: lone UTF-16 surrogate`);
+    if (!value.isWellFormed())
+      throw new AuditError('FX_AUDIT_FORMAT', `${pathOf(trail)}: lone UTF-16 surrogate`);
     out.push(JSON.stringify(value));
   } else if (Array.isArray(value)) {
     out.push('[');
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out.push(',');
-      write(value[i], `${path}[${i}]`, out);
+      trail.push(i);
+      write(value[i], trail, out);
+      trail.pop();
     }
     out.push(']');
   } else if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
@@ -40,19 +51,21 @@ function write(value: unknown, path: string, out: string[]): void {
       if (!first) out.push(',');
       first = false;
       if (!key.isWellFormed())
-        throw new AuditError('FX_AUDIT_FORMAT', `${path}: member name with a lone surrogate`);
+        throw new AuditError('FX_AUDIT_FORMAT', `${pathOf(trail)}: member name with a lone surrogate`);
       out.push(JSON.stringify(key), ':');
-      write(member, `${path}.${key}`, out);
+      trail.push(key);
+      write(member, trail, out);
+      trail.pop();
     }
     out.push('}');
   } else {
-    throw new AuditError('FX_AUDIT_FORMAT', `${path}: ${typeof value} is not a JSON value`);
+    throw new AuditError('FX_AUDIT_FORMAT', `${pathOf(trail)}: ${typeof value} is not a JSON value`);
   }
 }
 
 /** The RFC 8785 canonical text of `value` (members whose value is undefined are left out). */
 export function canonicalJson(value: unknown): string {
   const out: string[] = [];
-  write(value, '$', out);
+  write(value, [], out);
   return out.join('');
 }

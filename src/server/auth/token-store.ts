@@ -11,7 +11,7 @@
  *
  * Table: fx_tokens(accessor PK, hash UNIQUE, parent, expires_at, record JSON).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { SqlSpelling, StorageDriver, StorageSession } from '../../storage/dialect.js';
 import { FortressError } from '../../util/errors.js';
 
@@ -80,7 +80,7 @@ interface TokenRow {
 
 /** SHA-256 of a token, hex: what the store indexes. */
 function digest(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 function nowSeconds(): number {
