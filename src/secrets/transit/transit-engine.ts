@@ -23,7 +23,7 @@ import type { AeadName } from '../../crypto/aead/aead.js';
 import { isAeadName } from '../../crypto/aead/registry.js';
 import { DataKey, dataKeyMaterial } from '../../crypto/envelope/data-key.js';
 import { EncryptionContext } from '../../crypto/envelope/encryption-context.js';
-import { decrypt, encrypt, encryptConvergent } from '../../crypto/envelope/envelope.js';
+import { decrypt, encrypt, encryptConvergent, type KeyResolver } from '../../crypto/envelope/envelope.js';
 import { MAX_PLAINTEXT_BYTES, readEnvelopeHeader } from '../../crypto/envelope/envelope-format.js';
 import { constantTimeEqual } from '../../crypto/memory/constant-time.js';
 import { SecretKey } from '../../crypto/memory/secret-key.js';
@@ -369,6 +369,8 @@ function unsupported(settings: Settings, operation: string): FortressError {
 export class TransitEngine {
   readonly #driver: StorageDriver;
   readonly #keys: KeyManager;
+  /** The keyring's synchronous resolver of unwrapped keys (decryption hot path), made at first use. */
+  #resolve: KeyResolver | null = null;
   readonly #tenant: string;
   readonly #now: () => number;
   readonly #kek: string;
@@ -1085,13 +1087,15 @@ export class TransitEngine {
   /**
    * Opens one item's ciphertext into a plaintext the caller must zero. `keyId` is the key's
    * keyring id, looked up once per batch by the caller (the lookup builds the key's whole info).
+   * The common case — no derivation, the version's key already unwrapped — runs synchronously:
+   * a batch of 100 then costs no await per item.
    */
-  async #open(
+  #open(
     settings: Settings,
     keyId: number,
     item: Record<string, unknown>,
     index: number,
-  ): Promise<Buffer> {
+  ): Buffer | Promise<Buffer> {
     const { version, bytes } = parseVersioned(item['ciphertext'], `items[${index}].ciphertext`);
     const derivation = this.#derivation(settings, item, index);
     const context = this.#contextOf(settings, item, index);
@@ -1116,10 +1120,23 @@ export class TransitEngine {
         `items[${index}].ciphertext: its prefix says version ${version} but it was sealed with version ${header.keyVersion}`,
       );
     }
-    if (derivation === undefined) {
-      const key = await this.#keys.keyForEnvelope(bytes);
-      return decrypt(key, bytes, context);
-    }
+    if (derivation !== undefined) return this.#openDerived(settings, version, bytes, derivation, context);
+    // The keyring's synchronous resolver applies keyForEnvelope's rules to cached keys (sealed,
+    // retired, wrong purpose); a miss — not yet unwrapped, destroyed, out of range — goes the
+    // asynchronous way, which unwraps or fails with the precise error.
+    this.#resolve ??= this.#keys.resolver();
+    const key = this.#resolve(keyId, version, header.algorithm);
+    if (key !== undefined) return decrypt(key, bytes, context);
+    return this.#keys.keyForEnvelope(bytes).then((found) => decrypt(found, bytes, context));
+  }
+
+  async #openDerived(
+    settings: Settings,
+    version: number,
+    bytes: Buffer,
+    derivation: Uint8Array,
+    context: EncryptionContext,
+  ): Promise<Buffer> {
     const parent = await this.#keys.keyVersion(settings.keyName, version);
     using derived = this.#derive(parent, derivation);
     return decrypt(derived, bytes, context);
@@ -1134,7 +1151,8 @@ export class TransitEngine {
     const keyId = this.#keyInfo(settings).id;
     for (let i = 0; i < items.length; i++) {
       try {
-        results[i] = { plaintext: await this.#open(settings, keyId, this.#item(items[i], i), i) };
+        const opened = this.#open(settings, keyId, this.#item(items[i], i), i);
+        results[i] = { plaintext: opened instanceof Promise ? await opened : opened };
       } catch (error) {
         if (!batch) throw error;
         results[i] = itemError(error);
