@@ -23,7 +23,7 @@ import {
   type AuditRecord,
   type AuditResource,
 } from './audit/entry/audit-entry.js';
-import { AuditHasher, requestDigestOf, requestDigestOfStrings } from './audit/entry/audit-hasher.js';
+import { AuditHasher, requestDigestOfFacts, requestDigestOfStrings } from './audit/entry/audit-hasher.js';
 import type { AuditLedger } from './audit/ledger/audit-ledger.js';
 import {
   ed25519NoteSigner,
@@ -362,7 +362,7 @@ export class AuditTrail implements AccessLog {
         resource,
         error,
         details,
-        requestDigestOf([action, resourcePath(resource), facts]),
+        requestDigestOfFacts(action, resourcePath(resource), facts),
         actor?.principal,
         decisionOf(actor, denied),
         actor?.client,

@@ -1,8 +1,11 @@
 /**
  * RFC 8785 canonical JSON (src/audit/entry/canonical-json.ts): member order, and a refusal that
- * names where in the value the problem is.
+ * names where in the value the problem is; and the audited hot path's request digest, pinned to
+ * the generic one.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { requestDigestOf, requestDigestOfFacts } from '../../src/audit/entry/audit-hasher.js';
 import { canonicalJson } from '../../src/audit/entry/canonical-json.js';
 
 describe('canonicalJson', () => {
@@ -26,5 +29,32 @@ describe('canonicalJson', () => {
     for (const [value, message] of cases) {
       expect(() => canonicalJson(value)).toThrow(message);
     }
+  });
+});
+
+describe('requestDigestOfFacts', () => {
+  it('is requestDigestOf([action, path, facts]) for any scalar facts', () => {
+    const scalar = fc.oneof(fc.string({ unit: 'binary' }), fc.double(), fc.integer(), fc.boolean());
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary' }),
+        fc.string({ unit: 'binary' }),
+        fc.dictionary(fc.string({ unit: 'binary', maxLength: 8 }), scalar, { maxKeys: 6 }),
+        (action, path, facts) => {
+          let generic: string | Error;
+          try {
+            generic = requestDigestOf([action, path, facts]);
+          } catch (error) {
+            generic = error as Error;
+          }
+          if (generic instanceof Error) {
+            expect(() => requestDigestOfFacts(action, path, facts)).toThrow(generic.message);
+          } else {
+            expect(requestDigestOfFacts(action, path, facts)).toBe(generic);
+          }
+        },
+      ),
+      { numRuns: 5_000 },
+    );
   });
 });

@@ -70,3 +70,36 @@ export function requestDigestOf(parts: readonly unknown[]): string {
 export function requestDigestOfStrings(parts: readonly (string | readonly string[])[]): string {
   return `sha256:${hash('sha256', JSON.stringify(parts), 'hex')}`;
 }
+
+/**
+ * {@link requestDigestOf} of `[action, path, facts]` where `facts` are scalars — an operation's
+ * entry, once per audited call: members sorted and each value written by JSON.stringify, which is
+ * RFC 8785's form for strings and finite numbers (the tests pin it to the generic path).
+ */
+export function requestDigestOfFacts(
+  action: string,
+  path: string,
+  facts: Readonly<Record<string, string | number | boolean>>,
+): string {
+  // Anything the generic path would refuse or write differently goes that way (it names the problem).
+  if (!action.isWellFormed() || !path.isWellFormed() || Object.getPrototypeOf(facts) !== Object.prototype) {
+    return requestDigestOf([action, path, facts]);
+  }
+  let text = `[${JSON.stringify(action)},${JSON.stringify(path)},{`;
+  let first = true;
+  // Default sort compares UTF-16 code units, as RFC 8785 §3.2.3 requires.
+  for (const key of Object.keys(facts).sort()) {
+    const value: unknown = facts[key];
+    if (value === undefined) continue;
+    const plain =
+      typeof value === 'string'
+        ? value.isWellFormed()
+        : typeof value === 'number'
+          ? Number.isFinite(value)
+          : typeof value === 'boolean';
+    if (!plain || !key.isWellFormed()) return requestDigestOf([action, path, facts]);
+    text += `${first ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(value)}`;
+    first = false;
+  }
+  return `sha256:${hash('sha256', `${text}}]`, 'hex')}`;
+}
