@@ -734,11 +734,14 @@ export function transitRoutes(app: FastifyInstance, ctx: ServerContext): void {
           arena.wipe();
         }
       }
+      const item = encryptItem(body);
       try {
-        const sealed = await facadeOf(session).encrypt(request.params.name, encryptItem(body));
+        const sealed = await facadeOf(session).encrypt(request.params.name, item);
         return asJson(reply, sealedJson(sealed));
       } catch (error) {
         throw singleFailure(error);
+      } finally {
+        item.plaintext.fill(0);
       }
     },
   );
