@@ -371,6 +371,8 @@ export class TransitEngine {
   readonly #keys: KeyManager;
   /** The keyring's synchronous resolver of unwrapped keys (decryption hot path), made at first use. */
   #resolve: KeyResolver | null = null;
+  /** Scheduled rotations of HMAC and signing keys in flight, by keyring name (see `#rotateIfDue`). */
+  readonly #rotations = new Map<string, Promise<KeyInfo>>();
   readonly #tenant: string;
   readonly #now: () => number;
   readonly #kek: string;
@@ -959,10 +961,21 @@ export class TransitEngine {
     ) {
       return info;
     }
+    // Concurrent first uses after the period share one rotation (each would otherwise add a
+    // version: the keyring runs their rotations one after the other).
+    let rotation = this.#rotations.get(settings.keyName);
+    if (rotation === undefined) {
+      rotation = this.#rotate(settings, info).finally(() => this.#rotations.delete(settings.keyName));
+      this.#rotations.set(settings.keyName, rotation);
+    }
+    return rotation;
+  }
+
+  async #rotate(settings: Settings, info: KeyInfo): Promise<KeyInfo> {
     try {
       return await this.#keys.rotate(settings.keyName);
     } catch (error) {
-      // Another caller rotated it meanwhile: use what is current.
+      // Another process rotated it meanwhile: use what is current.
       const latest = this.#keyInfo(settings);
       if (latest.activeVersion !== info.activeVersion) return latest;
       throw error;
