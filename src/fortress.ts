@@ -967,11 +967,27 @@ export class Fortress implements AsyncDisposable {
     this.#databaseOf()
       .then((engine) => {
         if (this.#closed || this.#rawKeys.state !== 'unsealed') return;
+        const tenant = this.#rawAccess().tenant;
         engine.startSweeper({
           intervalMs: this.#options.secrets?.databaseSweepIntervalMs ?? 60_000,
           // Messages name leases and users, never passwords; a failure is retried at the next sweep.
           onError: (error) => {
             this.#warn(`database secrets: ${error.message}`);
+          },
+          // What the sweeper does on its own — an expired lease's user dropped, a static role's
+          // password rotated on schedule — is recorded like the same operation called by a user.
+          onAction: (action, error) => {
+            const expired = action.kind === 'lease-expired';
+            void this.#trail
+              .operation(
+                expired ? 'database.lease.expire' : 'database.staticRole.scheduledRotate',
+                { type: 'secret', tenant, path: `database:role/${action.role}` },
+                error,
+                expired ? { lease: action.leaseId } : { role: action.role },
+              )
+              .catch((failure: unknown) => {
+                this.#warn(`database secrets: the audit entry of a sweep failed: ${String(failure)}`);
+              });
           },
         });
       })

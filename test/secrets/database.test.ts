@@ -565,10 +565,17 @@ describe('dynamic credentials (shared server)', () => {
     await close(first);
 
     const reopened = await open(dir, { now: clock.now + 60_000 });
+    const actions: unknown[] = [];
     const swept = new Promise<unknown>((resolve) => {
-      reopened.engine.startSweeper({ intervalMs: 3_600_000, onSweep: resolve });
+      reopened.engine.startSweeper({
+        intervalMs: 3_600_000,
+        onSweep: resolve,
+        onAction: (action, error) => actions.push({ ...action, error }),
+      });
     });
     expect(await swept).toMatchObject({ revoked: 1, rotated: 0, failures: [] });
+    // What the sweeper did, for the audit ledger (Fortress records each one).
+    expect(actions).toEqual([{ kind: 'lease-expired', leaseId: soon.leaseId, role, error: null }]);
     expect(await roleExists(sharedQuery, soon.username)).toBe(false);
     expect(await roleExists(sharedQuery, later.username)).toBe(true);
     expect((await reopened.engine.lookupLease(later.leaseId)).state).toBe('active');
@@ -954,7 +961,20 @@ describe('password authentication (private server, SCRAM, CREATEROLE administrat
     expect(await engine.rotateDueStaticRoles()).toBe(0);
     clock.now += 3_600_000;
     expect((await engine.readStaticCredentials('app')).ttl).toBe(0);
-    expect(await engine.rotateDueStaticRoles()).toBe(1);
+    // Due now: the sweeper rotates it and says so (Fortress records it in the ledger).
+    const actions: { kind: string; error: unknown }[] = [];
+    const swept = new Promise<unknown>((resolve) => {
+      engine.startSweeper({
+        intervalMs: 3_600_000,
+        onSweep: resolve,
+        onAction: (action, error) => actions.push({ ...action, error }),
+      });
+    });
+    expect(await swept).toMatchObject({ rotated: 1, failures: [] });
+    await engine.stop();
+    expect(actions.filter((a) => a.kind === 'static-rotated')).toEqual([
+      { kind: 'static-rotated', role: 'app', error: null },
+    ]);
     const third = await engine.readStaticCredentials('app');
     issuedPasswords.push(third.password);
     expect(await canLogin(STATIC_USER, second.password)).toBe(false);

@@ -172,10 +172,20 @@ describe('db.database', () => {
     });
   });
 
-  it('expiry while open: the sweeper drops the user; sealed, nothing is swept until unseal', async () => {
+  it('expiry while open: the sweeper drops the user and records it; sealed, nothing is swept until unseal', async () => {
     const open = await db.database.createCredentials(`${TAG}-app`, { ttl: 1000 });
     issued.push(open.password);
     await until(async () => !(await userExists(open.username)));
+    // The sweeper's revocation is in the ledger like a user's, as the process, without a password.
+    await until(async () =>
+      (await entries('database.lease.expire')).some((e) => e.details?.['lease'] === open.leaseId),
+    );
+    const expired = (await entries('database.lease.expire')).find(
+      (e) => e.details?.['lease'] === open.leaseId,
+    )!;
+    expect(expired.outcome).toEqual({ status: 'ok' });
+    expect(expired.resource).toMatchObject({ type: 'secret', path: `database:role/${TAG}-app` });
+    expect(JSON.stringify(expired)).not.toContain(open.password);
 
     const sealed = await db.database.createCredentials(`${TAG}-app`, { ttl: 1000 });
     issued.push(sealed.password);

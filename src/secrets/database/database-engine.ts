@@ -78,6 +78,12 @@ export const MAX_TTL_MS: number = 10 * 365 * 86_400_000;
 export const MIN_ROTATION_PERIOD_MS = 5000;
 /** Every lease id starts with this, then `<role>/<random>`. */
 export const LEASE_PREFIX = 'database/creds/';
+
+/** The role a well-formed lease id (`database/creds/<role>/<id>`) names. */
+function leaseRole(leaseId: string): string {
+  const rest = leaseId.slice(LEASE_PREFIX.length);
+  return rest.slice(0, Math.max(0, rest.indexOf('/')));
+}
 const DEFAULT_MAX_OPEN = 4;
 const MAX_OPEN_LIMIT = 100;
 const DEFAULT_PASSWORD_LENGTH = 32;
@@ -290,9 +296,19 @@ export interface SweepResult {
   readonly failures: readonly FortressError[];
 }
 
+/** What a sweep did to one lease or static role (`onAction`), for the audit ledger. */
+export type SweepAction =
+  | { readonly kind: 'lease-expired'; readonly leaseId: string; readonly role: string }
+  | { readonly kind: 'static-rotated'; readonly role: string };
+
 export interface SweeperOptions {
   /** @default 60000 */
   readonly intervalMs?: number;
+  /**
+   * Each revocation of an expired lease and each scheduled static-role rotation the sweeper
+   * attempted, with its failure (null when it worked). Never a password.
+   */
+  readonly onAction?: (action: SweepAction, error: FortressError | null) => void;
   /** Each failure of a sweep (an unreachable target, a storage error). */
   readonly onError?: (error: FortressError) => void;
   /** Each completed sweep. */
@@ -617,6 +633,8 @@ export class DatabaseEngine {
   readonly #pools = new Map<string, PoolEntry>();
   #timer: NodeJS.Timeout | null = null;
   #sweeping: Promise<void> | null = null;
+  /** The running sweeper's `onAction` (sweeps started by `sweep()` report to it too). */
+  #onAction: SweeperOptions['onAction'] | null = null;
 
   private constructor(options: DatabaseEngineOptions) {
     this.#driver = options.driver;
@@ -1354,11 +1372,15 @@ export class DatabaseEngine {
           now,
         ]);
         if (claimed.changes === 0) continue;
+        const action: SweepAction = { kind: 'lease-expired', leaseId, role: leaseRole(leaseId) };
         try {
           await this.#revokeClaimed(leaseId, token);
           revoked++;
+          this.#report(action, null);
         } catch (error) {
-          failures.push(asFortressError(error));
+          const failure = asFortressError(error);
+          failures.push(failure);
+          this.#report(action, failure);
         }
       }
       if (rows.length < SWEEP_BATCH) break;
@@ -1423,11 +1445,15 @@ export class DatabaseEngine {
           now,
         ]);
         if (claimed.changes === 0) continue;
+        const action: SweepAction = { kind: 'lease-expired', leaseId, role: leaseRole(leaseId) };
         try {
           await this.#revokeClaimed(leaseId, token);
           revoked++;
+          this.#report(action, null);
         } catch (error) {
-          failures.push(asFortressError(error));
+          const failure = asFortressError(error);
+          failures.push(failure);
+          this.#report(action, failure);
         }
       }
       if (rows.length < SWEEP_BATCH) break;
@@ -1677,11 +1703,15 @@ export class DatabaseEngine {
           now,
         ]);
         if (claimed.changes === 0) continue;
+        const action: SweepAction = { kind: 'static-rotated', role: name };
         try {
           await this.#rotateClaimed(name, token, false);
           rotated++;
+          this.#report(action, null);
         } catch (error) {
-          failures.push(asFortressError(error));
+          const failure = asFortressError(error);
+          failures.push(failure);
+          this.#report(action, failure);
         }
       }
       if (rows.length < SWEEP_BATCH) break;
@@ -1739,10 +1769,14 @@ export class DatabaseEngine {
    */
   startSweeper(options: SweeperOptions = {}): void {
     assertOptions(options, 'options');
-    checkFields(options, ['intervalMs', 'onError', 'onSweep'], 'options');
+    checkFields(options, ['intervalMs', 'onError', 'onSweep', 'onAction'], 'options');
     const intervalMs = options.intervalMs ?? 60_000;
     assertInteger(intervalMs, 'intervalMs', 100, 86_400_000);
     const { onError, onSweep } = options;
+    if (options.onAction !== undefined && typeof options.onAction !== 'function') {
+      throw new FortressError('FX_INVALID_ARGUMENT', 'options.onAction: expected a function');
+    }
+    this.#onAction = options.onAction ?? null;
     if (this.#timer !== null) clearInterval(this.#timer);
     const run = (): void => {
       if (this.#sweeping !== null) return;
@@ -1761,11 +1795,21 @@ export class DatabaseEngine {
     this.#timer.unref();
   }
 
+  /** Tells the sweeper's listener; a listener that throws does not stop the sweep. */
+  #report(action: SweepAction, error: FortressError | null): void {
+    try {
+      this.#onAction?.(action, error);
+    } catch {
+      // The listener's own failure (an audit write) is its to report.
+    }
+  }
+
   /** Stops the sweeper (waiting for a sweep in progress) and closes every pooled target connection. */
   async stop(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     await this.#sweeping;
+    this.#onAction = null;
     const entries = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.all(entries.map((entry) => entry.pool.then((pool) => pool.close()).catch(() => undefined)));
