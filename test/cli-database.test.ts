@@ -120,6 +120,21 @@ describe('fortress database (remote)', () => {
       ['database', 'lease', 'renew'],
       ['database', 'lease', 'renew', 'id', '--increment', 'x'],
       ['database', 'static-role', 'write', 's', '--connection', 'c', '--username', 'u'],
+      ['database', 'reset'],
+      [
+        'database',
+        'config',
+        'write',
+        'x',
+        '--connection-url',
+        'u',
+        '--username',
+        'u',
+        '--allowed-roles',
+        'r',
+        '--password-length',
+        '8',
+      ],
     ]) {
       const run = await remote(args);
       expect(run.status, `${args.join(' ')}: ${run.stderr}`).toBe(2);
@@ -162,6 +177,25 @@ describe('fortress database (remote)', () => {
       '--keep-password',
     ]);
     expect(kept).toMatch(/^allowedRoles\s+/m);
+    const longer = await ok([
+      'database',
+      'config',
+      'write',
+      'shared',
+      '--connection-url',
+      `postgresql://{{username}}:{{password}}@${target.host}${target.pathname}`,
+      '--username',
+      decodeURIComponent(target.username) || 'postgres',
+      '--allowed-roles',
+      `${TAG}-*,${TAG}x-*`,
+      '--password-length',
+      '40',
+      '--keep-password',
+    ]);
+    expect(longer).toMatch(/^passwordLength\s+40$/m);
+    expect(await ok(['database', 'reset', 'shared'])).toBe(
+      'closed the pooled sessions of shared; the next use reconnects\n',
+    );
 
     await ok([
       'database',

@@ -174,9 +174,11 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
                                   stdout, line for line (a failed one: empty line, exit 1)
   database config write NAME --connection-url URL --username USER --allowed-roles R1,R2
                  [--max-open N] [--no-verify] [--password-authentication scram-sha-256|password]
+                 [--password-length N] [--root-rotation-statement SQL…] [--keep-password]
                                   A PostgreSQL target; the admin password from a hidden
                                   prompt or stdin, stored encrypted
   database config list | read NAME | delete NAME     database rotate-root NAME
+  database reset NAME             Close a connection's pooled sessions (the next use reconnects)
   database role write NAME --connection C --creation-statement SQL… [--revocation-statement
                  SQL…] [--renew-statement SQL…] --default-ttl 1h --max-ttl 24h
   database role list | read NAME | delete NAME

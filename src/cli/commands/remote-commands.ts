@@ -126,6 +126,8 @@ const OPTIONS = {
   'revocation-statement': { type: 'string', multiple: true },
   'renew-statement': { type: 'string', multiple: true },
   'rotation-statement': { type: 'string', multiple: true },
+  'root-rotation-statement': { type: 'string', multiple: true },
+  'password-length': { type: 'string' },
   'default-ttl': { type: 'string' },
   'max-ttl': { type: 'string' },
   increment: { type: 'string' },
@@ -342,13 +344,20 @@ const SPECS: Readonly<Record<string, Spec>> = {
       'no-verify',
       'password-authentication',
       'keep-password',
+      'password-length',
+      'root-rotation-statement',
       'limit',
     ],
     args: [1, 2],
     usage:
-      'database config list | read NAME | delete NAME | write NAME --connection-url URL --username USER --allowed-roles R1,R2 [--max-open N] [--no-verify] [--password-authentication scram-sha-256|password] [--keep-password]   (the admin password: hidden prompt or stdin; --keep-password keeps the stored one on an update of the same target)',
+      'database config list | read NAME | delete NAME | write NAME --connection-url URL --username USER --allowed-roles R1,R2 [--max-open N] [--no-verify] [--password-authentication scram-sha-256|password] [--password-length N] [--root-rotation-statement SQL …] [--keep-password]   (the admin password: hidden prompt or stdin; --keep-password keeps the stored one on an update of the same target)',
   },
   'database rotate-root': { flags: [], args: [1, 1], usage: 'database rotate-root NAME' },
+  'database reset': {
+    flags: [],
+    args: [1, 1],
+    usage: 'database reset NAME   (closes the pooled sessions of a connection; the next use reconnects)',
+  },
   'database role': {
     flags: [
       'connection',
@@ -1170,6 +1179,8 @@ const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>>
           .filter((r) => r !== '');
         if (allowed.length === 0) throw usage('--allowed-roles expects role names, prefix* or *');
         const maxOpen = count(run.values, 'max-open', 1, 1000);
+        const passwordLength = count(run.values, 'password-length', 16, 128);
+        const rootRotation = statements(run.values, 'root-rotation-statement');
         const auth = text(run.values, 'password-authentication');
         if (auth !== undefined && auth !== 'scram-sha-256' && auth !== 'password') {
           throw usage('--password-authentication expects scram-sha-256 or password');
@@ -1189,6 +1200,8 @@ const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>>
           ...(password === undefined ? {} : { password }),
           allowedRoles: allowed,
           ...(maxOpen === undefined ? {} : { maxOpenConnections: maxOpen }),
+          ...(passwordLength === undefined ? {} : { passwordLength }),
+          ...(rootRotation === undefined ? {} : { rootRotationStatements: rootRotation }),
           ...(run.values['no-verify'] === true ? { verifyConnection: false } : {}),
           ...(auth === undefined ? {} : { passwordAuthentication: auth }),
         });
@@ -1204,6 +1217,13 @@ const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>>
     const info = await (await run.authenticated()).database.rotateRoot(name);
     if (run.json) printJson(info);
     else out(`rotated the administrator password of ${name} (only Fortress knows it now)`);
+    return 0;
+  },
+  'database reset': async (run) => {
+    const name = run.args[0]!;
+    await (await run.authenticated()).database.resetConnection(name);
+    if (run.json) printJson({ reset: true });
+    else out(`closed the pooled sessions of ${name}; the next use reconnects`);
     return 0;
   },
   'database role': async (run) => {
