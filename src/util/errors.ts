@@ -83,7 +83,7 @@ export const ERROR_CODES = {
     'A statement template names an unknown placeholder, or one that kind of statement cannot use, or lacks a required one (HTTP 400).',
   FX_DB_ROLE_NOT_ALLOWED: "The role is not in its connection's allowedRoles (HTTP 400).",
   FX_DB_CONNECTION_FAILED:
-    'The target database cannot be reached or refused the login; nothing was changed there (HTTP 502).',
+    'The target database cannot be reached, refused the login, or the link broke during the call (if during a commit, the change may have been made; Fortress keeps what it needs to clean up) (HTTP 502).',
   FX_DB_STATEMENT_FAILED:
     'The target database rejected a statement; the message quotes its error with passwords redacted (HTTP 502).',
   FX_DB_IN_USE:
