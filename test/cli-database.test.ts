@@ -36,6 +36,21 @@ function remote(args: string[], input?: string): Promise<CliRun> {
   });
 }
 
+/** `database config write shared` for the test target, with `flags` added. */
+function writeShared(flags: string[]): string[] {
+  return [
+    'database',
+    'config',
+    'write',
+    'shared',
+    '--connection-url',
+    `postgresql://{{username}}:{{password}}@${target.host}${target.pathname}`,
+    '--username',
+    decodeURIComponent(target.username) || 'postgres',
+    ...flags,
+  ];
+}
+
 async function ok(args: string[], input?: string): Promise<string> {
   const run = await remote(args, input);
   expect(run.status, `${args.join(' ')}: ${run.stderr}`).toBe(0);
@@ -79,6 +94,7 @@ afterAll(async () => {
 
 describe('fortress database (remote)', () => {
   it('bad flags and missing arguments: exit 2 with FX_CLI_USAGE, before anything is sent', async () => {
+    const CONFIG_X = ['database', 'config', 'write', 'x', '--connection-url', 'u', '--username', 'u'];
     for (const args of [
       ['database'],
       ['database', 'frobnicate'],
@@ -86,18 +102,7 @@ describe('fortress database (remote)', () => {
       ['database', 'config', 'frob'],
       ['database', 'config', 'read'],
       ['database', 'config', 'write', 'x', '--username', 'u', '--allowed-roles', 'r'],
-      [
-        'database',
-        'config',
-        'write',
-        'x',
-        '--connection-url',
-        'u',
-        '--username',
-        'u',
-        '--allowed-roles',
-        ',',
-      ],
+      [...CONFIG_X, '--allowed-roles', ','],
       ['database', 'config', 'list', 'extra'],
       ['database', 'config', 'write', 'x', '--password', 'p'],
       ['database', 'role', 'write', 'r', '--connection', 'c', '--default-ttl', '1h', '--max-ttl', '2h'],
@@ -121,20 +126,7 @@ describe('fortress database (remote)', () => {
       ['database', 'lease', 'renew', 'id', '--increment', 'x'],
       ['database', 'static-role', 'write', 's', '--connection', 'c', '--username', 'u'],
       ['database', 'reset'],
-      [
-        'database',
-        'config',
-        'write',
-        'x',
-        '--connection-url',
-        'u',
-        '--username',
-        'u',
-        '--allowed-roles',
-        'r',
-        '--password-length',
-        '8',
-      ],
+      [...CONFIG_X, '--allowed-roles', 'r', '--password-length', '8'],
     ]) {
       const run = await remote(args);
       expect(run.status, `${args.join(' ')}: ${run.stderr}`).toBe(2);
@@ -144,54 +136,16 @@ describe('fortress database (remote)', () => {
 
   it('config (password on stdin), role, creds, lease lookup / renew / list / revoke, static role', async () => {
     const adminPassword = `cli-admin-${randomBytes(6).toString('hex')}`;
-    const written = await ok(
-      [
-        'database',
-        'config',
-        'write',
-        'shared',
-        '--connection-url',
-        `postgresql://{{username}}:{{password}}@${target.host}${target.pathname}`,
-        '--username',
-        decodeURIComponent(target.username) || 'postgres',
-        '--allowed-roles',
-        `${TAG}-*`,
-      ],
-      `${adminPassword}\n`,
-    );
+    const written = await ok(writeShared(['--allowed-roles', `${TAG}-*`]), `${adminPassword}\n`);
     expect(written).toMatch(/^name\s+shared$/m);
     expect(written).not.toContain(adminPassword);
     expect(await ok(['database', 'config', 'list'])).toBe('shared\n');
     // An update of the same target keeps the stored password (after rotate-root only Fortress has it).
-    const kept = await ok([
-      'database',
-      'config',
-      'write',
-      'shared',
-      '--connection-url',
-      `postgresql://{{username}}:{{password}}@${target.host}${target.pathname}`,
-      '--username',
-      decodeURIComponent(target.username) || 'postgres',
-      '--allowed-roles',
-      `${TAG}-*,${TAG}x-*`,
-      '--keep-password',
-    ]);
+    const kept = await ok(writeShared(['--allowed-roles', `${TAG}-*,${TAG}x-*`, '--keep-password']));
     expect(kept).toMatch(/^allowedRoles\s+/m);
-    const longer = await ok([
-      'database',
-      'config',
-      'write',
-      'shared',
-      '--connection-url',
-      `postgresql://{{username}}:{{password}}@${target.host}${target.pathname}`,
-      '--username',
-      decodeURIComponent(target.username) || 'postgres',
-      '--allowed-roles',
-      `${TAG}-*,${TAG}x-*`,
-      '--password-length',
-      '40',
-      '--keep-password',
-    ]);
+    const longer = await ok(
+      writeShared(['--allowed-roles', `${TAG}-*,${TAG}x-*`, '--password-length', '40', '--keep-password']),
+    );
     expect(longer).toMatch(/^passwordLength\s+40$/m);
     expect(await ok(['database', 'reset', 'shared'])).toBe(
       'closed the pooled sessions of shared; the next use reconnects\n',
