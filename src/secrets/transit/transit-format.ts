@@ -12,10 +12,7 @@ const PREFIX_RE = /^fx:v([1-9][0-9]{0,9}):/;
 
 /** `fx:v<version>:<base64 of bytes>`. */
 export function formatVersioned(version: number, bytes: Uint8Array): string {
-  // Envelopes are Buffers already: no second view per value on the batch path.
-  const buffer =
-    bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return 'fx:v' + String(version) + ':' + buffer.toString('base64');
+  return 'fx:v' + String(version) + ':' + encodeBase64(bytes);
 }
 
 /** The version and bytes of an `fx:v<n>:…` string; `what` names the value in errors. */
@@ -111,7 +108,7 @@ export class Base64Arena {
   }
 }
 
-/** Bytes to standard base64. */
+/** Bytes to standard base64 (a Buffer, such as an envelope, without a second view). */
 export function encodeBase64(bytes: Uint8Array): string {
   const buffer =
     bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -444,11 +444,11 @@ function checkedKind(item: InputFields): 'hmac' | 'signature' {
   return item.hmac === undefined ? 'signature' : 'hmac';
 }
 
-/** A decrypted item as base64; the plaintext bytes are zeroed once encoded. */
-function openedView(opened: Opened): { plaintext: string } {
+/** A decrypted item's answer, `{"plaintext":"<base64>"}`; the plaintext bytes are zeroed once encoded. */
+function openedJson(opened: Opened): string {
   const plaintext = encodeBase64(opened.plaintext);
   opened.plaintext.fill(0);
-  return { plaintext };
+  return '{"plaintext":"' + plaintext + '"}';
 }
 
 const JobProgress = Type.Object({
@@ -764,14 +764,11 @@ export function transitRoutes(app: FastifyInstance, ctx: ServerContext): void {
         batchAlone(body, ['ciphertext', 'context', 'associatedData']);
         const items = decodeBatch(body.batch, decryptItem);
         const results = await facadeOf(session).decryptBatch(request.params.name, items);
-        return asJson(
-          reply,
-          batchJson(results, (opened) => '{"plaintext":"' + openedView(opened).plaintext + '"}'),
-        );
+        return asJson(reply, batchJson(results, openedJson));
       }
       try {
         const opened = await facadeOf(session).decrypt(request.params.name, decryptItem(body));
-        return asJson(reply, '{"plaintext":"' + openedView(opened).plaintext + '"}');
+        return asJson(reply, openedJson(opened));
       } catch (error) {
         throw singleFailure(error);
       }
