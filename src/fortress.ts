@@ -977,13 +977,16 @@ export class Fortress implements AsyncDisposable {
           // What the sweeper does on its own — an expired lease's user dropped, a static role's
           // password rotated on schedule — is recorded like the same operation called by a user.
           onAction: (action, error) => {
-            const expired = action.kind === 'lease-expired';
             void this.#trail
               .operation(
-                expired ? 'database.lease.expire' : 'database.staticRole.scheduledRotate',
+                action.kind === 'lease-expired'
+                  ? 'database.lease.expire'
+                  : action.kind === 'lease-revoked'
+                    ? 'database.lease.revoke'
+                    : 'database.staticRole.scheduledRotate',
                 { type: 'secret', tenant, path: `database:role/${action.role}` },
                 error,
-                expired ? { lease: action.leaseId } : { role: action.role },
+                action.kind === 'static-rotated' ? { role: action.role } : { lease: action.leaseId },
               )
               .catch((failure: unknown) => {
                 this.#warn(`database secrets: the audit entry of a sweep failed: ${String(failure)}`);

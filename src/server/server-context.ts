@@ -318,7 +318,19 @@ export class ServerContext {
   async #openStores(): Promise<void> {
     const db = this.fortress();
     const driver = db.storageDriver();
-    this.#tokens = await TokenStore.open(driver);
+    this.#tokens = await TokenStore.open(driver, {
+      // A revoked token's database credentials die with it, as in Vault. Leases a target refuses
+      // to drop now are left expired, so the sweeper retries them; the ledger records each try.
+      onRevoke: async (accessors) => {
+        for (const accessor of accessors) {
+          await db.database.revokeOwned(accessor).catch((error: unknown) => {
+            this.options.onWarning(
+              `database secrets: leases of revoked token ${accessor} are left to the sweeper: ${error instanceof Error ? error.message : String(error)}`,
+            );
+          });
+        }
+      },
+    });
     this.#passwords = await UserpassStore.open(driver);
     if (this.clustered && this.#tokensTracked !== db) {
       // A revocation or renewal on any node empties every node's token cache (creating one needs

@@ -158,6 +158,73 @@ describe('db.database', () => {
     await expect(reporter.renewLease('not-a-lease')).rejects.toMatchObject({ code: 'FX_INVALID_ARGUMENT' });
   });
 
+  it("an owner's leases: capped at its expiry, revoked together, each recorded; others untouched", async () => {
+    const now = Date.now();
+    // notAfter below the role's maximum caps the lease and its renewals.
+    const capped = await db.database.createCredentials(`${TAG}-app`, {
+      ttl: 90_000,
+      owner: 'token-a',
+      notAfter: now + 45_000,
+    });
+    issued.push(capped.password);
+    expect(capped.leaseDuration).toBeLessThanOrEqual(45_000);
+    expect(capped.leaseDuration).toBeGreaterThan(40_000);
+    expect(capped.renewable).toBe(false);
+    const renewed = await db.database.renewLease(capped.leaseId, { increment: 120_000 });
+    expect(Date.parse(renewed.expireTime)).toBeLessThanOrEqual(now + 45_000);
+    expect(Date.parse(renewed.maxExpireTime)).toBeLessThanOrEqual(now + 45_000);
+    const second = await db.database.createCredentials(`${TAG}-app`, { owner: 'token-a' });
+    const other = await db.database.createCredentials(`${TAG}-app`, { owner: 'token-b' });
+    const unowned = await db.database.createCredentials(`${TAG}-app`);
+    issued.push(second.password, other.password, unowned.password);
+    expect(second.renewable).toBe(true);
+
+    const engine = db.database;
+    expect(await engine.revokeOwned('token-a')).toBe(2);
+    for (const c of [capped, second]) {
+      expect(await userExists(c.username)).toBe(false);
+      await expect(db.database.lookupLease(c.leaseId)).rejects.toMatchObject({
+        code: 'FX_DB_LEASE_NOT_FOUND',
+      });
+    }
+    for (const c of [other, unowned]) {
+      expect(await userExists(c.username)).toBe(true);
+      expect((await db.database.lookupLease(c.leaseId)).state).toBe('active');
+    }
+    // One entry for the operation, one per lease, as the process; nothing for an owner with none.
+    const [owned] = await entries('database.lease.revokeOwned');
+    expect(owned!.details).toMatchObject({ owner: 'token-a', revoked: 2 });
+    const perLease = (await entries('database.lease.revoke')).map((e) => e.details?.['lease']);
+    expect(perLease).toEqual(expect.arrayContaining([capped.leaseId, second.leaseId]));
+    expect(await engine.revokeOwned('token-a')).toBe(0);
+    expect(await engine.revokeOwned('nobody')).toBe(0);
+    expect(await entries('database.lease.revokeOwned')).toHaveLength(1);
+
+    // Malformed owners and an owner already (nearly) expired are refused; nothing is issued.
+    const refusal = async (call: Promise<unknown>): Promise<{ code?: string; message?: string }> =>
+      (await call.then(
+        () => ({}),
+        (e: unknown) => e,
+      )) as { code?: string; message?: string };
+    const badOwner = await refusal(db.database.createCredentials(`${TAG}-app`, { owner: 'has space' }));
+    expect(badOwner.code).toBe('FX_INVALID_ARGUMENT');
+    expect(badOwner.message).toContain('owner');
+    const expiring = await refusal(
+      db.database.createCredentials(`${TAG}-app`, { owner: 'token-c', notAfter: Date.now() + 10 }),
+    );
+    expect(expiring.code).toBe('FX_INVALID_ARGUMENT');
+    expect(expiring.message).toContain('notAfter');
+    expect((await refusal(db.database.createCredentials(`${TAG}-app`, { notAfter: 1.5 }))).code).toBe(
+      'FX_INVALID_ARGUMENT',
+    );
+    expect((await refusal(engine.revokeOwned(''))).code).toBe('FX_INVALID_ARGUMENT');
+    expect(
+      (await db.database.listLeases({ role: `${TAG}-app` })).leases.map((l) => l.leaseId).sort(),
+    ).toEqual([other.leaseId, unowned.leaseId].sort());
+    await db.database.revokeOwned('token-b');
+    await db.database.revokeLease(unowned.leaseId);
+  });
+
   it('a lease that expires while the database is closed is revoked at the next open', async () => {
     const creds = await db.database.createCredentials(`${TAG}-app`, { ttl: 1500 });
     issued.push(creds.password);

@@ -276,6 +276,74 @@ describe('/v1/database', () => {
     await ok('POST', '/v1/database/leases/revoke', { leaseId: creds['leaseId'] });
   });
 
+  it("a token's leases die with it and never outlive it (revoke, revoke-self, a parent's revoke)", async () => {
+    // "app" may read credentials of ROLE (previous test). A 30-minute token: the role's 1 h lease
+    // is cut to the token's life, and cannot be renewed past it.
+    const short = await server.context.tokens.create({
+      principal: { kind: 'user', name: 'app', tenant: 'default' },
+      method: 'test',
+      ttlSeconds: 1800,
+      maxTtlSeconds: 1800,
+    });
+    const a = await ok('GET', `/v1/database/creds/${ROLE}`, undefined, short.token);
+    passwords.push(a['password'] as string);
+    expect(a['leaseDuration'] as number).toBeLessThanOrEqual(1_800_000);
+    expect(a['renewable']).toBe(false);
+    const renewed = await ok('POST', '/v1/database/leases/renew', { leaseId: a['leaseId'], increment: '2h' });
+    expect(Date.parse(renewed['expireTime'] as string)).toBeLessThanOrEqual(short.info.expiresAt * 1000);
+    const mine = await ok('GET', `/v1/database/creds/${ROLE}?ttl=10m`);
+    passwords.push(mine['password'] as string);
+    expect(mine['renewable']).toBe(true);
+
+    // Revoked by an administrator: its lease is revoked and the user dropped; root's is untouched.
+    await ok('POST', '/v1/auth/token/revoke', { accessor: short.info.accessor });
+    expectError(
+      await call('POST', '/v1/database/leases/lookup', { leaseId: a['leaseId'] }),
+      404,
+      'FX_DB_LEASE_NOT_FOUND',
+    );
+    expect(await userExists(a['username'] as string)).toBe(false);
+    expect(await ok('POST', '/v1/database/leases/lookup', { leaseId: mine['leaseId'] })).toMatchObject({
+      state: 'active',
+    });
+    expect(await userExists(mine['username'] as string)).toBe(true);
+
+    // revoke-self, and a child token's lease when its parent is revoked.
+    const self = await tokenFor('app');
+    const b = await ok('GET', `/v1/database/creds/${ROLE}`, undefined, self);
+    passwords.push(b['password'] as string);
+    await ok('POST', '/v1/auth/token/revoke-self', {}, self);
+    expect(await userExists(b['username'] as string)).toBe(false);
+    const parent = await server.context.tokens.create({
+      principal: { kind: 'user', name: 'app', tenant: 'default' },
+      method: 'test',
+      ttlSeconds: 3600,
+      maxTtlSeconds: 3600,
+    });
+    const child = await server.context.tokens.create({
+      principal: { kind: 'user', name: 'app', tenant: 'default' },
+      parent: parent.info.accessor,
+      method: 'test',
+      ttlSeconds: 3600,
+      maxTtlSeconds: 3600,
+    });
+    const c = await ok('GET', `/v1/database/creds/${ROLE}`, undefined, child.token);
+    passwords.push(c['password'] as string);
+    await ok('POST', '/v1/auth/token/revoke', { accessor: parent.info.accessor });
+    expect(await userExists(c['username'] as string)).toBe(false);
+
+    // Each revocation is in the ledger, as the server, naming the token's accessor (never the token).
+    const db = server.context.unsealed();
+    const owners: unknown[] = [];
+    for await (const e of db.audit.entries({ action: 'database.lease.revokeOwned' }))
+      owners.push(e.details?.['owner']);
+    expect(owners).toEqual(expect.arrayContaining([short.info.accessor, child.info.accessor]));
+    const ledger = JSON.stringify(owners);
+    expect(ledger).not.toContain(short.token);
+
+    await ok('POST', '/v1/database/leases/revoke', { leaseId: mine['leaseId'] });
+  });
+
   it('malformed requests are refused with a stable code, and nothing stored changes', async () => {
     const before = await ok('GET', `/v1/database/roles/${ROLE}`);
     for (const [method, route, body, code] of [

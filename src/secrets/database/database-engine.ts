@@ -99,6 +99,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ALLOWED_ROLE = /^(?:\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\*?)$/;
 const LEASE_ID = /^database\/creds\/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\/[A-Za-z0-9]{24}$/;
 const LEASE_ID_PREFIX = /^database\/creds\/[A-Za-z0-9_./-]{0,200}$/;
+const OWNER = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface DatabaseEngineOptions {
   readonly driver: StorageDriver;
@@ -227,13 +228,23 @@ export interface StaticCredentials {
 }
 
 /** New dynamic credentials. The password is returned here once and stored nowhere. */
+export interface CreateCredentialsOptions {
+  /** The lease's TTL in ms. @default the role's default TTL (always capped at its maximum) */
+  readonly ttl?: number;
+  /** Who holds the lease (a server's token accessor): `revokeOwned(owner)` revokes it. */
+  readonly owner?: string;
+  /** The lease never lasts past this (ms since the epoch), renewals included: its owner's expiry. */
+  readonly notAfter?: number;
+}
+
 export interface Credentials {
   readonly leaseId: string;
   readonly username: string;
   readonly password: string;
   /** Ms until the lease expires. */
   readonly leaseDuration: number;
-  readonly renewable: true;
+  /** False when the lease already ends at its maximum (the role's, or its owner's expiry). */
+  readonly renewable: boolean;
   /** ISO 8601. */
   readonly expiresAt: string;
 }
@@ -299,6 +310,8 @@ export interface SweepResult {
 /** What a sweep did to one lease or static role (`onAction`), for the audit ledger. */
 export type SweepAction =
   | { readonly kind: 'lease-expired'; readonly leaseId: string; readonly role: string }
+  /** Revoked by `revokePrefix` or `revokeOwned` (its owner was revoked). */
+  | { readonly kind: 'lease-revoked'; readonly leaseId: string; readonly role: string }
   | { readonly kind: 'static-rotated'; readonly role: string };
 
 export interface SweeperOptions {
@@ -399,6 +412,25 @@ function checkListOptions(options: unknown): { after: string; limit: number } {
     throw invalid('after: expected the `next` of a previous page');
   }
   return { after: after ?? '', limit };
+}
+
+/** A lease owner: an opaque id such as a token accessor (never a secret: it is stored and audited). */
+function checkOwner(value: unknown): string {
+  if (typeof value !== 'string' || !OWNER.test(value)) {
+    throw invalid('owner: expected an id of 1-128 letters, digits, ".", "_", ":" or "-"');
+  }
+  return value;
+}
+
+/** The latest time a lease may end (ms since the epoch), which must still be ahead. */
+function checkNotAfter(value: unknown, now: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw invalid('notAfter: expected a time in ms since the epoch');
+  }
+  if (value - now < MIN_TTL_MS) {
+    throw invalid(`notAfter: the lease's owner expires at ${iso(value)}, less than a second from now`);
+  }
+  return value;
 }
 
 function checkLeaseId(value: unknown): string {
@@ -1113,19 +1145,26 @@ export class DatabaseEngine {
    * lease for it. TTL: `ttl`, else the role's default, capped at its maximum. If the creation
    * statements fail, no lease is kept (unless the target's answer to COMMIT was lost: then the
    * lease is kept, already expired, so the sweeper revokes whatever was created).
+   *
+   * `owner` (a server's token accessor) ties the lease to its caller: `revokeOwned(owner)` revokes
+   * it, and it never outlives `notAfter` (ms since the epoch; the token's expiry) — renewals
+   * included.
    */
-  async createCredentials(role: string, options: { readonly ttl?: number } = {}): Promise<Credentials> {
+  async createCredentials(role: string, options: CreateCredentialsOptions = {}): Promise<Credentials> {
     checkName(role, 'role');
     assertOptions(options, 'options');
-    checkFields(options, ['ttl'], 'options');
+    checkFields(options, ['ttl', 'owner', 'notAfter'], 'options');
     if (options.ttl !== undefined) checkTtl(options.ttl, 'ttl');
+    if (options.owner !== undefined) checkOwner(options.owner);
     const roleRow = await this.#role(role);
     const connection = await this.#connection(roleRow.connection);
     this.#checkAllowed(connection, role);
-    const pool = await this.#pool(connection);
     const now = this.#now();
-    const ttl = Math.min(options.ttl ?? roleRow.default_ttl, roleRow.max_ttl);
-    const expiresAt = now + ttl;
+    const notAfter = options.notAfter === undefined ? Infinity : checkNotAfter(options.notAfter, now);
+    const pool = await this.#pool(connection);
+    const maxExpiresAt = Math.min(now + roleRow.max_ttl, notAfter);
+    const expiresAt = Math.min(now + (options.ttl ?? roleRow.default_ttl), maxExpiresAt);
+    const ttl = expiresAt - now;
     const username = generateUsername(role);
     const password = generatePassword(connection.password_length);
     const leaseId = `${LEASE_PREFIX}${role}/${randomToken()}`;
@@ -1146,10 +1185,13 @@ export class DatabaseEngine {
         roleRow.revocation,
         now,
         expiresAt,
-        now + roleRow.max_ttl,
+        maxExpiresAt,
         token,
         now + CLAIM_MS,
       ]);
+      if (options.owner !== undefined) {
+        await tx.run(SQL.insertLeaseOwner, [this.#tenant, leaseId, options.owner]);
+      }
     });
     const secret = connection.password_auth === 'scram-sha-256' ? scramSha256Verifier(password) : password;
     const expiration = formatExpiration(expiresAt);
@@ -1170,7 +1212,12 @@ export class DatabaseEngine {
           .run(SQL.failLease, [now, failure.message.slice(0, 2000), this.#tenant, leaseId, token])
           .catch(() => undefined);
       } else {
-        await this.#driver.run(SQL.deleteClaimedLease, [this.#tenant, leaseId, token]).catch(() => undefined);
+        await this.#driver
+          .transaction(async (tx) => {
+            await tx.run(SQL.deleteClaimedLease, [this.#tenant, leaseId, token]);
+            await tx.run(SQL.deleteLeaseOwner, [this.#tenant, leaseId]);
+          })
+          .catch(() => undefined);
       }
       throw failure;
     }
@@ -1179,7 +1226,14 @@ export class DatabaseEngine {
       // The claim lapsed (creation took minutes) and a sweeper took the lease over to revoke it.
       throw busy(`lease ${leaseId} (its creation outlasted its claim; it is revoked)`);
     }
-    return { leaseId, username, password, leaseDuration: ttl, renewable: true, expiresAt: iso(expiresAt) };
+    return {
+      leaseId,
+      username,
+      password,
+      leaseDuration: ttl,
+      renewable: expiresAt < maxExpiresAt,
+      expiresAt: iso(expiresAt),
+    };
   }
 
   async #lease(leaseId: string): Promise<LeaseRow> {
@@ -1315,7 +1369,10 @@ export class DatabaseEngine {
         .catch(() => undefined);
       throw failure;
     }
-    await this.#driver.run(SQL.revokedLease, [this.#tenant, leaseId, token]);
+    await this.#driver.transaction(async (tx) => {
+      await tx.run(SQL.revokedLease, [this.#tenant, leaseId, token]);
+      await tx.run(SQL.deleteLeaseOwner, [this.#tenant, leaseId]);
+    });
   }
 
   /**
@@ -1353,14 +1410,60 @@ export class DatabaseEngine {
       throw invalid(`prefix: expected a lease id prefix starting with ${LEASE_PREFIX}`);
     }
     const upper = upperBound(prefix);
+    return this.#revokeAll(`under ${prefix}`, (cursor) =>
+      this.#driver.all<{ lease_id: string }>(cursor === null ? SQL.leaseIdsFrom : SQL.leaseIdsAfter, [
+        this.#tenant,
+        cursor ?? prefix,
+        upper,
+        SWEEP_BATCH,
+      ]),
+    );
+  }
+
+  /**
+   * Revokes every lease `owner` holds (`createCredentials`' `owner`: a server revokes a token's
+   * leases when the token is revoked), now. A revocation the target refuses is kept and retried by
+   * the sweeper; leases that could not be taken now (being created, or issued meanwhile) are made
+   * expired, so the sweeper revokes them too. Returns how many were revoked; throws the first
+   * failure after trying them all, as `revokePrefix` does.
+   */
+  async revokeOwned(owner: string): Promise<number> {
+    checkOwner(owner);
+    try {
+      return await this.#revokeAll(`of ${owner}`, (cursor) =>
+        this.#driver.all<{ lease_id: string }>(SQL.ownedLeases, [
+          this.#tenant,
+          owner,
+          cursor ?? '',
+          SWEEP_BATCH,
+        ]),
+      );
+    } finally {
+      const now = this.#now();
+      await this.#driver.run(SQL.expireOwned, [now, now, this.#tenant, now, this.#tenant, owner]);
+    }
+  }
+
+  /** Whether `owner` holds any lease (one indexed read). */
+  async ownsLeases(owner: string): Promise<boolean> {
+    checkOwner(owner);
+    return (await this.#driver.get(SQL.anyOwned, [this.#tenant, owner])) !== undefined;
+  }
+
+  /**
+   * Claims and revokes the leases `page` lists (pages of SWEEP_BATCH, after the cursor), leaving
+   * those another process is revoking to it; failures are kept for retry and the first is thrown
+   * once every lease was tried. `which` says which leases, in that error.
+   */
+  async #revokeAll(
+    which: string,
+    page: (cursor: string | null) => Promise<{ lease_id: string }[]>,
+  ): Promise<number> {
     let cursor: string | null = null;
     let revoked = 0;
     const failures: FortressError[] = [];
     for (;;) {
-      const rows: { lease_id: string }[] = await this.#driver.all<{ lease_id: string }>(
-        cursor === null ? SQL.leaseIdsFrom : SQL.leaseIdsAfter,
-        [this.#tenant, cursor ?? prefix, upper, SWEEP_BATCH],
-      );
+      const rows = await page(cursor);
       for (const { lease_id: leaseId } of rows) {
         const token = randomToken();
         const now = this.#now();
@@ -1372,7 +1475,7 @@ export class DatabaseEngine {
           now,
         ]);
         if (claimed.changes === 0) continue;
-        const action: SweepAction = { kind: 'lease-expired', leaseId, role: leaseRole(leaseId) };
+        const action: SweepAction = { kind: 'lease-revoked', leaseId, role: leaseRole(leaseId) };
         try {
           await this.#revokeClaimed(leaseId, token);
           revoked++;
@@ -1391,7 +1494,7 @@ export class DatabaseEngine {
       throw first instanceof DatabaseSecretsError
         ? new DatabaseSecretsError(
             first.code as never,
-            `${failures.length} lease(s) under ${prefix} could not be revoked (${revoked} were): ${first.message}`,
+            `${failures.length} lease(s) ${which} could not be revoked (${revoked} were): ${first.message}`,
             first.sqlState,
           )
         : first;

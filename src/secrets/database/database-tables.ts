@@ -1,6 +1,6 @@
 /**
  * @module secrets/database/database-tables
- * The database secrets engine's storage: four tables, every row keyed by tenant first, times in ms
+ * The database secrets engine's storage: five tables, every row keyed by tenant first, times in ms
  * since the epoch, statement lists as JSON text, passwords only as envelopes (docs/formats.md).
  *
  * - `fx_db_connections`: a target and its administrator. `password` is the administrator's
@@ -12,6 +12,8 @@
  * - `fx_db_leases`: issued credentials (never their password) and their state: `creating` (written,
  *   claimed, before its user is created — so a user never exists without a lease to revoke it),
  *   `active`, `revoking` (claimed), `failed` (a revocation to retry at `claim_until`).
+ * - `fx_db_lease_owners`: which leases a caller owns (a server's token accessor): revoking the
+ *   token revokes them. A table of its own, so data directories made before it need no migration.
  *
  * `claim_token` / `claim_until` mark an item one process is working on (a rotation, a
  * revocation): a conditional UPDATE claims it, so two processes sharing the storage never both
@@ -93,7 +95,14 @@ CREATE TABLE IF NOT EXISTS fx_db_leases (
   PRIMARY KEY (tenant, lease_id)
 )${s.withoutRowid};
 CREATE INDEX IF NOT EXISTS fx_db_leases_due ON fx_db_leases (tenant, state, expires_at);
-CREATE INDEX IF NOT EXISTS fx_db_leases_connection ON fx_db_leases (tenant, connection);`;
+CREATE INDEX IF NOT EXISTS fx_db_leases_connection ON fx_db_leases (tenant, connection);
+CREATE TABLE IF NOT EXISTS fx_db_lease_owners (
+  tenant ${s.text} NOT NULL,
+  lease_id ${s.text} NOT NULL,
+  owner ${s.text} NOT NULL,
+  PRIMARY KEY (tenant, lease_id)
+)${s.withoutRowid};
+CREATE INDEX IF NOT EXISTS fx_db_lease_owners_owner ON fx_db_lease_owners (tenant, owner, lease_id);`;
 }
 
 /** Every statement the engine runs on its storage (`?` placeholders; tenant first). */
@@ -173,6 +182,18 @@ export const SQL = {
   claimDueLease:
     "UPDATE fx_db_leases SET state = 'revoking', claim_token = ?, claim_until = ? WHERE tenant = ? AND lease_id = ? AND ((state = 'active' AND expires_at <= ?) OR (state <> 'active' AND claim_until <= ?))",
   revokedLease: 'DELETE FROM fx_db_leases WHERE tenant = ? AND lease_id = ? AND claim_token = ?',
+  insertLeaseOwner: 'INSERT INTO fx_db_lease_owners (tenant, lease_id, owner) VALUES (?, ?, ?)',
+  deleteLeaseOwner: 'DELETE FROM fx_db_lease_owners WHERE tenant = ? AND lease_id = ?',
+  anyOwned: 'SELECT lease_id FROM fx_db_lease_owners WHERE tenant = ? AND owner = ? LIMIT 1',
+  /** A page of an owner's leases, in lease id order. */
+  ownedLeases:
+    'SELECT lease_id FROM fx_db_lease_owners WHERE tenant = ? AND owner = ? AND lease_id > ? ORDER BY lease_id LIMIT ?',
+  /**
+   * An owner's leases expire now (those being created too: they become active already expired),
+   * so the sweeper revokes whatever an immediate revocation does not.
+   */
+  expireOwned:
+    "UPDATE fx_db_leases SET expires_at = ?, max_expires_at = ? WHERE tenant = ? AND state IN ('active', 'creating') AND expires_at > ? AND lease_id IN (SELECT lease_id FROM fx_db_lease_owners WHERE tenant = ? AND owner = ?)",
   failLease:
     "UPDATE fx_db_leases SET state = 'failed', claim_token = NULL, claim_until = ?, attempts = attempts + 1, last_error = ? WHERE tenant = ? AND lease_id = ? AND claim_token = ?",
   dueLeases:

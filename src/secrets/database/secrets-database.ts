@@ -25,6 +25,7 @@ import {
   LEASE_PREFIX,
   type ConnectionConfig,
   type ConnectionInfo,
+  type CreateCredentialsOptions,
   type Credentials,
   type DatabaseEngine,
   type LeaseInfo,
@@ -223,15 +224,33 @@ export class SecretsDatabase {
   /**
    * New credentials of a dynamic role (`readCredentials` on the role): a fresh user and password,
    * with a lease of `ttl` ms (default the role's, at most its maximum). The password is returned
-   * here once and stored nowhere; the ledger records the lease and the user name.
+   * here once and stored nowhere; the ledger records the lease and the user name. An `owner` (a
+   * server passes the caller's token accessor) ties the lease to it: see `revokeOwned`.
    */
-  createCredentials(role: string, options: { readonly ttl?: number } = {}): Promise<Credentials> {
+  createCredentials(role: string, options: CreateCredentialsOptions = {}): Promise<Credentials> {
     return this.#run(
       'readCredentials',
       'database.credentials.create',
       roleTarget(named(role)),
       (e) => e.createCredentials(role, options),
       (c) => ({ lease: c.leaseId, username: c.username, ttl: c.leaseDuration, expireTime: c.expiresAt }),
+    );
+  }
+
+  /**
+   * Revokes every lease created with `owner` (`manageDatabase`): a server calls it when a token is
+   * revoked, so the credentials the token obtained die with it, as in Vault. Each lease is also
+   * recorded (`database.lease.revoke`); leases a target refused now are left expired for the
+   * sweeper to retry, and the first failure is thrown. An owner without leases (most revoked
+   * tokens) costs one read and records nothing.
+   */
+  async revokeOwned(owner: string): Promise<number> {
+    if (!(await (await this.#access.engine()).ownsLeases(owner))) return 0;
+    return this.#manage(
+      'database.lease.revokeOwned',
+      { owner: named(owner) },
+      (e) => e.revokeOwned(owner),
+      (revoked) => ({ revoked }),
     );
   }
 

@@ -110,14 +110,28 @@ export class TokenStore {
   readonly #cache = new Map<string, TokenInfo>();
   #generation = 0;
 
-  private constructor(driver: StorageDriver, now: () => number) {
+  readonly #onRevoke: ((accessors: readonly string[]) => Promise<void>) | undefined;
+
+  private constructor(
+    driver: StorageDriver,
+    now: () => number,
+    onRevoke: ((accessors: readonly string[]) => Promise<void>) | undefined,
+  ) {
     this.#driver = driver;
     this.#now = now;
+    this.#onRevoke = onRevoke;
   }
 
-  static async open(driver: StorageDriver, options: { now?: () => number } = {}): Promise<TokenStore> {
+  /**
+   * `onRevoke` runs after every `revoke` / `revokeOrphan` committed, with the accessors it revoked
+   * (a server revokes their database leases there); its failure is the revoking call's.
+   */
+  static async open(
+    driver: StorageDriver,
+    options: { now?: () => number; onRevoke?: (accessors: readonly string[]) => Promise<void> } = {},
+  ): Promise<TokenStore> {
     await driver.exec(schemaSql(driver.spelling));
-    return new TokenStore(driver, options.now ?? nowSeconds);
+    return new TokenStore(driver, options.now ?? nowSeconds, options.onRevoke);
   }
 
   /** Creates a token; the secret is returned once and never stored. */
@@ -264,13 +278,19 @@ export class TokenStore {
   }
 
   /** Revokes a token and every token created from it; returns how many were revoked. */
-  revoke(accessor: string): Promise<number> {
-    return this.#changed(this.#driver.transaction((tx) => this.#revokeTree(tx, accessor)));
+  async revoke(accessor: string): Promise<number> {
+    const revoked = await this.#changed(this.#driver.transaction((tx) => this.#revokeTree(tx, accessor)));
+    return this.#revoked(revoked);
+  }
+
+  async #revoked(accessors: readonly string[]): Promise<number> {
+    if (accessors.length > 0) await this.#onRevoke?.(accessors);
+    return accessors.length;
   }
 
   /** Revokes only this token; its children become roots of their own trees. */
-  revokeOrphan(accessor: string): Promise<number> {
-    return this.#changed(
+  async revokeOrphan(accessor: string): Promise<number> {
+    const revoked = await this.#changed(
       this.#driver.transaction(async (tx) => {
         await tx.run('UPDATE fx_tokens SET parent = NULL WHERE parent = ?', [accessor]);
         const rows = await tx.all<TokenRow>(
@@ -287,12 +307,14 @@ export class TokenStore {
           }
         }
         const { changes } = await tx.run('DELETE FROM fx_tokens WHERE accessor = ?', [accessor]);
-        return changes;
+        return changes > 0 ? [accessor] : [];
       }),
     );
+    return this.#revoked(revoked);
   }
 
-  async #revokeTree(tx: StorageSession, accessor: string): Promise<number> {
+  /** Deletes a token and its descendants; returns the accessors deleted. */
+  async #revokeTree(tx: StorageSession, accessor: string): Promise<string[]> {
     const doomed: string[] = [accessor];
     for (let i = 0; i < doomed.length && doomed.length < MAX_TREE; i++) {
       const children = await tx.all<{ accessor: string }>('SELECT accessor FROM fx_tokens WHERE parent = ?', [
@@ -300,9 +322,10 @@ export class TokenStore {
       ]);
       for (const c of children) doomed.push(c.accessor);
     }
-    let revoked = 0;
-    for (const a of doomed)
-      revoked += (await tx.run('DELETE FROM fx_tokens WHERE accessor = ?', [a])).changes;
+    const revoked: string[] = [];
+    for (const a of doomed) {
+      if ((await tx.run('DELETE FROM fx_tokens WHERE accessor = ?', [a])).changes > 0) revoked.push(a);
+    }
     return revoked;
   }
 

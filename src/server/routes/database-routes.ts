@@ -367,12 +367,15 @@ export function databaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (request, reply) => {
-      const { session } = await ctx.caller(request);
+      const { session, token } = await ctx.caller(request);
       const { ttl } = request.query;
-      const credentials = await facadeOf(session).createCredentials(
-        request.params.name,
-        ttl === undefined ? {} : { ttl: durationMs(/^[0-9]+$/.test(ttl) ? Number(ttl) : ttl) },
-      );
+      // The lease belongs to the calling token: revoking the token revokes it, and it never
+      // outlives the token (Vault's lease tree).
+      const credentials = await facadeOf(session).createCredentials(request.params.name, {
+        ...(ttl === undefined ? {} : { ttl: durationMs(/^[0-9]+$/.test(ttl) ? Number(ttl) : ttl) }),
+        owner: token.accessor,
+        notAfter: token.expiresAt * 1000,
+      });
       // A password: never cached by a proxy or the client.
       void reply.header('cache-control', 'no-store');
       return credentials;
