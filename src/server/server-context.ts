@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyRequest } from 'fastify';
-import { Fortress, storageInitialized, type StorageOption } from '../fortress.js';
+import { Fortress, storageInitialized, type FortressOptions, type StorageOption } from '../fortress.js';
 import type { JobOptions } from '../engine/jobs/job.js';
 import type { PolicySession } from '../policy-session.js';
 import { DevKeyFileSealProvider } from '../keys/seal/dev-key-file-seal.js';
@@ -47,6 +47,8 @@ export interface ServerContextOptions {
   readonly storage?: StorageOption;
   /** Background-job batch size and throttle. */
   readonly jobs?: JobOptions;
+  /** The secrets engines' settings (the database sweeper's interval). */
+  readonly secrets?: FortressOptions['secrets'];
 }
 
 export interface ServerSealOptions {
@@ -183,6 +185,16 @@ export class ServerContext {
     return this.options.storage?.kind === 'postgres';
   }
 
+  /** What every open of the data directory passes through from the configuration. */
+  #engineOptions(): Pick<FortressOptions, 'jobs' | 'storage' | 'secrets'> {
+    const { jobs, storage, secrets } = this.options;
+    return {
+      ...(jobs === undefined ? {} : { jobs }),
+      ...(storage === undefined ? {} : { storage }),
+      ...(secrets === undefined ? {} : { secrets }),
+    };
+  }
+
   /** Opens the data directory if it is initialised (sealed unless its seal unseals itself). */
   async start(): Promise<void> {
     const storage = this.options.storage;
@@ -199,8 +211,7 @@ export class ServerContext {
       path: this.options.dataDir,
       onWarning: this.options.onWarning,
       audit: SERVER_AUDIT,
-      ...(this.options.jobs === undefined ? {} : { jobs: this.options.jobs }),
-      ...(this.options.storage === undefined ? {} : { storage: this.options.storage }),
+      ...this.#engineOptions(),
     });
     if (db.keys.state === 'uninitialized') {
       await db.close();
@@ -412,8 +423,7 @@ export class ServerContext {
         unseal: { provider: observed },
         onWarning: this.options.onWarning,
         audit: SERVER_AUDIT,
-        ...(this.options.jobs === undefined ? {} : { jobs: this.options.jobs }),
-        ...(this.options.storage === undefined ? {} : { storage: this.options.storage }),
+        ...this.#engineOptions(),
       });
       this.#db = db;
       await this.#openStores();

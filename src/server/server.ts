@@ -20,7 +20,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { DestinationStream } from 'pino';
 import { ServerContext, callerOf, type ServerSealOptions } from './server-context.js';
-import type { StorageOption } from '../fortress.js';
+import type { FortressOptions, StorageOption } from '../fortress.js';
 import type { JobOptions } from '../engine/jobs/job.js';
 import type { JwtLoginOptions } from './auth/jwt-login.js';
 import { installErrorHandlers, errorBody } from './http/http-errors.js';
@@ -72,6 +72,8 @@ export interface ServerOptions {
   readonly storage?: StorageOption;
   /** Background-job batch size and throttle. */
   readonly jobs?: JobOptions;
+  /** The secrets engines' settings (the database sweeper's interval). */
+  readonly secrets?: FortressOptions['secrets'];
 }
 
 export interface RunningServer {
@@ -105,6 +107,7 @@ export async function buildServer(
     ...(options.seal === undefined ? {} : { seal: options.seal }),
     ...(options.storage === undefined ? {} : { storage: options.storage }),
     ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+    ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
   });
   await context.start();
 

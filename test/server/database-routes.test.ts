@@ -106,6 +106,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'fx-database-routes-'));
   server = await startTestServer(dir, {
     rateLimit: { perToken: 1_000_000, perAddress: 1_000_000 },
+    // The server's sweeper setting (secrets.database_sweep_interval_ms): 1 s instead of 60.
+    secrets: { databaseSweepIntervalMs: 1000 },
     logLevel: 'debug',
     logStream: {
       write: (line: string) => {
@@ -342,6 +344,22 @@ describe('/v1/database', () => {
     expect(ledger).not.toContain(short.token);
 
     await ok('POST', '/v1/database/leases/revoke', { leaseId: mine['leaseId'] });
+  });
+
+  it("the server's sweeper drops an expired lease's user at the configured interval", async () => {
+    const creds = await ok('GET', `/v1/database/creds/${ROLE}?ttl=1s`);
+    passwords.push(creds['password'] as string);
+    expect(await userExists(creds['username'] as string)).toBe(true);
+    const deadline = Date.now() + 8000;
+    while (await userExists(creds['username'] as string)) {
+      if (Date.now() > deadline) throw new Error('the sweeper did not revoke the lease within 8 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expectError(
+      await call('POST', '/v1/database/leases/lookup', { leaseId: creds['leaseId'] }),
+      404,
+      'FX_DB_LEASE_NOT_FOUND',
+    );
   });
 
   it('malformed requests are refused with a stable code, and nothing stored changes', async () => {

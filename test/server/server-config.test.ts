@@ -65,6 +65,7 @@ describe('loadServerConfig', () => {
         rateLimitPerAddress: 12_000,
       },
       jobs: {},
+      secrets: {},
       logging: { level: 'info' },
       auth: { tokenTtlSeconds: 86_400, tokenMaxTtlSeconds: 30 * 86_400 },
     });
@@ -97,6 +98,8 @@ max_connections = 100
 [jobs]
 batch_size = 200
 rows_per_second = 5000
+[secrets]
+database_sweep_interval_ms = 5000
 [logging]
 level = "debug"
 file = "/var/log/fortress.log"
@@ -134,6 +137,7 @@ tenant_claim = "org"
         maxConnections: 100,
       },
       jobs: { batchSize: 200, rowsPerSecond: 5000 },
+      secrets: { databaseSweepIntervalMs: 5000 },
       logging: { level: 'debug', file: '/var/log/fortress.log' },
       auth: {
         tokenTtlSeconds: 600,
@@ -269,6 +273,7 @@ tenant_claim = "org"
       ['[limits]\nmax_connections = 0', 'FORTRESS_LIMITS_MAX_CONNECTIONS', 'many'],
       ['[jobs]\nbatch_size = 0', 'FORTRESS_JOBS_BATCH_SIZE', '500 rows'],
       ['[jobs]\nrows_per_second = -5', 'FORTRESS_JOBS_ROWS_PER_SECOND', '1.5'],
+      ['[secrets]\ndatabase_sweep_interval_ms = 999', 'FORTRESS_SECRETS_DATABASE_SWEEP_INTERVAL_MS', '1m'],
       ['[logging]\nlevel = "loud"', 'FORTRESS_LOG_LEVEL', 'INFO'],
       ['[logging]\nfile = true', 'FORTRESS_LOG_FILE', '\t'],
       ['[auth]\ntoken_ttl_seconds = 59', 'FORTRESS_AUTH_TOKEN_TTL_SECONDS', '1d'],

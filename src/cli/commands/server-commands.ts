@@ -111,6 +111,7 @@ export async function server(args: string[]): Promise<number> {
     seal: serverSeal(config.seal),
     ...(config.storage.kind === 'postgres' ? { storage: postgresStorage(config.storage) } : {}),
     jobs: config.jobs,
+    secrets: config.secrets,
     onWarning: (message) => process.stderr.write(`${message}\n`),
   });
   const status = running.context.status();

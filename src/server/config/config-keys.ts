@@ -31,6 +31,7 @@
  * FORTRESS_LIMITS_MAX_CONNECTIONS         [limits.max_connections]
  * FORTRESS_JOBS_BATCH_SIZE                [jobs.batch_size]
  * FORTRESS_JOBS_ROWS_PER_SECOND           [jobs.rows_per_second]
+ * FORTRESS_SECRETS_DATABASE_SWEEP_INTERVAL_MS [secrets.database_sweep_interval_ms]
  * FORTRESS_LOG_LEVEL                      [logging.level]
  * FORTRESS_LOG_FILE                       [logging.file]
  * FORTRESS_AUTH_TOKEN_TTL_SECONDS         [auth.token_ttl_seconds]
@@ -270,6 +271,12 @@ export const SERVER_SETTINGS: readonly ConfigSetting[] = [
     env: 'FORTRESS_JOBS_ROWS_PER_SECOND',
     type: int(1, 100_000_000),
     help: 'throttle for background jobs, so re-encryption leaves the database room; default unlimited',
+  },
+  {
+    key: 'secrets.database_sweep_interval_ms',
+    env: 'FORTRESS_SECRETS_DATABASE_SWEEP_INTERVAL_MS',
+    type: int(1000, 86_400_000),
+    help: 'how often expired database leases are revoked and static roles rotated; default 60000',
   },
   {
     key: 'logging.level',

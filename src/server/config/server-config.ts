@@ -92,6 +92,8 @@ export interface ServerConfig {
   };
   /** Background jobs (re-encryption after a rotation…): batch size and throttle. */
   readonly jobs: { readonly batchSize?: number; readonly rowsPerSecond?: number };
+  /** The secrets engines: how often the database engine's sweeper runs (ms). */
+  readonly secrets: { readonly databaseSweepIntervalMs?: number };
   readonly logging: { readonly level: LogLevel; readonly file?: string };
   readonly auth: {
     readonly tokenTtlSeconds: number;
@@ -603,6 +605,9 @@ function applyDefaults(
     jobs: Object.freeze({
       ...optional('batchSize', num('jobs.batch_size')),
       ...optional('rowsPerSecond', num('jobs.rows_per_second')),
+    }),
+    secrets: Object.freeze({
+      ...optional('databaseSweepIntervalMs', num('secrets.database_sweep_interval_ms')),
     }),
     logging: Object.freeze({
       level: (value('logging.level') as LogLevel | undefined) ?? 'info',
