@@ -79,10 +79,19 @@ export const MIN_ROTATION_PERIOD_MS = 5000;
 /** Every lease id starts with this, then `<role>/<random>`. */
 export const LEASE_PREFIX = 'database/creds/';
 
-/** The role a well-formed lease id (`database/creds/<role>/<id>`) names. */
-function leaseRole(leaseId: string): string {
-  const rest = leaseId.slice(LEASE_PREFIX.length);
-  return rest.slice(0, Math.max(0, rest.indexOf('/')));
+/**
+ * The role a lease id (`database/creds/<role>/<id>`) names — for deciding and recording an
+ * operation on it before the engine checks the whole id. FX_INVALID_ARGUMENT without a role part.
+ */
+export function roleOfLease(leaseId: unknown): string {
+  const slash =
+    typeof leaseId === 'string' && leaseId.startsWith(LEASE_PREFIX)
+      ? leaseId.indexOf('/', LEASE_PREFIX.length)
+      : -1;
+  if (slash <= LEASE_PREFIX.length) {
+    throw new FortressError('FX_INVALID_ARGUMENT', `leaseId: expected "${LEASE_PREFIX}<role>/<id>"`);
+  }
+  return (leaseId as string).slice(LEASE_PREFIX.length, slash);
 }
 const DEFAULT_MAX_OPEN = 4;
 const MAX_OPEN_LIMIT = 100;
@@ -1475,7 +1484,7 @@ export class DatabaseEngine {
           now,
         ]);
         if (claimed.changes === 0) continue;
-        const action: SweepAction = { kind: 'lease-revoked', leaseId, role: leaseRole(leaseId) };
+        const action: SweepAction = { kind: 'lease-revoked', leaseId, role: roleOfLease(leaseId) };
         try {
           await this.#revokeClaimed(leaseId, token);
           revoked++;
@@ -1548,7 +1557,7 @@ export class DatabaseEngine {
           now,
         ]);
         if (claimed.changes === 0) continue;
-        const action: SweepAction = { kind: 'lease-expired', leaseId, role: leaseRole(leaseId) };
+        const action: SweepAction = { kind: 'lease-expired', leaseId, role: roleOfLease(leaseId) };
         try {
           await this.#revokeClaimed(leaseId, token);
           revoked++;

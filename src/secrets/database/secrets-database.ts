@@ -19,10 +19,9 @@
  * ```
  */
 import type { Action } from '../../policy/schema/fortress-schema.js';
-import { FortressError } from '../../util/errors.js';
 import { runAudited, type Facts, type SecretTarget, type SecretsAccess } from '../secrets-access.js';
 import {
-  LEASE_PREFIX,
+  roleOfLease,
   type ConnectionConfig,
   type ConnectionInfo,
   type CreateCredentialsOptions,
@@ -52,19 +51,6 @@ function named(value: unknown): string {
 
 function roleTarget(role: string): SecretTarget {
   return { type: 'DatabaseRole', id: role, path: `database:role/${role}` };
-}
-
-/** The role a lease id names (`database/creds/<role>/<id>`); the engine checks the rest. */
-function roleOfLease(leaseId: string): string {
-  if (typeof leaseId !== 'string' || !leaseId.startsWith(LEASE_PREFIX)) {
-    throw new FortressError('FX_INVALID_ARGUMENT', `leaseId: expected "${LEASE_PREFIX}<role>/<id>"`);
-  }
-  const rest = leaseId.slice(LEASE_PREFIX.length);
-  const slash = rest.indexOf('/');
-  if (slash <= 0) {
-    throw new FortressError('FX_INVALID_ARGUMENT', `leaseId: expected "${LEASE_PREFIX}<role>/<id>"`);
-  }
-  return rest.slice(0, slash);
 }
 
 function leaseFacts(lease: LeaseInfo): Facts {

@@ -56,13 +56,19 @@ function checkedLength(value: unknown, what: string, maxBytes: number): number {
   return length;
 }
 
-/** Strict standard base64 (padding required) to bytes; `what` names the field in errors. */
-export function decodeBase64(value: unknown, what: string, maxBytes: number): Buffer {
-  const bytes = Buffer.allocUnsafe(checkedLength(value, what, maxBytes));
-  if (decodeBase64Into(value as string, 0, bytes, 0) < 0) {
-    bytes.fill(0);
+/** Decodes a checked field of `length` bytes into `out` at `offset`; on failure zeroes what it wrote. */
+function decodeAt(value: unknown, what: string, length: number, out: Buffer, offset: number): void {
+  if (decodeBase64Into(value as string, 0, out, offset) < 0) {
+    out.fill(0, offset, offset + length);
     throw notBase64(what);
   }
+}
+
+/** Strict standard base64 (padding required) to bytes; `what` names the field in errors. */
+export function decodeBase64(value: unknown, what: string, maxBytes: number): Buffer {
+  const length = checkedLength(value, what, maxBytes);
+  const bytes = Buffer.allocUnsafe(length);
+  decodeAt(value, what, length, bytes, 0);
   return bytes;
 }
 
@@ -94,10 +100,7 @@ export class Base64Arena {
     if (start + length > this.#bytes.length) {
       throw new FortressError('FX_INTERNAL', `${what}: the request's base64 arena is full`);
     }
-    if (decodeBase64Into(value as string, 0, this.#bytes, start) < 0) {
-      this.#bytes.fill(0, start, start + length);
-      throw notBase64(what);
-    }
+    decodeAt(value, what, length, this.#bytes, start);
     this.#used = start + length;
     return new Uint8Array(this.#bytes.buffer, this.#bytes.byteOffset + start, length);
   }
