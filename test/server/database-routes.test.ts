@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.js';
 import { FortressClient, FortressClientError } from '../../src/client/index.js';
 import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
+import { httpCalls } from '../helpers/http-calls.js';
 
 const TARGET_URL = process.env['FORTRESS_TEST_PG_URL'];
 if (TARGET_URL === undefined || TARGET_URL === '') {
@@ -33,46 +34,7 @@ let root: string;
 const logs: string[] = [];
 const passwords: string[] = [ADMIN_PASSWORD];
 
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-  text: string;
-  headers: Headers;
-}
-
-async function call(method: string, route: string, body?: unknown, token = root): Promise<Reply> {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(server.url + route, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed, text, headers: response.headers };
-}
-
-async function ok(
-  method: string,
-  route: string,
-  body?: unknown,
-  token = root,
-): Promise<Record<string, unknown>> {
-  const r = await call(method, route, body, token);
-  expect(r.status, `${method} ${route}: ${r.text.slice(0, 500)}`).toBe(200);
-  return r.body;
-}
-
-function expectError(r: Reply, status: number, code: string): void {
-  expect(r.status, r.text).toBe(status);
-  expect((r.body['error'] as { code?: string } | undefined)?.code, r.text).toBe(code);
-}
+const { call, ok, expectError } = httpCalls(() => ({ url: server.url, token: root }));
 
 async function userExists(name: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: TARGET_URL });

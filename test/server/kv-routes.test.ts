@@ -10,58 +10,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.js';
 import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
+import { httpCalls } from '../helpers/http-calls.js';
 
 const SENTINEL = 'kv-http-sentinel-4Jx9';
 let server: RunningServer;
 let dir: string;
 let root: string;
 
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-  text: string;
-}
-
-async function call(
-  method: string,
-  route: string,
-  body?: unknown,
-  token = root,
-  raw?: string,
-): Promise<Reply> {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-  const text = raw ?? (body === undefined ? undefined : JSON.stringify(body));
-  if (text !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(server.url + route, {
-    method,
-    headers,
-    ...(text === undefined ? {} : { body: text }),
-  });
-  const out = await response.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = JSON.parse(out) as Record<string, unknown>;
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed, text: out };
-}
-
-async function ok(
-  method: string,
-  route: string,
-  body?: unknown,
-  token = root,
-): Promise<Record<string, unknown>> {
-  const r = await call(method, route, body, token);
-  expect(r.status, `${method} ${route}: ${r.text}`).toBe(200);
-  return r.body;
-}
-
-function expectError(r: Reply, status: number, code: string): void {
-  expect(r.status, r.text).toBe(status);
-  expect((r.body['error'] as { code?: string } | undefined)?.code, r.text).toBe(code);
-}
+const { call, ok, expectError } = httpCalls(() => ({ url: server.url, token: root }));
 
 async function tokenFor(name: string): Promise<string> {
   const { token } = await server.context.tokens.create({

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.js';
 import { MAX_BATCH_ITEMS } from '../../src/secrets/transit/transit-engine.js';
 import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
+import { httpCalls } from '../helpers/http-calls.js';
 
 const SENTINEL = 'transit-http-sentinel-Qm7v';
 const SENTINEL_B64 = b64(SENTINEL);
@@ -22,12 +23,6 @@ let dir: string;
 let root: string;
 /** Every line the server logged (at debug level: the most it ever says about a request). */
 const logs: string[] = [];
-
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-  text: string;
-}
 
 function b64(value: string | Uint8Array): string {
   return Buffer.from(value).toString('base64');
@@ -38,46 +33,7 @@ function unb64(value: unknown): Buffer {
   return Buffer.from(value as string, 'base64');
 }
 
-async function call(
-  method: string,
-  route: string,
-  body?: unknown,
-  token = root,
-  raw?: string,
-): Promise<Reply> {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-  const text = raw ?? (body === undefined ? undefined : JSON.stringify(body));
-  if (text !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(server.url + route, {
-    method,
-    headers,
-    ...(text === undefined ? {} : { body: text }),
-  });
-  const out = await response.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = JSON.parse(out) as Record<string, unknown>;
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed, text: out };
-}
-
-async function ok(
-  method: string,
-  route: string,
-  body?: unknown,
-  token = root,
-): Promise<Record<string, unknown>> {
-  const r = await call(method, route, body, token);
-  expect(r.status, `${method} ${route}: ${r.text.slice(0, 500)}`).toBe(200);
-  return r.body;
-}
-
-function expectError(r: Reply, status: number, code: string): void {
-  expect(r.status, r.text).toBe(status);
-  expect((r.body['error'] as { code?: string } | undefined)?.code, r.text).toBe(code);
-}
+const { call, ok, expectError } = httpCalls(() => ({ url: server.url, token: root }));
 
 async function tokenFor(name: string): Promise<string> {
   const { token } = await server.context.tokens.create({
