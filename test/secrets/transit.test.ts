@@ -203,6 +203,19 @@ describe('versions', () => {
     for (const r of batch) expect(Object.keys(r)).not.toContain('plaintext');
     // Encrypting under an older version on request, unless below minEncryptionVersion.
     expect((await db.transit.encrypt('orders', { plaintext: utf8('x'), keyVersion: 1 })).keyVersion).toBe(1);
+    // A batch mixing versions: each item gets the version it asked for, in order.
+    const mixed = await db.transit.encryptBatch('orders', [
+      { plaintext: utf8('a') },
+      { plaintext: utf8('b'), keyVersion: 1 },
+      { plaintext: utf8('c') },
+      { plaintext: utf8('d'), keyVersion: 2 },
+    ]);
+    expect(mixed.map((r) => ok(r).keyVersion)).toEqual([2, 1, 2, 2]);
+    const opened = await db.transit.decryptBatch(
+      'orders',
+      mixed.map((r) => ({ ciphertext: ok(r).ciphertext })),
+    );
+    expect(opened.map((r) => Buffer.from(ok(r).plaintext).toString())).toEqual(['a', 'b', 'c', 'd']);
     await db.transit.configure('orders', { minEncryptionVersion: 2 });
     await expectCode(
       db.transit.encrypt('orders', { plaintext: utf8('x'), keyVersion: 1 }),

@@ -1064,6 +1064,9 @@ export class TransitEngine {
     const results = new Array<ItemResult<Sealed>>(items.length);
     const info = this.#keyInfo(settings);
     const keyId = info.id;
+    // The active version's key, checked once with room for every remaining item: it stays valid
+    // until the loop next awaits (only then can a seal, a rotation or other callers change it).
+    let ready: DataKey | undefined;
     for (let i = 0; i < items.length; i++) {
       try {
         const item = this.#item(items[i], i);
@@ -1074,11 +1077,15 @@ export class TransitEngine {
         const context = this.#contextOf(settings, item, i);
         const version = this.#encryptionVersion(settings, info, item['keyVersion'], i);
         const active = info.activeVersion;
-        let key = version === active ? this.#keys.readyEncryptionKey(keyId, items.length - i) : undefined;
-        key ??= await this.#keys.encryptionKey(settings.keyName, {
-          headroom: items.length - i,
-          ...(version === active ? {} : { version }),
-        });
+        let key =
+          version === active ? (ready ??= this.#keys.readyEncryptionKey(keyId, items.length - i)) : undefined;
+        if (key === undefined) {
+          ready = undefined;
+          key = await this.#keys.encryptionKey(settings.keyName, {
+            headroom: items.length - i,
+            ...(version === active ? {} : { version }),
+          });
+        }
         let envelope: Buffer;
         if (derivation === undefined) {
           envelope = encrypt(key, plaintext, context);

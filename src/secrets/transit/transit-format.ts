@@ -10,9 +10,12 @@ import { FortressError } from '../../util/errors.js';
 
 const PREFIX_RE = /^fx:v([1-9][0-9]{0,9}):/;
 
+/** `fx:v<n>:` of the first versions, made once (a batch formats one per item). */
+const PREFIXES: readonly string[] = Array.from({ length: 64 }, (_, v) => `fx:v${v}:`);
+
 /** `fx:v<version>:<base64 of bytes>`. */
 export function formatVersioned(version: number, bytes: Uint8Array): string {
-  return 'fx:v' + String(version) + ':' + encodeBase64(bytes);
+  return (version < PREFIXES.length ? PREFIXES[version]! : `fx:v${version}:`) + encodeBase64(bytes);
 }
 
 /** The version and bytes of an `fx:v<n>:…` string; `what` names the value in errors. */
