@@ -236,7 +236,6 @@ export interface StaticCredentials {
   readonly rotationPeriod: number;
 }
 
-/** New dynamic credentials. The password is returned here once and stored nowhere. */
 export interface CreateCredentialsOptions {
   /** The lease's TTL in ms. @default the role's default TTL (always capped at its maximum) */
   readonly ttl?: number;
@@ -246,6 +245,7 @@ export interface CreateCredentialsOptions {
   readonly notAfter?: number;
 }
 
+/** New dynamic credentials. The password is returned here once and stored nowhere. */
 export interface Credentials {
   readonly leaseId: string;
   readonly username: string;
