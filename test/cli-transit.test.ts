@@ -123,12 +123,14 @@ describe('fortress transit (remote)', () => {
       '--type',
       'aes-256-gcm',
       '--exportable',
-      '--allow-deletion',
+      '--deletion-allowed',
+      'true',
       '--auto-rotate',
       '30d',
     ]);
     expect(aligned).toMatch(/^type\s+aes-256-gcm$/m);
     expect(aligned).toMatch(/^exportable\s+true$/m);
+    expect(aligned).toMatch(/^deletionAllowed\s+true$/m);
     expect(aligned).toMatch(/^autoRotatePeriod\s+30d$/m);
     expect(aligned).toMatch(/^version\s+createdTime\s+state/m);
     const exists = await remote(['transit', 'create', 'orders']);

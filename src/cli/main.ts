@@ -145,7 +145,7 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
   kv metadata get|delete PATH | put PATH [--max-versions N] [--cas-required true|false]
                                   [--delete-version-after 30d] [--custom KEY=VALUE]…
   kv config [--max-versions N] [--cas-required true|false] [--delete-version-after 30d]
-  transit create NAME [--type T] [--exportable] [--derived] [--convergent] [--allow-deletion]
+  transit create NAME [--type T] [--exportable] [--derived] [--convergent] [--deletion-allowed]
                  [--auto-rotate 30d]
                                   A named key that never leaves the server (encryption as a
                                   service); T: xchacha20-poly1305 (default), aes-256-gcm,

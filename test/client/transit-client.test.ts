@@ -66,7 +66,7 @@ describe('client.transit', () => {
     expect(created).toMatchObject({ name: 'sdk-orders', type: 'xchacha20-poly1305', latestVersion: 1 });
     await transit.createKey('sdk-lifecycle', {
       type: 'aegis-256',
-      allowDeletion: true,
+      deletionAllowed: true,
       autoRotatePeriod: '30d',
     });
     expect(await transit.readKey('sdk-lifecycle')).toMatchObject({

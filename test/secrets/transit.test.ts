@@ -127,12 +127,15 @@ describe('encryption keys', () => {
       await expectCode(db.transit.decrypt('a', { ciphertext: bad }), 'FX_TRANSIT_CIPHERTEXT_INVALID');
     }
     // A deleted and recreated key of the same name does not open the old key's ciphertexts.
-    await db.transit.createKey('c', { allowDeletion: true });
+    await db.transit.createKey('c', { deletionAllowed: true });
     const old = await db.transit.encrypt('c', { plaintext: utf8('x') });
     await db.transit.deleteKey('c');
     await expectCode(db.transit.decrypt('c', old), 'FX_TRANSIT_KEY_NOT_FOUND');
     await db.transit.createKey('c');
     await expectCode(db.transit.decrypt('c', old), 'FX_TRANSIT_CIPHERTEXT_INVALID');
+    // An unknown option (the old spelling allowDeletion, say) is refused, and no key is made.
+    await expectCode(db.transit.createKey('d', { allowDeletion: true } as never), 'FX_INVALID_ARGUMENT');
+    await expectCode(db.transit.readKey('d'), 'FX_TRANSIT_KEY_NOT_FOUND');
   });
 
   it('batches give one result per item, in order, with per-item errors', async () => {

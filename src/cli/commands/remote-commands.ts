@@ -93,7 +93,6 @@ const OPTIONS = {
   exportable: { type: 'boolean', default: false },
   derived: { type: 'boolean', default: false },
   convergent: { type: 'boolean', default: false },
-  'allow-deletion': { type: 'boolean', default: false },
   'auto-rotate': { type: 'string' },
   'min-encryption-version': { type: 'string' },
   'min-available-version': { type: 'string' },
@@ -271,10 +270,10 @@ const SPECS: Readonly<Record<string, Spec>> = {
   },
   'audit verify': { flags: [], args: [0, 0], usage: 'audit verify' },
   'transit create': {
-    flags: ['type', 'exportable', 'derived', 'convergent', 'allow-deletion', 'auto-rotate'],
+    flags: ['type', 'exportable', 'derived', 'convergent', 'deletion-allowed', 'auto-rotate'],
     args: [1, 1],
     usage:
-      'transit create NAME [--type xchacha20-poly1305|aes-256-gcm|chacha20-poly1305|aegis-256|hmac|ed25519|ml-dsa-65] [--exportable] [--derived] [--convergent] [--allow-deletion] [--auto-rotate 30d]',
+      'transit create NAME [--type xchacha20-poly1305|aes-256-gcm|chacha20-poly1305|aegis-256|hmac|ed25519|ml-dsa-65] [--exportable] [--derived] [--convergent] [--deletion-allowed true] [--auto-rotate 30d]',
   },
   'transit read': { flags: [], args: [1, 1], usage: 'transit read NAME' },
   'transit list': { flags: ['limit'], args: [0, 0], usage: 'transit list [--limit N per page]' },
@@ -782,6 +781,7 @@ const TRANSIT_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> 
     const type = text(run.values, 'type');
     const period = flagPeriod(run.values);
     const flag = (f: Flag): boolean => run.values[f] === true;
+    const deletionAllowed = flagBoolean(run.values, 'deletion-allowed');
     const key = await (
       await run.authenticated()
     ).transit.createKey(transitName(run), {
@@ -789,7 +789,7 @@ const TRANSIT_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> 
       ...(flag('exportable') ? { exportable: true } : {}),
       ...(flag('derived') ? { derived: true } : {}),
       ...(flag('convergent') ? { convergent: true } : {}),
-      ...(flag('allow-deletion') ? { allowDeletion: true } : {}),
+      ...(deletionAllowed === undefined ? {} : { deletionAllowed }),
       ...(period === undefined ? {} : { autoRotatePeriod: period }),
     });
     printTransitKey(run, key);

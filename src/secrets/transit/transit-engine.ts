@@ -83,7 +83,7 @@ export interface CreateTransitKeyOptions {
   /** Equal plaintexts under one context give equal ciphertexts. Requires `derived`. */
   readonly convergent?: boolean;
   /** The key may be deleted (off by default, so a mistaken delete cannot shred data). */
-  readonly allowDeletion?: boolean;
+  readonly deletionAllowed?: boolean;
   /** Rotate automatically this often (`'12h'`, `'30d'`, `'2w'`; 1 hour to 10 years), or null for never. */
   readonly autoRotatePeriod?: string | null;
 }
@@ -255,6 +255,33 @@ interface KeyRow {
   readonly updated_at: number;
 }
 
+/** What `createKey` and `configure` accept: anything else is refused, not ignored. */
+const CREATE_OPTIONS: readonly string[] = [
+  'type',
+  'exportable',
+  'derived',
+  'convergent',
+  'deletionAllowed',
+  'autoRotatePeriod',
+];
+const CHANGES: readonly string[] = [
+  'minDecryptionVersion',
+  'minEncryptionVersion',
+  'deletionAllowed',
+  'exportable',
+  'autoRotatePeriod',
+];
+
+function checkKnown(options: object, known: readonly string[], argument: string): void {
+  for (const field of Object.keys(options)) {
+    if (!known.includes(field)) {
+      throw new FortressError(
+        'FX_INVALID_ARGUMENT',
+        `${argument}: unknown setting ${JSON.stringify(field.slice(0, 40))} (known: ${known.join(', ')})`,
+      );
+    }
+  }
+}
 function ddl(driver: StorageDriver): string {
   const s = driver.spelling;
   return `
@@ -400,6 +427,7 @@ export class TransitEngine {
   async createKey(name: string, options: CreateTransitKeyOptions = {}): Promise<TransitKeyInfo> {
     checkName(name);
     assertOptions(options, 'options');
+    checkKnown(options, CREATE_OPTIONS, 'options');
     const type = options.type ?? 'xchacha20-poly1305';
     if (!TRANSIT_KEY_TYPES.includes(type)) {
       throw new FortressError('FX_INVALID_ARGUMENT', `type: expected one of ${TRANSIT_KEY_TYPES.join(', ')}`);
@@ -407,7 +435,7 @@ export class TransitEngine {
     const exportable = checkBool(options.exportable, 'exportable') ?? false;
     const derived = checkBool(options.derived, 'derived') ?? false;
     const convergent = checkBool(options.convergent, 'convergent') ?? false;
-    const allowDeletion = checkBool(options.allowDeletion, 'allowDeletion') ?? false;
+    const deletionAllowed = checkBool(options.deletionAllowed, 'deletionAllowed') ?? false;
     const period = checkPeriod(options.autoRotatePeriod);
     if (derived && !isAeadType(type))
       throw new FortressError(
@@ -443,7 +471,7 @@ export class TransitEngine {
         exportable ? 1 : 0,
         derived ? 1 : 0,
         convergent ? 1 : 0,
-        allowDeletion ? 1 : 0,
+        deletionAllowed ? 1 : 0,
         0,
         1,
         at,
@@ -521,20 +549,7 @@ export class TransitEngine {
   /** Changes a key's settings. `exportable` may only become true. */
   async configure(name: string, changes: TransitKeyChanges): Promise<TransitKeyInfo> {
     assertOptions(changes, 'changes');
-    const known = [
-      'minDecryptionVersion',
-      'minEncryptionVersion',
-      'deletionAllowed',
-      'exportable',
-      'autoRotatePeriod',
-    ];
-    for (const field of Object.keys(changes)) {
-      if (!known.includes(field))
-        throw new FortressError(
-          'FX_INVALID_ARGUMENT',
-          `changes: unknown setting ${JSON.stringify(field.slice(0, 40))}`,
-        );
-    }
+    checkKnown(changes, CHANGES, 'changes');
     const settings = await this.#load(name, true);
     const info = this.#keyInfo(settings);
     const exportable = checkBool(changes.exportable, 'exportable');

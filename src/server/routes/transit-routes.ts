@@ -560,7 +560,7 @@ export function transitRoutes(app: FastifyInstance, ctx: ServerContext): void {
                 description: 'Equal plaintexts give equal ciphertexts per context; needs derived',
               }),
             ),
-            allowDeletion: Type.Optional(Type.Boolean({ description: 'The key may be deleted' })),
+            deletionAllowed: Type.Optional(Type.Boolean({ description: 'The key may be deleted' })),
             autoRotatePeriod: Type.Optional(Period),
           },
           STRICT,
