@@ -129,6 +129,11 @@ describe('versions', () => {
     for (const r of results)
       if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'FX_SECRET_CAS_MISMATCH' });
     expect((await db.kv.metadata('d')).currentVersion).toBe(3);
+    // A misspelt option is refused, not ignored (a write would otherwise skip its check-and-set).
+    await expectCode(db.kv.put('d', { n: 4 }, { Cas: 3 } as never), 'FX_INVALID_ARGUMENT');
+    await expectCode(db.kv.get('d', { versoin: 1 } as never), 'FX_INVALID_ARGUMENT');
+    await expectCode(db.kv.list('', { limt: 5 } as never), 'FX_INVALID_ARGUMENT');
+    expect((await db.kv.metadata('d')).currentVersion).toBe(3);
   });
 
   it('soft delete hides a version until undeleted; destroy removes its value for good', async () => {

@@ -105,6 +105,17 @@ describe('encryption keys', () => {
       db.transit.decrypt('orders', { ciphertext, associatedData: utf8('order-43') }),
       'FX_INTEGRITY',
     );
+    // A misspelt field is refused, not ignored: encrypting would otherwise bind no associated data.
+    const misspelt = { plaintext: utf8('x'), associated_data: aad } as never;
+    await expectCode(db.transit.encrypt('orders', misspelt), 'FX_INVALID_ARGUMENT');
+    const [refused] = await db.transit.encryptBatch('orders', [misspelt]);
+    expect(refused).toMatchObject({ error: { code: 'FX_INVALID_ARGUMENT' } });
+    await expectCode(
+      db.transit.decrypt('orders', { ciphertext, associatedData: aad, extra: 1 } as never),
+      'FX_INVALID_ARGUMENT',
+    );
+    await expectCode(db.transit.dataKey('orders', 'wrapped', { bit: 128 } as never), 'FX_INVALID_ARGUMENT');
+    await expectCode(db.transit.listKeys({ limt: 1 } as never), 'FX_INVALID_ARGUMENT');
   });
 
   it('a ciphertext from one key fails under another; a tampered one fails; garbage is refused clearly', async () => {

@@ -40,7 +40,14 @@
 import type { KeyManager } from '../../keys/key-manager.js';
 import type { StorageDriver } from '../../storage/dialect.js';
 import { EncryptionContext } from '../../crypto/envelope/encryption-context.js';
-import { assertInteger, assertOptions, describe, utf8Decoder, utf8Encoder } from '../../util/bytes.js';
+import {
+  assertInteger,
+  assertKnownFields,
+  assertOptions,
+  describe,
+  utf8Decoder,
+  utf8Encoder,
+} from '../../util/bytes.js';
 import { FortressError } from '../../util/errors.js';
 import {
   generatePassword,
@@ -353,10 +360,7 @@ function checkName(value: unknown, argument: string): string {
 }
 
 function checkFields(value: object, allowed: readonly string[], argument: string): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key))
-      throw invalid(`${argument}: unknown field ${JSON.stringify(key.slice(0, 40))}`);
-  }
+  assertKnownFields(value, new Set(allowed), argument);
 }
 
 function required<T>(value: T | undefined, argument: string): T {

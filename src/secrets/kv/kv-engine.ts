@@ -21,7 +21,7 @@ import { EncryptionContext } from '../../crypto/envelope/encryption-context.js';
 import { encrypt } from '../../crypto/envelope/envelope.js';
 import { FortressError } from '../../util/errors.js';
 import { StorageConstraintError } from '../../storage/constraint-error.js';
-import { assertInteger, assertOptions } from '../../util/bytes.js';
+import { assertInteger, assertKnownFields, assertOptions } from '../../util/bytes.js';
 import { checkFolder, checkSecretPath } from './kv-path.js';
 
 /** Versions kept per path unless configured otherwise (Vault's default). */
@@ -35,6 +35,10 @@ const MAX_CUSTOM_KEYS = 64;
 const MAX_CUSTOM_KEY = 128;
 const MAX_CUSTOM_VALUE = 512;
 const DEFAULT_LIST = 100;
+/** The options each call accepts: anything else is refused, never ignored. */
+const WRITE_OPTIONS: ReadonlySet<string> = new Set(['cas']);
+const GET_OPTIONS: ReadonlySet<string> = new Set(['version']);
+const LIST_OPTIONS: ReadonlySet<string> = new Set(['after', 'limit']);
 const MAX_LIST = 1000;
 /** Longest `deleteVersionAfter`: 100 years, in ms. */
 const MAX_DELETE_AFTER = 100 * 365 * 86_400_000;
@@ -459,6 +463,8 @@ export class KvEngine {
     value: (current: SecretData | null) => Uint8Array,
   ): Promise<SecretVersionInfo> {
     assertOptions(options, 'options');
+    // A misspelt cas would otherwise write without the check it asked for.
+    assertKnownFields(options, WRITE_OPTIONS, 'options');
     if (options.cas !== undefined) assertInteger(options.cas, 'cas', 0, Number.MAX_SAFE_INTEGER);
     await this.#ensureKey();
     // Outside the transaction: a due rotation happens here, never inside one that may roll back.
@@ -572,6 +578,7 @@ export class KvEngine {
   async get(path: string, options: { readonly version?: number } = {}): Promise<SecretVersion> {
     checkSecretPath(path);
     assertOptions(options, 'options');
+    assertKnownFields(options, GET_OPTIONS, 'options');
     if (options.version !== undefined) assertInteger(options.version, 'version', 1, Number.MAX_SAFE_INTEGER);
     const now = this.#now();
     const secret = await this.#driver.get<SecretRow>(SQL.secret, [this.#tenant, path]);
@@ -712,6 +719,7 @@ export class KvEngine {
   async list(prefix = '', options: ListOptions = {}): Promise<SecretList> {
     const folder = checkFolder(prefix);
     assertOptions(options, 'options');
+    assertKnownFields(options, LIST_OPTIONS, 'options');
     const limit = options.limit ?? DEFAULT_LIST;
     assertInteger(limit, 'limit', 1, MAX_LIST);
     if (options.after !== undefined && (typeof options.after !== 'string' || options.after.length > 600)) {

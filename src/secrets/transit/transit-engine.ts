@@ -37,7 +37,7 @@ import {
 import type { KeyInfo, KeyManager } from '../../keys/key-manager.js';
 import type { StorageDriver } from '../../storage/dialect.js';
 import { StorageConstraintError } from '../../storage/constraint-error.js';
-import { assertInteger, assertOptions } from '../../util/bytes.js';
+import { assertInteger, assertKnownFields, assertOptions } from '../../util/bytes.js';
 import { FortressError, type ErrorCode } from '../../util/errors.js';
 import { formatRotationPeriod, parseRotationPeriod } from '../../keys/keyring/rotation-period.js';
 import { formatVersioned, parseVersioned } from './transit-format.js';
@@ -255,33 +255,38 @@ interface KeyRow {
   readonly updated_at: number;
 }
 
-/** What `createKey` and `configure` accept: anything else is refused, not ignored. */
-const CREATE_OPTIONS: readonly string[] = [
+/** The fields each call accepts: anything else is refused, never ignored. */
+const CREATE_OPTIONS: ReadonlySet<string> = new Set([
   'type',
   'exportable',
   'derived',
   'convergent',
   'deletionAllowed',
   'autoRotatePeriod',
-];
-const CHANGES: readonly string[] = [
+]);
+const CHANGES: ReadonlySet<string> = new Set([
   'minDecryptionVersion',
   'minEncryptionVersion',
   'deletionAllowed',
   'exportable',
   'autoRotatePeriod',
-];
-
-function checkKnown(options: object, known: readonly string[], argument: string): void {
-  for (const field of Object.keys(options)) {
-    if (!known.includes(field)) {
-      throw new FortressError(
-        'FX_INVALID_ARGUMENT',
-        `${argument}: unknown setting ${JSON.stringify(field.slice(0, 40))} (known: ${known.join(', ')})`,
-      );
-    }
-  }
-}
+]);
+const LIST_OPTIONS: ReadonlySet<string> = new Set(['after', 'limit']);
+const DATA_KEY_OPTIONS: ReadonlySet<string> = new Set(['bits', 'context', 'associatedData', 'keyVersion']);
+const ENCRYPT_FIELDS: ReadonlySet<string> = new Set(['plaintext', 'context', 'associatedData', 'keyVersion']);
+// `keyVersion` too, so an encrypt's answer can be handed back as it is (the ciphertext's own
+// version decides).
+const DECRYPT_FIELDS: ReadonlySet<string> = new Set([
+  'ciphertext',
+  'context',
+  'associatedData',
+  'keyVersion',
+]);
+const REWRAP_FIELDS: ReadonlySet<string> = new Set(['ciphertext', 'context', 'associatedData', 'keyVersion']);
+const HMAC_FIELDS: ReadonlySet<string> = new Set(['input', 'keyVersion']);
+const VERIFY_HMAC_FIELDS: ReadonlySet<string> = new Set(['input', 'hmac']);
+const SIGN_FIELDS: ReadonlySet<string> = new Set(['input', 'keyVersion']);
+const VERIFY_FIELDS: ReadonlySet<string> = new Set(['input', 'signature']);
 function ddl(driver: StorageDriver): string {
   const s = driver.spelling;
   return `
@@ -427,7 +432,7 @@ export class TransitEngine {
   async createKey(name: string, options: CreateTransitKeyOptions = {}): Promise<TransitKeyInfo> {
     checkName(name);
     assertOptions(options, 'options');
-    checkKnown(options, CREATE_OPTIONS, 'options');
+    assertKnownFields(options, CREATE_OPTIONS, 'options');
     const type = options.type ?? 'xchacha20-poly1305';
     if (!TRANSIT_KEY_TYPES.includes(type)) {
       throw new FortressError('FX_INVALID_ARGUMENT', `type: expected one of ${TRANSIT_KEY_TYPES.join(', ')}`);
@@ -536,6 +541,7 @@ export class TransitEngine {
     options: { readonly after?: string; readonly limit?: number } = {},
   ): Promise<TransitKeyList> {
     assertOptions(options, 'options');
+    assertKnownFields(options, LIST_OPTIONS, 'options');
     const limit = options.limit ?? DEFAULT_LIST;
     assertInteger(limit, 'limit', 1, MAX_LIST);
     const after = options.after ?? '';
@@ -549,7 +555,7 @@ export class TransitEngine {
   /** Changes a key's settings. `exportable` may only become true. */
   async configure(name: string, changes: TransitKeyChanges): Promise<TransitKeyInfo> {
     assertOptions(changes, 'changes');
-    checkKnown(changes, CHANGES, 'changes');
+    assertKnownFields(changes, CHANGES, 'changes');
     const settings = await this.#load(name, true);
     const info = this.#keyInfo(settings);
     const exportable = checkBool(changes.exportable, 'exportable');
@@ -753,6 +759,7 @@ export class TransitEngine {
     if (!(['plaintext', 'wrapped'] as unknown[]).includes(kind))
       throw new FortressError('FX_INVALID_ARGUMENT', 'kind: expected "plaintext" or "wrapped"');
     assertOptions(options, 'options');
+    assertKnownFields(options, DATA_KEY_OPTIONS, 'options');
     const bits = options.bits ?? 256;
     if (bits !== 128 && bits !== 256 && bits !== 512)
       throw new FortressError('FX_INVALID_ARGUMENT', 'bits: expected 128, 256 or 512');
@@ -799,7 +806,7 @@ export class TransitEngine {
     const results: ItemResult<{ readonly hmac: string }>[] = [];
     for (let i = 0; i < items.length; i++) {
       try {
-        const item = this.#item(items[i], i);
+        const item = this.#item(items[i], i, HMAC_FIELDS);
         const input = checkBytes(item['input'], `items[${i}].input`, MAX_INPUT_BYTES);
         if (input === undefined)
           throw new FortressError('FX_INVALID_ARGUMENT', `items[${i}].input: required`);
@@ -832,7 +839,7 @@ export class TransitEngine {
     const results: ItemResult<{ readonly valid: boolean }>[] = [];
     for (let i = 0; i < items.length; i++) {
       try {
-        const item = this.#item(items[i], i);
+        const item = this.#item(items[i], i, VERIFY_HMAC_FIELDS);
         const input = checkBytes(item['input'], `items[${i}].input`, MAX_INPUT_BYTES);
         if (input === undefined)
           throw new FortressError('FX_INVALID_ARGUMENT', `items[${i}].input: required`);
@@ -865,7 +872,7 @@ export class TransitEngine {
     const results: ItemResult<{ readonly signature: string; readonly publicKey: string }>[] = [];
     for (let i = 0; i < items.length; i++) {
       try {
-        const item = this.#item(items[i], i);
+        const item = this.#item(items[i], i, SIGN_FIELDS);
         const input = checkBytes(item['input'], `items[${i}].input`, MAX_INPUT_BYTES);
         if (input === undefined)
           throw new FortressError('FX_INVALID_ARGUMENT', `items[${i}].input: required`);
@@ -897,7 +904,7 @@ export class TransitEngine {
     const results: ItemResult<{ readonly valid: boolean }>[] = [];
     for (let i = 0; i < items.length; i++) {
       try {
-        const item = this.#item(items[i], i);
+        const item = this.#item(items[i], i, VERIFY_FIELDS);
         const input = checkBytes(item['input'], `items[${i}].input`, MAX_INPUT_BYTES);
         if (input === undefined)
           throw new FortressError('FX_INVALID_ARGUMENT', `items[${i}].input: required`);
@@ -1007,9 +1014,11 @@ export class TransitEngine {
     return settings;
   }
 
-  #item(item: unknown, index: number): Record<string, unknown> {
+  #item(item: unknown, index: number, fields: ReadonlySet<string>): Record<string, unknown> {
     if (typeof item !== 'object' || item === null || Array.isArray(item))
       throw new FortressError('FX_INVALID_ARGUMENT', `items[${index}]: expected an object`);
+    // A misspelt field (associated_data) would otherwise be ignored: no associated data bound.
+    assertKnownFields(item, fields, `items[${index}]`);
     return item as Record<string, unknown>;
   }
 
@@ -1084,7 +1093,7 @@ export class TransitEngine {
     let ready: DataKey | undefined;
     for (let i = 0; i < items.length; i++) {
       try {
-        const item = this.#item(items[i], i);
+        const item = this.#item(items[i], i, ENCRYPT_FIELDS);
         const plaintext = checkBytes(item['plaintext'], `items[${i}].plaintext`, MAX_PLAINTEXT_BYTES);
         if (plaintext === undefined)
           throw new FortressError('FX_INVALID_ARGUMENT', `items[${i}].plaintext: required`);
@@ -1186,7 +1195,7 @@ export class TransitEngine {
     const keyId = this.#keyInfo(settings).id;
     for (let i = 0; i < items.length; i++) {
       try {
-        const opened = this.#open(settings, keyId, this.#item(items[i], i), i);
+        const opened = this.#open(settings, keyId, this.#item(items[i], i, DECRYPT_FIELDS), i);
         results[i] = { plaintext: opened instanceof Promise ? await opened : opened };
       } catch (error) {
         if (!batch) throw error;
@@ -1205,12 +1214,19 @@ export class TransitEngine {
     const keyId = this.#keyInfo(settings).id;
     for (let i = 0; i < items.length; i++) {
       try {
-        const item = this.#item(items[i], i);
+        const item = this.#item(items[i], i, REWRAP_FIELDS);
         const plaintext = await this.#open(settings, keyId, item, i);
         try {
           const [sealed] = await this.#encryptAll(
             settings,
-            [{ ...item, plaintext, keyVersion: item['keyVersion'] }],
+            [
+              {
+                plaintext,
+                context: item['context'],
+                associatedData: item['associatedData'],
+                keyVersion: item['keyVersion'],
+              },
+            ],
             false,
           );
           results[i] = sealed!;
