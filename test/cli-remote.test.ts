@@ -486,6 +486,7 @@ describe('fortress remote CLI', () => {
     expect(JSON.parse(verifyJson.stdout)).toMatchObject({ ok: true });
   });
 
+  // 42 CLI processes, each a Node start: ≈ 25 s alone, far longer beside the suite's other files.
   it('kv: put from pairs, stdin and a file; get, --field, versions, patch, delete/undelete/destroy, list, metadata, config', async () => {
     const put = await remote(['kv', 'put', 'apps/cli/db', 'user=billing', 'password=-'], 'pa$$ from stdin\n');
     expect(put.status, put.stderr).toBe(0);
@@ -566,7 +567,7 @@ describe('fortress remote CLI', () => {
     expect(JSON.parse((await remote(['kv', 'get', 'apps/cli/db', '--json'])).stdout)).toMatchObject({
       metadata: { version: 4 },
     });
-  });
+  }, 150_000);
 
   it('table rotate waits for the re-encryption job; --detach prints the job and job status waits for it', async () => {
     const waited = await remote(['table', 'rotate', 'people', '--json']);
