@@ -67,6 +67,22 @@ export async function runAudited<T>(
   known: Facts = {},
 ): Promise<T> {
   const actor = await access.authorize(action, target, auditAction);
+  return runDecided(access, actor, auditAction, target, body, facts, known);
+}
+
+/**
+ * The part of `runAudited` after the decision (`actor`, from `access.authorize`): for a facade
+ * that must decide before it reads anything, then may find there is nothing to do.
+ */
+export async function runDecided<T>(
+  access: SecretsAccess,
+  actor: AccessActor | undefined,
+  auditAction: string,
+  target: SecretTarget | 'tenant',
+  body: () => Promise<T>,
+  facts: (result: T) => Facts = () => ({}),
+  known: Facts = {},
+): Promise<T> {
   const resource = auditResourceOf(access.tenant, target);
   let result: T;
   try {

@@ -199,6 +199,10 @@ describe('db.database', () => {
     expect(await engine.revokeOwned('token-a')).toBe(0);
     expect(await engine.revokeOwned('nobody')).toBe(0);
     expect(await entries('database.lease.revokeOwned')).toHaveLength(1);
+    // Decided first: a principal without manageDatabase learns nothing, not even "none held".
+    await expect(db.as('reporter').database.revokeOwned('nobody')).rejects.toMatchObject({
+      code: 'FX_FORBIDDEN',
+    });
 
     // Malformed owners and an owner already (nearly) expired are refused; nothing is issued.
     const refusal = async (call: Promise<unknown>): Promise<{ code?: string; message?: string }> =>

@@ -359,10 +359,6 @@ function checkName(value: unknown, argument: string): string {
   return value;
 }
 
-function checkFields(value: object, allowed: readonly string[], argument: string): void {
-  assertKnownFields(value, new Set(allowed), argument);
-}
-
 function required<T>(value: T | undefined, argument: string): T {
   if (value === undefined) throw invalid(`${argument}: required`);
   return value;
@@ -467,7 +463,7 @@ interface CheckedConnection {
 
 function checkConnectionConfig(config: unknown): CheckedConnection {
   assertOptions(config, 'config');
-  checkFields(
+  assertKnownFields(
     config,
     [
       'plugin',
@@ -536,7 +532,7 @@ function checkRoleConfig(config: unknown): {
   maxTtl: number;
 } {
   assertOptions(config, 'config');
-  checkFields(
+  assertKnownFields(
     config,
     ['connection', 'creationStatements', 'revocationStatements', 'renewStatements', 'defaultTtl', 'maxTtl'],
     'config',
@@ -574,7 +570,7 @@ function checkStaticRoleConfig(config: unknown): {
   rotation: readonly string[];
 } {
   assertOptions(config, 'config');
-  checkFields(config, ['connection', 'username', 'rotationPeriod', 'rotationStatements'], 'config');
+  assertKnownFields(config, ['connection', 'username', 'rotationPeriod', 'rotationStatements'], 'config');
   const c = config as { readonly [K in keyof StaticRoleConfig]?: unknown };
   const connection = checkName(required(c.connection, 'connection'), 'connection');
   const username = checkUsername(required(c.username, 'username'), 'username');
@@ -1166,7 +1162,7 @@ export class DatabaseEngine {
   async createCredentials(role: string, options: CreateCredentialsOptions = {}): Promise<Credentials> {
     checkName(role, 'role');
     assertOptions(options, 'options');
-    checkFields(options, ['ttl', 'owner', 'notAfter'], 'options');
+    assertKnownFields(options, ['ttl', 'owner', 'notAfter'], 'options');
     if (options.ttl !== undefined) checkTtl(options.ttl, 'ttl');
     if (options.owner !== undefined) checkOwner(options.owner);
     const roleRow = await this.#role(role);
@@ -1300,7 +1296,7 @@ export class DatabaseEngine {
   async renewLease(leaseId: string, options: { readonly increment?: number } = {}): Promise<LeaseInfo> {
     checkLeaseId(leaseId);
     assertOptions(options, 'options');
-    checkFields(options, ['increment'], 'options');
+    assertKnownFields(options, ['increment'], 'options');
     if (options.increment !== undefined) checkTtl(options.increment, 'increment');
     const row = await this.#lease(leaseId);
     const now = this.#now();
@@ -1518,7 +1514,7 @@ export class DatabaseEngine {
   /** One page of leases (all, or one role's), in lease id order. */
   async listLeases(options: LeaseListOptions = {}): Promise<LeaseList> {
     assertOptions(options, 'options');
-    checkFields(options, ['role', 'after', 'limit'], 'options');
+    assertKnownFields(options, ['role', 'after', 'limit'], 'options');
     const { role, ...page } = options;
     const { after, limit } = checkListOptions(page);
     const prefix = role === undefined ? LEASE_PREFIX : `${LEASE_PREFIX}${checkName(role, 'role')}/`;
@@ -1885,7 +1881,7 @@ export class DatabaseEngine {
    */
   startSweeper(options: SweeperOptions = {}): void {
     assertOptions(options, 'options');
-    checkFields(options, ['intervalMs', 'onError', 'onSweep', 'onAction'], 'options');
+    assertKnownFields(options, ['intervalMs', 'onError', 'onSweep', 'onAction'], 'options');
     const intervalMs = options.intervalMs ?? 60_000;
     assertInteger(intervalMs, 'intervalMs', 100, 86_400_000);
     const { onError, onSweep } = options;

@@ -19,7 +19,13 @@
  * ```
  */
 import type { Action } from '../../policy/schema/fortress-schema.js';
-import { runAudited, type Facts, type SecretTarget, type SecretsAccess } from '../secrets-access.js';
+import {
+  runAudited,
+  runDecided,
+  type Facts,
+  type SecretTarget,
+  type SecretsAccess,
+} from '../secrets-access.js';
 import {
   roleOfLease,
   type ConnectionConfig,
@@ -231,12 +237,19 @@ export class SecretsDatabase {
    * tokens) costs one read and records nothing.
    */
   async revokeOwned(owner: string): Promise<number> {
-    if (!(await (await this.#access.engine()).ownsLeases(owner))) return 0;
-    return this.#manage(
-      'database.lease.revokeOwned',
-      { owner: named(owner) },
-      (e) => e.revokeOwned(owner),
+    const auditAction = 'database.lease.revokeOwned';
+    // Decided before the read: whether an owner holds leases is told only to who may revoke them.
+    const actor = await this.#access.authorize('manageDatabase', 'tenant', auditAction);
+    const engine = await this.#access.engine();
+    if (!(await engine.ownsLeases(owner))) return 0;
+    return runDecided(
+      this.#access,
+      actor,
+      auditAction,
+      'tenant',
+      () => engine.revokeOwned(owner),
       (revoked) => ({ revoked }),
+      { owner: named(owner) },
     );
   }
 

@@ -36,9 +36,9 @@ const MAX_CUSTOM_KEY = 128;
 const MAX_CUSTOM_VALUE = 512;
 const DEFAULT_LIST = 100;
 /** The options each call accepts: anything else is refused, never ignored. */
-const WRITE_OPTIONS: ReadonlySet<string> = new Set(['cas']);
-const GET_OPTIONS: ReadonlySet<string> = new Set(['version']);
-const LIST_OPTIONS: ReadonlySet<string> = new Set(['after', 'limit']);
+const WRITE_OPTIONS: readonly string[] = ['cas'];
+const GET_OPTIONS: readonly string[] = ['version'];
+const LIST_OPTIONS: readonly string[] = ['after', 'limit'];
 const MAX_LIST = 1000;
 /** Longest `deleteVersionAfter`: 100 years, in ms. */
 const MAX_DELETE_AFTER = 100 * 365 * 86_400_000;

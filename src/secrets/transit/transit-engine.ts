@@ -256,37 +256,32 @@ interface KeyRow {
 }
 
 /** The fields each call accepts: anything else is refused, never ignored. */
-const CREATE_OPTIONS: ReadonlySet<string> = new Set([
+const CREATE_OPTIONS: readonly string[] = [
   'type',
   'exportable',
   'derived',
   'convergent',
   'deletionAllowed',
   'autoRotatePeriod',
-]);
-const CHANGES: ReadonlySet<string> = new Set([
+];
+const CHANGES: readonly string[] = [
   'minDecryptionVersion',
   'minEncryptionVersion',
   'deletionAllowed',
   'exportable',
   'autoRotatePeriod',
-]);
-const LIST_OPTIONS: ReadonlySet<string> = new Set(['after', 'limit']);
-const DATA_KEY_OPTIONS: ReadonlySet<string> = new Set(['bits', 'context', 'associatedData', 'keyVersion']);
-const ENCRYPT_FIELDS: ReadonlySet<string> = new Set(['plaintext', 'context', 'associatedData', 'keyVersion']);
+];
+const LIST_OPTIONS: readonly string[] = ['after', 'limit'];
+const DATA_KEY_OPTIONS: readonly string[] = ['bits', 'context', 'associatedData', 'keyVersion'];
+const ENCRYPT_FIELDS: readonly string[] = ['plaintext', 'context', 'associatedData', 'keyVersion'];
 // `keyVersion` too, so an encrypt's answer can be handed back as it is (the ciphertext's own
 // version decides).
-const DECRYPT_FIELDS: ReadonlySet<string> = new Set([
-  'ciphertext',
-  'context',
-  'associatedData',
-  'keyVersion',
-]);
-const REWRAP_FIELDS: ReadonlySet<string> = new Set(['ciphertext', 'context', 'associatedData', 'keyVersion']);
-const HMAC_FIELDS: ReadonlySet<string> = new Set(['input', 'keyVersion']);
-const VERIFY_HMAC_FIELDS: ReadonlySet<string> = new Set(['input', 'hmac']);
-const SIGN_FIELDS: ReadonlySet<string> = new Set(['input', 'keyVersion']);
-const VERIFY_FIELDS: ReadonlySet<string> = new Set(['input', 'signature']);
+const DECRYPT_FIELDS: readonly string[] = ['ciphertext', 'context', 'associatedData', 'keyVersion'];
+const REWRAP_FIELDS: readonly string[] = ['ciphertext', 'context', 'associatedData', 'keyVersion'];
+const HMAC_FIELDS: readonly string[] = ['input', 'keyVersion'];
+const VERIFY_HMAC_FIELDS: readonly string[] = ['input', 'hmac'];
+const SIGN_FIELDS: readonly string[] = ['input', 'keyVersion'];
+const VERIFY_FIELDS: readonly string[] = ['input', 'signature'];
 function ddl(driver: StorageDriver): string {
   const s = driver.spelling;
   return `
@@ -1014,7 +1009,7 @@ export class TransitEngine {
     return settings;
   }
 
-  #item(item: unknown, index: number, fields: ReadonlySet<string>): Record<string, unknown> {
+  #item(item: unknown, index: number, fields: readonly string[]): Record<string, unknown> {
     if (typeof item !== 'object' || item === null || Array.isArray(item))
       throw new FortressError('FX_INVALID_ARGUMENT', `items[${index}]: expected an object`);
     // A misspelt field (associated_data) would otherwise be ignored: no associated data bound.
