@@ -582,6 +582,41 @@ describe('dynamic credentials (shared server)', () => {
     await reopened.engine.revokeLease(later.leaseId);
     expect(await roleExists(sharedQuery, later.username)).toBe(false);
   });
+
+  it('a sweeper started again while stop() waits for a sweep keeps running and reporting (seal, then unseal)', async () => {
+    const h = await open();
+    const { engine, clock } = h;
+    await engine.writeConnection('shared', sharedConnection());
+    const role = `${TAG}-restart`;
+    await engine.writeRole(role, {
+      connection: 'shared',
+      creationStatements: [CREATE_LOGIN],
+      defaultTtl: 10_000,
+      maxTtl: 60_000,
+    });
+    // startSweeper sweeps at once: stop() has a sweep in progress to wait for.
+    engine.startSweeper({ intervalMs: 3_600_000, onAction: () => undefined });
+    const stopping = engine.stop();
+    const actions: unknown[] = [];
+    let resolveSwept!: (value: unknown) => void;
+    const swept = new Promise<unknown>((resolve) => {
+      resolveSwept = resolve;
+    });
+    engine.startSweeper({
+      intervalMs: 100,
+      onAction: (action, error) => actions.push({ ...action, error }),
+      onSweep: (result) => {
+        if (result.revoked > 0) resolveSwept(result);
+      },
+    });
+    await stopping;
+    const creds = await engine.createCredentials(role);
+    clock.now += 20_000;
+    expect(await swept).toMatchObject({ revoked: 1, failures: [] });
+    expect(actions).toEqual([{ kind: 'lease-expired', leaseId: creds.leaseId, role, error: null }]);
+    expect(await roleExists(sharedQuery, creds.username)).toBe(false);
+    await engine.stop();
+  });
 });
 
 describe('claims and batches', () => {

@@ -676,6 +676,8 @@ export class DatabaseEngine {
   #sweeping: Promise<void> | null = null;
   /** The running sweeper's `onAction` (sweeps started by `sweep()` report to it too). */
   #onAction: SweeperOptions['onAction'] | null = null;
+  /** Counts `startSweeper` calls: a `stop` that waited across a restart leaves the new sweeper be. */
+  #sweeperStarts = 0;
 
   private constructor(options: DatabaseEngineOptions) {
     this.#driver = options.driver;
@@ -1889,6 +1891,7 @@ export class DatabaseEngine {
       throw new FortressError('FX_INVALID_ARGUMENT', 'options.onAction: expected a function');
     }
     this.#onAction = options.onAction ?? null;
+    this.#sweeperStarts++;
     if (this.#timer !== null) clearInterval(this.#timer);
     const run = (): void => {
       if (this.#sweeping !== null) return;
@@ -1916,11 +1919,17 @@ export class DatabaseEngine {
     }
   }
 
-  /** Stops the sweeper (waiting for a sweep in progress) and closes every pooled target connection. */
+  /**
+   * Stops the sweeper (waiting for a sweep in progress) and closes every pooled target connection.
+   * If the sweeper is started again while this waits (a seal quickly followed by an unseal), the
+   * new sweeper keeps its listener and connections.
+   */
   async stop(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    const starts = this.#sweeperStarts;
     await this.#sweeping;
+    if (this.#sweeperStarts !== starts) return;
     this.#onAction = null;
     const entries = [...this.#pools.values()];
     this.#pools.clear();
