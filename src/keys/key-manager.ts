@@ -27,7 +27,14 @@ import {
   type SignatureOptions,
   type Signer,
 } from '../crypto/signature/signature.js';
-import { assertInteger, assertOptions, assertString, utf8Decoder, utf8Encoder } from '../util/bytes.js';
+import {
+  assertInteger,
+  assertKnownFields,
+  assertOptions,
+  assertString,
+  utf8Decoder,
+  utf8Encoder,
+} from '../util/bytes.js';
 import { CryptoError, FortressError, InvalidArgumentError } from '../util/errors.js';
 import { formatRotationPeriod, parseRotationPeriod } from './keyring/rotation-period.js';
 import type { SealConfig, SealKind, SealProvider, UnsealProgress } from './seal/seal-provider.js';
@@ -887,10 +894,23 @@ export class KeyManager {
     }
   }
 
-  /** Rotates a key: a new active version; older versions become decrypt-only. */
-  async rotate(nameOrId: string | number): Promise<KeyInfo> {
+  /**
+   * Rotates a key: a new active version; older versions become decrypt-only. With
+   * `ifActiveVersion`, only if that version is still the active one once the keyring's lock is
+   * held (and, on a shared store, the records re-read): processes that find a key due at the same
+   * moment then rotate it once, and each gets the version the first one made.
+   */
+  async rotate(nameOrId: string | number, options: { ifActiveVersion?: number } = {}): Promise<KeyInfo> {
     this.#requireUnsealed();
-    return this.#mutating(async () => this.#rotateLocked(this.#record(nameOrId).id));
+    assertOptions(options, 'options');
+    assertKnownFields(options, ['ifActiveVersion'], 'options');
+    const expected = options.ifActiveVersion;
+    if (expected !== undefined) assertInteger(expected, 'ifActiveVersion', 1, 0xffff_ffff);
+    return this.#mutating(async () => {
+      const record = this.#record(nameOrId);
+      if (expected !== undefined && record.activeVersion !== expected) return this.getKey(record.id);
+      return this.#rotateLocked(record.id);
+    });
   }
 
   async #rotateLocked(keyId: number): Promise<KeyInfo> {
@@ -1005,7 +1025,9 @@ export class KeyManager {
       (r) => r.rotationPeriodMs !== null && Date.parse(r.rotatedAt) + r.rotationPeriodMs <= now,
     );
     const rotated: KeyInfo[] = [];
-    for (const record of due) rotated.push(await this.rotate(record.id));
+    // Another process sharing the store may rotate the same keys now: each is rotated once.
+    for (const record of due)
+      rotated.push(await this.rotate(record.id, { ifActiveVersion: record.activeVersion }));
     return rotated;
   }
 

@@ -272,6 +272,38 @@ describe('keyring', () => {
     expect(readEnvelopeHeader(envelope2).algorithm).toBe('aes-256-gcm');
   });
 
+  it('two processes sharing a store that find a key due at once rotate it once (ifActiveVersion)', async () => {
+    let now = new Date('2026-01-01T00:00:00Z');
+    const store = new MemoryKeyStore();
+    // The shared store's lock, as a cluster provides it (here: one chain of promises).
+    let chain: Promise<unknown> = Promise.resolve();
+    const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+      const run = chain.then(fn, fn);
+      chain = run.catch(() => undefined);
+      return run;
+    };
+    const first = await KeyManager.open({ store, now: () => now });
+    const { shares } = await first.init(new ShamirSealProvider({ shares: 1, threshold: 1 }));
+    await first.createKey({ name: 'kek', purpose: 'kek' });
+    await first.createKey({ name: 'weekly', purpose: 'data', parent: 'kek', rotationPeriod: '7d' });
+    const second = await KeyManager.open({ store, now: () => now });
+    await second.unseal(new ShamirSealProvider(), shares);
+    first.shareStore(exclusive);
+    second.shareStore(exclusive);
+    now = new Date('2026-01-08T00:00:01Z');
+    const [a, b] = await Promise.all([first.rotateDue(), second.rotateDue()]);
+    expect([...a, ...b].map((k) => k.activeVersion)).toEqual([2, 2]);
+    expect((await first.listVersions('weekly')).map((v) => v.version)).toEqual([1, 2]);
+    // Without the condition a rotation always adds a version; with a stale one it adds none.
+    expect((await second.rotate('weekly', { ifActiveVersion: 1 })).activeVersion).toBe(2);
+    expect((await second.rotate('weekly')).activeVersion).toBe(3);
+    await rejectsWith(second.rotate('weekly', { ifActiveVersion: 0 }), 'FX_INVALID_ARGUMENT');
+    await rejectsWith(
+      second.rotate('weekly', { ifActiveVersion: 3, extra: 1 } as { ifActiveVersion: number }),
+      'FX_INVALID_ARGUMENT',
+    );
+  });
+
   it('sets, persists and clears a rotation period; rotateDue follows the new schedule', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'fortress-period-'));
     let now = new Date('2026-01-01T00:00:00Z');

@@ -280,8 +280,9 @@ describe('versions', () => {
   it('auto-rotation: encryption and HMAC keys rotate once at their first use after the period', async () => {
     // The engine on its own keyring, whose clock the test moves.
     let now = Date.parse('2026-01-01T00:00:00Z');
-    const keys = await KeyManager.open({ store: new MemoryKeyStore(), now: () => new Date(now) });
-    await keys.init(new ShamirSealProvider({ shares: 1, threshold: 1 }));
+    const store = new MemoryKeyStore();
+    const keys = await KeyManager.open({ store, now: () => new Date(now) });
+    const { shares } = await keys.init(new ShamirSealProvider({ shares: 1, threshold: 1 }));
     const dir = await mkdtemp(path.join(os.tmpdir(), 'fx-transit-clock-'));
     const driver = await new SqliteDialect({ path: path.join(dir, 'transit.db') }).createDriver();
     try {
@@ -296,6 +297,28 @@ describe('versions', () => {
       const macs = await Promise.all([1, 2, 3].map(() => transit.hmacBatch('mac', [{ input: utf8('x') }])));
       for (const [mac] of macs) expect(ok(mac!).hmac.startsWith('fx:v2:')).toBe(true);
       expect((await transit.readKey('mac')).latestVersion).toBe(2);
+      // Another process on the same store (its own keyring) finds the key due at the same moment:
+      // under the store's shared lock it is still rotated once.
+      let chain: Promise<unknown> = Promise.resolve();
+      const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+        const run = chain.then(fn, fn);
+        chain = run.catch(() => undefined);
+        return run;
+      };
+      const otherKeys = await KeyManager.open({ store, now: () => new Date(now) });
+      await otherKeys.unseal(new ShamirSealProvider(), shares);
+      keys.shareStore(exclusive);
+      otherKeys.shareStore(exclusive);
+      const other = await TransitEngine.open({ driver, keys: otherKeys, tenant: 'acme', now: () => now });
+      now += 12 * 3_600_000 + 1000;
+      const [mine, theirs] = await Promise.all([
+        transit.hmacBatch('mac', [{ input: utf8('x') }]),
+        other.hmacBatch('mac', [{ input: utf8('x') }]),
+      ]);
+      expect(ok(mine[0]!).hmac.startsWith('fx:v3:')).toBe(true);
+      expect(ok(theirs[0]!).hmac.startsWith('fx:v3:')).toBe(true);
+      expect((await other.readKey('mac')).latestVersion).toBe(3);
+      otherKeys.seal();
       expect((await transit.readKey('orders')).autoRotatePeriod).toBe('1d');
       await transit.configure('orders', { autoRotatePeriod: null });
       expect((await transit.readKey('orders')).autoRotatePeriod).toBeNull();

@@ -990,7 +990,8 @@ export class TransitEngine {
 
   async #rotate(settings: Settings, info: KeyInfo): Promise<KeyInfo> {
     try {
-      return await this.#keys.rotate(settings.keyName);
+      // Another process may find the key due at the same moment: it is rotated once.
+      return await this.#keys.rotate(settings.keyName, { ifActiveVersion: info.activeVersion });
     } catch (error) {
       // Another process rotated it meanwhile: use what is current.
       const latest = this.#keyInfo(settings);
