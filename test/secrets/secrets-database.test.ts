@@ -222,6 +222,12 @@ describe('db.database', () => {
       'FX_INVALID_ARGUMENT',
     );
     expect((await refusal(engine.revokeOwned(''))).code).toBe('FX_INVALID_ARGUMENT');
+    // The refusal is recorded (an error outcome), the malformed owner itself is not written out.
+    const refusedOwner = (await entries('database.lease.revokeOwned')).filter(
+      (e) => e.outcome.status === 'error' && e.outcome.code === 'FX_INVALID_ARGUMENT',
+    );
+    expect(refusedOwner).toHaveLength(1);
+    expect(refusedOwner[0]!.details ?? {}).toEqual({});
     expect(
       (await db.database.listLeases({ role: `${TAG}-app` })).leases.map((l) => l.leaseId).sort(),
     ).toEqual([other.leaseId, unowned.leaseId].sort());

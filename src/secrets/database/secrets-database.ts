@@ -241,7 +241,16 @@ export class SecretsDatabase {
     // Decided before the read: whether an owner holds leases is told only to who may revoke them.
     const actor = await this.#access.authorize('manageDatabase', 'tenant', auditAction);
     const engine = await this.#access.engine();
-    if (!(await engine.ownsLeases(owner))) return 0;
+    let owns: boolean;
+    try {
+      owns = await engine.ownsLeases(owner);
+    } catch (error) {
+      // A malformed owner is refused and recorded, like any other refused call.
+      return runDecided(this.#access, actor, auditAction, 'tenant', () =>
+        Promise.reject(error instanceof Error ? error : new Error(String(error))),
+      );
+    }
+    if (!owns) return 0;
     return runDecided(
       this.#access,
       actor,
