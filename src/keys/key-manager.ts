@@ -906,6 +906,11 @@ export class KeyManager {
     assertKnownFields(options, ['ifActiveVersion'], 'options');
     const expected = options.ifActiveVersion;
     if (expected !== undefined) assertInteger(expected, 'ifActiveVersion', 1, 0xffff_ffff);
+    return this.#rotateIf(nameOrId, expected);
+  }
+
+  /** Rotates under the keyring's lock, unless `expected` is given and no longer the active version. */
+  #rotateIf(nameOrId: string | number, expected: number | undefined): Promise<KeyInfo> {
     return this.#mutating(async () => {
       const record = this.#record(nameOrId);
       if (expected !== undefined && record.activeVersion !== expected) return this.getKey(record.id);
@@ -1078,10 +1083,7 @@ export class KeyManager {
       this.#rotationDue(record) ||
       key.remainingEncryptions < Math.min(FORCED_ROTATION_MARGIN, limit / 16)
     ) {
-      await this.#mutating(async () => {
-        const latest = this.#record(record.id);
-        if (latest.activeVersion === record.activeVersion) await this.#rotateLocked(record.id);
-      });
+      await this.#rotateIf(record.id, record.activeVersion);
       record = this.#record(record.id);
       key = await this.#versionKey(record, record.activeVersion, generation);
     }
