@@ -947,10 +947,29 @@ export class Fortress implements AsyncDisposable {
   #databaseOf(): Promise<DatabaseEngine> {
     const engine = this.#e;
     if (this.#databaseEngine?.driver !== engine.driver) {
+      const tenant = engine.scope.tenant;
       const opened = DatabaseEngine.open({
         driver: engine.driver,
         keys: this.#rawKeys,
-        tenant: engine.scope.tenant,
+        tenant,
+        // The one-time sealing of settings written by an older version trusts them as they are:
+        // recorded, so that an upgrade forced again later (the column dropped) shows.
+        onUpgrade: (sealed) => {
+          Promise.resolve()
+            .then(() =>
+              this.#trail.operation(
+                'database.settings.upgrade',
+                { type: 'secret', tenant, path: 'database:' },
+                null,
+                sealed,
+              ),
+            )
+            .catch((failure: unknown) => {
+              this.#warn(
+                `database secrets: the audit entry of the settings upgrade failed: ${String(failure)}`,
+              );
+            });
+        },
       });
       this.#databaseEngine = { driver: engine.driver, engine: opened };
       opened.catch(() => {

@@ -21,6 +21,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Fortress } from '../../src/fortress.js';
 import { DatabaseEngine, type ConnectionConfig } from '../../src/secrets/database/database-engine.js';
 import { DatabaseSecretsError } from '../../src/secrets/database/database-errors.js';
+import { DevKeyFileSealProvider } from '../../src/keys/seal/dev-key-file-seal.js';
 import type { SqlValue } from '../../src/storage/dialect.js';
 import { FortressError } from '../../src/util/errors.js';
 import { dropTestSchemas, openTestFortress, TEST_BACKEND } from '../helpers/backend.js';
@@ -257,6 +258,13 @@ afterAll(async () => {
     );
     for (const { rolname } of leftovers) {
       await sharedQuery(`DROP OWNED BY "${rolname}"; DROP ROLE IF EXISTS "${rolname}"`);
+    }
+    // Roles a refused statement would have made (none, unless a test failed).
+    for (const { rolname } of await sharedQuery<{ rolname: string }>(
+      'SELECT rolname FROM pg_roles WHERE rolname LIKE $1',
+      [`${TAG}\\_%`],
+    )) {
+      await sharedQuery(`DROP ROLE IF EXISTS "${rolname}"`);
     }
   } finally {
     await privateInstance?.destroy();
@@ -619,6 +627,198 @@ describe('dynamic credentials (shared server)', () => {
   });
 });
 
+describe('settings integrity', () => {
+  /** Sets one column of one row in storage, as someone who can write it but holds no key would. */
+  async function tamper(
+    h: Harness,
+    table: string,
+    column: string,
+    value: SqlValue,
+    where: string,
+  ): Promise<void> {
+    const changed = await h.db
+      .storageDriver()
+      .run(`UPDATE ${table} SET ${column} = ? WHERE ${where}`, [value]);
+    expect(changed.changes).toBe(1);
+  }
+
+  it('settings changed in storage are refused (FX_INTEGRITY) before any SQL reaches the target; writing them again heals', async () => {
+    const h = await open();
+    const { engine } = h;
+    await engine.writeConnection('shared', sharedConnection());
+    const role = `${TAG}-sealed`;
+    const roleConfig = {
+      connection: 'shared',
+      creationStatements: [CREATE_LOGIN],
+      defaultTtl: 60_000,
+      maxTtl: 60_000,
+    };
+    await engine.writeRole(role, roleConfig);
+    const creds = await engine.createCredentials(role);
+    const evil = `${TAG}_evil`;
+    const evilSql = JSON.stringify([`CREATE ROLE "${evil}"`]);
+
+    // A role's creation statements.
+    const original = (await storedRows(h))['fx_db_roles']!.find((r) => r['name'] === role)!;
+    await tamper(h, 'fx_db_roles', 'creation', evilSql, `name = '${role}'`);
+    const refused = await expectDbCode(engine.createCredentials(role), 'FX_INTEGRITY');
+    expect(refused.message).toContain(`role ${role}`);
+    expect(refused.message).not.toContain(evil);
+    await expectDbCode(engine.readRole(role), 'FX_INTEGRITY');
+    expect(await roleExists(sharedQuery, evil)).toBe(false);
+    // Put back as it was, the row verifies again; written anew, it is sealed anew.
+    await tamper(h, 'fx_db_roles', 'creation', original['creation'] as string, `name = '${role}'`);
+    expect((await engine.readRole(role)).creationStatements).toEqual([CREATE_LOGIN]);
+    await tamper(h, 'fx_db_roles', 'creation', evilSql, `name = '${role}'`);
+    await engine.writeRole(role, roleConfig);
+    const healed = await engine.createCredentials(role);
+    await engine.revokeLease(healed.leaseId);
+
+    // A lease's revocation statements and user: the revocation is refused and the lease kept.
+    await tamper(h, 'fx_db_leases', 'revocation', evilSql, `lease_id = '${creds.leaseId}'`);
+    await expectDbCode(engine.revokeLease(creds.leaseId), 'FX_INTEGRITY');
+    await expectDbCode(engine.lookupLease(creds.leaseId), 'FX_INTEGRITY');
+    await expectDbCode(engine.renewLease(creds.leaseId), 'FX_INTEGRITY');
+    h.clock.now += 120_000;
+    const swept = await engine.sweep();
+    expect(swept.failures.map((f) => f.code)).toEqual(['FX_INTEGRITY']);
+    expect(await roleExists(sharedQuery, evil)).toBe(false);
+    expect(await roleExists(sharedQuery, creds.username)).toBe(true);
+    await tamper(
+      h,
+      'fx_db_leases',
+      'revocation',
+      original['revocation'] as string,
+      `lease_id = '${creds.leaseId}'`,
+    );
+    await tamper(h, 'fx_db_leases', 'username', 'postgres', `lease_id = '${creds.leaseId}'`);
+    await expectDbCode(engine.revokeLease(creds.leaseId), 'FX_INTEGRITY');
+    await tamper(h, 'fx_db_leases', 'username', creds.username, `lease_id = '${creds.leaseId}'`);
+    // Restored (and its failed claim lapsed), the lease is revoked as usual.
+    await tamper(h, 'fx_db_leases', 'claim_until', 0, `lease_id = '${creds.leaseId}'`);
+    await engine.revokeLease(creds.leaseId);
+    expect(await roleExists(sharedQuery, creds.username)).toBe(false);
+    h.clock.now = Date.now();
+
+    // A connection's allowed roles, host or administrator.
+    await tamper(h, 'fx_db_connections', 'allowed_roles', '["*"]', "name = 'shared'");
+    await expectDbCode(engine.readConnection('shared'), 'FX_INTEGRITY');
+    await expectDbCode(engine.createCredentials(role), 'FX_INTEGRITY');
+    await expectDbCode(engine.rotateRoot('shared'), 'FX_INTEGRITY');
+    await expectDbCode(engine.writeRole(`${TAG}-other`, roleConfig), 'FX_INTEGRITY');
+    // An update that keeps the stored password cannot trust the changed row; one that gives the
+    // password anew overwrites it.
+    await expectDbCode(engine.writeConnection('shared', withoutPassword(sharedConnection())), 'FX_INTEGRITY');
+    await engine.writeConnection('shared', sharedConnection());
+    expect((await engine.readConnection('shared')).allowedRoles).toEqual([`${TAG}-*`]);
+    await tamper(
+      h,
+      'fx_db_connections',
+      'connection_url',
+      'postgresql://{{username}}:{{password}}@127.0.0.2:5432/test',
+      "name = 'shared'",
+    );
+    await expectDbCode(engine.createCredentials(role), 'FX_INTEGRITY');
+    await engine.writeConnection('shared', sharedConnection());
+
+    // A seal copied from another row with the same settings, or no seal at all.
+    await engine.writeRole(`${TAG}-twin`, roleConfig);
+    await h.db
+      .storageDriver()
+      .run(
+        `UPDATE fx_db_roles SET settings_seal = (SELECT settings_seal FROM fx_db_roles WHERE name = ?) WHERE name = ?`,
+        [`${TAG}-twin`, role],
+      );
+    await expectDbCode(engine.readRole(role), 'FX_INTEGRITY');
+    await tamper(h, 'fx_db_roles', 'settings_seal', null, `name = '${role}'`);
+    await expectDbCode(engine.readRole(role), 'FX_INTEGRITY');
+    // Deleting a changed row needs no seal: it is the way out.
+    expect(await engine.deleteRole(role)).toBe(true);
+    expect(await engine.deleteRole(`${TAG}-twin`)).toBe(true);
+    expect(await roleExists(sharedQuery, evil)).toBe(false);
+  });
+
+  it("a static role's user and statements are sealed too", async () => {
+    const h = await open();
+    const { engine } = h;
+    const user = `${TAG}_static`;
+    await sharedQuery(`CREATE ROLE "${user}" WITH LOGIN`);
+    try {
+      await engine.writeConnection('shared', sharedConnection({ allowedRoles: ['*'] }));
+      await engine.writeStaticRole('static', {
+        connection: 'shared',
+        username: user,
+        rotationPeriod: 3_600_000,
+      });
+      await tamper(h, 'fx_db_static_roles', 'username', 'postgres', "name = 'static'");
+      await expectDbCode(engine.rotateStaticRole('static'), 'FX_INTEGRITY');
+      await expectDbCode(engine.readStaticCredentials('static'), 'FX_INTEGRITY');
+      await tamper(h, 'fx_db_static_roles', 'username', user, "name = 'static'");
+      await tamper(h, 'fx_db_static_roles', 'claim_until', 0, "name = 'static'");
+      await tamper(h, 'fx_db_static_roles', 'rotation', JSON.stringify(['SELECT 1']), "name = 'static'");
+      await expectDbCode(engine.readStaticRole('static'), 'FX_INTEGRITY');
+      // The sweeper's scheduled rotation refuses it as well.
+      h.clock.now += 7_200_000;
+      expect((await engine.sweep()).failures.map((f) => f.code)).toEqual(['FX_INTEGRITY']);
+      expect(await engine.deleteStaticRole('static')).toBe(true);
+    } finally {
+      await sharedQuery(`DROP ROLE IF EXISTS "${user}"`);
+    }
+  });
+
+  it('storage written before settings were sealed is upgraded once, when unsealed, trusting what is there', async () => {
+    const h = await open();
+    await h.engine.writeConnection('shared', sharedConnection());
+    const role = `${TAG}-legacy`;
+    await h.engine.writeRole(role, {
+      connection: 'shared',
+      creationStatements: [CREATE_LOGIN],
+      defaultTtl: 60_000,
+      maxTtl: 60_000,
+    });
+    const creds = await h.engine.createCredentials(role);
+    const driver = h.db.storageDriver();
+    const tables = ['fx_db_connections', 'fx_db_roles', 'fx_db_static_roles', 'fx_db_leases'];
+    // The tables as an older version made them.
+    for (const table of tables) await driver.exec(`ALTER TABLE ${table} DROP COLUMN settings_seal`);
+    const legacy = await storedRows(h);
+
+    // Sealed: the upgrade waits, and nothing changes.
+    const upgrades: unknown[] = [];
+    const options = {
+      driver,
+      keys: h.db.keys,
+      tenant: 'default',
+      now: () => h.clock.now,
+      onUpgrade: (sealed: unknown) => upgrades.push(sealed),
+    };
+    h.db.seal();
+    await expectDbCode(DatabaseEngine.open(options), 'FX_SEALED');
+    expect(await storedRows(h)).toEqual(legacy);
+    await h.db.unseal(new DevKeyFileSealProvider({ path: path.join(h.dir, 'dev-unseal.key') }));
+
+    const upgraded = await DatabaseEngine.open(options);
+    expect(upgrades).toEqual([{ connections: 1, roles: 1, staticRoles: 0, leases: 1 }]);
+    const rows = await storedRows(h);
+    for (const table of tables) {
+      for (const row of rows[table]!) expect(String(row['settings_seal'])).toMatch(/^bytes:01/);
+    }
+    // Everything else is as it was, and the engine works on the upgraded rows.
+    const strip = (all: typeof rows): unknown =>
+      JSON.parse(JSON.stringify(all, (key, value: unknown) => (key === 'settings_seal' ? undefined : value)));
+    expect(strip(rows)).toEqual(legacy);
+    expect((await upgraded.readRole(role)).creationStatements).toEqual([CREATE_LOGIN]);
+    await upgraded.revokeLease(creds.leaseId);
+    expect(await roleExists(sharedQuery, creds.username)).toBe(false);
+    // Once upgraded, never again: a seal removed later is a change, not an old row.
+    await DatabaseEngine.open(options);
+    expect(upgrades).toHaveLength(1);
+    await driver.run('UPDATE fx_db_roles SET settings_seal = NULL WHERE name = ?', [role]);
+    await expectDbCode(upgraded.readRole(role), 'FX_INTEGRITY');
+    await upgraded.stop();
+  });
+});
+
 describe('claims and batches', () => {
   it('a lease claimed by a creation or revocation elsewhere is left alone until its claim lapses', async () => {
     const h = await open();
@@ -825,12 +1025,13 @@ describe('bad input', () => {
     expect(await storedRows(h)).toEqual(afterAllow);
     await engine.writeConnection('shared', sharedConnection({ allowedRoles: [`${TAG}-ok`] }));
 
-    // Only the connection's generation and update time moved; everything else is as before.
+    // Only the connection's generation, update time and envelopes (re-made with fresh nonces)
+    // moved; everything else is as before.
     const after = await storedRows(h);
     const strip = (rows: typeof before): unknown =>
       JSON.parse(
         JSON.stringify(rows, (key, value: unknown) =>
-          ['generation', 'updated_at', 'password'].includes(key) ? undefined : value,
+          ['generation', 'updated_at', 'password', 'settings_seal'].includes(key) ? undefined : value,
         ),
       );
     expect(strip(after)).toEqual(strip(before));

@@ -273,6 +273,25 @@ describe('db.database', () => {
     await until(async () => !(await userExists(sealed.username)));
   });
 
+  it('the one-time sealing of settings written by an older version is recorded in the ledger', async () => {
+    const driver = db.storageDriver();
+    for (const table of ['fx_db_connections', 'fx_db_roles', 'fx_db_static_roles', 'fx_db_leases']) {
+      await driver.exec(`ALTER TABLE ${table} DROP COLUMN settings_seal`);
+    }
+    await db.close();
+    db = await open();
+    expect((await db.database.readRole(`${TAG}-app`)).connection).toBe('shared');
+    await until(async () => (await entries('database.settings.upgrade')).length > 0);
+    const [upgrade] = await entries('database.settings.upgrade');
+    expect(upgrade!.outcome).toEqual({ status: 'ok' });
+    expect(upgrade!.details).toMatchObject({ connections: 1, roles: 1, staticRoles: 0 });
+    // Later opens find nothing to upgrade.
+    await db.close();
+    db = await open();
+    await db.database.readConnection('shared');
+    expect(await entries('database.settings.upgrade')).toHaveLength(1);
+  });
+
   it('no password reaches storage in clear, the warnings, or the ledger', async () => {
     const files = (await readdir(dir)).filter((f) => f.endsWith('.db') || f.endsWith('-wal'));
     const stored = (await Promise.all(files.map((f) => readFile(path.join(dir, f))))).map((b) =>

@@ -40,6 +40,7 @@
 import type { KeyManager } from '../../keys/key-manager.js';
 import type { StorageDriver } from '../../storage/dialect.js';
 import { EncryptionContext } from '../../crypto/envelope/encryption-context.js';
+import { sealSettings, verifySettings, type SealPlace, type SettingValue } from '../settings-seal.js';
 import {
   assertInteger,
   assertKnownFields,
@@ -60,11 +61,14 @@ import {
 } from './credentials.js';
 import { DatabaseSecretsError } from './database-errors.js';
 import {
+  addSealColumn,
   databaseTablesDdl,
   SQL,
+  tablesWithoutSeals,
   type ConnectionRow,
   type LeaseRow,
   type RoleRow,
+  type SealedTable,
   type StaticRoleRow,
 } from './database-tables.js';
 import {
@@ -127,6 +131,13 @@ export interface DatabaseEngineOptions {
   readonly connectTimeoutMs?: number;
   /** `statement_timeout` of target connections, in ms. @default 30000 */
   readonly statementTimeoutMs?: number;
+  /**
+   * Called once when `open` sealed the settings of rows written before settings were sealed (a
+   * one-time upgrade of the storage, which trusts those rows as they are): how many, per kind
+   * (`connections`, `roles`, `staticRoles`, `leases`).
+   * Fortress records it in the audit ledger, so an upgrade forced later shows there.
+   */
+  readonly onUpgrade?: (sealed: Readonly<Record<string, number>>) => void;
 }
 
 /**
@@ -634,6 +645,76 @@ function connectionNotFound(name: string): DatabaseSecretsError {
   return new DatabaseSecretsError('FX_DB_CONNECTION_NOT_FOUND', `no database connection named ${name}`);
 }
 
+/**
+ * What each row's seal covers: every setting that decides where Fortress connects, as whom, and
+ * what SQL it runs there (docs/security.md). State that Fortress itself updates (generations,
+ * claims, times, errors, the password envelopes, which are bound on their own) is not covered.
+ */
+type Sealed = readonly [SealPlace, readonly SettingValue[]];
+
+type ConnectionSettings = Pick<
+  ConnectionRow,
+  | 'name'
+  | 'plugin'
+  | 'connection_url'
+  | 'username'
+  | 'allowed_roles'
+  | 'max_open'
+  | 'password_length'
+  | 'password_auth'
+  | 'root_rotation'
+>;
+
+function connectionSeal(tenant: string, row: ConnectionSettings): Sealed {
+  return [
+    { tenant, engine: 'database', item: `connection/${row.name}` },
+    [
+      row.plugin,
+      row.connection_url,
+      row.username,
+      row.allowed_roles,
+      row.max_open,
+      row.password_length,
+      row.password_auth,
+      row.root_rotation,
+    ],
+  ];
+}
+
+type RoleSettings = Pick<
+  RoleRow,
+  'name' | 'connection' | 'creation' | 'revocation' | 'renew' | 'default_ttl' | 'max_ttl'
+>;
+
+function roleSeal(tenant: string, row: RoleSettings): Sealed {
+  return [
+    { tenant, engine: 'database', item: `role/${row.name}` },
+    [row.connection, row.creation, row.revocation, row.renew, row.default_ttl, row.max_ttl],
+  ];
+}
+
+type StaticRoleSettings = Pick<
+  StaticRoleRow,
+  'name' | 'connection' | 'username' | 'rotation_period' | 'rotation'
+>;
+
+function staticRoleSeal(tenant: string, row: StaticRoleSettings): Sealed {
+  return [
+    { tenant, engine: 'database', item: `static-role/${row.name}` },
+    [row.connection, row.username, row.rotation_period, row.rotation],
+  ];
+}
+
+type LeaseSettings = Pick<LeaseRow, 'lease_id' | 'role' | 'connection' | 'username' | 'revocation'>;
+
+/** A lease's user and the revocation statements copied into it: what its revocation runs. */
+function leaseSeal(tenant: string, row: LeaseSettings): Sealed {
+  return [
+    { tenant, engine: 'database', item: `lease/${row.lease_id}` },
+    [row.role, row.connection, row.username, row.revocation],
+  ];
+}
+
 interface PoolEntry {
   readonly generation: number;
   readonly pool: Promise<TargetPool>;
@@ -705,8 +786,78 @@ export class DatabaseEngine {
     if (options.statementTimeoutMs !== undefined) {
       assertInteger(options.statementTimeoutMs, 'statementTimeoutMs', 1, 3_600_000);
     }
+    if (options.onUpgrade !== undefined && typeof options.onUpgrade !== 'function') {
+      throw invalid('onUpgrade: expected a function');
+    }
     await options.driver.exec(databaseTablesDdl(options.driver));
-    return new DatabaseEngine(options);
+    const engine = new DatabaseEngine(options);
+    const unsealed = await tablesWithoutSeals(options.driver);
+    if (unsealed.length > 0) await engine.#upgrade(unsealed, options.onUpgrade);
+    return engine;
+  }
+
+  /**
+   * Adds the `settings_seal` column to tables made before it, and seals every row's settings as
+   * they are, in one transaction (nothing changes if any row cannot be sealed). Needs the keys:
+   * on a sealed Fortress it fails with FX_SEALED, and the next call tries again.
+   */
+  async #upgrade(
+    tables: readonly SealedTable[],
+    onUpgrade: DatabaseEngineOptions['onUpgrade'],
+  ): Promise<void> {
+    if (this.#keys.state !== 'unsealed') {
+      throw new FortressError(
+        'FX_SEALED',
+        'the database secrets tables need a one-time upgrade (sealing their settings), which runs once Fortress is unsealed',
+      );
+    }
+    const sealed: Record<string, number> = {};
+    await this.#driver.transaction(async (tx) => {
+      for (const { table, key, counted } of tables) {
+        await tx.exec(addSealColumn(this.#driver, table));
+        let count = 0;
+        for (const row of await tx.all<Record<string, unknown> & { tenant: string }>(
+          `SELECT * FROM ${table} WHERE settings_seal IS NULL`,
+        )) {
+          const seal = await this.#sealRow(table, row.tenant, row);
+          await tx.run(`UPDATE ${table} SET settings_seal = ? WHERE tenant = ? AND ${key} = ?`, [
+            seal,
+            row.tenant,
+            row[key] as string,
+          ]);
+          count += 1;
+        }
+        sealed[counted] = count;
+      }
+    });
+    onUpgrade?.(sealed);
+  }
+
+  /** Seals a row of any tenant read by `SELECT *` (the upgrade), under that tenant's key. */
+  #sealRow(table: SealedTable['table'], tenant: string, row: Record<string, unknown>): Promise<Uint8Array> {
+    const sealed =
+      table === 'fx_db_connections'
+        ? connectionSeal(tenant, row as unknown as ConnectionRow)
+        : table === 'fx_db_roles'
+          ? roleSeal(tenant, row as unknown as RoleRow)
+          : table === 'fx_db_static_roles'
+            ? staticRoleSeal(tenant, row as unknown as StaticRoleRow)
+            : leaseSeal(tenant, row as unknown as LeaseRow);
+    return sealSettings(this.#keys, `secrets/${tenant}/database`, ...sealed);
+  }
+
+  /** Checks a row's seal (FX_INTEGRITY when its settings were changed outside Fortress). */
+  async #verify(
+    [place, settings]: readonly [SealPlace, readonly SettingValue[]],
+    seal: unknown,
+    what: string,
+  ): Promise<void> {
+    await verifySettings(this.#keys, this.#keyName, seal, place, settings, what);
+  }
+
+  async #sealOf([place, settings]: readonly [SealPlace, readonly SettingValue[]]): Promise<Uint8Array> {
+    await this.#ensureKey();
+    return sealSettings(this.#keys, this.#keyName, place, settings);
   }
 
   /** The key passwords are encrypted under (created on the first write). */
@@ -844,6 +995,7 @@ export class DatabaseEngine {
   async #connection(name: string): Promise<ConnectionRow> {
     const row = await this.#driver.get<ConnectionRow>(SQL.connection, [this.#tenant, name]);
     if (row === undefined) throw connectionNotFound(name);
+    await this.#verify(connectionSeal(this.#tenant, row), row.settings_seal, `connection ${name}`);
     return row;
   }
 
@@ -874,7 +1026,22 @@ export class DatabaseEngine {
     checkName(name, 'name');
     const c = checkConnectionConfig(config);
     let existing = await this.#driver.get<ConnectionRow>(SQL.connection, [this.#tenant, name]);
-    if (existing !== undefined && claimLive(existing, this.#now())) throw busy(`connection ${name}`);
+    if (existing !== undefined) {
+      try {
+        await this.#verify(
+          connectionSeal(this.#tenant, existing),
+          existing.settings_seal,
+          `connection ${name}`,
+        );
+      } catch (error) {
+        // Settings changed outside Fortress are overwritten by a write that gives the password
+        // anew; without one, the stored password would go where the changed row says.
+        if (!(c.password !== undefined && error instanceof FortressError && error.code === 'FX_INTEGRITY')) {
+          throw error;
+        }
+      }
+      if (claimLive(existing, this.#now())) throw busy(`connection ${name}`);
+    }
     if (
       existing !== undefined &&
       c.password === undefined &&
@@ -916,6 +1083,19 @@ export class DatabaseEngine {
     const envelope = await this.#seal(password, this.#context('connection', name));
     const allowed = JSON.stringify(c.allowedRoles);
     const rotation = JSON.stringify(c.rootRotation);
+    const seal = await this.#sealOf(
+      connectionSeal(this.#tenant, {
+        name,
+        plugin: 'postgresql',
+        connection_url: c.url.template,
+        username: c.username,
+        allowed_roles: allowed,
+        max_open: c.maxOpen,
+        password_length: c.passwordLength,
+        password_auth: c.passwordAuth,
+        root_rotation: rotation,
+      }),
+    );
     await this.#driver.transaction(async (tx) => {
       const now = this.#now();
       const current = await tx.get<ConnectionRow>(SQL.connection, [this.#tenant, name]);
@@ -934,6 +1114,7 @@ export class DatabaseEngine {
           rotation,
           now,
           now,
+          seal,
         ]);
         return;
       }
@@ -949,6 +1130,7 @@ export class DatabaseEngine {
         c.passwordAuth,
         rotation,
         now,
+        seal,
         this.#tenant,
         name,
         current.generation,
@@ -1078,6 +1260,7 @@ export class DatabaseEngine {
     if (row === undefined) {
       throw new DatabaseSecretsError('FX_DB_ROLE_NOT_FOUND', `no database role named ${name}`);
     }
+    await this.#verify(roleSeal(this.#tenant, row), row.settings_seal, `role ${name}`);
     return row;
   }
 
@@ -1097,9 +1280,28 @@ export class DatabaseEngine {
   async writeRole(name: string, config: RoleConfig): Promise<RoleInfo> {
     checkName(name, 'name');
     const c = checkRoleConfig(config);
+    const creation = JSON.stringify(c.creation);
+    const revocation = JSON.stringify(c.revocation);
+    const renew = JSON.stringify(c.renew);
+    const seal = await this.#sealOf(
+      roleSeal(this.#tenant, {
+        name,
+        connection: c.connection,
+        creation,
+        revocation,
+        renew,
+        default_ttl: c.defaultTtl,
+        max_ttl: c.maxTtl,
+      }),
+    );
     await this.#driver.transaction(async (tx) => {
       const connection = await tx.get<ConnectionRow>(SQL.connection, [this.#tenant, c.connection]);
       if (connection === undefined) throw connectionNotFound(c.connection);
+      await this.#verify(
+        connectionSeal(this.#tenant, connection),
+        connection.settings_seal,
+        `connection ${c.connection}`,
+      );
       this.#checkAllowed(connection, name);
       if ((await tx.get(SQL.staticRole, [this.#tenant, name])) !== undefined) {
         throw new DatabaseSecretsError('FX_DB_IN_USE', `${name} is already the name of a static role`);
@@ -1109,13 +1311,14 @@ export class DatabaseEngine {
         this.#tenant,
         name,
         c.connection,
-        JSON.stringify(c.creation),
-        JSON.stringify(c.revocation),
-        JSON.stringify(c.renew),
+        creation,
+        revocation,
+        renew,
         c.defaultTtl,
         c.maxTtl,
         now,
         now,
+        seal,
       ]);
     });
     return this.readRole(name);
@@ -1180,6 +1383,15 @@ export class DatabaseEngine {
     const password = generatePassword(connection.password_length);
     const leaseId = `${LEASE_PREFIX}${role}/${randomToken()}`;
     const token = randomToken();
+    const seal = await this.#sealOf(
+      leaseSeal(this.#tenant, {
+        lease_id: leaseId,
+        role,
+        connection: connection.name,
+        username,
+        revocation: roleRow.revocation,
+      }),
+    );
     // The lease first, claimed by this call: a user never exists on the target without a lease
     // that will revoke it, and no sweeper revokes the lease before its user exists.
     await this.#driver.transaction(async (tx) => {
@@ -1199,6 +1411,7 @@ export class DatabaseEngine {
         maxExpiresAt,
         token,
         now + CLAIM_MS,
+        seal,
       ]);
       if (options.owner !== undefined) {
         await tx.run(SQL.insertLeaseOwner, [this.#tenant, leaseId, options.owner]);
@@ -1255,6 +1468,7 @@ export class DatabaseEngine {
         `no lease ${leaseId} (never issued, or revoked)`,
       );
     }
+    await this.#verify(leaseSeal(this.#tenant, row), row.settings_seal, `lease ${leaseId}`);
     return row;
   }
 
@@ -1346,12 +1560,10 @@ export class DatabaseEngine {
   async #revokeClaimed(leaseId: string, token: string): Promise<void> {
     const row = await this.#lease(leaseId);
     try {
-      const connection = await this.#driver.get<ConnectionRow>(SQL.connection, [
-        this.#tenant,
-        row.connection,
-      ]);
-      if (connection === undefined) throw connectionNotFound(row.connection);
+      const connection = await this.#connection(row.connection);
       const role = await this.#driver.get<RoleRow>(SQL.role, [this.#tenant, row.role]);
+      if (role !== undefined)
+        await this.#verify(roleSeal(this.#tenant, role), role.settings_seal, `role ${row.role}`);
       const statements = statementsOf(role?.connection === row.connection ? role.revocation : row.revocation);
       const pool = await this.#pool(connection);
       await pool.transaction(async (session: TargetSession) => {
@@ -1590,6 +1802,7 @@ export class DatabaseEngine {
     if (row === undefined) {
       throw new DatabaseSecretsError('FX_DB_STATIC_ROLE_NOT_FOUND', `no static database role named ${name}`);
     }
+    await this.#verify(staticRoleSeal(this.#tenant, row), row.settings_seal, `static role ${name}`);
     return row;
   }
 
@@ -1602,10 +1815,25 @@ export class DatabaseEngine {
     checkName(name, 'name');
     const c = checkStaticRoleConfig(config);
     const token = randomToken();
+    const rotation = JSON.stringify(c.rotation);
+    const seal = await this.#sealOf(
+      staticRoleSeal(this.#tenant, {
+        name,
+        connection: c.connection,
+        username: c.username,
+        rotation_period: c.rotationPeriod,
+        rotation,
+      }),
+    );
     const created = await this.#driver.transaction(async (tx) => {
       const now = this.#now();
       const connection = await tx.get<ConnectionRow>(SQL.connection, [this.#tenant, c.connection]);
       if (connection === undefined) throw connectionNotFound(c.connection);
+      await this.#verify(
+        connectionSeal(this.#tenant, connection),
+        connection.settings_seal,
+        `connection ${c.connection}`,
+      );
       this.#checkAllowed(connection, name);
       if (connection.username === c.username) {
         throw new DatabaseSecretsError(
@@ -1639,14 +1867,7 @@ export class DatabaseEngine {
           existing.last_rotation === null
             ? existing.next_rotation
             : existing.last_rotation + c.rotationPeriod;
-        await tx.run(SQL.updateStaticRole, [
-          c.rotationPeriod,
-          JSON.stringify(c.rotation),
-          next,
-          now,
-          this.#tenant,
-          name,
-        ]);
+        await tx.run(SQL.updateStaticRole, [c.rotationPeriod, rotation, next, now, seal, this.#tenant, name]);
         return false;
       }
       // Claimed from the start: the first rotation is this call's.
@@ -1656,12 +1877,13 @@ export class DatabaseEngine {
         c.connection,
         c.username,
         c.rotationPeriod,
-        JSON.stringify(c.rotation),
+        rotation,
         now,
         token,
         now + CLAIM_MS,
         now,
         now,
+        seal,
       ]);
       return true;
     });
@@ -1682,6 +1904,7 @@ export class DatabaseEngine {
     try {
       row = await this.#driver.get<StaticRoleRow>(SQL.staticRole, [this.#tenant, name]);
       if (row?.claim_token !== token) throw busy(`static role ${name}`);
+      await this.#verify(staticRoleSeal(this.#tenant, row), row.settings_seal, `static role ${name}`);
       const connection = await this.#connection(row.connection);
       let password: string;
       if (row.pending_password !== null) {

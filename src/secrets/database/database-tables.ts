@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS fx_db_connections (
   created_at ${s.int64} NOT NULL,
   updated_at ${s.int64} NOT NULL,
   root_rotated_at ${s.int64},
+  settings_seal ${s.bytes},
   PRIMARY KEY (tenant, name)
 )${s.withoutRowid};
 CREATE TABLE IF NOT EXISTS fx_db_roles (
@@ -56,6 +57,7 @@ CREATE TABLE IF NOT EXISTS fx_db_roles (
   max_ttl ${s.int64} NOT NULL,
   created_at ${s.int64} NOT NULL,
   updated_at ${s.int64} NOT NULL,
+  settings_seal ${s.bytes},
   PRIMARY KEY (tenant, name)
 )${s.withoutRowid};
 CREATE TABLE IF NOT EXISTS fx_db_static_roles (
@@ -75,6 +77,7 @@ CREATE TABLE IF NOT EXISTS fx_db_static_roles (
   claim_until ${s.int64},
   created_at ${s.int64} NOT NULL,
   updated_at ${s.int64} NOT NULL,
+  settings_seal ${s.bytes},
   PRIMARY KEY (tenant, name)
 )${s.withoutRowid};
 CREATE TABLE IF NOT EXISTS fx_db_leases (
@@ -92,6 +95,7 @@ CREATE TABLE IF NOT EXISTS fx_db_leases (
   claim_until ${s.int64},
   attempts ${s.int64} NOT NULL,
   last_error ${s.text},
+  settings_seal ${s.bytes},
   PRIMARY KEY (tenant, lease_id)
 )${s.withoutRowid};
 CREATE INDEX IF NOT EXISTS fx_db_leases_due ON fx_db_leases (tenant, state, expires_at);
@@ -105,14 +109,49 @@ CREATE TABLE IF NOT EXISTS fx_db_lease_owners (
 CREATE INDEX IF NOT EXISTS fx_db_lease_owners_owner ON fx_db_lease_owners (tenant, owner, lease_id);`;
 }
 
+/** The tables whose rows carry a settings seal (secrets/settings-seal.ts), and each one's key. */
+export const SEALED_TABLES = [
+  { table: 'fx_db_connections', key: 'name', counted: 'connections' },
+  { table: 'fx_db_roles', key: 'name', counted: 'roles' },
+  { table: 'fx_db_static_roles', key: 'name', counted: 'staticRoles' },
+  { table: 'fx_db_leases', key: 'lease_id', counted: 'leases' },
+] as const;
+
+export type SealedTable = (typeof SEALED_TABLES)[number];
+
+/**
+ * The tables made before settings were sealed (no `settings_seal` column yet). A probe query per
+ * table, outside any transaction: the only spelling both SQLite and PostgreSQL answer alike.
+ */
+export async function tablesWithoutSeals(driver: StorageDriver): Promise<SealedTable[]> {
+  const missing: SealedTable[] = [];
+  for (const entry of SEALED_TABLES) {
+    try {
+      await driver.get(`SELECT settings_seal FROM ${entry.table} WHERE 1 = 0`);
+    } catch (error) {
+      // "no such column: settings_seal" / column "settings_seal" does not exist; anything else
+      // (the storage is down) is not a missing column.
+      if (!(error instanceof Error && error.message.includes('settings_seal'))) throw error;
+      missing.push(entry);
+    }
+  }
+  return missing;
+}
+
+/** Adds the `settings_seal` column (PostgreSQL: a no-op if another node added it meanwhile). */
+export function addSealColumn(driver: StorageDriver, table: string): string {
+  const ifNotExists = driver.dialect === 'postgres' ? ' IF NOT EXISTS' : '';
+  return `ALTER TABLE ${table} ADD COLUMN${ifNotExists} settings_seal ${driver.spelling.bytes}`;
+}
+
 /** Every statement the engine runs on its storage (`?` placeholders; tenant first). */
 export const SQL = {
   connection:
-    'SELECT name, plugin, connection_url, username, password, pending_password, allowed_roles, max_open, password_length, password_auth, root_rotation, generation, claim_token, claim_until, created_at, updated_at, root_rotated_at FROM fx_db_connections WHERE tenant = ? AND name = ?',
+    'SELECT name, plugin, connection_url, username, password, pending_password, allowed_roles, max_open, password_length, password_auth, root_rotation, generation, claim_token, claim_until, created_at, updated_at, root_rotated_at, settings_seal FROM fx_db_connections WHERE tenant = ? AND name = ?',
   insertConnection:
-    'INSERT INTO fx_db_connections (tenant, name, plugin, connection_url, username, password, pending_password, allowed_roles, max_open, password_length, password_auth, root_rotation, generation, claim_token, claim_until, created_at, updated_at, root_rotated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, 1, NULL, NULL, ?, ?, NULL)',
+    'INSERT INTO fx_db_connections (tenant, name, plugin, connection_url, username, password, pending_password, allowed_roles, max_open, password_length, password_auth, root_rotation, generation, claim_token, claim_until, created_at, updated_at, root_rotated_at, settings_seal) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, 1, NULL, NULL, ?, ?, NULL, ?)',
   updateConnection:
-    'UPDATE fx_db_connections SET plugin = ?, connection_url = ?, username = ?, password = ?, pending_password = NULL, allowed_roles = ?, max_open = ?, password_length = ?, password_auth = ?, root_rotation = ?, generation = generation + 1, updated_at = ? WHERE tenant = ? AND name = ? AND generation = ?',
+    'UPDATE fx_db_connections SET plugin = ?, connection_url = ?, username = ?, password = ?, pending_password = NULL, allowed_roles = ?, max_open = ?, password_length = ?, password_auth = ?, root_rotation = ?, generation = generation + 1, updated_at = ?, settings_seal = ? WHERE tenant = ? AND name = ? AND generation = ?',
   deleteConnection: 'DELETE FROM fx_db_connections WHERE tenant = ? AND name = ?',
   listConnections: 'SELECT name FROM fx_db_connections WHERE tenant = ? AND name > ? ORDER BY name LIMIT ?',
   /** Claims a root rotation: stores the next password as pending. */
@@ -132,20 +171,20 @@ export const SQL = {
     'SELECT name FROM fx_db_static_roles WHERE tenant = ? AND connection = ? ORDER BY name LIMIT 5',
   leasesOfConnection: 'SELECT lease_id FROM fx_db_leases WHERE tenant = ? AND connection = ? LIMIT 5',
 
-  role: 'SELECT name, connection, creation, revocation, renew, default_ttl, max_ttl, created_at, updated_at FROM fx_db_roles WHERE tenant = ? AND name = ?',
+  role: 'SELECT name, connection, creation, revocation, renew, default_ttl, max_ttl, created_at, updated_at, settings_seal FROM fx_db_roles WHERE tenant = ? AND name = ?',
   upsertRole:
-    'INSERT INTO fx_db_roles (tenant, name, connection, creation, revocation, renew, default_ttl, max_ttl, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, name) DO UPDATE SET connection = excluded.connection, creation = excluded.creation, revocation = excluded.revocation, renew = excluded.renew, default_ttl = excluded.default_ttl, max_ttl = excluded.max_ttl, updated_at = excluded.updated_at',
+    'INSERT INTO fx_db_roles (tenant, name, connection, creation, revocation, renew, default_ttl, max_ttl, created_at, updated_at, settings_seal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, name) DO UPDATE SET connection = excluded.connection, creation = excluded.creation, revocation = excluded.revocation, renew = excluded.renew, default_ttl = excluded.default_ttl, max_ttl = excluded.max_ttl, updated_at = excluded.updated_at, settings_seal = excluded.settings_seal',
   deleteRole: 'DELETE FROM fx_db_roles WHERE tenant = ? AND name = ?',
   listRoles: 'SELECT name FROM fx_db_roles WHERE tenant = ? AND name > ? ORDER BY name LIMIT ?',
 
   staticRole:
-    'SELECT name, connection, username, rotation_period, rotation, password, pending_password, last_rotation, next_rotation, retry_at, last_error, claim_token, claim_until, created_at, updated_at FROM fx_db_static_roles WHERE tenant = ? AND name = ?',
+    'SELECT name, connection, username, rotation_period, rotation, password, pending_password, last_rotation, next_rotation, retry_at, last_error, claim_token, claim_until, created_at, updated_at, settings_seal FROM fx_db_static_roles WHERE tenant = ? AND name = ?',
   staticRoleOfUser:
     'SELECT name FROM fx_db_static_roles WHERE tenant = ? AND connection = ? AND username = ? AND name <> ?',
   insertStaticRole:
-    'INSERT INTO fx_db_static_roles (tenant, name, connection, username, rotation_period, rotation, password, pending_password, last_rotation, next_rotation, retry_at, last_error, claim_token, claim_until, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, NULL, NULL, ?, ?, ?, ?)',
+    'INSERT INTO fx_db_static_roles (tenant, name, connection, username, rotation_period, rotation, password, pending_password, last_rotation, next_rotation, retry_at, last_error, claim_token, claim_until, created_at, updated_at, settings_seal) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, NULL, NULL, ?, ?, ?, ?, ?)',
   updateStaticRole:
-    'UPDATE fx_db_static_roles SET rotation_period = ?, rotation = ?, next_rotation = ?, updated_at = ? WHERE tenant = ? AND name = ?',
+    'UPDATE fx_db_static_roles SET rotation_period = ?, rotation = ?, next_rotation = ?, updated_at = ?, settings_seal = ? WHERE tenant = ? AND name = ?',
   deleteStaticRole:
     'DELETE FROM fx_db_static_roles WHERE tenant = ? AND name = ? AND (claim_until IS NULL OR claim_until <= ?)',
   deleteClaimedStaticRole: 'DELETE FROM fx_db_static_roles WHERE tenant = ? AND name = ? AND claim_token = ?',
@@ -163,10 +202,10 @@ export const SQL = {
     'SELECT name FROM fx_db_static_roles WHERE tenant = ? AND next_rotation <= ? AND (retry_at IS NULL OR retry_at <= ?) AND (claim_until IS NULL OR claim_until <= ?) ORDER BY next_rotation LIMIT ?',
 
   lease:
-    'SELECT lease_id, role, connection, username, revocation, issued_at, expires_at, max_expires_at, state, claim_token, claim_until, attempts, last_error FROM fx_db_leases WHERE tenant = ? AND lease_id = ?',
+    'SELECT lease_id, role, connection, username, revocation, issued_at, expires_at, max_expires_at, state, claim_token, claim_until, attempts, last_error, settings_seal FROM fx_db_leases WHERE tenant = ? AND lease_id = ?',
   /** A lease is born claimed, in state `creating`, until its user exists. */
   insertLease:
-    "INSERT INTO fx_db_leases (tenant, lease_id, role, connection, username, revocation, issued_at, expires_at, max_expires_at, state, claim_token, claim_until, attempts, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?, 0, NULL)",
+    "INSERT INTO fx_db_leases (tenant, lease_id, role, connection, username, revocation, issued_at, expires_at, max_expires_at, state, claim_token, claim_until, attempts, last_error, settings_seal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?, 0, NULL, ?)",
   activateLease:
     "UPDATE fx_db_leases SET state = 'active', claim_token = NULL, claim_until = NULL WHERE tenant = ? AND lease_id = ? AND claim_token = ?",
   deleteClaimedLease: 'DELETE FROM fx_db_leases WHERE tenant = ? AND lease_id = ? AND claim_token = ?',
@@ -204,7 +243,7 @@ export const SQL = {
     'SELECT lease_id FROM fx_db_leases WHERE tenant = ? AND lease_id > ? AND lease_id < ? ORDER BY lease_id LIMIT ?',
   /** A page of leases whose id lies in (lower, upper). */
   listLeases:
-    'SELECT lease_id, role, connection, username, revocation, issued_at, expires_at, max_expires_at, state, claim_token, claim_until, attempts, last_error FROM fx_db_leases WHERE tenant = ? AND lease_id > ? AND lease_id < ? ORDER BY lease_id LIMIT ?',
+    'SELECT lease_id, role, connection, username, revocation, issued_at, expires_at, max_expires_at, state, claim_token, claim_until, attempts, last_error, settings_seal FROM fx_db_leases WHERE tenant = ? AND lease_id > ? AND lease_id < ? ORDER BY lease_id LIMIT ?',
 } as const;
 
 export interface ConnectionRow {
@@ -225,6 +264,7 @@ export interface ConnectionRow {
   readonly created_at: number;
   readonly updated_at: number;
   readonly root_rotated_at: number | null;
+  readonly settings_seal: unknown;
 }
 
 export interface RoleRow {
@@ -237,6 +277,7 @@ export interface RoleRow {
   readonly max_ttl: number;
   readonly created_at: number;
   readonly updated_at: number;
+  readonly settings_seal: unknown;
 }
 
 export interface StaticRoleRow {
@@ -255,6 +296,7 @@ export interface StaticRoleRow {
   readonly claim_until: number | null;
   readonly created_at: number;
   readonly updated_at: number;
+  readonly settings_seal: unknown;
 }
 
 export interface LeaseRow {
@@ -271,4 +313,5 @@ export interface LeaseRow {
   readonly claim_until: number | null;
   readonly attempts: number;
   readonly last_error: string | null;
+  readonly settings_seal: unknown;
 }

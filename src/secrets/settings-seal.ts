@@ -1,0 +1,102 @@
+/**
+ * @module secrets/settings-seal
+ * Tamper evidence for the settings rows of the secrets engines: the SQL a database role runs as a
+ * target's administrator, the host a connection's password is sent to, a transit key's
+ * `exportable` flag. Whoever can write Fortress's storage could otherwise change them, and make
+ * Fortress run their SQL or hand out a key.
+ *
+ * A seal is an envelope of nothing (the AEAD's tag over its associated data) under the engine's
+ * data key, whose context binds the row's place (tenant, `secrets`, engine, `<kind>/<name>`) and
+ * the SHA-256 of its settings' canonical JSON in the context's `row` field. Only a holder of the
+ * unsealed data key can make one; a changed setting, a seal copied from another row, or a missing
+ * seal fails with FX_INTEGRITY before the settings are used. It follows the data key's life:
+ * rotation (old versions still verify), crypto-shredding (nothing verifies), sealing (nothing is
+ * read until unsealed). What it does not catch: a row deleted, or a whole row put back as it was
+ * at an earlier time (settings and seal together) — docs/security.md.
+ */
+import { createHash } from 'node:crypto';
+import type { KeyManager } from '../keys/key-manager.js';
+import { EncryptionContext } from '../crypto/envelope/encryption-context.js';
+import { readEnvelopeHeader } from '../crypto/envelope/envelope-format.js';
+import { FortressError, IntegrityError } from '../util/errors.js';
+
+/** One setting as stored: text (JSON text for lists), a number, a flag, or NULL. */
+export type SettingValue = string | number | bigint | boolean | null;
+
+/** Where a row lives: its engine's table name in the context, and the row's kind and name. */
+export interface SealPlace {
+  readonly tenant: string;
+  /** The engine (`database`, `transit`, `kv`): the context's `table`. */
+  readonly engine: string;
+  /** `connection/<name>`, `role/<name>`, `lease/<id>`…: the context's `column`. */
+  readonly item: string;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function normalise(value: unknown): unknown {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+function sealContext(place: SealPlace, settings: readonly SettingValue[]): EncryptionContext {
+  // JSON of an array of scalars is deterministic. Values are normalised as the drivers read them
+  // back (flags as 1 or 0, a large int64 as a bigint), so what was sealed digests as what is read.
+  const canonical = JSON.stringify(settings.map(normalise));
+  const digest = createHash('sha256').update(canonical).digest();
+  return EncryptionContext.of({
+    tenant: place.tenant,
+    database: 'secrets',
+    table: place.engine,
+    column: place.item,
+    // 32 bytes: never equal to the `password` row of the engines' password envelopes.
+    row: digest,
+  });
+}
+
+/** Seals a row's settings under the data key `keyName` (which must exist and be unsealed). */
+export async function sealSettings(
+  keys: KeyManager,
+  keyName: string,
+  place: SealPlace,
+  settings: readonly SettingValue[],
+): Promise<Uint8Array> {
+  return keys.encrypt(keyName, EMPTY, sealContext(place, settings));
+}
+
+/**
+ * Checks a stored seal against the row's settings as read: FX_INTEGRITY when it is missing, made
+ * under another key, or does not match (`what` names the row in the message). FX_SEALED and key
+ * state errors pass through.
+ */
+export async function verifySettings(
+  keys: KeyManager,
+  keyName: string,
+  seal: unknown,
+  place: SealPlace,
+  settings: readonly SettingValue[],
+  what: string,
+): Promise<void> {
+  const changed = (): IntegrityError =>
+    new IntegrityError(
+      `the settings of ${what} do not match their seal: they were changed outside Fortress (restore them from a backup, or write them again)`,
+    );
+  if (!(seal instanceof Uint8Array) || seal.length === 0) throw changed();
+  let keyId: number;
+  try {
+    keyId = readEnvelopeHeader(seal).keyId;
+  } catch {
+    throw changed();
+  }
+  // A seal made under any other key (a table's data key, say) is not one of ours.
+  if (keyId !== keys.getKey(keyName).id) throw changed();
+  let plaintext: Uint8Array;
+  try {
+    plaintext = await keys.decrypt(seal, sealContext(place, settings));
+  } catch (error) {
+    if (error instanceof FortressError && error.code === 'FX_INTEGRITY') throw changed();
+    throw error;
+  }
+  if (plaintext.length !== 0) throw changed();
+}
