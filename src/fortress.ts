@@ -952,23 +952,8 @@ export class Fortress implements AsyncDisposable {
         driver: engine.driver,
         keys: this.#rawKeys,
         tenant,
-        // The one-time sealing of settings written by an older version trusts them as they are:
-        // recorded, so that an upgrade forced again later (the column dropped) shows.
         onUpgrade: (sealed) => {
-          Promise.resolve()
-            .then(() =>
-              this.#trail.operation(
-                'database.settings.upgrade',
-                { type: 'secret', tenant, path: 'database:' },
-                null,
-                sealed,
-              ),
-            )
-            .catch((failure: unknown) => {
-              this.#warn(
-                `database secrets: the audit entry of the settings upgrade failed: ${String(failure)}`,
-              );
-            });
+          this.#recordUpgrade('database', tenant, sealed);
         },
       });
       this.#databaseEngine = { driver: engine.driver, engine: opened };
@@ -1016,6 +1001,29 @@ export class Fortress implements AsyncDisposable {
       .catch(() => undefined);
   }
 
+  /**
+   * Records a secrets engine's one-time sealing of settings written by an older version (which
+   * trusts them as they are), so that an upgrade forced again later (the column dropped) shows.
+   */
+  #recordUpgrade(
+    engine: 'database' | 'transit' | 'kv',
+    tenant: string,
+    sealed: Readonly<Record<string, number>>,
+  ): void {
+    Promise.resolve()
+      .then(() =>
+        this.#trail.operation(
+          `${engine}.settings.upgrade`,
+          { type: 'secret', tenant, path: `${engine}:` },
+          null,
+          sealed,
+        ),
+      )
+      .catch((failure: unknown) => {
+        this.#warn(`${engine} secrets: the audit entry of the settings upgrade failed: ${String(failure)}`);
+      });
+  }
+
   /** A warning to `onWarning`, or to process.emitWarning when none was given. */
   #warn(message: string): void {
     if (this.#options.onWarning === undefined) process.emitWarning(message, 'FortressWarning');
@@ -1058,10 +1066,14 @@ export class Fortress implements AsyncDisposable {
   #transitOf(): Promise<TransitEngine> {
     const engine = this.#e;
     if (this.#transitEngine?.driver !== engine.driver) {
+      const tenant = engine.scope.tenant;
       const opened = TransitEngine.open({
         driver: engine.driver,
         keys: this.#rawKeys,
-        tenant: engine.scope.tenant,
+        tenant,
+        onUpgrade: (sealed) => {
+          this.#recordUpgrade('transit', tenant, sealed);
+        },
       });
       this.#transitEngine = { driver: engine.driver, engine: opened };
       opened.catch(() => {

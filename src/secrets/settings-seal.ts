@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { KeyManager } from '../keys/key-manager.js';
+import type { StorageDriver } from '../storage/dialect.js';
 import { EncryptionContext } from '../crypto/envelope/encryption-context.js';
 import { readEnvelopeHeader } from '../crypto/envelope/envelope-format.js';
 import { FortressError, IntegrityError } from '../util/errors.js';
@@ -89,8 +90,16 @@ export async function verifySettings(
   } catch {
     throw changed();
   }
-  // A seal made under any other key (a table's data key, say) is not one of ours.
-  if (keyId !== keys.getKey(keyName).id) throw changed();
+  // A seal made under any other key (a table's data key, say) is not one of ours; nor is any
+  // seal while the key it must be under does not exist.
+  let expected: number;
+  try {
+    expected = keys.getKey(keyName).id;
+  } catch (error) {
+    if (error instanceof FortressError && error.code === 'FX_KEY_NOT_FOUND') throw changed();
+    throw error;
+  }
+  if (keyId !== expected) throw changed();
   let plaintext: Uint8Array;
   try {
     plaintext = await keys.decrypt(seal, sealContext(place, settings));
@@ -99,4 +108,97 @@ export async function verifySettings(
     throw error;
   }
   if (plaintext.length !== 0) throw changed();
+}
+
+/** A table whose rows carry a `settings_seal` column: its name, the key column beside `tenant`, and the name its count is reported under. */
+export interface SealedTable {
+  readonly table: string;
+  readonly key: string;
+  readonly counted: string;
+}
+
+/** A row read by `SELECT *` during the upgrade. */
+export type UpgradeRow = Readonly<Record<string, unknown>> & { readonly tenant: string };
+
+/**
+ * The tables made before settings were sealed (no `settings_seal` column yet). A probe query per
+ * table, outside any transaction: the only spelling SQLite and PostgreSQL answer alike.
+ */
+async function tablesWithoutSeals(
+  driver: StorageDriver,
+  tables: readonly SealedTable[],
+): Promise<SealedTable[]> {
+  const missing: SealedTable[] = [];
+  for (const entry of tables) {
+    try {
+      await driver.get(`SELECT settings_seal FROM ${entry.table} WHERE 1 = 0`);
+    } catch (error) {
+      // "no such column: settings_seal" / column "settings_seal" does not exist; anything else
+      // (the storage is down) is not a missing column.
+      if (!(error instanceof Error && error.message.includes('settings_seal'))) throw error;
+      missing.push(entry);
+    }
+  }
+  return missing;
+}
+
+/**
+ * Upgrades tables made before settings were sealed: adds the `settings_seal` column and seals
+ * every row as it is (of every tenant), in one transaction — nothing changes if any row cannot
+ * be sealed. Returns how many rows of each table were sealed, or null when nothing needed it.
+ * Needs the keys: while sealed it fails with FX_SEALED (the caller's next open tries again).
+ * `prepare` runs first, outside the transaction, with the tenants found (to create their keys).
+ */
+export async function upgradeSealedTables(options: {
+  readonly driver: StorageDriver;
+  readonly keys: KeyManager;
+  readonly tables: readonly SealedTable[];
+  /** Names the tables in the FX_SEALED message ("the transit tables"). */
+  readonly what: string;
+  readonly prepare?: (tenants: readonly string[]) => Promise<void>;
+  readonly seal: (table: SealedTable, row: UpgradeRow) => Promise<Uint8Array>;
+}): Promise<Record<string, number> | null> {
+  const { driver, keys } = options;
+  const missing = await tablesWithoutSeals(driver, options.tables);
+  if (missing.length === 0) return null;
+  if (keys.state !== 'unsealed') {
+    throw new FortressError(
+      'FX_SEALED',
+      `${options.what} need a one-time upgrade (sealing their settings), which runs once Fortress is unsealed`,
+    );
+  }
+  if (options.prepare !== undefined) {
+    const tenants = new Set<string>();
+    for (const { table } of missing) {
+      for (const row of await driver.all<{ tenant: string }>(`SELECT DISTINCT tenant FROM ${table}`)) {
+        tenants.add(row.tenant);
+      }
+    }
+    await options.prepare([...tenants].sort());
+  }
+  // PostgreSQL: IF NOT EXISTS makes a node that lost the race (it waited on the table's lock) a
+  // no-op; SQLite has one writer at a time, and a loser's duplicate column fails its open, which
+  // the next call repeats and finds done.
+  const ifNotExists = driver.dialect === 'postgres' ? ' IF NOT EXISTS' : '';
+  const sealed: Record<string, number> = {};
+  await driver.transaction(async (tx) => {
+    for (const entry of missing) {
+      await tx.exec(
+        `ALTER TABLE ${entry.table} ADD COLUMN${ifNotExists} settings_seal ${driver.spelling.bytes}`,
+      );
+      let count = 0;
+      for (const row of await tx.all<UpgradeRow>(
+        `SELECT * FROM ${entry.table} WHERE settings_seal IS NULL`,
+      )) {
+        await tx.run(`UPDATE ${entry.table} SET settings_seal = ? WHERE tenant = ? AND ${entry.key} = ?`, [
+          await options.seal(entry, row),
+          row.tenant,
+          row[entry.key] as string,
+        ]);
+        count += 1;
+      }
+      sealed[entry.counted] = count;
+    }
+  });
+  return sealed;
 }

@@ -20,6 +20,7 @@ import { EncryptionContext } from '../../src/crypto/envelope/encryption-context.
 import { createVerifier, type Verifier } from '../../src/crypto/signature/signature.js';
 import type { Fortress } from '../../src/fortress.js';
 import { KeyManager } from '../../src/keys/key-manager.js';
+import { DevKeyFileSealProvider } from '../../src/keys/seal/dev-key-file-seal.js';
 import { ShamirSealProvider } from '../../src/keys/seal/shamir-seal.js';
 import { MemoryKeyStore } from '../../src/keys/store/memory-key-store.js';
 import {
@@ -701,6 +702,105 @@ describe('interoperability and known answers', () => {
       'FX_TRANSIT_EXPORTABLE_IRREVERSIBLE',
     );
     expect((await db.transit.readKey('locked')).exportable).toBe(true);
+  });
+});
+
+describe('settings integrity', () => {
+  async function entries(db: Fortress, action: string): Promise<AuditEntry[]> {
+    const out: AuditEntry[] = [];
+    for await (const e of db.audit.entries({ newestFirst: true, limit: 500 })) {
+      if (e.action === action) out.push(e);
+    }
+    return out;
+  }
+
+  it('a key whose settings were changed in storage is refused (FX_INTEGRITY) until they are put back', async () => {
+    const db = await open();
+    const driver = db.storageDriver();
+    await db.transit.createKey('locked');
+    await db.transit.createKey('other', { exportable: true });
+    const { ciphertext } = await db.transit.encrypt('locked', { plaintext: utf8(SENTINEL) });
+    const set = async (column: string, value: string | number | null): Promise<void> => {
+      const changed = await driver.run(`UPDATE fx_transit_keys SET ${column} = ? WHERE name = 'locked'`, [
+        value,
+      ]);
+      expect(changed.changes).toBe(1);
+    };
+    // A fresh engine on the same storage reads the row (the facade's caches it for a second).
+    const fresh = (): Promise<TransitEngine> =>
+      TransitEngine.open({ driver, keys: db.keys, tenant: 'default' });
+
+    // Exportability switched on behind Fortress's back.
+    await set('exportable', 1);
+    const refused = await expectCode(db.transit.exportKey('locked', 'encryption-key'), 'FX_INTEGRITY');
+    expect(refused.message).toContain('transit key locked');
+    await expectCode(db.transit.readKey('locked'), 'FX_INTEGRITY');
+    await expectCode(db.transit.configure('locked', { exportable: false }), 'FX_INTEGRITY');
+    await expectCode(db.transit.deleteKey('locked'), 'FX_INTEGRITY');
+    await expectCode((await fresh()).encrypt('locked', { plaintext: utf8('x') }), 'FX_INTEGRITY');
+    await expectCode((await fresh()).decrypt('locked', { ciphertext }), 'FX_INTEGRITY');
+    await set('exportable', 0);
+    expect(text((await (await fresh()).decrypt('locked', { ciphertext })).plaintext)).toBe(SENTINEL);
+    await expectCode(db.transit.exportKey('locked', 'encryption-key'), 'FX_TRANSIT_NOT_EXPORTABLE');
+
+    // The name pointed at another key's keyring key (an exportable one), a lowered floor, a
+    // deletion allowed, a missing seal.
+    const otherKeyName = (await driver.get<{ key_name: string }>(
+      "SELECT key_name FROM fx_transit_keys WHERE name = 'other'",
+    ))!.key_name;
+    const original = (await driver.get<{ key_name: string }>(
+      "SELECT key_name FROM fx_transit_keys WHERE name = 'locked'",
+    ))!.key_name;
+    await set('key_name', otherKeyName);
+    await expectCode(db.transit.readKey('locked'), 'FX_INTEGRITY');
+    await set('key_name', original);
+    await set('deletion_allowed', 1);
+    await expectCode(db.transit.deleteKey('locked'), 'FX_INTEGRITY');
+    await set('deletion_allowed', 0);
+    await set('min_available_version', 0);
+    await expectCode(db.transit.readKey('locked'), 'FX_INTEGRITY');
+    await set('min_available_version', 1);
+    await driver.run(
+      "UPDATE fx_transit_keys SET settings_seal = (SELECT settings_seal FROM fx_transit_keys WHERE name = 'other') WHERE name = 'locked'",
+    );
+    await expectCode(db.transit.readKey('locked'), 'FX_INTEGRITY');
+    await set('settings_seal', null);
+    await expectCode(db.transit.readKey('locked'), 'FX_INTEGRITY');
+    // The other key was never touched.
+    expect((await db.transit.readKey('other')).exportable).toBe(true);
+  });
+
+  it('keys written before settings were sealed are sealed once, when unsealed, and that is recorded', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fx-transit-upgrade-'));
+    const reopen = (): Promise<Fortress> =>
+      openTestFortress({ path: dir, onWarning: () => undefined, audit: { checkpointIntervalMs: 0 } });
+    let db = await reopen();
+    try {
+      await db.transit.createKey('a');
+      await db.transit.createKey('b', { type: 'hmac' });
+      const { ciphertext } = await db.transit.encrypt('a', { plaintext: utf8(SENTINEL) });
+      await db.storageDriver().exec('ALTER TABLE fx_transit_keys DROP COLUMN settings_seal');
+      await db.close();
+
+      db = await reopen();
+      db.seal();
+      await expectCode(db.transit.readKey('a'), 'FX_SEALED');
+      await db.unseal(new DevKeyFileSealProvider({ path: path.join(dir, 'dev-unseal.key') }));
+      expect(text((await db.transit.decrypt('a', { ciphertext })).plaintext)).toBe(SENTINEL);
+      expect((await db.transit.readKey('a')).exportable).toBe(false);
+      await expect.poll(async () => (await entries(db, 'transit.settings.upgrade')).length).toBe(1);
+      expect((await entries(db, 'transit.settings.upgrade'))[0]!.details).toEqual({ keys: 2 });
+      // Sealed now: a seal removed later is a change, not an old row.
+      await db.storageDriver().run("UPDATE fx_transit_keys SET settings_seal = NULL WHERE name = 'b'");
+      await expectCode(db.transit.readKey('b'), 'FX_INTEGRITY');
+      await db.close();
+      db = await reopen();
+      await expectCode(db.transit.readKey('b'), 'FX_INTEGRITY');
+      expect(await entries(db, 'transit.settings.upgrade')).toHaveLength(1);
+    } finally {
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -38,9 +38,16 @@
  * This class enforces no policy and records no audit: the facade wraps it.
  */
 import type { KeyManager } from '../../keys/key-manager.js';
+import { ensureSecretsKey, secretsKeyName } from '../secrets-key.js';
 import type { StorageDriver } from '../../storage/dialect.js';
 import { EncryptionContext } from '../../crypto/envelope/encryption-context.js';
-import { sealSettings, verifySettings, type SealPlace, type SettingValue } from '../settings-seal.js';
+import {
+  sealSettings,
+  upgradeSealedTables,
+  verifySettings,
+  type SealPlace,
+  type SettingValue,
+} from '../settings-seal.js';
 import {
   assertInteger,
   assertKnownFields,
@@ -61,14 +68,12 @@ import {
 } from './credentials.js';
 import { DatabaseSecretsError } from './database-errors.js';
 import {
-  addSealColumn,
   databaseTablesDdl,
+  SEALED_TABLES,
   SQL,
-  tablesWithoutSeals,
   type ConnectionRow,
   type LeaseRow,
   type RoleRow,
-  type SealedTable,
   type StaticRoleRow,
 } from './database-tables.js';
 import {
@@ -750,7 +755,6 @@ export class DatabaseEngine {
   readonly #connectTimeoutMs: number;
   readonly #statementTimeoutMs: number;
   readonly #keyName: string;
-  readonly #kek: string;
   #keyReady = false;
   readonly #pools = new Map<string, PoolEntry>();
   #timer: NodeJS.Timeout | null = null;
@@ -767,8 +771,7 @@ export class DatabaseEngine {
     this.#now = options.now ?? Date.now;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
-    this.#keyName = `secrets/${options.tenant}/database`;
-    this.#kek = `kek/${options.tenant}/secrets`;
+    this.#keyName = secretsKeyName(options.tenant, 'database');
   }
 
   /** Creates the tables if needed. Connects to no target (the sweeper's first run revokes what expired). */
@@ -791,59 +794,27 @@ export class DatabaseEngine {
     }
     await options.driver.exec(databaseTablesDdl(options.driver));
     const engine = new DatabaseEngine(options);
-    const unsealed = await tablesWithoutSeals(options.driver);
-    if (unsealed.length > 0) await engine.#upgrade(unsealed, options.onUpgrade);
-    return engine;
-  }
-
-  /**
-   * Adds the `settings_seal` column to tables made before it, and seals every row's settings as
-   * they are, in one transaction (nothing changes if any row cannot be sealed). Needs the keys:
-   * on a sealed Fortress it fails with FX_SEALED, and the next call tries again.
-   */
-  async #upgrade(
-    tables: readonly SealedTable[],
-    onUpgrade: DatabaseEngineOptions['onUpgrade'],
-  ): Promise<void> {
-    if (this.#keys.state !== 'unsealed') {
-      throw new FortressError(
-        'FX_SEALED',
-        'the database secrets tables need a one-time upgrade (sealing their settings), which runs once Fortress is unsealed',
-      );
-    }
-    const sealed: Record<string, number> = {};
-    await this.#driver.transaction(async (tx) => {
-      for (const { table, key, counted } of tables) {
-        await tx.exec(addSealColumn(this.#driver, table));
-        let count = 0;
-        for (const row of await tx.all<Record<string, unknown> & { tenant: string }>(
-          `SELECT * FROM ${table} WHERE settings_seal IS NULL`,
-        )) {
-          const seal = await this.#sealRow(table, row.tenant, row);
-          await tx.run(`UPDATE ${table} SET settings_seal = ? WHERE tenant = ? AND ${key} = ?`, [
-            seal,
-            row.tenant,
-            row[key] as string,
-          ]);
-          count += 1;
-        }
-        sealed[counted] = count;
-      }
+    const sealed = await upgradeSealedTables({
+      driver: options.driver,
+      keys: options.keys,
+      tables: SEALED_TABLES,
+      what: 'the database secrets tables',
+      // Every row's tenant has its key already: its connection's password is sealed under it.
+      seal: (entry, row) => {
+        const tenant = row.tenant;
+        const settings =
+          entry.table === 'fx_db_connections'
+            ? connectionSeal(tenant, row as unknown as ConnectionRow)
+            : entry.table === 'fx_db_roles'
+              ? roleSeal(tenant, row as unknown as RoleRow)
+              : entry.table === 'fx_db_static_roles'
+                ? staticRoleSeal(tenant, row as unknown as StaticRoleRow)
+                : leaseSeal(tenant, row as unknown as LeaseRow);
+        return sealSettings(options.keys, `secrets/${tenant}/database`, ...settings);
+      },
     });
-    onUpgrade?.(sealed);
-  }
-
-  /** Seals a row of any tenant read by `SELECT *` (the upgrade), under that tenant's key. */
-  #sealRow(table: SealedTable['table'], tenant: string, row: Record<string, unknown>): Promise<Uint8Array> {
-    const sealed =
-      table === 'fx_db_connections'
-        ? connectionSeal(tenant, row as unknown as ConnectionRow)
-        : table === 'fx_db_roles'
-          ? roleSeal(tenant, row as unknown as RoleRow)
-          : table === 'fx_db_static_roles'
-            ? staticRoleSeal(tenant, row as unknown as StaticRoleRow)
-            : leaseSeal(tenant, row as unknown as LeaseRow);
-    return sealSettings(this.#keys, `secrets/${tenant}/database`, ...sealed);
+    if (sealed !== null) options.onUpgrade?.(sealed);
+    return engine;
   }
 
   /** Checks a row's seal (FX_INTEGRITY when its settings were changed outside Fortress). */
@@ -869,19 +840,7 @@ export class DatabaseEngine {
 
   async #ensureKey(): Promise<void> {
     if (this.#keyReady) return;
-    const names = new Set(this.#keys.listKeys().map((k) => k.name));
-    const create = async (name: string, purpose: 'kek' | 'data', parent?: string): Promise<void> => {
-      if (names.has(name)) return;
-      try {
-        await this.#keys.createKey({ name, purpose, ...(parent === undefined ? {} : { parent }) });
-      } catch (error) {
-        // Another engine (the KV engine shares the KEK) or node created it first.
-        if (!(error instanceof FortressError && error.code === 'FX_KEY_STATE')) throw error;
-        if (!this.#keys.listKeys().some((k) => k.name === name)) throw error;
-      }
-    };
-    await create(this.#kek, 'kek');
-    await create(this.#keyName, 'data', this.#kek);
+    await ensureSecretsKey(this.#keys, this.#tenant, 'database');
     this.#keyReady = true;
   }
 

@@ -109,40 +109,13 @@ CREATE TABLE IF NOT EXISTS fx_db_lease_owners (
 CREATE INDEX IF NOT EXISTS fx_db_lease_owners_owner ON fx_db_lease_owners (tenant, owner, lease_id);`;
 }
 
-/** The tables whose rows carry a settings seal (secrets/settings-seal.ts), and each one's key. */
+/** The tables whose rows carry a settings seal (secrets/settings-seal.ts). */
 export const SEALED_TABLES = [
   { table: 'fx_db_connections', key: 'name', counted: 'connections' },
   { table: 'fx_db_roles', key: 'name', counted: 'roles' },
   { table: 'fx_db_static_roles', key: 'name', counted: 'staticRoles' },
   { table: 'fx_db_leases', key: 'lease_id', counted: 'leases' },
 ] as const;
-
-export type SealedTable = (typeof SEALED_TABLES)[number];
-
-/**
- * The tables made before settings were sealed (no `settings_seal` column yet). A probe query per
- * table, outside any transaction: the only spelling both SQLite and PostgreSQL answer alike.
- */
-export async function tablesWithoutSeals(driver: StorageDriver): Promise<SealedTable[]> {
-  const missing: SealedTable[] = [];
-  for (const entry of SEALED_TABLES) {
-    try {
-      await driver.get(`SELECT settings_seal FROM ${entry.table} WHERE 1 = 0`);
-    } catch (error) {
-      // "no such column: settings_seal" / column "settings_seal" does not exist; anything else
-      // (the storage is down) is not a missing column.
-      if (!(error instanceof Error && error.message.includes('settings_seal'))) throw error;
-      missing.push(entry);
-    }
-  }
-  return missing;
-}
-
-/** Adds the `settings_seal` column (PostgreSQL: a no-op if another node added it meanwhile). */
-export function addSealColumn(driver: StorageDriver, table: string): string {
-  const ifNotExists = driver.dialect === 'postgres' ? ' IF NOT EXISTS' : '';
-  return `ALTER TABLE ${table} ADD COLUMN${ifNotExists} settings_seal ${driver.spelling.bytes}`;
-}
 
 /** Every statement the engine runs on its storage (`?` placeholders; tenant first). */
 export const SQL = {

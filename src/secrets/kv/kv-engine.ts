@@ -17,6 +17,7 @@
  */
 import type { StorageDriver, StorageSession } from '../../storage/dialect.js';
 import type { KeyManager } from '../../keys/key-manager.js';
+import { ensureSecretsKey, secretsKeyName } from '../secrets-key.js';
 import { EncryptionContext } from '../../crypto/envelope/encryption-context.js';
 import { encrypt } from '../../crypto/envelope/envelope.js';
 import { FortressError } from '../../util/errors.js';
@@ -313,7 +314,6 @@ export class KvEngine {
   readonly #tenant: string;
   readonly #now: () => number;
   readonly #keyName: string;
-  readonly #kek: string;
   #keyReady = false;
 
   private constructor(options: KvEngineOptions) {
@@ -321,8 +321,7 @@ export class KvEngine {
     this.#keys = options.keys;
     this.#tenant = options.tenant;
     this.#now = options.now ?? Date.now;
-    this.#keyName = `secrets/${options.tenant}/kv`;
-    this.#kek = `kek/${options.tenant}/secrets`;
+    this.#keyName = secretsKeyName(options.tenant, 'kv');
   }
 
   /** Creates the tables if needed. */
@@ -339,19 +338,7 @@ export class KvEngine {
   async #ensureKey(): Promise<void> {
     // Once it exists it stays (a destroyed key fails at encryptionKey): skip listing every key on each write.
     if (this.#keyReady) return;
-    const names = new Set(this.#keys.listKeys().map((k) => k.name));
-    const create = async (name: string, purpose: 'kek' | 'data', parent?: string): Promise<void> => {
-      if (names.has(name)) return;
-      try {
-        await this.#keys.createKey({ name, purpose, ...(parent === undefined ? {} : { parent }) });
-      } catch (error) {
-        // Another node sharing the store created it first.
-        if (!(error instanceof FortressError && error.code === 'FX_KEY_STATE')) throw error;
-        if (!this.#keys.listKeys().some((k) => k.name === name)) throw error;
-      }
-    };
-    await create(this.#kek, 'kek');
-    await create(this.#keyName, 'data', this.#kek);
+    await ensureSecretsKey(this.#keys, this.#tenant, 'kv');
     this.#keyReady = true;
   }
 

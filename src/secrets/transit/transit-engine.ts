@@ -38,6 +38,14 @@ import type { KeyInfo, KeyManager } from '../../keys/key-manager.js';
 import type { StorageDriver } from '../../storage/dialect.js';
 import { StorageConstraintError } from '../../storage/constraint-error.js';
 import { assertInteger, assertKnownFields, assertOptions } from '../../util/bytes.js';
+import { ensureSecretsKey, secretsKeyName } from '../secrets-key.js';
+import {
+  sealSettings,
+  upgradeSealedTables,
+  verifySettings,
+  type SealPlace,
+  type SettingValue,
+} from '../settings-seal.js';
 import { FortressError, type ErrorCode } from '../../util/errors.js';
 import { formatRotationPeriod, parseRotationPeriod } from '../../keys/keyring/rotation-period.js';
 import { formatVersioned, parseVersioned } from './transit-format.js';
@@ -222,6 +230,12 @@ export interface TransitEngineOptions {
   readonly tenant: string;
   /** @default Date.now */
   readonly now?: () => number;
+  /**
+   * Called once when `open` sealed the settings of keys written before settings were sealed (a
+   * one-time upgrade, which trusts those rows as they are): `{ keys: <how many> }`. Fortress
+   * records it in the audit ledger.
+   */
+  readonly onUpgrade?: (sealed: Readonly<Record<string, number>>) => void;
 }
 
 interface Settings {
@@ -253,6 +267,56 @@ interface KeyRow {
   readonly min_available_version: number;
   readonly created_at: number;
   readonly updated_at: number;
+  readonly settings_seal: unknown;
+}
+
+type SealedSettings = Pick<
+  KeyRow,
+  | 'name'
+  | 'type'
+  | 'key_name'
+  | 'exportable'
+  | 'derived'
+  | 'convergent'
+  | 'deletion_allowed'
+  | 'min_encryption_version'
+  | 'min_available_version'
+>;
+
+/**
+ * What a key row's seal covers (secrets/settings-seal.ts): every setting, as stored — so
+ * whoever can write the storage cannot switch `exportable` on, point the name at another keyring
+ * key, or lower the minimum encryption version.
+ */
+function keySeal(tenant: string, row: SealedSettings): readonly [SealPlace, readonly SettingValue[]] {
+  return [
+    { tenant, engine: 'transit', item: `key/${row.name}` },
+    [
+      row.type,
+      row.key_name,
+      row.exportable,
+      row.derived,
+      row.convergent,
+      row.deletion_allowed,
+      row.min_encryption_version,
+      row.min_available_version,
+    ],
+  ];
+}
+
+/** The row's stored form of a key's settings (flags as 1 or 0). */
+function storedSettings(settings: Settings): SealedSettings {
+  return {
+    name: settings.name,
+    type: settings.type,
+    key_name: settings.keyName,
+    exportable: settings.exportable ? 1 : 0,
+    derived: settings.derived ? 1 : 0,
+    convergent: settings.convergent ? 1 : 0,
+    deletion_allowed: settings.deletionAllowed ? 1 : 0,
+    min_encryption_version: settings.minEncryptionVersion,
+    min_available_version: settings.minAvailableVersion,
+  };
 }
 
 /** The fields each call accepts: anything else is refused, never ignored. */
@@ -298,17 +362,18 @@ CREATE TABLE IF NOT EXISTS fx_transit_keys (
   min_available_version ${s.int64} NOT NULL,
   created_at ${s.int64} NOT NULL,
   updated_at ${s.int64} NOT NULL,
+  settings_seal ${s.bytes},
   PRIMARY KEY (tenant, name)
 )${s.withoutRowid};`;
 }
 
 const COLUMNS =
-  'name, type, key_name, exportable, derived, convergent, deletion_allowed, min_encryption_version, min_available_version, created_at, updated_at';
+  'name, type, key_name, exportable, derived, convergent, deletion_allowed, min_encryption_version, min_available_version, created_at, updated_at, settings_seal';
 const SQL = {
   key: `SELECT ${COLUMNS} FROM fx_transit_keys WHERE tenant = ? AND name = ?`,
-  insert: `INSERT INTO fx_transit_keys (tenant, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  insert: `INSERT INTO fx_transit_keys (tenant, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   update:
-    'UPDATE fx_transit_keys SET exportable = ?, deletion_allowed = ?, min_encryption_version = ?, min_available_version = ?, updated_at = ? WHERE tenant = ? AND name = ?',
+    'UPDATE fx_transit_keys SET exportable = ?, deletion_allowed = ?, min_encryption_version = ?, min_available_version = ?, updated_at = ?, settings_seal = ? WHERE tenant = ? AND name = ?',
   delete: 'DELETE FROM fx_transit_keys WHERE tenant = ? AND name = ?',
   list: 'SELECT name FROM fx_transit_keys WHERE tenant = ? AND name > ? ORDER BY name LIMIT ?',
 } as const;
@@ -403,6 +468,9 @@ export class TransitEngine {
   readonly #tenant: string;
   readonly #now: () => number;
   readonly #kek: string;
+  /** The data key the settings rows are sealed under (`secrets/<tenant>/transit`). */
+  readonly #sealKeyName: string;
+  #sealKeyReady = false;
   readonly #settings = new Map<string, Settings>();
   /** Public keys' verifiers, by keyring key id and version (public material: no need to zero). */
   readonly #verifiers = new Map<string, Verifier>();
@@ -413,12 +481,41 @@ export class TransitEngine {
     this.#tenant = options.tenant;
     this.#now = options.now ?? Date.now;
     this.#kek = `kek/${options.tenant}/transit`;
+    this.#sealKeyName = secretsKeyName(options.tenant, 'transit');
   }
 
   /** Creates the table if needed. */
   static async open(options: TransitEngineOptions): Promise<TransitEngine> {
+    if (options.onUpgrade !== undefined && typeof options.onUpgrade !== 'function') {
+      throw new FortressError('FX_INVALID_ARGUMENT', 'onUpgrade: expected a function');
+    }
     await options.driver.exec(ddl(options.driver));
+    const sealed = await upgradeSealedTables({
+      driver: options.driver,
+      keys: options.keys,
+      tables: [{ table: 'fx_transit_keys', key: 'name', counted: 'keys' }],
+      what: 'the transit tables',
+      prepare: async (tenants) => {
+        for (const tenant of tenants) await ensureSecretsKey(options.keys, tenant, 'transit');
+      },
+      seal: (_, row) =>
+        sealSettings(
+          options.keys,
+          secretsKeyName(row.tenant, 'transit'),
+          ...keySeal(row.tenant, row as unknown as KeyRow),
+        ),
+    });
+    if (sealed !== null) options.onUpgrade?.(sealed);
     return new TransitEngine(options);
+  }
+
+  /** Seals a key's settings as they will be stored. */
+  async #sealOf(settings: SealedSettings): Promise<Uint8Array> {
+    if (!this.#sealKeyReady) {
+      await ensureSecretsKey(this.#keys, this.#tenant, 'transit');
+      this.#sealKeyReady = true;
+    }
+    return sealSettings(this.#keys, this.#sealKeyName, ...keySeal(this.#tenant, settings));
   }
 
   // ── keys ──────────────────────────────────────────────────────────────────────────────────────
@@ -463,19 +560,31 @@ export class TransitEngine {
       ...(period === null ? {} : { rotationPeriod: period }),
     });
     try {
+      const row: SealedSettings = {
+        name,
+        type,
+        key_name: keyName,
+        exportable: exportable ? 1 : 0,
+        derived: derived ? 1 : 0,
+        convergent: convergent ? 1 : 0,
+        deletion_allowed: deletionAllowed ? 1 : 0,
+        min_encryption_version: 0,
+        min_available_version: 1,
+      };
       await this.#driver.run(SQL.insert, [
         this.#tenant,
         name,
         type,
         keyName,
-        exportable ? 1 : 0,
-        derived ? 1 : 0,
-        convergent ? 1 : 0,
-        deletionAllowed ? 1 : 0,
-        0,
-        1,
+        row.exportable,
+        row.derived,
+        row.convergent,
+        row.deletion_allowed,
+        row.min_encryption_version,
+        row.min_available_version,
         at,
         at,
+        await this.#sealOf(row),
       ]);
     } catch (error) {
       // Two creators raced: the loser's keyring key is shredded so nothing refers to it.
@@ -588,12 +697,19 @@ export class TransitEngine {
     if (minDecryption !== info.minDecryptionVersion)
       await this.#keys.setMinDecryptionVersion(settings.keyName, minDecryption);
     if (period !== undefined) await this.#keys.setRotationPeriod(settings.keyName, period);
+    const row: SealedSettings = {
+      ...storedSettings(settings),
+      exportable: (exportable ?? settings.exportable) ? 1 : 0,
+      deletion_allowed: (deletionAllowed ?? settings.deletionAllowed) ? 1 : 0,
+      min_encryption_version: minEncryption,
+    };
     await this.#driver.run(SQL.update, [
-      (exportable ?? settings.exportable) ? 1 : 0,
-      (deletionAllowed ?? settings.deletionAllowed) ? 1 : 0,
-      minEncryption,
-      settings.minAvailableVersion,
+      row.exportable,
+      row.deletion_allowed,
+      row.min_encryption_version,
+      row.min_available_version,
       this.#now(),
+      await this.#sealOf(row),
       this.#tenant,
       name,
     ]);
@@ -630,12 +746,14 @@ export class TransitEngine {
     }
     // Recorded first: a crash part-way leaves the setting saying what the shredding is finishing.
     const floor = Math.max(settings.minAvailableVersion, minAvailableVersion);
+    const row: SealedSettings = { ...storedSettings(settings), min_available_version: floor };
     await this.#driver.run(SQL.update, [
-      settings.exportable ? 1 : 0,
-      settings.deletionAllowed ? 1 : 0,
-      settings.minEncryptionVersion,
-      floor,
+      row.exportable,
+      row.deletion_allowed,
+      row.min_encryption_version,
+      row.min_available_version,
       this.#now(),
+      await this.#sealOf(row),
       this.#tenant,
       name,
     ]);
@@ -939,6 +1057,14 @@ export class TransitEngine {
       this.#settings.delete(name);
       throw new FortressError('FX_TRANSIT_KEY_NOT_FOUND', `no transit key named ${name}`);
     }
+    // Checked on every read from storage (at most once a second per key on the hot path).
+    await verifySettings(
+      this.#keys,
+      this.#sealKeyName,
+      row.settings_seal,
+      ...keySeal(this.#tenant, row),
+      `transit key ${name}`,
+    );
     const derived = row.derived === 1;
     const settings: Settings = {
       name,
