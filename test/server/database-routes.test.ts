@@ -391,6 +391,42 @@ describe('/v1/database', () => {
     expect(await ok('GET', '/v1/database/config/shared')).toMatchObject({ name: 'shared' });
   });
 
+  it('a role whose statements were changed in storage is refused with FX_INTEGRITY, before any SQL runs', async () => {
+    const role = `${TAG}-sealed`;
+    await ok('POST', `/v1/database/roles/${role}`, {
+      connection: 'shared',
+      creationStatements: [CREATE_LOGIN],
+      defaultTtl: '1h',
+      maxTtl: '1h',
+    });
+    const driver = server.context.fortress().storageDriver();
+    const evil = `${TAG}_evil`;
+    const changed = await driver.run('UPDATE fx_db_roles SET creation = ? WHERE name = ?', [
+      JSON.stringify([`CREATE ROLE "${evil}"`]),
+      role,
+    ]);
+    expect(changed.changes).toBe(1);
+    for (const route of [`/v1/database/creds/${role}`, `/v1/database/roles/${role}`]) {
+      const r = await call('GET', route);
+      expect(r.status, r.text).toBe(400);
+      expect(r.body['error']).toMatchObject({ code: 'FX_INTEGRITY' });
+      expect(r.text).toContain(`role ${role}`);
+      expect(r.text).not.toContain(evil);
+    }
+    expect(await userExists(evil)).toBe(false);
+    // Written again, it is sealed anew and works.
+    await ok('POST', `/v1/database/roles/${role}`, {
+      connection: 'shared',
+      creationStatements: [CREATE_LOGIN],
+      defaultTtl: '1h',
+      maxTtl: '1h',
+    });
+    const creds = (await ok('GET', `/v1/database/creds/${role}`)) as { leaseId: string; password: string };
+    passwords.push(creds.password);
+    await ok('POST', '/v1/database/leases/revoke', { leaseId: creds.leaseId });
+    await ok('DELETE', `/v1/database/roles/${role}`);
+  });
+
   it('the audit ledger and the server log hold no password', async () => {
     const db = server.context.unsealed();
     const ledger: string[] = [];
