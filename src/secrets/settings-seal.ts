@@ -21,8 +21,8 @@ import { EncryptionContext } from '../crypto/envelope/encryption-context.js';
 import { readEnvelopeHeader } from '../crypto/envelope/envelope-format.js';
 import { FortressError, IntegrityError } from '../util/errors.js';
 
-/** One setting as stored: text (JSON text for lists), a number, a flag, or NULL. */
-export type SettingValue = string | number | bigint | boolean | null;
+/** One setting as stored: text (JSON text for lists), a number (flags are 1 or 0), or NULL. */
+export type SettingValue = string | number | bigint | null;
 
 /** Where a row lives: its engine's table name in the context, and the row's kind and name. */
 export interface SealPlace {
@@ -33,17 +33,20 @@ export interface SealPlace {
   readonly item: string;
 }
 
+/** The values a seal covers: `columns` of a row, in that order (the order is part of the format). */
+export function settingsOf<R extends object>(row: R, columns: readonly (keyof R)[]): SettingValue[] {
+  return columns.map((column) => row[column] as SettingValue);
+}
+
 const EMPTY = new Uint8Array(0);
 
-function normalise(value: unknown): unknown {
-  if (typeof value === 'boolean') return value ? 1 : 0;
-  if (typeof value === 'bigint') return value.toString();
-  return value;
+function normalise(value: SettingValue): string | number | null {
+  return typeof value === 'bigint' ? value.toString() : value;
 }
 
 function sealContext(place: SealPlace, settings: readonly SettingValue[]): EncryptionContext {
-  // JSON of an array of scalars is deterministic. Values are normalised as the drivers read them
-  // back (flags as 1 or 0, a large int64 as a bigint), so what was sealed digests as what is read.
+  // JSON of an array of scalars is deterministic (a bigint, which JSON cannot hold, goes in as
+  // its decimal text: drivers read an int64 beyond 2^53 back as one).
   const canonical = JSON.stringify(settings.map(normalise));
   const digest = createHash('sha256').update(canonical).digest();
   return EncryptionContext.of({

@@ -43,6 +43,7 @@ import type { StorageDriver } from '../../storage/dialect.js';
 import { EncryptionContext } from '../../crypto/envelope/encryption-context.js';
 import {
   sealSettings,
+  settingsOf,
   upgradeSealedTables,
   verifySettings,
   type SealPlace,
@@ -657,67 +658,66 @@ function connectionNotFound(name: string): DatabaseSecretsError {
  */
 type Sealed = readonly [SealPlace, readonly SettingValue[]];
 
-type ConnectionSettings = Pick<
-  ConnectionRow,
-  | 'name'
-  | 'plugin'
-  | 'connection_url'
-  | 'username'
-  | 'allowed_roles'
-  | 'max_open'
-  | 'password_length'
-  | 'password_auth'
-  | 'root_rotation'
->;
+const CONNECTION_SETTINGS = [
+  'plugin',
+  'connection_url',
+  'username',
+  'allowed_roles',
+  'max_open',
+  'password_length',
+  'password_auth',
+  'root_rotation',
+] as const satisfies readonly (keyof ConnectionRow)[];
+const ROLE_SETTINGS = [
+  'connection',
+  'creation',
+  'revocation',
+  'renew',
+  'default_ttl',
+  'max_ttl',
+] as const satisfies readonly (keyof RoleRow)[];
+const STATIC_ROLE_SETTINGS = [
+  'connection',
+  'username',
+  'rotation_period',
+  'rotation',
+] as const satisfies readonly (keyof StaticRoleRow)[];
+/** A lease's user and the revocation statements copied into it: what its revocation runs. */
+const LEASE_SETTINGS = [
+  'role',
+  'connection',
+  'username',
+  'revocation',
+] as const satisfies readonly (keyof LeaseRow)[];
+
+type ConnectionSettings = Pick<ConnectionRow, 'name' | (typeof CONNECTION_SETTINGS)[number]>;
 
 function connectionSeal(tenant: string, row: ConnectionSettings): Sealed {
   return [
     { tenant, engine: 'database', item: `connection/${row.name}` },
-    [
-      row.plugin,
-      row.connection_url,
-      row.username,
-      row.allowed_roles,
-      row.max_open,
-      row.password_length,
-      row.password_auth,
-      row.root_rotation,
-    ],
+    settingsOf(row, CONNECTION_SETTINGS),
   ];
 }
 
-type RoleSettings = Pick<
-  RoleRow,
-  'name' | 'connection' | 'creation' | 'revocation' | 'renew' | 'default_ttl' | 'max_ttl'
->;
-
-function roleSeal(tenant: string, row: RoleSettings): Sealed {
-  return [
-    { tenant, engine: 'database', item: `role/${row.name}` },
-    [row.connection, row.creation, row.revocation, row.renew, row.default_ttl, row.max_ttl],
-  ];
+function roleSeal(tenant: string, row: Pick<RoleRow, 'name' | (typeof ROLE_SETTINGS)[number]>): Sealed {
+  return [{ tenant, engine: 'database', item: `role/${row.name}` }, settingsOf(row, ROLE_SETTINGS)];
 }
 
-type StaticRoleSettings = Pick<
-  StaticRoleRow,
-  'name' | 'connection' | 'username' | 'rotation_period' | 'rotation'
->;
-
-function staticRoleSeal(tenant: string, row: StaticRoleSettings): Sealed {
+function staticRoleSeal(
+  tenant: string,
+  row: Pick<StaticRoleRow, 'name' | (typeof STATIC_ROLE_SETTINGS)[number]>,
+): Sealed {
   return [
     { tenant, engine: 'database', item: `static-role/${row.name}` },
-    [row.connection, row.username, row.rotation_period, row.rotation],
+    settingsOf(row, STATIC_ROLE_SETTINGS),
   ];
 }
 
-type LeaseSettings = Pick<LeaseRow, 'lease_id' | 'role' | 'connection' | 'username' | 'revocation'>;
-
-/** A lease's user and the revocation statements copied into it: what its revocation runs. */
-function leaseSeal(tenant: string, row: LeaseSettings): Sealed {
-  return [
-    { tenant, engine: 'database', item: `lease/${row.lease_id}` },
-    [row.role, row.connection, row.username, row.revocation],
-  ];
+function leaseSeal(
+  tenant: string,
+  row: Pick<LeaseRow, 'lease_id' | (typeof LEASE_SETTINGS)[number]>,
+): Sealed {
+  return [{ tenant, engine: 'database', item: `lease/${row.lease_id}` }, settingsOf(row, LEASE_SETTINGS)];
 }
 
 interface PoolEntry {

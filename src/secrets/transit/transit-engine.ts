@@ -41,6 +41,7 @@ import { assertInteger, assertKnownFields, assertOptions } from '../../util/byte
 import { ensureSecretsKey, secretsKeyName } from '../secrets-key.js';
 import {
   sealSettings,
+  settingsOf,
   upgradeSealedTables,
   verifySettings,
   type SealPlace,
@@ -270,38 +271,26 @@ interface KeyRow {
   readonly settings_seal: unknown;
 }
 
-type SealedSettings = Pick<
-  KeyRow,
-  | 'name'
-  | 'type'
-  | 'key_name'
-  | 'exportable'
-  | 'derived'
-  | 'convergent'
-  | 'deletion_allowed'
-  | 'min_encryption_version'
-  | 'min_available_version'
->;
-
 /**
  * What a key row's seal covers (secrets/settings-seal.ts): every setting, as stored — so
  * whoever can write the storage cannot switch `exportable` on, point the name at another keyring
- * key, or lower the minimum encryption version.
+ * key, or lower the minimum encryption version. In the row's column order.
  */
+const KEY_SETTINGS = [
+  'type',
+  'key_name',
+  'exportable',
+  'derived',
+  'convergent',
+  'deletion_allowed',
+  'min_encryption_version',
+  'min_available_version',
+] as const satisfies readonly (keyof KeyRow)[];
+
+type SealedSettings = Pick<KeyRow, 'name' | (typeof KEY_SETTINGS)[number]>;
+
 function keySeal(tenant: string, row: SealedSettings): readonly [SealPlace, readonly SettingValue[]] {
-  return [
-    { tenant, engine: 'transit', item: `key/${row.name}` },
-    [
-      row.type,
-      row.key_name,
-      row.exportable,
-      row.derived,
-      row.convergent,
-      row.deletion_allowed,
-      row.min_encryption_version,
-      row.min_available_version,
-    ],
-  ];
+  return [{ tenant, engine: 'transit', item: `key/${row.name}` }, settingsOf(row, KEY_SETTINGS)];
 }
 
 /** The row's stored form of a key's settings (flags as 1 or 0). */
@@ -574,14 +563,7 @@ export class TransitEngine {
       await this.#driver.run(SQL.insert, [
         this.#tenant,
         name,
-        type,
-        keyName,
-        row.exportable,
-        row.derived,
-        row.convergent,
-        row.deletion_allowed,
-        row.min_encryption_version,
-        row.min_available_version,
+        ...settingsOf(row, KEY_SETTINGS),
         at,
         at,
         await this.#sealOf(row),
