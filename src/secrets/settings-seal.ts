@@ -145,12 +145,26 @@ async function tablesWithoutSeals(
   return missing;
 }
 
+const UNSEALABLE: ReadonlySet<string> = new Set([
+  'FX_KEY_NOT_FOUND',
+  'FX_KEY_STATE',
+  'FX_KEY_VERSION_DESTROYED',
+  'FX_KEY_VERSION_RETIRED',
+]);
+
+/** A key error that means a tenant's key can seal nothing any more (its tenant was crypto-shredded). */
+export function isUnsealable(error: unknown): boolean {
+  return error instanceof FortressError && UNSEALABLE.has(error.code);
+}
+
 /**
  * Upgrades tables made before settings were sealed: adds the `settings_seal` column and seals
- * every row as it is (of every tenant), in one transaction — nothing changes if any row cannot
- * be sealed. Returns how many rows of each table were sealed, or null when nothing needed it.
- * Needs the keys: while sealed it fails with FX_SEALED (the caller's next open tries again).
- * `prepare` runs first, outside the transaction, with the tenants found (to create their keys).
+ * every row as it is (of every tenant), in one transaction — nothing changes if storage fails.
+ * A row whose tenant's key can seal nothing any more (shredded) is left without a seal, so it is
+ * refused like any unsealed row (its secrets were unreadable already), and counted as `skipped`.
+ * Returns how many rows of each table were sealed, or null when nothing needed it. Needs the keys:
+ * while sealed it fails with FX_SEALED (the caller's next open tries again). `prepare` runs
+ * first, outside the transaction, with the tenants found (to create their keys).
  */
 export async function upgradeSealedTables(options: {
   readonly driver: StorageDriver;
@@ -185,6 +199,7 @@ export async function upgradeSealedTables(options: {
   const ifNotExists = driver.dialect === 'postgres' ? ' IF NOT EXISTS' : '';
   const sealed: Record<string, number> = {};
   await driver.transaction(async (tx) => {
+    let skipped = 0;
     for (const entry of missing) {
       await tx.exec(
         `ALTER TABLE ${entry.table} ADD COLUMN${ifNotExists} settings_seal ${driver.spelling.bytes}`,
@@ -193,8 +208,16 @@ export async function upgradeSealedTables(options: {
       for (const row of await tx.all<UpgradeRow>(
         `SELECT * FROM ${entry.table} WHERE settings_seal IS NULL`,
       )) {
+        let seal: Uint8Array;
+        try {
+          seal = await options.seal(entry, row);
+        } catch (error) {
+          if (!isUnsealable(error)) throw error;
+          skipped += 1;
+          continue;
+        }
         await tx.run(`UPDATE ${entry.table} SET settings_seal = ? WHERE tenant = ? AND ${entry.key} = ?`, [
-          await options.seal(entry, row),
+          seal,
           row.tenant,
           row[entry.key] as string,
         ]);
@@ -202,6 +225,7 @@ export async function upgradeSealedTables(options: {
       }
       sealed[entry.counted] = count;
     }
+    if (skipped > 0) sealed['skipped'] = skipped;
   });
   return sealed;
 }

@@ -778,6 +778,10 @@ describe('settings integrity', () => {
     });
     const creds = await h.engine.createCredentials(role);
     const driver = h.db.storageDriver();
+    // Another tenant on the same storage, since crypto-shredded: its row can be sealed no more.
+    const shredded = await DatabaseEngine.open({ driver, keys: h.db.keys, tenant: 'gone' });
+    await shredded.writeConnection('shared', sharedConnection());
+    await h.db.keys.destroyKey('secrets/gone/database');
     const tables = ['fx_db_connections', 'fx_db_roles', 'fx_db_static_roles', 'fx_db_leases'];
     // The tables as an older version made them.
     for (const table of tables) await driver.exec(`ALTER TABLE ${table} DROP COLUMN settings_seal`);
@@ -798,11 +802,16 @@ describe('settings integrity', () => {
     await h.db.unseal(new DevKeyFileSealProvider({ path: path.join(h.dir, 'dev-unseal.key') }));
 
     const upgraded = await DatabaseEngine.open(options);
-    expect(upgrades).toEqual([{ connections: 1, roles: 1, staticRoles: 0, leases: 1 }]);
+    // The shredded tenant's row is skipped, not a reason to refuse everyone else's upgrade.
+    expect(upgrades).toEqual([{ connections: 1, roles: 1, staticRoles: 0, leases: 1, skipped: 1 }]);
     const rows = await storedRows(h);
     for (const table of tables) {
-      for (const row of rows[table]!) expect(String(row['settings_seal'])).toMatch(/^bytes:01/);
+      for (const row of rows[table]!) {
+        if (row['tenant'] === 'gone') expect(row['settings_seal']).toBeNull();
+        else expect(String(row['settings_seal'])).toMatch(/^bytes:01/);
+      }
     }
+    await expectDbCode(shredded.readConnection('shared'), 'FX_INTEGRITY');
     // Everything else is as it was, and the engine works on the upgraded rows.
     const strip = (all: typeof rows): unknown =>
       JSON.parse(JSON.stringify(all, (key, value: unknown) => (key === 'settings_seal' ? undefined : value)));

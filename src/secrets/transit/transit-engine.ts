@@ -40,6 +40,7 @@ import { StorageConstraintError } from '../../storage/constraint-error.js';
 import { assertInteger, assertKnownFields, assertOptions } from '../../util/bytes.js';
 import { ensureSecretsKey, secretsKeyName } from '../secrets-key.js';
 import {
+  isUnsealable,
   sealSettings,
   settingsOf,
   upgradeSealedTables,
@@ -485,7 +486,12 @@ export class TransitEngine {
       tables: [{ table: 'fx_transit_keys', key: 'name', counted: 'keys' }],
       what: 'the transit tables',
       prepare: async (tenants) => {
-        for (const tenant of tenants) await ensureSecretsKey(options.keys, tenant, 'transit');
+        for (const tenant of tenants) {
+          // A tenant whose keys were shredded gets none: its rows are skipped (and refused).
+          await ensureSecretsKey(options.keys, tenant, 'transit').catch((error: unknown) => {
+            if (!isUnsealable(error)) throw error;
+          });
+        }
       },
       seal: (_, row) =>
         sealSettings(
