@@ -20,6 +20,9 @@ import { EncryptionContext } from '../crypto/envelope/encryption-context.js';
 import { readEnvelopeHeader } from '../crypto/envelope/envelope-format.js';
 import { decrypt, encrypt, type KeyResolver } from '../crypto/envelope/envelope.js';
 import { keyMaterial, SecretKey, wipe } from '../crypto/memory/secret-key.js';
+import { constantTimeEqual } from '../crypto/memory/constant-time.js';
+import { hkdfSha256 } from '../crypto/kdf/hkdf.js';
+import { hmacSha256 } from '../crypto/mac/hmac.js';
 import { keyBackupSignerOptions, openBackup, sealBackup } from '../crypto/backup/key-backup.js';
 import {
   createSigner,
@@ -98,6 +101,53 @@ export interface DestroyResult {
 }
 
 const SEAL_META = 'seal';
+/**
+ * Present once every key record carries a tag (written at init, or at the first unseal after an
+ * upgrade tagged the records it found): from then on an untagged record is a changed one.
+ */
+const TAGS_META = 'record-tags';
+const TAG_INFO = utf8Encoder.encode('fortress/keyring/record-tag/v1');
+
+/** The fields a key record's tag covers, in a fixed order (docs/formats.md § Keys). */
+function recordText(r: KeyRecord): Uint8Array {
+  return utf8Encoder.encode(
+    JSON.stringify([
+      r.id,
+      r.name,
+      r.purpose,
+      r.algorithm,
+      r.parentId,
+      r.activeVersion,
+      r.latestVersion,
+      r.minDecryptionVersion,
+      r.rotationPeriodMs,
+      r.createdAt,
+      r.rotatedAt,
+    ]),
+  );
+}
+
+/** `r<root version>.<base64url HMAC-SHA256 of the record's fields>` under a tag key. */
+function tagWith(key: Uint8Array, rootVersion: number, record: KeyRecord): string {
+  return `r${rootVersion}.${Buffer.from(hmacSha256(key, recordText(record))).toString('base64url')}`;
+}
+
+function withoutTag(r: KeyRecord): KeyRecord {
+  if (r.tag === undefined) return r;
+  return {
+    id: r.id,
+    name: r.name,
+    purpose: r.purpose,
+    algorithm: r.algorithm,
+    parentId: r.parentId,
+    activeVersion: r.activeVersion,
+    latestVersion: r.latestVersion,
+    minDecryptionVersion: r.minDecryptionVersion,
+    rotationPeriodMs: r.rotationPeriodMs,
+    createdAt: r.createdAt,
+    rotatedAt: r.rotatedAt,
+  };
+}
 const ROOT_KEY_ID = 0;
 /** Encryptions leased (persisted ahead) at a time, so a crash never lets a counter go backwards. */
 const USAGE_LEASE = 1 << 20;
@@ -233,6 +283,8 @@ export class KeyManager {
   /** Each record's frozen `KeyInfo` (see `#info`). */
   readonly #infos = new WeakMap<KeyRecord, KeyInfo>();
   #keysByName = new Map<string, KeyRecord>();
+  /** The `record-tags` marker was seen (or written): untagged records are refused from now on. */
+  #tagsOn = false;
   /** LRU of unwrapped versions: Map iteration order is insertion order. */
   #cache = new Map<string, DataKey>();
   #leases = new Map<string, ActiveLease>();
@@ -604,6 +656,14 @@ export class KeyManager {
           }
         }
       }
+      // Every record's tag under the new root, before the old roots go.
+      for (const record of [...this.#keysById.values()]) {
+        this.#stillUnsealed(generation);
+        const retagged = this.#tagged(record);
+        await this.#store.putKey(retagged);
+        this.#keysById.set(retagged.id, retagged);
+        this.#keysByName.set(retagged.name, retagged);
+      }
       const done: StoredSeal = { config: result.config, rootVersion: newVersion, previousRoots: [] };
       await this.#store.putMeta(SEAL_META, encodeSeal(done));
       this.#seal = done;
@@ -653,9 +713,84 @@ export class KeyManager {
   // ── keyring ───────────────────────────────────────────────────────────────────────────────────
 
   async #loadKeys(): Promise<void> {
-    const records = await this.#store.listKeys();
+    const records = await this.#checkTags(await this.#store.listKeys());
     this.#keysById = new Map(records.map((r) => [r.id, r]));
     this.#keysByName = new Map(records.map((r) => [r.name, r]));
+  }
+
+  /** The key records are tagged with under root key version `rootVersion` (zero it after use). */
+  #tagKey(rootVersion: number): Uint8Array {
+    return hkdfSha256(dataKeyMaterial(this.#rootVersion(rootVersion)), { info: TAG_INFO, length: 32 });
+  }
+
+  /** The record as saved: tagged under the current root key (see `KeyRecord.tag`). */
+  #tagged(record: KeyRecord): KeyRecord {
+    const rootVersion = this.#seal!.rootVersion;
+    const key = this.#tagKey(rootVersion);
+    try {
+      return { ...withoutTag(record), tag: tagWith(key, rootVersion, record) };
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  /**
+   * Checks every record's tag: one changed outside Fortress (a lowered minimum decryption version,
+   * an older active version, another algorithm or name) fails the load with FX_KEYSTORE_CORRUPT,
+   * as a malformed record does. Records written before tags existed are tagged as they are, once —
+   * until the `record-tags` marker exists; after it, an untagged record is a changed one.
+   */
+  async #checkTags(records: KeyRecord[]): Promise<KeyRecord[]> {
+    const untagged: KeyRecord[] = [];
+    // One derivation per root version for the whole list (a cluster reloads on every mutation).
+    const tagKeys = new Map<number, Uint8Array>();
+    try {
+      for (const record of records) {
+        if (record.tag === undefined) {
+          untagged.push(record);
+          continue;
+        }
+        const version = Number(record.tag.slice(1, record.tag.indexOf('.')));
+        if (!this.#roots.has(version)) {
+          throw new FortressError(
+            'FX_KEYSTORE_CORRUPT',
+            `key record ${record.id} is tagged under root key version ${version}, which this process does not hold (rotated elsewhere? unseal again)`,
+          );
+        }
+        let key = tagKeys.get(version);
+        if (key === undefined) {
+          key = this.#tagKey(version);
+          tagKeys.set(version, key);
+        }
+        const expected = utf8Encoder.encode(tagWith(key, version, record));
+        if (!constantTimeEqual(utf8Encoder.encode(record.tag), expected)) {
+          throw new FortressError(
+            'FX_KEYSTORE_CORRUPT',
+            `key record ${record.id} (${record.name}) was changed outside Fortress: its tag does not match`,
+          );
+        }
+      }
+    } finally {
+      for (const key of tagKeys.values()) key.fill(0);
+    }
+    if (!this.#tagsOn) this.#tagsOn = (await this.#store.getMeta(TAGS_META)) !== undefined;
+    if (untagged.length > 0 && this.#tagsOn) {
+      throw new FortressError(
+        'FX_KEYSTORE_CORRUPT',
+        `key record ${untagged[0]!.id} (${untagged[0]!.name}) has no tag: it was written or changed outside Fortress`,
+      );
+    }
+    if (this.#tagsOn) return records;
+    // The first load by a version with tags: trust what is there, once.
+    const tagged = new Map<number, KeyRecord>();
+    for (const record of untagged) {
+      const next = this.#tagged(record);
+      await this.#store.putKey(next);
+      tagged.set(record.id, next);
+    }
+    await this.#store.putMeta(TAGS_META, new Uint8Array([1]));
+    this.#tagsOn = true;
+    return records.map((r) => tagged.get(r.id) ?? r);
   }
 
   #record(nameOrId: string | number): KeyRecord {
@@ -673,7 +808,8 @@ export class KeyManager {
   }
 
   /** Persists a key record and updates the in-memory indexes (after checking no seal intervened). */
-  async #saveKey(record: KeyRecord, generation: number): Promise<KeyInfo> {
+  async #saveKey(untagged: KeyRecord, generation: number): Promise<KeyInfo> {
+    const record = this.#tagged(untagged);
     await this.#store.putKey(record);
     this.#stillUnsealed(generation);
     this.#keysById.set(record.id, record);
@@ -687,7 +823,7 @@ export class KeyManager {
     let info = this.#infos.get(record);
     if (info === undefined) {
       info = Object.freeze({
-        ...record,
+        ...withoutTag(record),
         rotationPeriod:
           record.rotationPeriodMs === null ? null : formatRotationPeriod(record.rotationPeriodMs),
       });
@@ -1447,7 +1583,10 @@ export class KeyManager {
           offset += bytes.length;
         }
       }
-      const header = utf8Encoder.encode(JSON.stringify({ format: 1, keys: records, versions: entries }));
+      // Tags are this keyring's (its root key's): a restore tags the records under its own.
+      const header = utf8Encoder.encode(
+        JSON.stringify({ format: 1, keys: records.map(withoutTag), versions: entries }),
+      );
       const payload = new Uint8Array(4 + header.length + offset);
       new DataView(payload.buffer).setUint32(0, header.length);
       payload.set(header, 4);

@@ -16,12 +16,19 @@ import { PassphraseSealProvider } from '../../src/keys/seal/passphrase-seal.js';
 import { ShamirSealProvider } from '../../src/keys/seal/shamir-seal.js';
 import { FileKeyStore } from '../../src/keys/store/file-key-store.js';
 import { MemoryKeyStore } from '../../src/keys/store/memory-key-store.js';
-import type { KeyStore } from '../../src/keys/store/key-store.js';
+import type { KeyRecord, KeyStore } from '../../src/keys/store/key-store.js';
 import { FortressError } from '../../src/util/errors.js';
 import { expectCode as rejectsWith } from '../helpers/expect-code.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+/** A record as a version without tags wrote it. */
+function withoutTagField(record: KeyRecord): KeyRecord {
+  const copy: { -readonly [K in keyof KeyRecord]?: KeyRecord[K] } = { ...record };
+  delete copy.tag;
+  return copy as KeyRecord;
+}
+
 const FAST_KDF = { algorithm: 'argon2id' as const, memoryKiB: 1024, iterations: 1, parallelism: 1 };
 
 async function unsealedWithKeys(
@@ -423,6 +430,79 @@ describe('rekey and root-key rotation', () => {
     await rejectsWith(keys.unseal(new ShamirSealProvider(), shares.slice(0, 3)), 'FX_UNSEAL_FAILED');
     await keys.unseal(new ShamirSealProvider(), next!.slice(0, 3));
     expect(text(await keys.decrypt(envelope, ctx))).toBe('survives');
+  });
+});
+
+describe('key record tags', () => {
+  it('a key record changed in the store is refused at the next load, whatever field changed', async () => {
+    for (const change of [
+      (r: KeyRecord): KeyRecord => ({ ...r, minDecryptionVersion: 1 }),
+      (r: KeyRecord): KeyRecord => ({ ...r, activeVersion: 1 }),
+      (r: KeyRecord): KeyRecord => ({ ...r, algorithm: 'aes-256-gcm' }),
+      (r: KeyRecord): KeyRecord => ({ ...r, name: 'acme/main/people/other' }),
+      (r: KeyRecord): KeyRecord => withoutTagField({ ...r, rotationPeriodMs: null }),
+    ]) {
+      const store = new MemoryKeyStore();
+      const { keys, shares } = await unsealedWithKeys(store);
+      await keys.rotate('acme/main/people/ssn');
+      await keys.setMinDecryptionVersion('acme/main/people/ssn', 2);
+      await keys.setRotationPeriod('acme/main/people/ssn', '30d');
+      const record = (await store.getKey(keys.getKey('acme/main/people/ssn').id))!;
+      expect(record.tag).toMatch(/^r1\./);
+      const changed = change(record);
+      await store.putKey(changed);
+      keys.seal();
+      const refused = await rejectsWith(
+        keys.unseal(new ShamirSealProvider(), shares.slice(0, 3)),
+        'FX_KEYSTORE_CORRUPT',
+      );
+      expect(refused.message).toContain(`key record ${record.id}`);
+      expect(keys.state).toBe('sealed');
+      // Put back as it was, the keyring opens again.
+      await store.putKey(record);
+      await keys.unseal(new ShamirSealProvider(), shares.slice(0, 3));
+      expect(keys.getKey('acme/main/people/ssn').minDecryptionVersion).toBe(2);
+    }
+  });
+
+  it('records written before tags are tagged once, at the first load; after that an untagged record is refused', async () => {
+    const store = new MemoryKeyStore();
+    const { keys, shares } = await unsealedWithKeys(store);
+    const envelope = await keys.encrypt('acme/main/people/ssn', utf8('old'), ctx);
+    // The store as an older version left it: no tags, no marker.
+    for (const record of await store.listKeys()) await store.putKey(withoutTagField(record));
+    await store.deleteMeta('record-tags');
+    keys.seal();
+    const reopened = await KeyManager.open({ store });
+    await reopened.unseal(new ShamirSealProvider(), shares.slice(0, 3));
+    expect(text(await reopened.decrypt(envelope, ctx))).toBe('old');
+    for (const record of await store.listKeys()) expect(record.tag).toMatch(/^r1\./);
+    expect(await store.getMeta('record-tags')).toBeDefined();
+    // KeyInfo never shows the tag.
+    expect(reopened.listKeys().every((k) => !('tag' in k))).toBe(true);
+    const first = (await store.listKeys())[0]!;
+    await store.putKey(withoutTagField(first));
+    reopened.seal();
+    await rejectsWith(reopened.unseal(new ShamirSealProvider(), shares.slice(0, 3)), 'FX_KEYSTORE_CORRUPT');
+  });
+
+  it('root-key rotation tags every record under the new root; backups carry no tags', async () => {
+    const store = new MemoryKeyStore();
+    const { keys, shares } = await unsealedWithKeys(store);
+    const { shares: next } = await keys.rotateRootKey({
+      provider: new ShamirSealProvider(),
+      inputs: shares.slice(0, 3),
+    });
+    for (const record of await store.listKeys()) expect(record.tag).toMatch(/^r2\./);
+    keys.seal();
+    await keys.unseal(new ShamirSealProvider(), next!.slice(0, 3));
+    const recipient = generateRecipientKeys();
+    const { backup, signers } = await keys.exportKeys({ recipient: recipient.publicKey });
+    expect(Buffer.from(backup).includes(Buffer.from('"tag"'))).toBe(false);
+    const fresh = await KeyManager.open({ store: new MemoryKeyStore() });
+    await fresh.init(new ShamirSealProvider({ shares: 1, threshold: 1 }));
+    await fresh.importKeys(backup, { recipientSecretKey: recipient.secretKey, trusted: signers });
+    expect(fresh.listKeys().map((k) => k.name)).toEqual(keys.listKeys().map((k) => k.name));
   });
 });
 

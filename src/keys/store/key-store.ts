@@ -38,6 +38,12 @@ export interface KeyRecord {
   /** ISO-8601 times. */
   readonly createdAt: string;
   readonly rotatedAt: string;
+  /**
+   * `r<root version>.<base64url HMAC-SHA256>` over every field above, under a key derived from
+   * that root key version: made by the keys layer whenever it saves the record, checked whenever
+   * it loads it (docs/formats.md § Keys). Stores keep it as they keep the rest.
+   */
+  readonly tag?: string;
 }
 
 /** One version of a key: its state and its wrapped bytes. */

@@ -12,6 +12,8 @@ const PURPOSES: readonly KeyPurpose[] = ['kek', 'data', 'index', 'transit', 'sig
 const STATES: readonly KeyVersionState[] = ['active', 'decrypt-only', 'retired', 'destroyed'];
 export const KEY_NAME_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}$/;
 export const META_NAME_RE: RegExp = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** A key record's tag: `r<root version>.` and 32 bytes in base64url (43 characters). */
+export const TAG_RE: RegExp = /^r[1-9][0-9]{0,9}\.[A-Za-z0-9_-]{43}$/;
 
 function corrupt(what: string): FortressError {
   return new FortressError('FX_KEYSTORE_CORRUPT', `malformed ${what}`);
@@ -41,7 +43,8 @@ export function checkKeyRecord(value: unknown): KeyRecord {
     r.minDecryptionVersion > r.latestVersion + 1 ||
     !(r.rotationPeriodMs === null || (typeof r.rotationPeriodMs === 'number' && r.rotationPeriodMs > 0)) ||
     !isTime(r.createdAt) ||
-    !isTime(r.rotatedAt)
+    !isTime(r.rotatedAt) ||
+    !(r.tag === undefined || (typeof r.tag === 'string' && TAG_RE.test(r.tag)))
   ) {
     throw corrupt(`key record${typeof r === 'object' && r !== null && isU32(r.id) ? ` ${r.id}` : ''}`);
   }
@@ -57,6 +60,7 @@ export function checkKeyRecord(value: unknown): KeyRecord {
     rotationPeriodMs: r.rotationPeriodMs,
     createdAt: r.createdAt,
     rotatedAt: r.rotatedAt,
+    ...(r.tag === undefined ? {} : { tag: r.tag }),
   });
 }
 
