@@ -48,7 +48,7 @@ import type {
   KeyVersionRecord,
   KeyVersionState,
 } from './store/key-store.js';
-import { checkKeyRecord, KEY_NAME_RE } from './store/records.js';
+import { checkKeyRecord, KEY_NAME_RE, recordFields } from './store/records.js';
 import { ValidatingKeyStore } from './store/validating-key-store.js';
 
 export type KeyManagerState = 'uninitialized' | 'sealed' | 'unsealed';
@@ -133,20 +133,7 @@ function tagWith(key: Uint8Array, rootVersion: number, record: KeyRecord): strin
 }
 
 function withoutTag(r: KeyRecord): KeyRecord {
-  if (r.tag === undefined) return r;
-  return {
-    id: r.id,
-    name: r.name,
-    purpose: r.purpose,
-    algorithm: r.algorithm,
-    parentId: r.parentId,
-    activeVersion: r.activeVersion,
-    latestVersion: r.latestVersion,
-    minDecryptionVersion: r.minDecryptionVersion,
-    rotationPeriodMs: r.rotationPeriodMs,
-    createdAt: r.createdAt,
-    rotatedAt: r.rotatedAt,
-  };
+  return r.tag === undefined ? r : recordFields(r);
 }
 const ROOT_KEY_ID = 0;
 /** Encryptions leased (persisted ahead) at a time, so a crash never lets a counter go backwards. */

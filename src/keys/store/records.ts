@@ -49,9 +49,17 @@ export function checkKeyRecord(value: unknown): KeyRecord {
     throw corrupt(`key record${typeof r === 'object' && r !== null && isU32(r.id) ? ` ${r.id}` : ''}`);
   }
   return Object.freeze({
+    ...recordFields(r as KeyRecord),
+    ...(r.tag === undefined ? {} : { tag: r.tag }),
+  });
+}
+
+/** A key record's fields without its tag (a fresh object: nothing else is copied along). */
+export function recordFields(r: KeyRecord): KeyRecord {
+  return {
     id: r.id,
     name: r.name,
-    purpose: r.purpose!,
+    purpose: r.purpose,
     algorithm: r.algorithm,
     parentId: r.parentId,
     activeVersion: r.activeVersion,
@@ -60,8 +68,7 @@ export function checkKeyRecord(value: unknown): KeyRecord {
     rotationPeriodMs: r.rotationPeriodMs,
     createdAt: r.createdAt,
     rotatedAt: r.rotatedAt,
-    ...(r.tag === undefined ? {} : { tag: r.tag }),
-  });
+  };
 }
 
 /** Returns a frozen, validated copy of a version record (the wrapped bytes copied); throws `FX_KEYSTORE_CORRUPT`. */
