@@ -818,15 +818,23 @@ export class DatabaseEngine {
   }
 
   /** Checks a row's seal (FX_INTEGRITY when its settings were changed outside Fortress). */
-  async #verify(
-    [place, settings]: readonly [SealPlace, readonly SettingValue[]],
-    seal: unknown,
-    what: string,
-  ): Promise<void> {
+  async #verify([place, settings]: Sealed, seal: unknown, what: string): Promise<void> {
     await verifySettings(this.#keys, this.#keyName, seal, place, settings, what);
   }
 
-  async #sealOf([place, settings]: readonly [SealPlace, readonly SettingValue[]]): Promise<Uint8Array> {
+  #verifyConnection(row: ConnectionRow): Promise<void> {
+    return this.#verify(connectionSeal(this.#tenant, row), row.settings_seal, `connection ${row.name}`);
+  }
+
+  #verifyRole(row: RoleRow): Promise<void> {
+    return this.#verify(roleSeal(this.#tenant, row), row.settings_seal, `role ${row.name}`);
+  }
+
+  #verifyStaticRole(row: StaticRoleRow): Promise<void> {
+    return this.#verify(staticRoleSeal(this.#tenant, row), row.settings_seal, `static role ${row.name}`);
+  }
+
+  async #sealOf([place, settings]: Sealed): Promise<Uint8Array> {
     await this.#ensureKey();
     return sealSettings(this.#keys, this.#keyName, place, settings);
   }
@@ -954,7 +962,7 @@ export class DatabaseEngine {
   async #connection(name: string): Promise<ConnectionRow> {
     const row = await this.#driver.get<ConnectionRow>(SQL.connection, [this.#tenant, name]);
     if (row === undefined) throw connectionNotFound(name);
-    await this.#verify(connectionSeal(this.#tenant, row), row.settings_seal, `connection ${name}`);
+    await this.#verifyConnection(row);
     return row;
   }
 
@@ -987,11 +995,7 @@ export class DatabaseEngine {
     let existing = await this.#driver.get<ConnectionRow>(SQL.connection, [this.#tenant, name]);
     if (existing !== undefined) {
       try {
-        await this.#verify(
-          connectionSeal(this.#tenant, existing),
-          existing.settings_seal,
-          `connection ${name}`,
-        );
+        await this.#verifyConnection(existing);
       } catch (error) {
         // Settings changed outside Fortress are overwritten by a write that gives the password
         // anew; without one, the stored password would go where the changed row says.
@@ -1219,7 +1223,7 @@ export class DatabaseEngine {
     if (row === undefined) {
       throw new DatabaseSecretsError('FX_DB_ROLE_NOT_FOUND', `no database role named ${name}`);
     }
-    await this.#verify(roleSeal(this.#tenant, row), row.settings_seal, `role ${name}`);
+    await this.#verifyRole(row);
     return row;
   }
 
@@ -1256,11 +1260,7 @@ export class DatabaseEngine {
     await this.#driver.transaction(async (tx) => {
       const connection = await tx.get<ConnectionRow>(SQL.connection, [this.#tenant, c.connection]);
       if (connection === undefined) throw connectionNotFound(c.connection);
-      await this.#verify(
-        connectionSeal(this.#tenant, connection),
-        connection.settings_seal,
-        `connection ${c.connection}`,
-      );
+      await this.#verifyConnection(connection);
       this.#checkAllowed(connection, name);
       if ((await tx.get(SQL.staticRole, [this.#tenant, name])) !== undefined) {
         throw new DatabaseSecretsError('FX_DB_IN_USE', `${name} is already the name of a static role`);
@@ -1521,8 +1521,7 @@ export class DatabaseEngine {
     try {
       const connection = await this.#connection(row.connection);
       const role = await this.#driver.get<RoleRow>(SQL.role, [this.#tenant, row.role]);
-      if (role !== undefined)
-        await this.#verify(roleSeal(this.#tenant, role), role.settings_seal, `role ${row.role}`);
+      if (role !== undefined) await this.#verifyRole(role);
       const statements = statementsOf(role?.connection === row.connection ? role.revocation : row.revocation);
       const pool = await this.#pool(connection);
       await pool.transaction(async (session: TargetSession) => {
@@ -1761,7 +1760,7 @@ export class DatabaseEngine {
     if (row === undefined) {
       throw new DatabaseSecretsError('FX_DB_STATIC_ROLE_NOT_FOUND', `no static database role named ${name}`);
     }
-    await this.#verify(staticRoleSeal(this.#tenant, row), row.settings_seal, `static role ${name}`);
+    await this.#verifyStaticRole(row);
     return row;
   }
 
@@ -1788,11 +1787,7 @@ export class DatabaseEngine {
       const now = this.#now();
       const connection = await tx.get<ConnectionRow>(SQL.connection, [this.#tenant, c.connection]);
       if (connection === undefined) throw connectionNotFound(c.connection);
-      await this.#verify(
-        connectionSeal(this.#tenant, connection),
-        connection.settings_seal,
-        `connection ${c.connection}`,
-      );
+      await this.#verifyConnection(connection);
       this.#checkAllowed(connection, name);
       if (connection.username === c.username) {
         throw new DatabaseSecretsError(
@@ -1863,7 +1858,7 @@ export class DatabaseEngine {
     try {
       row = await this.#driver.get<StaticRoleRow>(SQL.staticRole, [this.#tenant, name]);
       if (row?.claim_token !== token) throw busy(`static role ${name}`);
-      await this.#verify(staticRoleSeal(this.#tenant, row), row.settings_seal, `static role ${name}`);
+      await this.#verifyStaticRole(row);
       const connection = await this.#connection(row.connection);
       let password: string;
       if (row.pending_password !== null) {
