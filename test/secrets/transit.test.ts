@@ -292,8 +292,13 @@ describe('versions', () => {
       await transit.createKey('mac', { type: 'hmac', autoRotatePeriod: '12h' });
       await expectCode(transit.createKey('fast', { autoRotatePeriod: '10m' }), 'FX_INVALID_ARGUMENT');
       expect((await transit.encrypt('orders', { plaintext: utf8('x') })).keyVersion).toBe(1);
+      expect((await transit.readKey('orders')).updatedTime).toBe('2026-01-01T00:00:00.000Z');
       now += 86_400_000 + 1000;
       expect((await transit.encrypt('orders', { plaintext: utf8('x') })).keyVersion).toBe(2);
+      // A rotation changes the key: its updated time is the new version's.
+      const rotated = await transit.readKey('orders');
+      expect(rotated.updatedTime).toBe(new Date(now).toISOString());
+      expect(rotated.createdTime).toBe('2026-01-01T00:00:00.000Z');
       // Concurrent first uses after the period share one rotation: one new version, not three.
       const macs = await Promise.all([1, 2, 3].map(() => transit.hmacBatch('mac', [{ input: utf8('x') }])));
       for (const [mac] of macs) expect(ok(mac!).hmac.startsWith('fx:v2:')).toBe(true);

@@ -623,7 +623,11 @@ export class TransitEngine {
       supportsSigning: SIGNATURE_TYPES.has(settings.type),
       supportsDerivation: isAeadType(settings.type),
       createdTime: new Date(settings.createdAt).toISOString(),
-      updatedTime: new Date(settings.updatedAt).toISOString(),
+      // Settings live in this engine's table, versions in the keyring: a rotation (by hand or
+      // automatic) changes the key too.
+      updatedTime: new Date(
+        Math.max(settings.updatedAt, ...versions.map((v) => Date.parse(v.createdAt))),
+      ).toISOString(),
       versions: out,
     };
   }

@@ -217,7 +217,9 @@ const KeyInfo = Type.Object({
   supportsSigning: Type.Boolean(),
   supportsDerivation: Type.Boolean(),
   createdTime: Type.String({ description: 'ISO 8601' }),
-  updatedTime: Type.String({ description: 'ISO 8601' }),
+  updatedTime: Type.String({
+    description: "ISO 8601: the last change of settings or the newest version's creation",
+  }),
   versions: Type.Array(KeyVersionInfo),
 });
 const KeyAnswer = { 200: KeyInfo, '4xx': ErrorResponse };
