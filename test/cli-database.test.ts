@@ -165,7 +165,14 @@ describe('fortress database (remote)', () => {
       '--max-ttl',
       '2h',
     ]);
-    expect(await ok(['database', 'role', 'read', ROLE])).toMatch(/^defaultTtl\s+3600000$/m);
+    // Tables show durations as such; JSON keeps the API's milliseconds.
+    const roleTable = await ok(['database', 'role', 'read', ROLE]);
+    expect(roleTable).toMatch(/^defaultTtl\s+1h$/m);
+    expect(roleTable).toMatch(/^maxTtl\s+2h$/m);
+    expect(JSON.parse(await ok(['database', 'role', 'read', ROLE, '--json']))).toMatchObject({
+      defaultTtl: 3_600_000,
+      maxTtl: 7_200_000,
+    });
 
     const creds = JSON.parse(await ok(['database', 'creds', ROLE, '--ttl', '10m', '--json'])) as {
       leaseId: string;

@@ -119,4 +119,41 @@ describe('fortress CLI', () => {
       expect(help).toContain(`audit ${command}`);
     }
   });
+
+  it('help for one command: `help COMMAND [SUB]` and `--help` / `-h` anywhere before `--`', () => {
+    const transit = fortress('help', 'transit');
+    expect(transit.status).toBe(0);
+    expect(transit.stdout).toMatch(/^Usage: fortress transit …\n/);
+    expect(transit.stdout).toContain('transit encrypt NAME');
+    expect(transit.stdout).toContain('transit rewrap-job start NAME');
+    // Only transit's entries, under the remote section's preamble; no other command's.
+    expect(transit.stdout).toContain('Against a server (remote mode');
+    expect(transit.stdout).not.toMatch(/^ {2}(kv|database|keys|audit) /m);
+    // The same from the command itself, narrowed to a subcommand when one is named.
+    const encrypt = fortress('transit', 'encrypt', 'orders', '--help');
+    expect(encrypt.status).toBe(0);
+    expect(encrypt.stdout).toMatch(/^Usage: fortress transit encrypt …\n/);
+    expect(encrypt.stdout).toContain('transit encrypt NAME [TEXT|-]');
+    expect(encrypt.stdout).not.toContain('transit decrypt');
+    // A command with embedded and remote forms shows both, each under its own heading, and the
+    // embedded notes (--data, unseal material) once.
+    const keys = fortress('keys', 'rotate', '-h');
+    expect(keys.status).toBe(0);
+    expect(keys.stdout).toContain('Commands:\n  keys rotate NAME');
+    expect(keys.stdout).toContain('keys list | rotate NAME');
+    expect(keys.stdout).toContain('Embedded commands take --data DIR');
+    // A misspelt subcommand still gets the command's help; an unknown command is a usage error.
+    expect(fortress('help', 'kv', 'gett').stdout).toContain('kv get PATH');
+    const unknown = fortress('help', 'nope');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "nope" [FX_CLI_USAGE]');
+    // Usage errors point at the command's own help.
+    const bad = fortress('kv', 'get', '--bogus');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('Run `fortress help kv` for usage.');
+    // After `--` a "--help" is an argument, not a request for help.
+    const literal = fortress('keys', 'rotate', '--data', '/nonexistent/fortress', '--', '--help');
+    expect(literal.stdout).not.toContain('Usage:');
+    expect(literal.stderr).toContain('FX_NOT_INITIALIZED');
+  });
 });

@@ -1448,10 +1448,41 @@ async function readFileText(file: string, what: string): Promise<string> {
 
 // ── output helpers ──────────────────────────────────────────────────────────────────────────────
 
-/** One cell: on one line, cut to MAX_CELL characters. */
-function cell(value: unknown): string {
+/** Fields the API answers in milliseconds: tables show them as durations (`--json` keeps ms). */
+const DURATION_FIELDS: ReadonlySet<string> = new Set([
+  'ttl',
+  'leaseDuration',
+  'defaultTtl',
+  'maxTtl',
+  'rotationPeriod',
+  'deleteVersionAfter',
+]);
+
+/** `1h59m59s`, `90s`, `2d`, `0s`: whole seconds (under one second, milliseconds). */
+function durationText(ms: number): string {
+  if (ms > 0 && ms < 1000) return `${ms}ms`;
+  let rest = Math.floor(ms / 1000);
+  let text = '';
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
+    if (rest >= size) {
+      text += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+    }
+  }
+  return text === '' ? '0s' : text;
+}
+
+/** One cell: on one line, cut to MAX_CELL characters; `field` names what the value is. */
+function cell(value: unknown, field?: string): string {
   let s: string;
-  if (value === null || value === undefined) s = '';
+  if (typeof value === 'number' && field !== undefined && DURATION_FIELDS.has(field)) {
+    s = durationText(value);
+  } else if (value === null || value === undefined) s = '';
   else if (typeof value === 'string') s = value;
   else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
     s = String(value);
@@ -1469,7 +1500,7 @@ function printTable(rows: readonly Record<string, unknown>[], header?: readonly 
     out('(none)');
     return;
   }
-  const cells = rows.map((r) => names.map((n) => cell(r[n])));
+  const cells = rows.map((r) => names.map((n) => cell(r[n], n)));
   const widths = names.map((n, i) => Math.max(n.length, ...cells.map((c) => c[i]!.length)));
   const line = (parts: readonly string[]): string =>
     parts
@@ -1485,7 +1516,7 @@ function printTable(rows: readonly Record<string, unknown>[], header?: readonly 
 function printRecord(record: Readonly<Record<string, unknown>>): void {
   const keys = Object.keys(record);
   const width = Math.max(0, ...keys.map((k) => k.length));
-  for (const k of keys) out(`${k.padEnd(width)}  ${cell(record[k])}`.trimEnd());
+  for (const k of keys) out(`${k.padEnd(width)}  ${cell(record[k], k)}`.trimEnd());
 }
 
 /** "rows so far, rows/s" on stderr, redrawn at most 4 times a second; only on a terminal. */
