@@ -812,6 +812,21 @@ describe('/v1/transit policy, audit and malformed requests', () => {
       );
       expect((r.body['error'] as { message?: string }).message?.length ?? 0).toBeGreaterThan(5);
     }
+    // The messages say what to change: the allowed values, the unknown field.
+    const message = async (route: string, body: unknown): Promise<string | undefined> =>
+      ((await call('POST', route, body)).body['error'] as { message?: string }).message;
+    expect(await message('/v1/transit/keys/keep2', { type: 'rot13' })).toMatch(
+      /^body at \/type: must be one of "xchacha20-poly1305", "aes-256-gcm", .*"ml-dsa-65"$/,
+    );
+    expect(await message('/v1/transit/keys/keep2', { colour: 'blue' })).toBe(
+      'body at /colour: unknown field',
+    );
+    expect(await message('/v1/transit/encrypt/keep', { plaintext: 'QUJD', extra: 1 })).toBe(
+      'body at /extra: unknown field',
+    );
+    expect(await message('/v1/transit/hmac/keep', { input: 'QUJD', algorithm: 'md5' })).toContain(
+      '"sha2-256"',
+    );
     expect(await ok('GET', '/v1/transit/keys/keep')).toEqual(before);
     expect(await ok('GET', '/v1/transit/keys?limit=1000')).toEqual(keysBefore);
     expectError(await call('GET', '/v1/transit/keys/keep2'), 404, 'FX_TRANSIT_KEY_NOT_FOUND');

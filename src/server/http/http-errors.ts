@@ -141,11 +141,46 @@ export function errorBody(code: string, message: string, requestId: string): Err
 }
 
 function validationMessage(error: FastifyError): string {
-  const first = error.validation?.[0];
+  const all = error.validation ?? [];
+  const first = all[0];
   if (first === undefined) return error.message;
   const where = error.validationContext ?? 'request';
   const path = first.instancePath === '' ? '' : ` at ${first.instancePath}`;
-  return `${where}${path}: ${first.message ?? 'invalid'}`.slice(0, 300);
+  return `${where}${path}: ${problemOf(first, all)}`.slice(0, 300);
+}
+
+type ValidationProblem = NonNullable<FastifyError['validation']>[number];
+
+const oneOf = (values: readonly unknown[]): string =>
+  `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}`;
+
+/**
+ * The schema checker's message, said so a caller can act on it: which values are allowed (an enum,
+ * or a union of constants, which reports one failed constant per member), which field is unknown.
+ */
+function problemOf(problem: ValidationProblem, all: readonly ValidationProblem[]): string {
+  const params = problem.params;
+  switch (problem.keyword) {
+    case 'enum':
+      if (Array.isArray(params['allowedValues'])) return oneOf(params['allowedValues']);
+      break;
+    case 'const': {
+      const values = all
+        .filter((p) => p.keyword === 'const' && p.instancePath === problem.instancePath)
+        .map((p) => p.params['allowedValue']);
+      return values.length > 1 ? oneOf(values) : `must be ${JSON.stringify(values[0])}`;
+    }
+    case 'boolean':
+      // A `false` schema under additionalProperties: the path names the member it refused.
+      if (problem.schemaPath.endsWith('/additionalProperties')) return 'unknown field';
+      break;
+    case 'additionalProperties': {
+      const names = params['additionalProperties'];
+      if (Array.isArray(names)) return `unknown field ${names.map((n) => JSON.stringify(n)).join(', ')}`;
+      break;
+    }
+  }
+  return problem.message ?? 'invalid';
 }
 
 /** Installs the error and not-found handlers that give every failure a code. */
