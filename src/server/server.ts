@@ -23,7 +23,7 @@ import { ServerContext, callerOf, type ServerSealOptions } from './server-contex
 import type { FortressOptions, StorageOption } from '../fortress.js';
 import type { JobOptions } from '../engine/jobs/job.js';
 import type { JwtLoginOptions } from './auth/jwt-login.js';
-import { installErrorHandlers, errorBody } from './http/http-errors.js';
+import { clientErrorHandler, errorBody, installErrorHandlers } from './http/http-errors.js';
 import { ServerMetrics } from './http/metrics.js';
 import { RateLimiter } from './http/rate-limiter.js';
 import { validatorCompiler } from './http/validator.js';
@@ -142,6 +142,7 @@ export async function buildServer(
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 1024 },
+    clientErrorHandler,
   });
   app.setValidatorCompiler(validatorCompiler);
   installErrorHandlers(app);

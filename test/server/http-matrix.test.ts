@@ -6,6 +6,7 @@
  * code, never a 5xx, and nothing stored changes. A fast-check fuzz sends 10,000 generated requests.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -293,6 +294,53 @@ describe('bad input at every route: 4xx with a code, nothing stored changes', ()
       expect(typeof code(r), `${method} ${route}`).toBe('string');
       expect(String(code(r))).toMatch(/^FX_[A-Z_]+$/);
     }
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('what the HTTP parser refuses (LIST, a broken request line, huge headers) gets the same error shape', async () => {
+    const before = await snapshot();
+    const { port } = new URL(server.url);
+    // Raw bytes over a socket: fetch would refuse to send most of these.
+    const raw = (request: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect(Number(port), '127.0.0.1', () => {
+          socket.end(request);
+        });
+        let answer = '';
+        socket.on('data', (chunk: Buffer) => {
+          answer += chunk.toString();
+        });
+        socket.on('close', () => {
+          resolve(answer);
+        });
+        socket.on('error', reject);
+      });
+    const cases: [string, number, RegExp][] = [
+      [
+        `LIST /v1/kv/metadata/apps HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${root}\r\n\r\n`,
+        400,
+        /for LIST, use GET with \?list=true/,
+      ],
+      ['GET /v1/sys/health HTTP/9.9 nonsense\r\n\r\n', 400, /malformed HTTP request/],
+      [
+        `GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+        431,
+        /headers are too large/,
+      ],
+    ];
+    for (const [request, status, message] of cases) {
+      const answer = await raw(request);
+      const [head = '', body = ''] = answer.split('\r\n\r\n');
+      expect(head, answer).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+      expect(head.toLowerCase()).toContain('content-type: application/json');
+      const error = (JSON.parse(body) as { error: { code: string; message: string; requestId: string } })
+        .error;
+      expect(error.code).toBe('FX_REQUEST_INVALID');
+      expect(error.message).toMatch(message);
+      expect(error.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    // The server still answers, and nothing stored changed.
+    expect((await call('GET', '/v1/sys/health')).status).toBe(200);
     expect(await snapshot()).toBe(before);
   });
 

@@ -11,6 +11,9 @@
  * operation whose entry it cannot write (`FX_AUDIT_UNAVAILABLE`); when what stopped it is storage
  * that is unreachable or busy, the answer is that condition's code, which tells the client to retry.
  */
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FortressError, type ErrorCode } from '../../util/errors.js';
 
@@ -181,6 +184,35 @@ function problemOf(problem: ValidationProblem, all: readonly ValidationProblem[]
     }
   }
   return problem.message ?? 'invalid';
+}
+
+/**
+ * What Node's HTTP parser refuses before any route runs (Fastify's `clientErrorHandler`): an
+ * unknown method such as Vault's `LIST`, a malformed request line, headers over the size limit, a
+ * request that took too long. Answered in the same `{ error: { code, message, requestId } }` shape
+ * as every other error (Fastify's default is a bare "Client Error"), then the connection closes.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  let status = 400;
+  let message = 'malformed HTTP request';
+  if (error.code === 'HPE_INVALID_METHOD') {
+    message = 'unsupported HTTP method (GET, POST, PUT, PATCH, DELETE); for LIST, use GET with ?list=true';
+  } else if (error.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    message = 'the request headers are too large';
+  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    message = 'the request was not received in time';
+  }
+  const body = JSON.stringify(errorBody('FX_REQUEST_INVALID', message, randomUUID()));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /** Installs the error and not-found handlers that give every failure a code. */
