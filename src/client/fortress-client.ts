@@ -38,6 +38,28 @@ export interface FortressClientOptions {
   readonly level?: string;
 }
 
+const OPTION_NAMES: ReadonlySet<string> = new Set([
+  'address',
+  'token',
+  'fetch',
+  'retries',
+  'timeoutMs',
+  'userAgent',
+  'level',
+]);
+
+/** A misspelt or unsupported option is an error, not silently ignored (a `ca` would fail later, at TLS). */
+function checkOptionNames(options: object): void {
+  for (const name of Object.keys(options)) {
+    if (OPTION_NAMES.has(name)) continue;
+    const hint =
+      name === 'ca' || name === 'caCert' || name === 'tls'
+        ? ': the SDK only uses fetch — trust a private CA with NODE_EXTRA_CA_CERTS=<file>, or pass a fetch whose dispatcher trusts it (options.fetch)'
+        : `; expected ${[...OPTION_NAMES].join(', ')}`;
+    throw new TypeError(`options.${name}: unknown option${hint}`);
+  }
+}
+
 /** Tokens go into a header: only visible ASCII, so a stray newline cannot split the request. */
 const TOKEN_RE = /^[\x21-\x7e]{1,4096}$/;
 
@@ -131,6 +153,7 @@ export class FortressClient {
         'options: expected { address, token?, fetch?, retries?, timeoutMs?, userAgent?, level? }',
       );
     }
+    checkOptionNames(options);
     this.address = checkAddress(options.address);
     const fetchFn = options.fetch ?? globalThis.fetch;
     if (typeof fetchFn !== 'function') {

@@ -20,6 +20,7 @@ import {
   isFortressClientError,
   toBase64,
   type FortressClientErrorCode,
+  type FortressClientOptions,
   type Row,
 } from '../../src/client/index.js';
 import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
@@ -918,6 +919,16 @@ describe('client options, errors and the wire codec', () => {
     expect(() => new FortressClient({ address: 'http://x', retries: -1 })).toThrow(RangeError);
     expect(() => new FortressClient({ address: 'http://x', timeoutMs: 0 })).toThrow(RangeError);
     expect(() => new FortressClient({ address: 'http://x', token: 'a\r\nb' })).toThrow(TypeError);
+    // Unknown options are refused by name, not ignored; a CA gets the way to trust one.
+    const unknown = { address: 'http://x', timeout: 5 } as unknown as FortressClientOptions;
+    expect(() => new FortressClient(unknown)).toThrow(
+      /^options\.timeout: unknown option; expected address, .*timeoutMs/,
+    );
+    const ca = {
+      address: 'https://x',
+      ca: '-----BEGIN CERTIFICATE-----',
+    } as unknown as FortressClientOptions;
+    expect(() => new FortressClient(ca)).toThrow(/options\.ca: unknown option: .*NODE_EXTRA_CA_CERTS/);
     const client = new FortressClient({ address: 'https://x:8200/' });
     expect(client.address).toBe('https://x:8200');
     expect(() => (client.token = 'has space')).toThrow(TypeError);
