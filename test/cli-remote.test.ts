@@ -472,6 +472,72 @@ describe('fortress remote CLI', () => {
     expect(invalid.status).toBe(2);
   });
 
+  it('access: roles, users and service accounts on the server; a per-user KV folder end to end', async () => {
+    expect((await remote(['access', 'role', 'add', 'staff'])).stdout).toContain('added role staff');
+    const added = await remote(['access', 'user', 'add', 'ann', '--roles', 'staff']);
+    expect(added.status, added.stderr).toBe(0);
+    expect(added.stdout).toContain('added user ann');
+    // add refuses to overwrite; update keeps what no flag changes.
+    const again = await remote(['access', 'user', 'add', 'ann']);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain('user ann exists already; change it with fortress access user update');
+    expect(again.stderr).toContain('[FX_POLICY_CONFLICT]');
+    expect((await remote(['access', 'user', 'update', 'ann', '--clearance', 'secret'])).status).toBe(0);
+    expect((await remote(['access', 'user', 'update', 'zed'])).stderr).toContain('[FX_NOT_FOUND]');
+    expect((await remote(['access', 'user', 'add', 'ci', '--service', '--roles', 'staff'])).stdout).toContain(
+      'added service account ci',
+    );
+    const listed = JSON.parse((await remote(['access', 'list', '--json'])).stdout) as {
+      principals: { kind: string; name: string; clearance: string; roles: string[] }[];
+    };
+    expect(listed.principals.find((p) => p.name === 'ann')).toMatchObject({
+      kind: 'user',
+      clearance: 'secret',
+      roles: ['staff'],
+    });
+    expect(listed.principals.find((p) => p.name === 'ci')).toMatchObject({
+      kind: 'service',
+      roles: ['staff'],
+    });
+    expect((await remote(['access', 'list'])).stdout).toMatch(
+      /user {4}default\/ann +clearance secret +roles staff/,
+    );
+    // Bad input: a flag the action does not take, an unknown action, roles-of (data directories only).
+    const stray = await remote(['access', 'user', 'remove', 'ann', '--clearance', 'x']);
+    expect(stray.stderr).toContain('fortress access user remove takes no --clearance');
+    expect((await remote(['access', 'role', 'rename', 'staff'])).stderr).toContain('expected add, remove');
+    expect((await remote(['access', 'roles-of', 'ann'])).status).toBe(2);
+
+    // The per-user folder: one policy, then ann (logged in on her own) reaches her folder only.
+    const policy = path.join(tmp, 'kv-users.cedar');
+    await writeFile(
+      policy,
+      '@id("kv-own-folder")\npermit (principal in Fortress::Role::"default/staff", action in [Fortress::Action::"readSecret", Fortress::Action::"writeSecret"], resource is Fortress::Secret) when { resource.path like "users/*/*" && resource.owner == principal.name };\n',
+    );
+    expect((await remote(['policy', 'add', policy])).status).toBe(0);
+    expect((await remote(['user', 'passwd', 'ann'], 'ann-password-for-kv-1\n')).status).toBe(0);
+    const annHome = path.join(tmp, 'ann-home');
+    const asAnn = (args: string[], input?: string): Promise<Run> =>
+      remote(args, input, { FORTRESS_HOME: annHome });
+    expect((await asAnn(['login', 'ann'], 'ann-password-for-kv-1\n')).status).toBe(0);
+    const own = await asAnn(['kv', 'put', 'users/ann/notes', 'pin=1234']);
+    expect(own.status, own.stderr).toBe(0);
+    expect((await asAnn(['kv', 'get', 'users/ann/notes', '--field', 'pin'])).stdout.trim()).toBe('1234');
+    const other = await asAnn(['kv', 'put', 'users/bob/notes', 'pin=1']);
+    expect(other.status).toBe(2);
+    expect(other.stderr).toContain('[FX_FORBIDDEN]');
+
+    const removed = await remote(['access', 'user', 'remove', 'ann']);
+    expect(removed.stdout).toContain('removed user ann');
+    // Removing a user revokes her tokens.
+    const gone = await asAnn(['kv', 'get', 'users/ann/notes']);
+    expect(gone.status).toBe(2);
+    expect(gone.stderr).toContain('[FX_UNAUTHENTICATED]');
+    expect((await remote(['access', 'user', 'remove', 'ci', '--service'])).status).toBe(0);
+    expect((await remote(['policy', 'remove', 'kv-own-folder'])).status).toBe(0);
+    expect((await remote(['access', 'role', 'remove', 'staff'])).stdout).toContain('removed role staff');
+  });
+
   it('audit tail and verify', async () => {
     const tail = await remote(['audit', 'tail', '-n', '5', '--json']);
     expect(tail.status, tail.stderr).toBe(0);

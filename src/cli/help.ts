@@ -107,6 +107,10 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
                                   A new root key (every key-encryption key rewrapped), new shares
   login USER [--tenant T]         Password on stdin (hidden on a terminal); saves the token (0600)
   user passwd NAME [--tenant T]   Set a user's password (read from stdin)
+  access list | user add|update|remove NAME [--service] [--tenant T] [--clearance LABEL]
+                 [--roles a,b] [--groups g,h] | role add|remove NAME [--inherits a,b]
+                 | group add|remove NAME [--roles a,b] [--groups g,h]
+                                  The principals policies name, as on a data directory
   token create [--ttl S] [--uses N] [--service NAME] | lookup | renew | revoke [ACCESSOR] [--orphan]
   table list | create NAME --schema FILE.json | describe NAME | drop NAME
   table rotate NAME [--detach]    New key versions for a table; waits for the re-encryption job

@@ -46,6 +46,7 @@ export const REMOTE_ONLY_COMMANDS: ReadonlySet<string> = new Set([
 
 /** Commands that run against a server in remote mode: the remote-only ones and those that also run embedded. */
 export const REMOTE_COMMANDS: ReadonlySet<string> = new Set([
+  'access',
   'init',
   'unseal',
   'status',

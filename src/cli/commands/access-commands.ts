@@ -15,6 +15,7 @@
 import { parseArgs } from 'node:util';
 import type { AccessControl, PrincipalKind, PrincipalOptions } from '../../access-control.js';
 import { FortressError } from '../../util/errors.js';
+import { accessListingLines } from '../access-listing.js';
 import { dataDirOf, withUnsealed } from '../data-dir.js';
 
 function out(line = ''): void {
@@ -154,28 +155,12 @@ export async function accessCommand(args: string[]): Promise<number> {
 }
 
 function printAll(access: AccessControl, json: boolean): void {
-  const principals = access.listPrincipals();
-  const groups = access.listGroups();
-  const roles = access.listRoles();
-  const filters = access.listRowFilters();
-  if (json) {
-    out(JSON.stringify({ principals, groups, roles, rowFilters: filters }, null, 2));
-    return;
-  }
-  const names = (xs: readonly string[]): string => (xs.length === 0 ? '-' : xs.join(','));
-  out('principals:');
-  for (const p of principals) {
-    out(
-      `  ${p.kind.padEnd(7)} ${`${p.tenant}/${p.name}`.padEnd(32)} clearance ${p.clearance.padEnd(14)} roles ${names(p.roles)}  groups ${names(p.groups)}`,
-    );
-  }
-  out('roles:');
-  for (const r of roles) out(`  ${`${r.tenant}/${r.name}`.padEnd(40)} inherits ${names(r.roles)}`);
-  out('groups:');
-  for (const g of groups)
-    out(`  ${`${g.tenant}/${g.name}`.padEnd(40)} roles ${names(g.roles)}  groups ${names(g.groups)}`);
-  if (filters.length > 0) {
-    out('row filters:');
-    for (const f of filters) out(`  ${f.id.padEnd(24)} ${f.tenant}/${f.role} on ${f.table}`);
-  }
+  const listing = {
+    principals: access.listPrincipals(),
+    roles: access.listRoles(),
+    groups: access.listGroups(),
+    rowFilters: access.listRowFilters(),
+  };
+  if (json) out(JSON.stringify(listing, null, 2));
+  else for (const line of accessListingLines(listing)) out(line);
 }

@@ -7,6 +7,7 @@
  *
  *   fortress status|seal|unseal|init [--shares N --threshold T]
  *   fortress login USER [--tenant T]          fortress user passwd NAME [--tenant T]
+ *   fortress access list | user add|update|remove NAME … | role add|remove NAME | group add|remove NAME
  *   fortress token create [--ttl S] [--uses N] [--service NAME] | lookup | renew | revoke [ACCESSOR] [--orphan]
  *   fortress table list | create NAME --schema FILE.json | describe NAME | drop NAME
  *   fortress insert|get|find|count|update|delete|import|export …
@@ -35,6 +36,7 @@ import type {
   TransitRewrapJob,
 } from '../../client/index.js';
 import { FortressError } from '../../util/errors.js';
+import { accessListingLines, type AccessListing } from '../access-listing.js';
 import { readSecret } from '../input.js';
 import {
   createRemoteClient,
@@ -131,6 +133,10 @@ const OPTIONS = {
   'max-ttl': { type: 'string' },
   increment: { type: 'string' },
   role: { type: 'string' },
+  clearance: { type: 'string' },
+  roles: { type: 'string' },
+  groups: { type: 'string' },
+  inherits: { type: 'string' },
 } as const;
 
 type Flag = keyof typeof OPTIONS;
@@ -186,6 +192,24 @@ const SPECS: Readonly<Record<string, Spec>> = {
     args: [1, 1],
     usage: 'user passwd NAME [--tenant T]   (password on stdin)',
   },
+  'access list': { flags: [], args: [0, 0], usage: 'access list [--json]' },
+  'access user': {
+    flags: ['service', 'tenant', 'clearance', 'roles', 'groups'],
+    args: [2, 2],
+    usage:
+      'access user add|update|remove NAME [--service] [--tenant T] [--clearance LABEL] [--roles a,b] [--groups g,h]',
+  },
+  'access role': {
+    flags: ['tenant', 'inherits'],
+    args: [2, 2],
+    usage: 'access role add|remove NAME [--tenant T] [--inherits a,b]',
+  },
+  'access group': {
+    flags: ['tenant', 'roles', 'groups'],
+    args: [2, 2],
+    usage: 'access group add|remove NAME [--tenant T] [--roles a,b] [--groups g,h]',
+  },
+  'access roles-of': { flags: ['service', 'tenant'], args: [1, 1], usage: 'access roles-of NAME' },
   'table list': { flags: [], args: [0, 0], usage: 'table list' },
   'table create': { flags: ['schema'], args: [1, 1], usage: 'table create NAME --schema FILE.json' },
   'table describe': { flags: [], args: [1, 1], usage: 'table describe NAME' },
@@ -410,6 +434,7 @@ const SPECS: Readonly<Record<string, Spec>> = {
 
 /** Commands written as two words (`table list`). */
 const GROUPS: ReadonlySet<string> = new Set([
+  'access',
   'token',
   'user',
   'table',
@@ -1604,7 +1629,9 @@ export async function remoteCommand(command: string, argv: string[]): Promise<nu
     );
   }
   const { values, positionals } = parseArgs({
-    args: argv,
+    // `access … --service` is a switch (as on a data directory), where `token create` takes
+    // `--service NAME`: here it becomes `--service=yes` before parsing.
+    args: command === 'access' ? argv.map((a) => (a === '--service' ? '--service=yes' : a)) : argv,
     options: OPTIONS,
     allowPositionals: true,
     strict: true,
@@ -1671,7 +1698,133 @@ export async function remoteCommand(command: string, argv: string[]): Promise<nu
   }
 }
 
+/** `a,b,c` → names; `""` → none (to clear a list). */
+function nameList(values: Values, flag: Flag): string[] | undefined {
+  const value = text(values, flag);
+  if (value === undefined) return undefined;
+  if (value === '') return [];
+  const names = value.split(',').map((n) => n.trim());
+  if (names.some((n) => n === '')) throw usage(`--${flag} expects names separated by commas`);
+  return names;
+}
+
+/** `access user|role|group ACTION NAME`: the action, checked against those the noun has. */
+function accessAction(run: Run, noun: string, actions: readonly string[]): string {
+  const action = run.args[0]!;
+  if (!actions.includes(action)) {
+    throw usage(`fortress access ${noun} ${action}: expected ${actions.join(', ')}`);
+  }
+  return action;
+}
+
+/** Flags that only some actions take (`--clearance` on remove would be silently dropped). */
+function onlyWith(run: Run, noun: string, allowed: readonly string[], flags: readonly Flag[]): void {
+  const action = run.args[0]!;
+  if (allowed.includes(action)) return;
+  for (const flag of flags) {
+    if (run.values[flag] !== undefined && run.values[flag] !== false) {
+      throw usage(`fortress access ${noun} ${action} takes no --${flag}`);
+    }
+  }
+}
+
+const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
+  'access list': async (run) => {
+    const listing = (await (await run.authenticated()).principals.list()) as unknown as AccessListing;
+    if (run.json) printJson(listing);
+    else for (const line of accessListingLines(listing)) out(line);
+    return 0;
+  },
+  'access user': async (run) => {
+    const action = accessAction(run, 'user', ['add', 'update', 'remove']);
+    onlyWith(run, 'user', ['add', 'update'], ['clearance', 'roles', 'groups']);
+    const service = run.values['service'];
+    if (service !== undefined && service !== 'yes') throw usage('--service takes no value here');
+    const kind = service === 'yes' ? 'service' : 'user';
+    const what = `${kind === 'user' ? 'user' : 'service account'} ${run.args[1]!}`;
+    const name = run.args[1]!;
+    const tenant = text(run.values, 'tenant');
+    const client = await run.authenticated();
+    const api = client.principals;
+    if (action === 'remove') {
+      const where = tenant === undefined ? {} : { tenant };
+      await (kind === 'user' ? api.removeUser(name, where) : api.removeService(name, where));
+      out(`removed ${what}`);
+      return 0;
+    }
+    // A PUT replaces the whole record: `add` refuses to overwrite one, `update` keeps what no flag changes.
+    const listing = (await api.list()) as unknown as AccessListing;
+    const current = listing.principals.find(
+      (p) => p.kind === kind && p.name === name && (tenant === undefined || p.tenant === tenant),
+    );
+    if (action === 'add' && current !== undefined) {
+      throw new FortressError(
+        'FX_POLICY_CONFLICT',
+        `${what} exists already; change it with fortress access user update`,
+      );
+    }
+    if (action === 'update' && current === undefined) {
+      throw new FortressError('FX_NOT_FOUND', `no ${what}; create it with fortress access user add`);
+    }
+    const clearance = text(run.values, 'clearance') ?? current?.clearance;
+    const roles = nameList(run.values, 'roles') ?? current?.roles;
+    const groups = nameList(run.values, 'groups') ?? current?.groups;
+    const record = {
+      ...(tenant === undefined ? {} : { tenant }),
+      ...(clearance === undefined ? {} : { clearance }),
+      ...(roles === undefined ? {} : { roles }),
+      ...(groups === undefined ? {} : { groups }),
+    };
+    await (kind === 'user' ? api.putUser(name, record) : api.putService(name, record));
+    out(`${action === 'add' ? 'added' : 'updated'} ${what}`);
+    return 0;
+  },
+  'access role': async (run) => {
+    const action = accessAction(run, 'role', ['add', 'remove']);
+    onlyWith(run, 'role', ['add'], ['inherits']);
+    const [, name] = run.args as [string, string];
+    const tenant = text(run.values, 'tenant');
+    const api = (await run.authenticated()).principals;
+    if (action === 'remove') await api.removeRole(name, tenant === undefined ? {} : { tenant });
+    else {
+      const inherits = nameList(run.values, 'inherits');
+      await api.putRole(name, {
+        ...(tenant === undefined ? {} : { tenant }),
+        ...(inherits === undefined ? {} : { roles: inherits }),
+      });
+    }
+    out(`${action === 'add' ? 'added' : 'removed'} role ${name}`);
+    return 0;
+  },
+  'access group': async (run) => {
+    const action = accessAction(run, 'group', ['add', 'remove']);
+    onlyWith(run, 'group', ['add'], ['roles', 'groups']);
+    const [, name] = run.args as [string, string];
+    const tenant = text(run.values, 'tenant');
+    const api = (await run.authenticated()).principals;
+    if (action === 'remove') await api.removeGroup(name, tenant === undefined ? {} : { tenant });
+    else {
+      const roles = nameList(run.values, 'roles');
+      const groups = nameList(run.values, 'groups');
+      await api.putGroup(name, {
+        ...(tenant === undefined ? {} : { tenant }),
+        ...(roles === undefined ? {} : { roles }),
+        ...(groups === undefined ? {} : { groups }),
+      });
+    }
+    out(`${action === 'add' ? 'added' : 'removed'} group ${name}`);
+    return 0;
+  },
+  'access roles-of': () =>
+    Promise.reject(
+      usage(
+        'access roles-of works on a data directory (--data); against a server, `fortress access list` shows roles and groups',
+      ),
+    ),
+};
+
 const HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
+  ...ACCESS_HANDLERS,
   ...KV_HANDLERS,
   ...TRANSIT_HANDLERS,
   ...DATABASE_HANDLERS,
