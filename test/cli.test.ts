@@ -142,6 +142,8 @@ describe('fortress CLI', () => {
     expect(keys.stdout).toContain('Commands:\n  keys rotate NAME');
     expect(keys.stdout).toContain('keys list | rotate NAME');
     expect(keys.stdout).toContain('Embedded commands take --data DIR');
+    // Forms continued on a later line count: the remote `access … | group add|remove` too.
+    expect(fortress('help', 'access', 'group').stdout).toContain('| group add|remove NAME');
     // A misspelt subcommand still gets the command's help; an unknown command is a usage error.
     expect(fortress('help', 'kv', 'gett').stdout).toContain('kv get PATH');
     const unknown = fortress('help', 'nope');

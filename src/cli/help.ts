@@ -220,7 +220,12 @@ function sections(): { sections: Section[]; notes: string[] } {
         .filter((part) => /^[a-z]/.test(part));
       current.entries.push({ lines: [line], heads });
     } else if (CONTINUATION.test(line) && current !== undefined && current.entries.length > 0) {
-      current.entries[current.entries.length - 1]!.lines.push(line);
+      const entry = current.entries[current.entries.length - 1]!;
+      entry.lines.push(line);
+      // A command's forms may go on ("| group add|remove NAME …"): they are part of its head.
+      const more = line.trim();
+      const last = entry.heads.length - 1;
+      if (more.startsWith('|') && last >= 0) entry.heads[last] = `${entry.heads[last]!} ${more}`;
     } else if (line.trim() === '') {
       current = undefined;
     } else if (current === undefined || current.entries.length > 0) {
