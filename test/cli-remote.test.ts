@@ -630,6 +630,13 @@ describe('fortress remote CLI', () => {
     const bad = await remote(['kv', 'put', 'apps/a b', 'k=v']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('FX_INVALID_ARGUMENT');
+    // A path the SDK refuses before sending: the argument named, exit 2, no stack trace.
+    const refused = await remote(['kv', 'get', 'apps//db']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/^fortress: path: "apps\/\/db" has an empty.* \[FX_INVALID_ARGUMENT\]\n$/);
+    // An empty folder: nothing on stdout (scripts loop over it), a note on stderr.
+    const none = await remote(['kv', 'list', 'nothing/here/']);
+    expect([none.status, none.stdout, none.stderr]).toEqual([0, '', '(no secrets under nothing/here/)\n']);
     expect(JSON.parse((await remote(['kv', 'get', 'apps/cli/db', '--json'])).stdout)).toMatchObject({
       metadata: { version: 4 },
     });

@@ -639,21 +639,13 @@ const KV_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
   },
   'kv list': async (run) => {
     const client = await run.authenticated();
-    const limit = count(run.values, 'limit', 1, 1000);
-    const keys: string[] = [];
-    let after: string | undefined;
-    // Every page, one request each (the server never answers an unbounded list).
-    for (;;) {
-      const page = await client.kv.list(run.args[0] ?? '', {
-        ...(limit === undefined ? {} : { limit }),
-        ...(after === undefined ? {} : { after }),
-      });
-      if (run.json) keys.push(...page.keys);
-      else for (const key of page.keys) out(key);
-      if (page.next === null) break;
-      after = page.next;
-    }
-    if (run.json) printJson({ keys });
+    const folder = run.args[0] ?? '';
+    await printNames(
+      run,
+      count(run.values, 'limit', 1, 1000),
+      (page) => client.kv.list(folder, page),
+      folder === '' ? 'no secrets' : `no secrets under ${folder}`,
+    );
     return 0;
   },
   'kv metadata': async (run) => {
@@ -826,21 +818,12 @@ const TRANSIT_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> 
   },
   'transit list': async (run) => {
     const client = await run.authenticated();
-    const limit = count(run.values, 'limit', 1, 1000);
-    const keys: string[] = [];
-    let after: string | undefined;
-    // Every page, one request each (the server never answers an unbounded list).
-    for (;;) {
-      const page = await client.transit.listKeys({
-        ...(limit === undefined ? {} : { limit }),
-        ...(after === undefined ? {} : { after }),
-      });
-      if (run.json) keys.push(...page.keys);
-      else for (const key of page.keys) out(key);
-      if (page.next === null) break;
-      after = page.next;
-    }
-    if (run.json) printJson({ keys });
+    await printNames(
+      run,
+      count(run.values, 'limit', 1, 1000),
+      (page) => client.transit.listKeys(page),
+      'no transit keys',
+    );
     return 0;
   },
   'transit config': async (run) => {
@@ -1146,12 +1129,19 @@ interface NamePage {
 }
 
 /** Every page of names, one request each (the server never answers an unbounded list). */
+/**
+ * Every page of a list of names, one request each (the server never answers an unbounded list):
+ * a name per line, or `{ keys }` with --json. An empty list says so on stderr (`empty`), so stdout
+ * stays a clean list for scripts.
+ */
 async function printNames(
   run: Run,
   limit: number | undefined,
   list: (page: { after?: string; limit?: number }) => Promise<NamePage>,
+  empty: string,
 ): Promise<void> {
   const keys: string[] = [];
+  let printed = 0;
   let after: string | undefined;
   for (;;) {
     const page = await list({
@@ -1160,10 +1150,12 @@ async function printNames(
     });
     if (run.json) keys.push(...page.keys);
     else for (const key of page.keys) out(key);
+    printed += page.keys.length;
     if (page.next === null) break;
     after = page.next;
   }
   if (run.json) printJson({ keys });
+  else if (printed === 0) process.stderr.write(`(${empty})\n`);
 }
 
 function printObject(run: Run, value: object): void {
@@ -1180,7 +1172,7 @@ const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>>
         noName(run);
         {
           const client = await run.authenticated();
-          await printNames(run, limit, (page) => client.database.listConnections(page));
+          await printNames(run, limit, (page) => client.database.listConnections(page), 'no connections');
         }
         return 0;
       case 'read': {
@@ -1259,7 +1251,7 @@ const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>>
         noName(run);
         {
           const client = await run.authenticated();
-          await printNames(run, limit, (page) => client.database.listRoles(page));
+          await printNames(run, limit, (page) => client.database.listRoles(page), 'no roles');
         }
         return 0;
       case 'read': {
@@ -1372,7 +1364,7 @@ const DATABASE_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>>
         noName(run);
         {
           const client = await run.authenticated();
-          await printNames(run, limit, (page) => client.database.listStaticRoles(page));
+          await printNames(run, limit, (page) => client.database.listStaticRoles(page), 'no static roles');
         }
         return 0;
       case 'read': {
@@ -1692,7 +1684,7 @@ export async function remoteCommand(command: string, argv: string[]): Promise<nu
     return await HANDLERS[name]!(run);
   } catch (error) {
     const failure = explainRemoteFailure(error, target.address);
-    if (failure === undefined) throw error;
+    if (failure === undefined) throw argumentError(error);
     process.stderr.write(`fortress: ${failure.message} [${failure.code}]\n`);
     return 2;
   }
@@ -1822,6 +1814,17 @@ const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> =
       ),
     ),
 };
+
+/**
+ * The SDK checks its arguments before sending anything and throws TypeError or RangeError naming
+ * the argument (`path: "a//b" has an empty … segment`): bad input, not a crash — FX_INVALID_ARGUMENT,
+ * exit 2. Any other error passes unchanged.
+ */
+function argumentError(error: unknown): unknown {
+  if (!(error instanceof TypeError || error instanceof RangeError)) return error;
+  if (!/^[A-Za-z][\w.[\]]*: /.test(error.message)) return error;
+  return new FortressError('FX_INVALID_ARGUMENT', error.message, { cause: error });
+}
 
 const HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
   ...ACCESS_HANDLERS,
