@@ -295,7 +295,7 @@ describe('fortress transit (remote)', () => {
     );
     expect(mixed.status).toBe(1);
     expect(mixed.stdout.split('\n').map((l) => l.slice(0, 6))).toEqual(['fx:v2:', '', '', 'fx:v2:', '']);
-    expect(mixed.stderr).toContain('line 3: FX_TRANSIT_CIPHERTEXT_INVALID');
+    expect(mixed.stderr).toContain('line 3: FX_TRANSIT_CIPHERTEXT_INVALID ciphertext: ');
   });
 
   it('hmac, sign and verify (exit 1 when not valid), random bytes and public-key export', async () => {

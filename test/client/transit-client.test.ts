@@ -255,6 +255,8 @@ describe('client.transit', () => {
     expect(results.map((r) => r.index)).toEqual([...Array(13).keys()]);
     expect(results.slice(0, 12).every((r) => 'ciphertext' in r && r.keyVersion === 2)).toBe(true);
     expect(results[12]).toMatchObject({ error: { code: 'FX_TRANSIT_CIPHERTEXT_INVALID' } });
+    // The message names the field, not the item's place in one of the stream's requests (batch[2]).
+    expect((results[12] as { error: { message: string } }).error.message).toMatch(/^ciphertext: /);
     await expect(async () => {
       for await (const r of transit.rewrapStream('sdk-bulk', sealed, { batchSize: 0 }))
         expect(r).toBeUndefined();

@@ -182,6 +182,19 @@ function isItemError(result: Record<string, unknown>): boolean {
 }
 
 /**
+ * A stream's result: its index in the whole stream. The server names a failed item by its place in
+ * one request (`batch[2].ciphertext: …`), which means nothing to the stream's reader: dropped.
+ */
+function streamResult(
+  result: TransitItemResult<TransitSealed>,
+  index: number,
+): TransitItemResult<TransitSealed> & { readonly index: number } {
+  if (!('error' in result)) return { ...result, index };
+  const message = result.error.message.replace(/^batch\[\d+\]\./, '');
+  return { error: { ...result.error, message }, index };
+}
+
+/**
  * @example
  * ```ts
  * await client.transit.createKey('orders');
@@ -470,11 +483,11 @@ export class TransitApi {
     for await (const input of source) {
       batch.push(typeof input === 'string' ? { ciphertext: input } : input);
       if (batch.length < batchSize) continue;
-      for (const result of await this.rewrapBatch(name, batch)) yield { ...result, index: index++ };
+      for (const result of await this.rewrapBatch(name, batch)) yield streamResult(result, index++);
       batch = [];
     }
     if (batch.length > 0) {
-      for (const result of await this.rewrapBatch(name, batch)) yield { ...result, index: index++ };
+      for (const result of await this.rewrapBatch(name, batch)) yield streamResult(result, index++);
     }
   }
 
