@@ -575,10 +575,14 @@ describe('fortress remote CLI', () => {
     expect(aligned.stdout).toMatch(/^user\s+billing$/m);
     expect((await remote(['kv', 'patch', 'apps/cli/db', 'port=6432'])).status).toBe(0);
     expect((await remote(['kv', 'get', 'apps/cli/db', '--field', 'port'])).stdout).toBe('6432\n');
-    expect((await remote(['kv', 'delete', 'apps/cli/db'])).stdout).toContain('deleted versions 3');
-    expect((await remote(['kv', 'undelete', 'apps/cli/db', '--versions', '3'])).status).toBe(0);
+    expect((await remote(['kv', 'delete', 'apps/cli/db'])).stdout).toBe(
+      'deleted version 3 of apps/cli/db (kv undelete restores them)\n',
+    );
+    expect((await remote(['kv', 'undelete', 'apps/cli/db', '--versions', '3'])).stdout).toBe(
+      'undeleted version 3 of apps/cli/db\n',
+    );
     expect((await remote(['kv', 'destroy', 'apps/cli/db', '--versions', '1'])).stdout).toContain(
-      'destroyed versions 1',
+      'destroyed version 1 of apps/cli/db',
     );
     expect((await remote(['kv', 'rollback', 'apps/cli/db', '--version', '2'])).stdout).toMatch(/version 4/);
     await remote(['kv', 'put', 'apps/cli/other', 'k=v']);
@@ -599,6 +603,7 @@ describe('fortress remote CLI', () => {
       'team=billing',
     ]);
     expect(meta.status, meta.stderr).toBe(0);
+    expect(meta.stdout).toBe('apps/cli/db: max versions 3, cas required false, delete after 7d\n');
     const described = JSON.parse(
       (await remote(['kv', 'metadata', 'get', 'apps/cli/db', '--json'])).stdout,
     ) as Record<string, unknown>;

@@ -547,6 +547,12 @@ function flagDuration(values: Values, flag: Flag): string | undefined {
   return given;
 }
 
+/** `version 2`, `versions 1, 2`, `no versions`. */
+function versionsText(versions: readonly number[]): string {
+  if (versions.length === 0) return 'no versions';
+  return `${versions.length === 1 ? 'version' : 'versions'} ${versions.join(', ')}`;
+}
+
 function printVersion(path: string, v: KvVersionInfo): void {
   const deleted = v.deletionTime === null ? '' : `, deleted at ${v.deletionTime}`;
   out(`${path}: version ${v.version}, created ${v.createdTime}${deleted}${v.destroyed ? ', destroyed' : ''}`);
@@ -606,7 +612,7 @@ const KV_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
     if (run.json) printJson({ versions });
     else
       out(
-        `deleted versions ${versions.join(', ') || '(none)'} of ${run.args[0]!} (kv undelete restores them)`,
+        `deleted ${versionsText(versions)} of ${run.args[0]!}${versions.length === 0 ? '' : ' (kv undelete restores them)'}`,
       );
     return 0;
   },
@@ -615,7 +621,7 @@ const KV_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
       await run.authenticated()
     ).kv.undelete(run.args[0]!, versionList(run.values, true)!);
     if (run.json) printJson({ versions });
-    else out(`undeleted versions ${versions.join(', ') || '(none)'} of ${run.args[0]!}`);
+    else out(`undeleted ${versionsText(versions)} of ${run.args[0]!}`);
     return 0;
   },
   'kv destroy': async (run) => {
@@ -623,7 +629,7 @@ const KV_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
       await run.authenticated()
     ).kv.destroy(run.args[0]!, versionList(run.values, true)!);
     if (run.json) printJson({ versions });
-    else out(`destroyed versions ${versions.join(', ') || '(none)'} of ${run.args[0]!}`);
+    else out(`destroyed ${versionsText(versions)} of ${run.args[0]!}`);
     return 0;
   },
   'kv rollback': async (run) => {
@@ -694,7 +700,7 @@ const KV_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> = {
     if (run.json) printJson(meta);
     else
       out(
-        `${path}: max versions ${meta.maxVersions || 'engine default'}, cas required ${String(meta.casRequired)}, delete after ${meta.deleteVersionAfter === 0 ? 'never' : `${meta.deleteVersionAfter} ms`}`,
+        `${path}: max versions ${meta.maxVersions || 'engine default'}, cas required ${String(meta.casRequired)}, delete after ${meta.deleteVersionAfter === 0 ? 'never' : durationText(meta.deleteVersionAfter)}`,
       );
     return 0;
   },
