@@ -3,33 +3,13 @@
  * `fortress access list` as text, the same for a data directory and a server: principals with
  * their clearance, roles and groups; roles with what they inherit; groups; row filters.
  */
+import type { GroupInfo, PrincipalInfo, RoleInfo, RowFilterInfo } from '../access-control.js';
 
 export interface AccessListing {
-  readonly principals: readonly {
-    readonly kind: string;
-    readonly tenant: string;
-    readonly name: string;
-    readonly clearance: string;
-    readonly roles: readonly string[];
-    readonly groups: readonly string[];
-  }[];
-  readonly roles: readonly {
-    readonly tenant: string;
-    readonly name: string;
-    readonly roles: readonly string[];
-  }[];
-  readonly groups: readonly {
-    readonly tenant: string;
-    readonly name: string;
-    readonly roles: readonly string[];
-    readonly groups: readonly string[];
-  }[];
-  readonly rowFilters: readonly {
-    readonly id: string;
-    readonly tenant: string;
-    readonly role: string;
-    readonly table: string;
-  }[];
+  readonly principals: readonly PrincipalInfo[];
+  readonly roles: readonly RoleInfo[];
+  readonly groups: readonly GroupInfo[];
+  readonly rowFilters: readonly Pick<RowFilterInfo, 'id' | 'tenant' | 'role' | 'table'>[];
 }
 
 /** The listing's lines (no trailing newline). */
