@@ -1,9 +1,22 @@
 /**
  * @module cli/access-listing
- * `fortress access list` as text, the same for a data directory and a server: principals with
- * their clearance, roles and groups; roles with what they inherit; groups; row filters.
+ * What `fortress access` does the same on a data directory and against a server: `access list` as
+ * text (principals with their clearance, roles and groups; roles with what they inherit; groups;
+ * row filters), and the `--roles a,b` style name lists.
  */
 import type { GroupInfo, PrincipalInfo, RoleInfo, RowFilterInfo } from '../access-control.js';
+import { FortressError } from '../util/errors.js';
+
+/** `a,b,c` → names; `""` → none (to clear a list); empty entries refused (names are checked later). */
+export function nameList(value: string | undefined, flag: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (value === '') return [];
+  const names = value.split(',').map((n) => n.trim());
+  if (names.some((n) => n === '')) {
+    throw new FortressError('FX_CLI_USAGE', `--${flag} expects names separated by commas`);
+  }
+  return names;
+}
 
 export interface AccessListing {
   readonly principals: readonly PrincipalInfo[];

@@ -15,7 +15,7 @@
 import { parseArgs } from 'node:util';
 import type { AccessControl, PrincipalKind, PrincipalOptions } from '../../access-control.js';
 import { FortressError } from '../../util/errors.js';
-import { accessListingLines } from '../access-listing.js';
+import { accessListingLines, nameList } from '../access-listing.js';
 import { dataDirOf, withUnsealed } from '../data-dir.js';
 
 function out(line = ''): void {
@@ -36,15 +36,6 @@ const OPTIONS = {
   groups: { type: 'string' },
   inherits: { type: 'string' },
 } as const;
-
-/** `a,b,c` → names (empty entries refused; names themselves are checked by access control). */
-function list(value: string | undefined, flag: string): string[] | undefined {
-  if (value === undefined) return undefined;
-  if (value === '') return [];
-  const names = value.split(',').map((n) => n.trim());
-  if (names.some((n) => n === '')) throw usage(`--${flag} expects names separated by commas`);
-  return names;
-}
 
 /** Which flags each command takes: anything else is a usage error, found before unsealing. */
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
@@ -86,9 +77,9 @@ export async function accessCommand(args: string[]): Promise<number> {
   const name = rest[0]!;
   const kind: PrincipalKind = values.service ? 'service' : 'user';
   const tenant = values.tenant === undefined ? {} : { tenant: values.tenant };
-  const roles = list(values.roles, 'roles');
-  const groups = list(values.groups, 'groups');
-  const inherits = list(values.inherits, 'inherits');
+  const roles = nameList(values.roles, 'roles');
+  const groups = nameList(values.groups, 'groups');
+  const inherits = nameList(values.inherits, 'inherits');
   const principalOptions: PrincipalOptions = {
     ...tenant,
     ...(values.clearance === undefined ? {} : { clearance: values.clearance }),

@@ -36,7 +36,7 @@ import type {
   TransitRewrapJob,
 } from '../../client/index.js';
 import { FortressError } from '../../util/errors.js';
-import { accessListingLines, type AccessListing } from '../access-listing.js';
+import { accessListingLines, nameList, type AccessListing } from '../access-listing.js';
 import { readSecret } from '../input.js';
 import {
   createRemoteClient,
@@ -1696,16 +1696,6 @@ export async function remoteCommand(command: string, argv: string[]): Promise<nu
   }
 }
 
-/** `a,b,c` → names; `""` → none (to clear a list). */
-function nameList(values: Values, flag: Flag): string[] | undefined {
-  const value = text(values, flag);
-  if (value === undefined) return undefined;
-  if (value === '') return [];
-  const names = value.split(',').map((n) => n.trim());
-  if (names.some((n) => n === '')) throw usage(`--${flag} expects names separated by commas`);
-  return names;
-}
-
 /** `access user|role|group ACTION NAME`: the action, checked against those the noun has. */
 function accessAction(run: Run, noun: string, actions: readonly string[]): string {
   const action = run.args[0]!;
@@ -1739,13 +1729,12 @@ const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> =
     const service = run.values['service'];
     if (service !== undefined && service !== 'yes') throw usage('--service takes no value here');
     const kind = service === 'yes' ? 'service' : 'user';
-    const what = `${kind === 'user' ? 'user' : 'service account'} ${run.args[1]!}`;
     const name = run.args[1]!;
+    const what = `${kind === 'user' ? 'user' : 'service account'} ${name}`;
     const tenant = text(run.values, 'tenant');
-    const client = await run.authenticated();
-    const api = client.principals;
+    const where = tenant === undefined ? {} : { tenant };
+    const api = (await run.authenticated()).principals;
     if (action === 'remove') {
-      const where = tenant === undefined ? {} : { tenant };
       await (kind === 'user' ? api.removeUser(name, where) : api.removeService(name, where));
       out(`removed ${what}`);
       return 0;
@@ -1765,10 +1754,10 @@ const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> =
       throw new FortressError('FX_NOT_FOUND', `no ${what}; create it with fortress access user add`);
     }
     const clearance = text(run.values, 'clearance') ?? current?.clearance;
-    const roles = nameList(run.values, 'roles') ?? current?.roles;
-    const groups = nameList(run.values, 'groups') ?? current?.groups;
+    const roles = nameList(text(run.values, 'roles'), 'roles') ?? current?.roles;
+    const groups = nameList(text(run.values, 'groups'), 'groups') ?? current?.groups;
     const record = {
-      ...(tenant === undefined ? {} : { tenant }),
+      ...where,
       ...(clearance === undefined ? {} : { clearance }),
       ...(roles === undefined ? {} : { roles }),
       ...(groups === undefined ? {} : { groups }),
@@ -1782,12 +1771,13 @@ const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> =
     onlyWith(run, 'role', ['add'], ['inherits']);
     const [, name] = run.args as [string, string];
     const tenant = text(run.values, 'tenant');
+    const where = tenant === undefined ? {} : { tenant };
     const api = (await run.authenticated()).principals;
-    if (action === 'remove') await api.removeRole(name, tenant === undefined ? {} : { tenant });
+    if (action === 'remove') await api.removeRole(name, where);
     else {
-      const inherits = nameList(run.values, 'inherits');
+      const inherits = nameList(text(run.values, 'inherits'), 'inherits');
       await api.putRole(name, {
-        ...(tenant === undefined ? {} : { tenant }),
+        ...where,
         ...(inherits === undefined ? {} : { roles: inherits }),
       });
     }
@@ -1799,13 +1789,14 @@ const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> =
     onlyWith(run, 'group', ['add'], ['roles', 'groups']);
     const [, name] = run.args as [string, string];
     const tenant = text(run.values, 'tenant');
+    const where = tenant === undefined ? {} : { tenant };
     const api = (await run.authenticated()).principals;
-    if (action === 'remove') await api.removeGroup(name, tenant === undefined ? {} : { tenant });
+    if (action === 'remove') await api.removeGroup(name, where);
     else {
-      const roles = nameList(run.values, 'roles');
-      const groups = nameList(run.values, 'groups');
+      const roles = nameList(text(run.values, 'roles'), 'roles');
+      const groups = nameList(text(run.values, 'groups'), 'groups');
       await api.putGroup(name, {
-        ...(tenant === undefined ? {} : { tenant }),
+        ...where,
         ...(roles === undefined ? {} : { roles }),
         ...(groups === undefined ? {} : { groups }),
       });
