@@ -27,8 +27,14 @@ describe('fortress CLI', () => {
     expect(stdout).toContain('ann reads row 0 → name [redacted], ssn [redacted]');
     expect(stdout).toContain('ann inserts a row → refused: 403 FX_FORBIDDEN');
     expect(stdout).toMatch(/job done: 600 rows re-encrypted/);
+    expect(stdout).toContain('→ version 2; GET → user billing, a password of 19 characters (version 2)');
+    expect(stdout).toContain('a write with a stale cas (version 1) → refused: 409 FX_SECRET_CAS_MISMATCH');
+    expect(stdout).toContain('ann reads it → refused: 403 FX_FORBIDDEN');
+    expect(stdout).toMatch(/transit encrypt with key payments → fx:v1:/);
+    expect(stdout).toMatch(/rewrap → fx:v2:.*key version 2/);
+    expect(stdout).toContain('decrypt → the same card number');
     expect(stdout).toMatch(/verify: OK — \d+ entries re-hashed/);
-    expect(stdout).toContain('files holding it: none');
+    expect(stdout).toContain('files holding any of them: none');
     expect(stdout).toContain('ann reads row 0 → 503 FX_SEALED');
     expect(stdout).toMatch(/Server stopped \(SIGTERM: drained, sealed; exit 0\)/);
     // The root token and the shares are shown only in part.
@@ -41,6 +47,9 @@ describe('fortress CLI', () => {
     expect(stdout).toMatch(/files containing the SSN [0-9-]+: none/);
     expect(stdout).toContain('refused: FX_QUERY_UNSUPPORTED');
     expect(stdout).toMatch(/job done: 1000 rows re-encrypted/);
+    expect(stdout).toContain("kv.put('apps/billing/db') × 2 → version 2");
+    expect(stdout).toMatch(/transit: fx:v1:.* rewrap → fx:v2:.* decrypts to the same card number/);
+    expect(stdout).toContain('files containing the password or the card number: none');
     expect(stdout).toMatch(
       /entries about the searched email \(by its keyed digest, never the value\): [1-9]/,
     );

@@ -2,7 +2,7 @@
  * @module cli/commands/demo
  * `fortress demo`: the embedded database in one minute — a table with encrypted columns, writes,
  * searches, a refused query, what the file holds, a key rotation and the re-encryption job's
- * progress. Runs in a fresh temporary directory (removed afterwards) unless `--data` is given.
+ * progress, a versioned KV secret and transit encryption with a rewrap, and the audit ledger. Runs in a fresh temporary directory (removed afterwards) unless `--data` is given.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -129,7 +129,30 @@ export async function demo(args: string[]): Promise<number> {
       out(`   after: ${after.map((u) => `${u.column} v${String(u.version)}: ${String(u.rows)}`).join(', ')}`);
       out();
 
-      out('6. Everything above is in the tamper-evident audit ledger:');
+      out('6. Secrets beside the data, as in Vault: a versioned KV secret and encryption as a service:');
+      const password = 'billing-db-Hq7#rT2v';
+      const card = '4111 1111 1111 1111';
+      const v1 = await db.kv.put('apps/billing/db', { user: 'billing', password: 'initial-password' });
+      const v2 = await db.kv.put('apps/billing/db', { user: 'billing', password }, { cas: v1.version });
+      out(`   kv.put('apps/billing/db') × 2 → version ${String(v2.version)} (check-and-set on version 1)`);
+      await db.transit.createKey('payments');
+      const sealed = await db.transit.encrypt('payments', { plaintext: new TextEncoder().encode(card) });
+      await db.transit.rotate('payments');
+      const rewrapped = await db.transit.rewrap('payments', { ciphertext: sealed.ciphertext });
+      const opened = await db.transit.decrypt('payments', { ciphertext: rewrapped.ciphertext });
+      out(
+        `   transit: ${sealed.ciphertext.slice(0, 10)}… → rotate, rewrap → ${rewrapped.ciphertext.slice(0, 10)}… → decrypts to ${new TextDecoder().decode(opened.plaintext) === card ? 'the same card number' : 'A DIFFERENT VALUE'}`,
+      );
+      const holders = readdirSync(dir).filter((name) => {
+        const bytes = readFileSync(path.join(dir, name));
+        return bytes.includes(password) || bytes.includes(card);
+      });
+      out(
+        `   files containing the password or the card number: ${holders.length === 0 ? 'none' : holders.join(', ')}`,
+      );
+      out();
+
+      out('7. Everything above is in the tamper-evident audit ledger:');
       const recent: string[] = [];
       for await (const entry of db.audit.entries({ action: 'table.', newestFirst: true, limit: 3 })) {
         recent.push(

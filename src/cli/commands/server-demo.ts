@@ -5,8 +5,9 @@
  * short scripted session against it through the SDK, as an operator and an application would:
  * init (Shamir shares), seal and unseal share by share, a table with encrypted columns, writes,
  * reads and an equality search over HTTPS, a least-privilege user whose reads come back masked and
- * whose writes are refused, a key rotation with its re-encryption job, the audit ledger verified,
- * a scan of the files and logs for a sensitive value, and a seal that turns data routes into 503.
+ * whose writes are refused, a key rotation with its re-encryption job, a versioned KV secret and
+ * transit encryption with a rotation and a rewrap, the audit ledger verified, a scan of the files
+ * and logs for the sensitive values, and a seal that turns data routes into 503.
  * The server is stopped (drained, sealed) and the directory removed unless `--data` is given.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,6 +31,10 @@ const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 const FIRST = ['Ann', 'Bob', 'Chen', 'Dana', 'Eli', 'Fatima', 'Goran', 'Hana', 'Ivan', 'Jun'];
 /** A sensitive value the demo writes, then looks for in every file and log line. */
 const SENTINEL_SSN = '987-65-4329';
+/** The application secret the demo keeps in the KV engine (also looked for). */
+const SENTINEL_PASSWORD = 'billing-db-Hq7#rT2v';
+/** The card number the demo encrypts through transit (also looked for). */
+const SENTINEL_CARD = '4111 1111 1111 1111';
 
 interface RunningChild {
   readonly child: ChildProcess;
@@ -228,6 +233,7 @@ export async function serverDemo(args: string[]): Promise<number> {
     out(`   GET …/rows/0 after rotation → ${(await admin.db.get('patients', 0))['name'] as string}`);
     out();
 
+    await secrets(admin, ann);
     await auditAndSeal(admin, ann, dir, logFile);
     return 0;
   } finally {
@@ -240,13 +246,47 @@ export async function serverDemo(args: string[]): Promise<number> {
   }
 }
 
+/** Step 6: the Vault-style engines beside the data — a versioned secret, transit with a rotation. */
+async function secrets(admin: FortressClient, ann: FortressClient): Promise<void> {
+  out('6. Secrets beside the data, as in Vault: a versioned KV secret and encryption as a service:');
+  const first = await admin.kv.put('apps/billing/db', { user: 'billing', password: 'initial-password' });
+  const second = await admin.kv.put(
+    'apps/billing/db',
+    { user: 'billing', password: SENTINEL_PASSWORD },
+    { cas: first.version },
+  );
+  const latest = await admin.kv.get('apps/billing/db');
+  const password = String(latest.data?.['password']);
+  out(
+    `   POST /v1/kv/data/apps/billing/db × 2 → version ${String(second.version)}; GET → user ${String(latest.data?.['user'])}, a password of ${String(password.length)} characters (version ${String(latest.metadata.version)})`,
+  );
+  out(
+    `   a write with a stale cas (version ${String(first.version)}) → refused: ${await failureOf(admin.kv.put('apps/billing/db', { user: 'x' }, { cas: first.version }))}`,
+  );
+  out(`   ann reads it → refused: ${await failureOf(ann.kv.get('apps/billing/db'))} (policy per path)`);
+  await admin.transit.createKey('payments');
+  const sealed = await admin.transit.encrypt('payments', SENTINEL_CARD);
+  out(
+    `   transit encrypt with key payments → ${sealed.ciphertext.slice(0, 10)}…${sealed.ciphertext.slice(-6)} (the card number is not stored)`,
+  );
+  await admin.transit.rotate('payments');
+  const rewrapped = await admin.transit.rewrap('payments', sealed.ciphertext);
+  out(
+    `   rotate payments, rewrap → ${rewrapped.ciphertext.slice(0, 10)}…${rewrapped.ciphertext.slice(-6)} (key version ${String(rewrapped.keyVersion)}; the plaintext never left the server)`,
+  );
+  const card = await admin.transit.decryptText('payments', rewrapped.ciphertext);
+  out(`   decrypt → ${card === SENTINEL_CARD ? 'the same card number' : 'A DIFFERENT VALUE'}`);
+  out('   (GET /v1/database/creds/ROLE hands out short-lived PostgreSQL logins: docs/secrets-database.md)');
+  out();
+}
+
 async function auditAndSeal(
   admin: FortressClient,
   ann: FortressClient,
   dir: string,
   logFile: string,
 ): Promise<void> {
-  out('6. Every call above is in the tamper-evident audit ledger:');
+  out('7. Every call above is in the tamper-evident audit ledger:');
   const tail = (await admin.audit.tail(4))['entries'] as {
     seq: number;
     action: string;
@@ -270,12 +310,17 @@ async function auditAndSeal(
   );
   out();
 
-  out(`7. Where is the SSN ${SENTINEL_SSN} stored in the clear? (data directory and server log)`);
-  const holders = [...filesUnder(dir), logFile].filter((file) => readFileSync(file).includes(SENTINEL_SSN));
-  out(`   files holding it: ${holders.length === 0 ? 'none' : holders.join(', ')}`);
+  out(
+    `8. Where are the SSN ${SENTINEL_SSN}, the billing password and the card number stored in the clear? (data directory and server log)`,
+  );
+  const holders = [...filesUnder(dir), logFile].filter((file) => {
+    const bytes = readFileSync(file);
+    return [SENTINEL_SSN, SENTINEL_PASSWORD, SENTINEL_CARD].some((value) => bytes.includes(value));
+  });
+  out(`   files holding any of them: ${holders.length === 0 ? 'none' : holders.join(', ')}`);
   out();
 
-  out('8. Seal: keys zeroed; data routes answer 503 until the shares come back:');
+  out('9. Seal: keys zeroed; data routes answer 503 until the shares come back:');
   await admin.sys.seal();
   out(`   ann reads row 0 → ${await failureOf(ann.db.get('patients', 0))}`);
   out();
