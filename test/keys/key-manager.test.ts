@@ -486,6 +486,34 @@ describe('key record tags', () => {
     await rejectsWith(reopened.unseal(new ShamirSealProvider(), shares.slice(0, 3)), 'FX_KEYSTORE_CORRUPT');
   });
 
+  it('version records (untagged): wrapped bytes moved to another version do not unwrap; a state change decides nothing', async () => {
+    const store = new MemoryKeyStore();
+    const { keys, shares } = await unsealedWithKeys(store);
+    const name = 'acme/main/people/ssn';
+    const underV1 = await keys.encrypt(name, utf8('one'), ctx);
+    await keys.rotate(name);
+    const underV2 = await keys.encrypt(name, utf8('two'), ctx);
+    await keys.setMinDecryptionVersion(name, 2);
+    const id = keys.getKey(name).id;
+    const v1 = (await store.getVersion(id, 1))!;
+    const v2 = (await store.getVersion(id, 2))!;
+    // Version 1's bytes put in version 2's place: the envelope is bound to (key id, version).
+    await store.putVersion({ ...v2, wrapped: v1.wrapped });
+    keys.seal();
+    await keys.unseal(new ShamirSealProvider(), shares.slice(0, 3));
+    const refused = await rejectsWith(keys.decrypt(underV2, ctx), 'FX_KEYSTORE_CORRUPT');
+    expect(refused.message).toContain('does not unwrap');
+    await store.putVersion(v2);
+    // Version 1 marked active again in the store: still retired (the tagged record decides),
+    // and encryption still uses version 2.
+    await store.putVersion({ ...v1, state: 'active' });
+    keys.seal();
+    await keys.unseal(new ShamirSealProvider(), shares.slice(0, 3));
+    await rejectsWith(keys.decrypt(underV1, ctx), 'FX_KEY_VERSION_RETIRED');
+    expect(readEnvelopeHeader(await keys.encrypt(name, utf8('three'), ctx)).keyVersion).toBe(2);
+    expect(text(await keys.decrypt(underV2, ctx))).toBe('two');
+  });
+
   it('root-key rotation tags every record under the new root; backups carry no tags', async () => {
     const store = new MemoryKeyStore();
     const { keys, shares } = await unsealedWithKeys(store);
