@@ -74,6 +74,14 @@ export class SessionAccess {
     return (await this.#own('listRoles')).listRoles().filter((r) => r.tenant === tenant);
   }
 
+  /**
+   * Every role a user or service account holds — directly, through (nested) groups and by role
+   * inheritance — sorted (managePolicy on its tenant, by default the session's).
+   */
+  async rolesOf(kind: PrincipalKind, name: string, tenant?: string): Promise<string[]> {
+    return (await this.#as(this.#tenantRef(tenant), 'rolesOf')).rolesOf(kind, name, tenant).sort();
+  }
+
   async listRowFilters(): Promise<RowFilterInfo[]> {
     const tenant = this.#session.tenant;
     return (await this.#own('listRowFilters')).listRowFilters().filter((f) => f.tenant === tenant);

@@ -502,11 +502,29 @@ describe('fortress remote CLI', () => {
     expect((await remote(['access', 'list'])).stdout).toMatch(
       /user {4}default\/ann +clearance secret +roles staff/,
     );
-    // Bad input: a flag the action does not take, an unknown action, roles-of (data directories only).
+    // roles-of: direct roles, a group's, and what those inherit.
+    expect((await remote(['access', 'role', 'add', 'reader'])).status).toBe(0);
+    expect((await remote(['access', 'role', 'add', 'auditor', '--inherits', 'reader'])).status).toBe(0);
+    expect((await remote(['access', 'group', 'add', 'oncall', '--roles', 'auditor'])).status).toBe(0);
+    expect((await remote(['access', 'user', 'update', 'ann', '--groups', 'oncall'])).status).toBe(0);
+    const held = await remote(['access', 'roles-of', 'ann']);
+    expect(held.status, held.stderr).toBe(0);
+    expect(held.stdout).toBe('auditor\nreader\nstaff\n');
+    expect(JSON.parse((await remote(['access', 'roles-of', 'ci', '--service', '--json'])).stdout)).toEqual([
+      'staff',
+    ]);
+    // Bad input: a flag the action does not take, an unknown action, an unknown principal.
     const stray = await remote(['access', 'user', 'remove', 'ann', '--clearance', 'x']);
     expect(stray.stderr).toContain('fortress access user remove takes no --clearance');
     expect((await remote(['access', 'role', 'rename', 'staff'])).stderr).toContain('expected add, remove');
-    expect((await remote(['access', 'roles-of', 'ann'])).status).toBe(2);
+    const nobody = await remote(['access', 'roles-of', 'zed']);
+    expect(nobody.status).toBe(2);
+    expect(nobody.stderr).toContain('no user "default/zed"');
+    expect((await remote(['access', 'roles-of', 'ann', '--roles', 'x'])).status).toBe(2);
+    expect((await remote(['access', 'user', 'update', 'ann', '--groups', ''])).status).toBe(0);
+    expect((await remote(['access', 'group', 'remove', 'oncall'])).status).toBe(0);
+    expect((await remote(['access', 'role', 'remove', 'auditor'])).status).toBe(0);
+    expect((await remote(['access', 'role', 'remove', 'reader'])).status).toBe(0);
 
     // The per-user folder: one policy, then ann (logged in on her own) reaches her folder only.
     const policy = path.join(tmp, 'kv-users.cedar');

@@ -71,7 +71,8 @@ Commands:
   access user add|update|remove NAME [--service] [--tenant T] [--clearance LABEL]
                                   [--roles a,b] [--groups g,h]   (--service: a service account)
   access role add|remove NAME [--inherits a,b]    access group add|remove NAME [--roles] [--groups]
-  access roles-of NAME [--service] Every role held (directly, through groups, by inheritance)
+  access roles-of NAME [--service] [--tenant T]
+                                  Every role held (directly, through groups, by inheritance)
   policy list|show ID|remove ID…  The directory's Cedar policies (changes are audited)
   policy add FILE [--id ID] [--replace]
                                   Add policies: a .cedar file (each policy under @id("…")) or
@@ -109,7 +110,7 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
   user passwd NAME [--tenant T]   Set a user's password (read from stdin)
   access list | user add|update|remove NAME [--service] [--tenant T] [--clearance LABEL]
                  [--roles a,b] [--groups g,h] | role add|remove NAME [--inherits a,b]
-                 | group add|remove NAME [--roles a,b] [--groups g,h]
+                 | group add|remove NAME [--roles a,b] [--groups g,h] | roles-of NAME [--service]
                                   The principals policies name, as on a data directory
   token create [--ttl S] [--uses N] [--service NAME] | lookup | renew | revoke [ACCESSOR] [--orphan]
   table list | create NAME --schema FILE.json | describe NAME | drop NAME

@@ -642,6 +642,14 @@ describe('client against an initialised server', () => {
     await root.principals.putUser('smoke-user', { roles: ['smoke-role'] });
     await root.principals.putGroup('smoke-group', { roles: ['smoke-role'] });
     expect(JSON.stringify(await root.principals.list())).toContain('smoke-user');
+    await root.principals.putService('smoke-service', { groups: ['smoke-group'] });
+    expect(await root.principals.rolesOf('smoke-user')).toEqual(['smoke-role']);
+    expect(await root.principals.rolesOf('smoke-service', { service: true })).toEqual(['smoke-role']);
+    await expectClientError(root.principals.rolesOf('smoke-nobody'), 'FX_POLICY_NOT_FOUND', 404);
+    await expect(
+      root.principals.rolesOf('smoke-user', { service: 'yes' as unknown as boolean }),
+    ).rejects.toThrow(TypeError);
+    await root.principals.removeService('smoke-service');
     await root.principals.removeGroup('smoke-group');
     await root.principals.removeUser('smoke-user');
     await root.principals.removeRole('smoke-role');

@@ -745,6 +745,33 @@ describe('principals', () => {
       groups: [],
       roles: ['senior'],
     });
+    // Every role held: through the group, and what its role inherits; service accounts alike.
+    await ok('PUT', '/v1/principals/users/dora', { roles: ['fortress-admin'], groups: ['team'] });
+    const held = await ok('GET', '/v1/principals/users/dora/roles');
+    expect(held.body).toEqual({ roles: ['base', 'fortress-admin', 'senior'] });
+    await ok('PUT', '/v1/principals/services/batch', { groups: ['team'] });
+    expect((await ok('GET', '/v1/principals/services/batch/roles')).body).toEqual({
+      roles: ['base', 'senior'],
+    });
+    expect((await ok('GET', '/v1/principals/users/nobody/roles')).body).toEqual({ roles: [] });
+    expectError(
+      await call('GET', '/v1/principals/users/zed/roles', { token: root }),
+      404,
+      'FX_POLICY_NOT_FOUND',
+    );
+    expectError(
+      await call('GET', '/v1/principals/services/dora/roles', { token: root }),
+      404,
+      'FX_POLICY_NOT_FOUND',
+    );
+    expectError(await call('GET', '/v1/principals/users/dora/roles', { token: nobody }), 403, 'FX_FORBIDDEN');
+    expectError(
+      await call('GET', '/v1/principals/users/dora/roles?colour=red', { token: root }),
+      400,
+      'FX_REQUEST_INVALID',
+    );
+    await ok('DELETE', '/v1/principals/users/dora');
+    await ok('DELETE', '/v1/principals/services/batch');
     // roles is accepted as a synonym of inherits (what GET lists), never both.
     await ok('PUT', '/v1/principals/roles/senior', { roles: [] });
     expectError(

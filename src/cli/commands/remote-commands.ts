@@ -1804,12 +1804,26 @@ const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> =
     out(`${action === 'add' ? 'added' : 'removed'} group ${name}`);
     return 0;
   },
-  'access roles-of': () =>
-    Promise.reject(
-      usage(
-        'access roles-of works on a data directory (--data); against a server, `fortress access list` shows roles and groups',
-      ),
-    ),
+  'access roles-of': async (run) => {
+    const service = run.values['service'];
+    if (service !== undefined && service !== 'yes') throw usage('--service takes no value here');
+    const name = run.args[0]!;
+    const tenant = text(run.values, 'tenant');
+    const held = await (
+      await run.authenticated()
+    ).principals.rolesOf(name, {
+      ...(service === 'yes' ? { service: true } : {}),
+      ...(tenant === undefined ? {} : { tenant }),
+    });
+    if (run.json) printJson(held);
+    else
+      out(
+        held.length === 0
+          ? `${service === 'yes' ? 'service account' : 'user'} ${name} holds no role`
+          : held.join('\n'),
+      );
+    return 0;
+  },
 };
 
 /**

@@ -3,7 +3,8 @@
  * `client.principals`: users, service accounts, roles, groups and row filters. Puts replace the
  * whole record (so they are idempotent and retried); removes are refused for what does not exist.
  */
-import { expectObject, path, type HttpTransport, type QueryValues } from '../http-transport.js';
+import { FortressClientError } from '../client-errors.js';
+import { expectField, expectObject, path, type HttpTransport, type QueryValues } from '../http-transport.js';
 import type {
   JsonObject,
   PutGroupOptions,
@@ -66,6 +67,38 @@ export class PrincipalsApi {
       path: path`/v1/principals/services/${name}`,
       query: tenantQuery(options),
     });
+  }
+
+  /**
+   * Every role a user (or, with `service: true`, a service account) holds: directly, through
+   * groups and by role inheritance, sorted.
+   *
+   * @example
+   * ```ts
+   * await client.principals.rolesOf('ann'); // ['analyst', 'reader']
+   * ```
+   */
+  async rolesOf(
+    name: string,
+    options: TenantOption & { readonly service?: boolean } = {},
+  ): Promise<string[]> {
+    const { service, ...where } = options;
+    if (service !== undefined && typeof service !== 'boolean') {
+      throw new TypeError('options.service: expected true or false');
+    }
+    const body = await this.#http.request({
+      method: 'GET',
+      path:
+        service === true
+          ? path`/v1/principals/services/${name}/roles`
+          : path`/v1/principals/users/${name}/roles`,
+      query: tenantQuery(where),
+    });
+    const roles = expectField(body, 'roles', 'principals.rolesOf');
+    if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
+      throw new FortressClientError('FX_BAD_RESPONSE', 'principals.rolesOf: roles is not a list of names');
+    }
+    return roles;
   }
 
   async putRole(name: string, options: PutRoleOptions = {}): Promise<void> {

@@ -258,6 +258,28 @@ export function principalsRoutes(app: FastifyInstance, ctx: ServerContext): void
     },
   );
 
+  for (const [segment, kind] of [
+    ['users', 'user'],
+    ['services', 'service'],
+  ] as const) {
+    r.get(
+      `/v1/principals/${segment}/:name/roles`,
+      {
+        schema: {
+          tags: ['principals'],
+          summary: `Every role a ${kind === 'user' ? 'user' : 'service account'} holds: directly, through groups and by inheritance (managePolicy on the tenant)`,
+          params: NameParams,
+          querystring: TenantQuery,
+          response: { 200: Type.Object({ roles: Type.Array(Type.String()) }), '4xx': ErrorResponse },
+        },
+      },
+      async (request) => {
+        const { session } = await ctx.caller(request);
+        return { roles: await session.access.rolesOf(kind, request.params.name, request.query.tenant) };
+      },
+    );
+  }
+
   r.put(
     '/v1/principals/roles/:name',
     {
