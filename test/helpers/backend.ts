@@ -7,6 +7,8 @@
  * directory reuses its schema (a test that reopens must see its data), and every schema made for
  * the file is dropped at the end. On SQLite the helper adds nothing to the options.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Fortress, type FortressOptions, type StorageOption } from '../../src/fortress.js';
 import type { RunningServer, ServerOptions } from '../../src/server/server.js';
@@ -87,4 +89,42 @@ export async function startTestServer(
     ...(options.storage === undefined ? await testStorageOptions(dataDir) : {}),
     ...options,
   });
+}
+
+/** A test server on a fresh data directory, initialised with one share, and its root token. */
+export interface InitialisedTestServer {
+  readonly server: RunningServer;
+  readonly dir: string;
+  readonly root: string;
+}
+
+/**
+ * `startTestServer` on a fresh temporary directory named after `prefix`, rate limits out of the
+ * way (tests send thousands of requests), then `POST /v1/sys/init` with one share. Stop it with
+ * `stopTestServer`.
+ */
+export async function startInitialisedTestServer(
+  prefix: string,
+  options: Partial<Omit<ServerOptions, 'dataDir'>> = {},
+): Promise<InitialisedTestServer> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  const server = await startTestServer(dir, {
+    rateLimit: { perToken: 1_000_000, perAddress: 1_000_000 },
+    ...options,
+  });
+  const response = await fetch(`${server.url}/v1/sys/init`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ shares: 1, threshold: 1 }),
+  });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`init answered ${response.status}: ${text}`);
+  return { server, dir, root: (JSON.parse(text) as { rootToken: string }).rootToken };
+}
+
+/** Closes a test server, removes its directory and drops this file's schemas. */
+export async function stopTestServer(server: RunningServer, dir: string): Promise<void> {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+  await dropTestSchemas();
 }

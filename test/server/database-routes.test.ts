@@ -8,14 +8,11 @@
  * carries this run's tag and is dropped in afterAll.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.js';
 import { FortressClient, FortressClientError } from '../../src/client/index.js';
-import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
+import { startInitialisedTestServer, stopTestServer } from '../helpers/backend.js';
 import { httpCalls } from '../helpers/http-calls.js';
 
 const TARGET_URL = process.env['FORTRESS_TEST_PG_URL'];
@@ -65,9 +62,7 @@ const connection = {
 };
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'fx-database-routes-'));
-  server = await startTestServer(dir, {
-    rateLimit: { perToken: 1_000_000, perAddress: 1_000_000 },
+  ({ server, dir, root } = await startInitialisedTestServer('fx-database-routes-', {
     // The server's sweeper setting (secrets.database_sweep_interval_ms): 1 s instead of 60.
     secrets: { databaseSweepIntervalMs: 1000 },
     logLevel: 'debug',
@@ -76,15 +71,12 @@ beforeAll(async () => {
         logs.push(line);
       },
     },
-  });
-  const init = await call('POST', '/v1/sys/init', { shares: 1, threshold: 1 }, '');
-  expect(init.status, init.text).toBe(200);
-  root = init.body['rootToken'] as string;
+  }));
 }, 60_000);
 
 afterAll(async () => {
   await call('POST', '/v1/database/leases/revoke-prefix', { prefix: 'database/creds/' });
-  await server.close();
+  await stopTestServer(server, dir);
   const client = new pg.Client({ connectionString: TARGET_URL });
   await client.connect();
   try {
@@ -96,8 +88,6 @@ afterAll(async () => {
   } finally {
     await client.end();
   }
-  await rm(dir, { recursive: true, force: true });
-  await dropTestSchemas();
 });
 
 describe('/v1/database', () => {

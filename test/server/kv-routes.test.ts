@@ -4,12 +4,9 @@
  * listing pages, policy per path for a non-root caller, audit entries without values, and
  * malformed requests refused with stable codes while nothing stored changes.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.js';
-import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
+import { startInitialisedTestServer, stopTestServer } from '../helpers/backend.js';
 import { httpCalls } from '../helpers/http-calls.js';
 
 const SENTINEL = 'kv-http-sentinel-4Jx9';
@@ -30,17 +27,11 @@ async function tokenFor(name: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'fx-kv-routes-'));
-  server = await startTestServer(dir, { rateLimit: { perToken: 1_000_000, perAddress: 1_000_000 } });
-  const init = await call('POST', '/v1/sys/init', { shares: 1, threshold: 1 }, '');
-  expect(init.status, init.text).toBe(200);
-  root = init.body['rootToken'] as string;
+  ({ server, dir, root } = await startInitialisedTestServer('fx-kv-routes-'));
 }, 60_000);
 
 afterAll(async () => {
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
-  await dropTestSchemas();
+  await stopTestServer(server, dir);
 });
 
 describe('/v1/kv', () => {

@@ -11,13 +11,10 @@
  * are exercised, never a real PostgreSQL with generated SQL (the real-PostgreSQL credential tests
  * are in database-routes.test.ts).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.js';
-import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
+import { startInitialisedTestServer, stopTestServer } from '../helpers/backend.js';
 import { httpCalls } from '../helpers/http-calls.js';
 
 let server: RunningServer;
@@ -179,17 +176,11 @@ function routes(): (readonly [string, string])[] {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'fx-secrets-fuzz-'));
-  server = await startTestServer(dir, { rateLimit: { perToken: 1_000_000, perAddress: 1_000_000 } });
-  const init = await call('POST', '/v1/sys/init', { shares: 1, threshold: 1 }, '');
-  expect(init.status, init.text).toBe(200);
-  root = init.body['rootToken'] as string;
+  ({ server, dir, root } = await startInitialisedTestServer('fx-secrets-fuzz-'));
 }, 60_000);
 
 afterAll(async () => {
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
-  await dropTestSchemas();
+  await stopTestServer(server, dir);
 });
 
 describe('secrets routes under generated bad input', () => {

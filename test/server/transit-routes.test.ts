@@ -7,13 +7,10 @@
  * refused with stable codes while nothing stored changes.
  */
 import { createHmac, createPublicKey, verify as verifySignature } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/server.js';
 import { MAX_BATCH_ITEMS } from '../../src/secrets/transit/transit-engine.js';
-import { dropTestSchemas, startTestServer } from '../helpers/backend.js';
+import { startInitialisedTestServer, stopTestServer } from '../helpers/backend.js';
 import { httpCalls } from '../helpers/http-calls.js';
 
 const SENTINEL = 'transit-http-sentinel-Qm7v';
@@ -53,25 +50,18 @@ async function encrypt(key: string, plaintext: string, extra: Record<string, unk
 type Results = { error?: { code: string; message: string } } & Record<string, unknown>;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'fx-transit-routes-'));
-  server = await startTestServer(dir, {
-    rateLimit: { perToken: 1_000_000, perAddress: 1_000_000 },
+  ({ server, dir, root } = await startInitialisedTestServer('fx-transit-routes-', {
     logLevel: 'debug',
     logStream: {
       write: (line: string) => {
         logs.push(line);
       },
     },
-  });
-  const init = await call('POST', '/v1/sys/init', { shares: 1, threshold: 1 }, '');
-  expect(init.status, init.text).toBe(200);
-  root = init.body['rootToken'] as string;
+  }));
 }, 60_000);
 
 afterAll(async () => {
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
-  await dropTestSchemas();
+  await stopTestServer(server, dir);
 });
 
 describe('/v1/transit keys', () => {
