@@ -164,6 +164,9 @@ describe('fortress transit (remote)', () => {
     expect((await ok(['transit', 'export', 'portable', 'encryption-key'])).split('\n')[0]).toMatch(
       /^2 {2}[A-Za-z0-9+/]{43}=$/,
     );
+    expect(await ok(['transit', 'export', 'portable', 'encryption-key', '--version', 'latest'])).toMatch(
+      /^\d+ {2}[A-Za-z0-9+/]{43}=\n$/,
+    );
     expect(await ok(['transit', 'delete', 'portable'])).toContain('deleted transit key portable');
     const gone = await remote(['transit', 'read', 'portable']);
     expect(gone.status).toBe(2);

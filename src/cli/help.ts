@@ -156,7 +156,7 @@ FILE or $FORTRESS_CACERT trusts a private CA; the token comes from $FORTRESS_TOK
   transit datakey NAME --plaintext|--wrapped [--bits 128|256|512]
   transit hmac NAME TEXT|- [--algorithm sha2-256|sha2-512]      transit sign NAME TEXT|-
   transit verify NAME TEXT|- (--signature S | --hmac H)   (exit 1 if not valid)
-  transit random BYTES [--hex]    transit export NAME TYPE [--version N]
+  transit random BYTES [--hex]    transit export NAME TYPE [--version N|latest]
   transit rewrap-job start NAME --table T --column C [--context-column C]
                  [--associated-data-column C] [--batch-size N] [--wait]
                                   Rewrap every older ciphertext of a column to the latest

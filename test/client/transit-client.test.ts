@@ -186,6 +186,11 @@ describe('client.transit', () => {
       type: 'public-key',
       keys: { '1': signed.publicKey },
     });
+    expect(await transit.exportKey('sdk-signer', 'public-key', 'latest')).toEqual({
+      name: 'sdk-signer',
+      type: 'public-key',
+      keys: { '1': signed.publicKey },
+    });
     await expectClientError(transit.exportKey('sdk-signer', 'signing-key'), 'FX_TRANSIT_NOT_EXPORTABLE', 403);
     await expectClientError(transit.sign('sdk-orders', 'x'), 'FX_TRANSIT_UNSUPPORTED', 400);
 

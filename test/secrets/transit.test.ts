@@ -656,6 +656,7 @@ describe('interoperability and known answers', () => {
       });
       const exported = await db.transit.exportKey(name, 'encryption-key');
       expect(Object.keys(exported.keys)).toEqual(['1']);
+      expect(await db.transit.exportKey(name, 'encryption-key', 'latest')).toEqual(exported);
       const key = Buffer.from(exported.keys['1']!, 'base64');
       const envelope = Buffer.from(ciphertext.slice('fx:v1:'.length), 'base64');
       // The associated data, as docs/formats.md § Transit documents it: the envelope header, then

@@ -134,6 +134,7 @@ describe('/v1/transit keys', () => {
       '/v1/transit/keys/{name}/rotate',
       '/v1/transit/keys/{name}/trim',
       '/v1/transit/random',
+      '/v1/transit/random/{bytes}',
       '/v1/transit/rewrap-jobs',
       '/v1/transit/rewrap-jobs/{id}',
       '/v1/transit/rewrap-jobs/{id}/pause',
@@ -540,6 +541,22 @@ describe('/v1/transit HMAC, signatures, random, export', () => {
       'FX_REQUEST_INVALID',
     );
     expectError(await call('POST', '/v1/transit/random', {}), 400, 'FX_REQUEST_INVALID');
+    // Vault's form: the count in the path, the body optional.
+    expect(unb64((await ok('POST', '/v1/transit/random/24'))['random'])).toHaveLength(24);
+    expect((await ok('POST', '/v1/transit/random/8', { format: 'hex' }))['random']).toMatch(/^[0-9a-f]{16}$/);
+    for (const bytes of ['0', '-1', '1.5', 'abc', '1048577', '99999999']) {
+      const r = await call('POST', `/v1/transit/random/${bytes}`);
+      expect(r.status, bytes).toBe(400);
+      expect(['FX_REQUEST_INVALID', 'FX_INVALID_ARGUMENT']).toContain(
+        (r.body['error'] as { code: string }).code,
+      );
+    }
+    expectError(await call('POST', '/v1/transit/random/8', { bytes: 8 }), 400, 'FX_REQUEST_INVALID');
+    expectError(await call('POST', '/v1/transit/random/8', { format: 'binary' }), 400, 'FX_REQUEST_INVALID');
+    expectError(await call('POST', '/v1/transit/random/8', [1]), 400, 'FX_REQUEST_INVALID');
+    const unknown = await call('POST', '/v1/transit/random/8', { colour: 'red' });
+    expectError(unknown, 400, 'FX_REQUEST_INVALID');
+    expect((unknown.body['error'] as { message: string }).message).toBe('body at /colour: unknown field');
   });
 
   it('export: refused for a key not created exportable; exportability is irreversible', async () => {
@@ -564,6 +581,17 @@ describe('/v1/transit HMAC, signatures, random, export', () => {
       await call('GET', '/v1/transit/export/encryption-key/portable/3'),
       400,
       'FX_INVALID_ARGUMENT',
+    );
+    // `latest`, as Vault spells it: the newest version.
+    expect(await ok('GET', '/v1/transit/export/encryption-key/portable/latest')).toEqual({
+      name: 'portable',
+      type: 'encryption-key',
+      keys: { '2': keys['2'] },
+    });
+    expectError(
+      await call('GET', '/v1/transit/export/encryption-key/portable/newest'),
+      400,
+      'FX_REQUEST_INVALID',
     );
     expectError(await call('GET', '/v1/transit/export/signing-key/portable'), 400, 'FX_TRANSIT_UNSUPPORTED');
     expectError(await call('GET', '/v1/transit/export/private-key/portable'), 400, 'FX_REQUEST_INVALID');

@@ -428,7 +428,7 @@ const SPECS: Readonly<Record<string, Spec>> = {
   'transit export': {
     flags: ['version'],
     args: [2, 2],
-    usage: 'transit export NAME encryption-key|signing-key|hmac-key|public-key [--version N]',
+    usage: 'transit export NAME encryption-key|signing-key|hmac-key|public-key [--version N|latest]',
   },
 };
 
@@ -1093,7 +1093,8 @@ const TRANSIT_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> 
     const type = run.args[1]!;
     const types = ['encryption-key', 'signing-key', 'hmac-key', 'public-key'] as const;
     if (!(types as readonly string[]).includes(type)) throw usage(`TYPE is one of ${types.join(', ')}`);
-    const version = count(run.values, 'version', 1, 0xffff_ffff);
+    const version =
+      run.values['version'] === 'latest' ? ('latest' as const) : count(run.values, 'version', 1, 0xffff_ffff);
     const exported = await (
       await run.authenticated()
     ).transit.exportKey(transitName(run), type as (typeof types)[number], version);

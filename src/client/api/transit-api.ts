@@ -272,8 +272,15 @@ export class TransitApi {
     await this.#http.request({ method: 'DELETE', path: path`/v1/transit/keys/${name}` });
   }
 
-  /** Key versions of an exportable key (`public-key`: of any signature key), base64 by version. */
-  async exportKey(name: string, type: TransitExportType, version?: number): Promise<TransitExportedKey> {
+  /**
+   * Key versions of an exportable key (`public-key`: of any signature key), base64 by version:
+   * every version still able to decrypt, or one (`version`, or `'latest'`).
+   */
+  async exportKey(
+    name: string,
+    type: TransitExportType,
+    version?: number | 'latest',
+  ): Promise<TransitExportedKey> {
     const body = await this.#http.request({
       method: 'GET',
       path:

@@ -175,7 +175,7 @@ export class SecretsTransit {
   }
 
   /** Exports key versions of an exportable key (`exportTransitKey`). */
-  exportKey(name: string, type: ExportType, version?: number): Promise<ExportedKey> {
+  exportKey(name: string, type: ExportType, version?: number | 'latest'): Promise<ExportedKey> {
     return this.#run(
       'exportTransitKey',
       'transit.export',

@@ -772,7 +772,7 @@ export class TransitEngine {
   }
 
   /** The key's versions (all, or one), when the key is exportable (`public-key`: always, for signature keys). */
-  async exportKey(name: string, type: ExportType, version?: number): Promise<ExportedKey> {
+  async exportKey(name: string, type: ExportType, version?: number | 'latest'): Promise<ExportedKey> {
     const settings = await this.#load(name, true);
     const types: readonly ExportType[] = ['encryption-key', 'signing-key', 'hmac-key', 'public-key'];
     if (!types.includes(type))
@@ -788,8 +788,9 @@ export class TransitEngine {
       throw new FortressError('FX_TRANSIT_NOT_EXPORTABLE', `transit key ${name} is not exportable`);
     }
     const info = this.#keyInfo(settings);
-    const wanted =
-      version === undefined ? [] : (assertInteger(version, 'version', 1, info.latestVersion), [version]);
+    // `latest`, as Vault spells it: the newest version.
+    const one = version === 'latest' ? info.latestVersion : version;
+    const wanted = one === undefined ? [] : (assertInteger(one, 'version', 1, info.latestVersion), [one]);
     if (wanted.length === 0) {
       for (const v of await this.#keys.listVersions(settings.keyName)) {
         if (v.state !== 'destroyed' && v.version >= info.minDecryptionVersion) wanted.push(v.version);

@@ -16,7 +16,7 @@
  */
 import { Readable } from 'node:stream';
 import { Type } from 'typebox';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { MAX_PLAINTEXT_BYTES } from '../../crypto/envelope/envelope-format.js';
 import type { PolicySession } from '../../policy-session.js';
@@ -530,6 +530,20 @@ function rewrapLine(result: ItemResult<Sealed> & { readonly index: number }): st
   return `${JSON.stringify({ index: result.index, ciphertext: result.ciphertext, keyVersion: result.keyVersion })}\n`;
 }
 
+/** The optional body of `POST /v1/transit/random/:bytes`: nothing, or `{ format }`. */
+function randomFormatOf(body: unknown): 'base64' | 'hex' | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new FortressError('FX_REQUEST_INVALID', 'body: expected nothing or { "format": "base64" | "hex" }');
+  }
+  const { format, ...rest } = body as Record<string, unknown>;
+  const unknown = Object.keys(rest)[0];
+  if (unknown !== undefined)
+    throw new FortressError('FX_REQUEST_INVALID', `body at /${unknown}: unknown field`);
+  if (format === undefined || format === 'base64' || format === 'hex') return format;
+  throw new FortressError('FX_REQUEST_INVALID', 'body at /format: must be one of "base64", "hex"');
+}
+
 export function transitRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['transit'];
@@ -952,6 +966,17 @@ export function transitRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   // ── random bytes and export ───────────────────────────────────────────────────────────────────
 
+  const RandomFormat = Type.Optional(
+    Type.Enum(['base64', 'hex'], { description: 'base64 or hex; default base64' }),
+  );
+  const RandomAnswer = { 200: Type.Object({ random: Type.String() }), '4xx': ErrorResponse };
+  const random = async (request: FastifyRequest, count: number, format: 'base64' | 'hex' | undefined) => {
+    const { session } = await ctx.caller(request);
+    const bytes = await facadeOf(session).random(count);
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString(format ?? 'base64');
+    bytes.fill(0);
+    return { random: text };
+  };
   r.post(
     '/v1/transit/random',
     {
@@ -959,25 +984,35 @@ export function transitRoutes(app: FastifyInstance, ctx: ServerContext): void {
         tags,
         summary: 'Random bytes from the system CSPRNG, as base64 or hex (transitRandom on the tenant)',
         body: Type.Object(
-          {
-            bytes: Type.Integer({ minimum: 1, maximum: MAX_RANDOM_BYTES }),
-            format: Type.Optional(
-              Type.Enum(['base64', 'hex'], { description: 'base64 or hex; default base64' }),
-            ),
-          },
+          { bytes: Type.Integer({ minimum: 1, maximum: MAX_RANDOM_BYTES }), format: RandomFormat },
           STRICT,
         ),
-        response: { 200: Type.Object({ random: Type.String() }), '4xx': ErrorResponse },
+        response: RandomAnswer,
       },
     },
-    async (request) => {
-      const { session } = await ctx.caller(request);
-      const bytes = await facadeOf(session).random(request.body.bytes);
-      const random = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString(
-        request.body.format ?? 'base64',
-      );
-      bytes.fill(0);
-      return { random };
+    (request) => random(request, request.body.bytes, request.body.format),
+  );
+  // Vault's form: the count in the path, and a body only for `format` (so no body schema: a
+  // schema would demand one; the body is checked here instead).
+  r.post(
+    '/v1/transit/random/:bytes',
+    {
+      schema: {
+        tags,
+        summary:
+          'Random bytes, the count in the path as Vault has it; optional body { "format": "base64" | "hex" } (transitRandom on the tenant)',
+        params: Type.Object({
+          bytes: Type.String({ pattern: '^[1-9][0-9]{0,6}$', maxLength: 7, description: '1 to 1048576' }),
+        }),
+        response: RandomAnswer,
+      },
+    },
+    (request) => {
+      const count = Number(request.params.bytes);
+      if (count > MAX_RANDOM_BYTES) {
+        throw new FortressError('FX_INVALID_ARGUMENT', `bytes: at most ${MAX_RANDOM_BYTES}`);
+      }
+      return random(request, count, randomFormatOf(request.body));
     },
   );
 
@@ -1016,10 +1051,14 @@ export function transitRoutes(app: FastifyInstance, ctx: ServerContext): void {
     {
       schema: {
         tags,
-        summary: 'One version of an exportable key (exportTransitKey); key bytes, base64',
+        summary: 'One version (or latest) of an exportable key (exportTransitKey); key bytes, base64',
         params: Type.Object({
           ...ExportParams,
-          version: Type.String({ pattern: '^[1-9][0-9]{0,9}$', maxLength: 10 }),
+          version: Type.String({
+            pattern: '^([1-9][0-9]{0,9}|latest)$',
+            maxLength: 10,
+            description: 'a version number, or latest',
+          }),
         }),
         response: ExportAnswer,
       },
@@ -1027,7 +1066,7 @@ export function transitRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (request) => {
       const { session } = await ctx.caller(request);
       const { name, type, version } = request.params;
-      return facadeOf(session).exportKey(name, type, Number(version));
+      return facadeOf(session).exportKey(name, type, version === 'latest' ? version : Number(version));
     },
   );
 
