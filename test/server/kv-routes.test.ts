@@ -89,6 +89,13 @@ describe('/v1/kv', () => {
       casRequired: true,
       deleteVersionAfter: 30 * 86_400_000,
     });
+    // PUT as Vault also takes it: only the fields given change.
+    expect(await ok('PUT', '/v1/kv/metadata/apps/billing/db', { maxVersions: 4 })).toMatchObject({
+      maxVersions: 4,
+      casRequired: true,
+      customMetadata: { owner: 'billing' },
+    });
+    await ok('PUT', '/v1/kv/metadata/apps/billing/db', { maxVersions: 3 });
     expect(await ok('GET', '/v1/kv/metadata/apps/billing/db')).toMatchObject({
       path: 'apps/billing/db',
       customMetadata: { owner: 'billing' },

@@ -125,6 +125,7 @@ function routes(): (readonly [string, string])[] {
     ['POST', '/v1/kv/destroy/fz/b'],
     ['GET', '/v1/kv/metadata/fz/'],
     ['POST', '/v1/kv/metadata/fz/a'],
+    ['PUT', '/v1/kv/metadata/fz/a'],
     ['PATCH', '/v1/kv/metadata/fz/b'],
     ['DELETE', '/v1/kv/metadata/fz/c'],
     ['POST', '/v1/kv/rollback/fz/a'],

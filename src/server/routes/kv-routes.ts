@@ -221,36 +221,42 @@ export function kvRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  r.post(
-    '/v1/kv/metadata/*',
-    {
-      schema: {
-        tags,
-        summary:
-          "Set a secret's metadata: maxVersions, casRequired, deleteVersionAfter, customMetadata (writeSecret)",
-        body: Type.Object(
-          {
-            maxVersions: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
-            casRequired: Type.Optional(Type.Boolean()),
-            deleteVersionAfter: Type.Optional(Duration),
-            customMetadata: Type.Optional(Type.Record(Type.String(), Type.String())),
-          },
-          { additionalProperties: false, minProperties: 1 },
-        ),
-        response: { 200: Metadata, '4xx': ErrorResponse },
+  // POST or PUT, as Vault takes either; fields left out keep their value (customMetadata, when
+  // given, replaces the whole map).
+  for (const method of ['post', 'put'] as const) {
+    r[method](
+      '/v1/kv/metadata/*',
+      {
+        schema: {
+          tags,
+          summary:
+            "Set a secret's metadata: maxVersions, casRequired, deleteVersionAfter, customMetadata (writeSecret)",
+          body: Type.Object(
+            {
+              maxVersions: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+              casRequired: Type.Optional(Type.Boolean()),
+              deleteVersionAfter: Type.Optional(Duration),
+              customMetadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+            },
+            { additionalProperties: false, minProperties: 1 },
+          ),
+          response: { 200: Metadata, '4xx': ErrorResponse },
+        },
       },
-    },
-    async (request) => {
-      const { session } = await ctx.caller(request);
-      const { deleteVersionAfter, ...rest } = request.body;
-      return metadataView(
-        await session.kv.setMetadata(pathOf(request), {
-          ...rest,
-          ...(deleteVersionAfter === undefined ? {} : { deleteVersionAfter: durationMs(deleteVersionAfter) }),
-        }),
-      );
-    },
-  );
+      async (request) => {
+        const { session } = await ctx.caller(request);
+        const { deleteVersionAfter, ...rest } = request.body;
+        return metadataView(
+          await session.kv.setMetadata(pathOf(request), {
+            ...rest,
+            ...(deleteVersionAfter === undefined
+              ? {}
+              : { deleteVersionAfter: durationMs(deleteVersionAfter) }),
+          }),
+        );
+      },
+    );
+  }
 
   r.delete(
     '/v1/kv/metadata/*',
