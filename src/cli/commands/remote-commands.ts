@@ -1135,7 +1135,6 @@ interface NamePage {
   readonly next: string | null;
 }
 
-/** Every page of names, one request each (the server never answers an unbounded list). */
 /**
  * Every page of a list of names, one request each (the server never answers an unbounded list):
  * a name per line, or `{ keys }` with --json. An empty list says so on stderr (`empty`), so stdout
@@ -1706,6 +1705,19 @@ function accessAction(run: Run, noun: string, actions: readonly string[]): strin
   return action;
 }
 
+/** `--service` (rewritten to `--service=yes` before parsing, see remoteCommand): a service account. */
+function serviceSwitch(run: Run): boolean {
+  const service = run.values['service'];
+  if (service !== undefined && service !== 'yes') throw usage('--service takes no value here');
+  return service === 'yes';
+}
+
+/** `{ tenant }` from --tenant, or `{}` (the caller's tenant). */
+function tenantOption(run: Run): { tenant?: string } {
+  const tenant = text(run.values, 'tenant');
+  return tenant === undefined ? {} : { tenant };
+}
+
 /** Flags that only some actions take (`--clearance` on remove would be silently dropped). */
 function onlyWith(run: Run, noun: string, allowed: readonly string[], flags: readonly Flag[]): void {
   const action = run.args[0]!;
@@ -1727,13 +1739,11 @@ const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> =
   'access user': async (run) => {
     const action = accessAction(run, 'user', ['add', 'update', 'remove']);
     onlyWith(run, 'user', ['add', 'update'], ['clearance', 'roles', 'groups']);
-    const service = run.values['service'];
-    if (service !== undefined && service !== 'yes') throw usage('--service takes no value here');
-    const kind = service === 'yes' ? 'service' : 'user';
+    const kind = serviceSwitch(run) ? 'service' : 'user';
     const name = run.args[1]!;
     const what = `${kind === 'user' ? 'user' : 'service account'} ${name}`;
-    const tenant = text(run.values, 'tenant');
-    const where = tenant === undefined ? {} : { tenant };
+    const where = tenantOption(run);
+    const tenant = where.tenant;
     const api = (await run.authenticated()).principals;
     if (action === 'remove') {
       await (kind === 'user' ? api.removeUser(name, where) : api.removeService(name, where));
@@ -1771,8 +1781,7 @@ const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> =
     const action = accessAction(run, 'role', ['add', 'remove']);
     onlyWith(run, 'role', ['add'], ['inherits']);
     const [, name] = run.args as [string, string];
-    const tenant = text(run.values, 'tenant');
-    const where = tenant === undefined ? {} : { tenant };
+    const where = tenantOption(run);
     const api = (await run.authenticated()).principals;
     if (action === 'remove') await api.removeRole(name, where);
     else {
@@ -1789,8 +1798,7 @@ const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> =
     const action = accessAction(run, 'group', ['add', 'remove']);
     onlyWith(run, 'group', ['add'], ['roles', 'groups']);
     const [, name] = run.args as [string, string];
-    const tenant = text(run.values, 'tenant');
-    const where = tenant === undefined ? {} : { tenant };
+    const where = tenantOption(run);
     const api = (await run.authenticated()).principals;
     if (action === 'remove') await api.removeGroup(name, where);
     else {
@@ -1806,22 +1814,15 @@ const ACCESS_HANDLERS: Readonly<Record<string, (run: Run) => Promise<number>>> =
     return 0;
   },
   'access roles-of': async (run) => {
-    const service = run.values['service'];
-    if (service !== undefined && service !== 'yes') throw usage('--service takes no value here');
+    const service = serviceSwitch(run);
     const name = run.args[0]!;
-    const tenant = text(run.values, 'tenant');
     const held = await (
       await run.authenticated()
-    ).principals.rolesOf(name, {
-      ...(service === 'yes' ? { service: true } : {}),
-      ...(tenant === undefined ? {} : { tenant }),
-    });
+    ).principals.rolesOf(name, { ...tenantOption(run), ...(service ? { service } : {}) });
     if (run.json) printJson(held);
     else
       out(
-        held.length === 0
-          ? `${service === 'yes' ? 'service account' : 'user'} ${name} holds no role`
-          : held.join('\n'),
+        held.length === 0 ? `${service ? 'service account' : 'user'} ${name} holds no role` : held.join('\n'),
       );
     return 0;
   },

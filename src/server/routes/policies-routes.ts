@@ -36,6 +36,7 @@ import {
 import { FortressError, InvalidArgumentError } from '../../util/errors.js';
 import type { ServerContext } from '../server-context.js';
 import { ErrorResponse } from '../http/schemas.js';
+import { emptyBodyAsObject } from '../http/validator.js';
 
 const MAX_POLICY_TEXT = 64 * 1024;
 const MAX_POLICIES = 1000;
@@ -322,11 +323,7 @@ export function policiesRoutes(app: FastifyInstance, ctx: ServerContext): void {
         },
       },
       // An empty POST lints the policies in force: it is checked as the empty object.
-      preValidation: (request, _reply, done) => {
-        const raw = request as { body?: unknown };
-        raw.body ??= {};
-        done();
-      },
+      preValidation: emptyBodyAsObject,
     },
     async (request) => {
       const { session } = await ctx.caller(request);

@@ -41,6 +41,7 @@ import { Base64Arena, decodeBase64, encodeBase64 } from '../../secrets/transit/t
 import { FortressError } from '../../util/errors.js';
 import type { ServerContext } from '../server-context.js';
 import { ErrorResponse, Name } from '../http/schemas.js';
+import { emptyBodyAsObject } from '../http/validator.js';
 import { ndjsonValues } from '../http/ndjson.js';
 
 // ── request schemas ─────────────────────────────────────────────────────────────────────────────
@@ -530,20 +531,6 @@ function rewrapLine(result: ItemResult<Sealed> & { readonly index: number }): st
   return `${JSON.stringify({ index: result.index, ciphertext: result.ciphertext, keyVersion: result.keyVersion })}\n`;
 }
 
-/** The optional body of `POST /v1/transit/random/:bytes`: nothing, or `{ format }`. */
-function randomFormatOf(body: unknown): 'base64' | 'hex' | undefined {
-  if (body === undefined || body === null) return undefined;
-  if (typeof body !== 'object' || Array.isArray(body)) {
-    throw new FortressError('FX_REQUEST_INVALID', 'body: expected nothing or { "format": "base64" | "hex" }');
-  }
-  const { format, ...rest } = body as Record<string, unknown>;
-  const unknown = Object.keys(rest)[0];
-  if (unknown !== undefined)
-    throw new FortressError('FX_REQUEST_INVALID', `body at /${unknown}: unknown field`);
-  if (format === undefined || format === 'base64' || format === 'hex') return format;
-  throw new FortressError('FX_REQUEST_INVALID', 'body at /format: must be one of "base64", "hex"');
-}
-
 export function transitRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['transit'];
@@ -992,28 +979,23 @@ export function transitRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     (request) => random(request, request.body.bytes, request.body.format),
   );
-  // Vault's form: the count in the path, and a body only for `format` (so no body schema: a
-  // schema would demand one; the body is checked here instead).
+  // Vault's form: the count in the path, the body (only `format`) optional.
   r.post(
     '/v1/transit/random/:bytes',
     {
       schema: {
         tags,
-        summary:
-          'Random bytes, the count in the path as Vault has it; optional body { "format": "base64" | "hex" } (transitRandom on the tenant)',
+        summary: 'Random bytes, the count in the path as Vault has it (transitRandom on the tenant)',
         params: Type.Object({
           bytes: Type.String({ pattern: '^[1-9][0-9]{0,6}$', maxLength: 7, description: '1 to 1048576' }),
         }),
+        body: Type.Object({ format: RandomFormat }, STRICT),
         response: RandomAnswer,
       },
+      preValidation: emptyBodyAsObject,
     },
-    (request) => {
-      const count = Number(request.params.bytes);
-      if (count > MAX_RANDOM_BYTES) {
-        throw new FortressError('FX_INVALID_ARGUMENT', `bytes: at most ${MAX_RANDOM_BYTES}`);
-      }
-      return random(request, count, randomFormatOf(request.body));
-    },
+    // The engine refuses a count over its limit (FX_INVALID_ARGUMENT), as for the body form.
+    (request) => random(request, Number(request.params.bytes), request.body.format),
   );
 
   const ExportParams = {
