@@ -1008,6 +1008,8 @@ describe('bad input', () => {
       ['where a Date', { where: new Date() }],
       ['nesting deeper than 32 levels', { where: nested(40) }],
       ['a very deep nesting', { where: nested(5000) }],
+      // Deeper than any thread's stack: refused, never a RangeError from a walk of the input.
+      ['a nesting deeper than the stack', { where: nested(200_000) }],
       ['limit 0', { limit: 0 }],
       ['limit -1', { limit: -1 }],
       ['limit 1.5', { limit: 1.5 }],

@@ -6,6 +6,7 @@
  * anything is stored.
  */
 import type { StorageSession } from '../../storage/dialect.js';
+import { MAX_WHERE_DEPTH } from '../query/where.js';
 
 /**
  * Who acts and which policy let them (policy sessions, `db.as()`); absent for the embedded
@@ -58,16 +59,24 @@ export interface AccessLog {
   committed(): Promise<void>;
 }
 
+/**
+ * How deep the literal walk goes in the caller's input: each filter level is at most two levels of
+ * it (`{ and: [ … ] }`), a column condition three more. A filter nested deeper is refused by the
+ * query parser, so nothing past this is a literal of a query that runs — and an unbounded walk of
+ * hostile input would overflow the stack before the parser could refuse it.
+ */
+const MAX_WALK_DEPTH = 2 * MAX_WHERE_DEPTH + 4;
+
 /** The primitive values of a filter (operators and column names are schema, not data). */
-export function whereLiterals(where: unknown, out: unknown[] = []): unknown[] {
-  if (out.length >= 1000) return out;
+export function whereLiterals(where: unknown, out: unknown[] = [], depth = 0): unknown[] {
+  if (out.length >= 1000 || depth > MAX_WALK_DEPTH) return out;
   if (where === null || where === undefined) return out;
   if (Array.isArray(where)) {
-    for (const item of where) whereLiterals(item, out);
+    for (const item of where) whereLiterals(item, out, depth + 1);
     return out;
   }
   if (typeof where === 'object' && !(where instanceof Date) && !(where instanceof Uint8Array)) {
-    for (const value of Object.values(where as Record<string, unknown>)) whereLiterals(value, out);
+    for (const value of Object.values(where as Record<string, unknown>)) whereLiterals(value, out, depth + 1);
     return out;
   }
   out.push(where);

@@ -33,7 +33,8 @@ const OPERATORS: readonly Operator[] = [
 ];
 const MAX_IN_VALUES = 1000;
 const MAX_BRANCHES = 256;
-const MAX_DEPTH = 32;
+/** How deep filters nest (`and`/`or`/`not`); deeper ones are refused with FX_QUERY_INVALID. */
+export const MAX_WHERE_DEPTH = 32;
 
 /** Conditions on one column. Several operators in one object must all hold. */
 export interface ColumnFilter<V> {
@@ -106,7 +107,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /** Validates a filter against the table and returns its tree. */
 function parse(codec: TableCodec, where: unknown, depth: number): Node {
-  if (depth > MAX_DEPTH) throw queryInvalid(`the filter is nested deeper than ${MAX_DEPTH} levels`);
+  if (depth > MAX_WHERE_DEPTH)
+    throw queryInvalid(`the filter is nested deeper than ${MAX_WHERE_DEPTH} levels`);
   if (!isPlainObject(where)) throw queryInvalid(`a filter must be an object, got ${describe(where)}`);
   const items: Node[] = [];
   for (const [key, condition] of Object.entries(where)) {
